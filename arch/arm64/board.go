@@ -1,0 +1,241 @@
+package arm64
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math/bits"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// maxCmdline is arm64's COMMAND_LINE_SIZE, including the terminating NUL.
+const maxCmdline = 2048
+
+// defaultIPABits is the guest-physical address size of a VM created with
+// machine type 0.
+const defaultIPABits = 40
+
+// Options are the user's choices for the machine.
+type Options struct {
+	IRQChip IRQChip
+	// NoRNGSeed leaves rng-seed out of the device tree, for reproducible
+	// device trees.
+	NoRNGSeed bool
+}
+
+// Board is the arm64 mach-virt machine (vmm.Board).
+type Board struct {
+	opts Options
+
+	image   *Image
+	initrd  []byte
+	cmdline string
+	ramBase uint64
+	ramSize uint64
+	place   Placement
+
+	gic     *vgic
+	target  uint32
+	haveTgt bool
+	mpidrs  []uint64
+
+	nextUART   uint64
+	nextVirtio uint64
+	nextSPI    uint32
+}
+
+// New makes an arm64 board.
+func New(opts Options) *Board {
+	if opts.IRQChip == "" {
+		opts.IRQChip = IRQChipAuto
+	}
+	return &Board{opts: opts}
+}
+
+// Name implements vmm.Board.
+func (b *Board) Name() string { return "arm64 mach-virt" }
+
+// DefaultRAMBase implements vmm.Board.
+func (b *Board) DefaultRAMBase() uint64 { return DefaultRAMBase }
+
+// Prepare implements vmm.Board: parse the Image and plan where everything
+// goes, so that a bad file or too little RAM fails before KVM is opened.
+func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error {
+	if ramBase < DeviceAreaEnd {
+		return vmm.Configf("guest RAM at %#x would overlap the device area below %#x", ramBase, uint64(DeviceAreaEnd))
+	}
+	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
+		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
+	}
+	if len(p.Cmdline) >= maxCmdline {
+		return vmm.Configf("the kernel command line is %d bytes; arm64 kernels take at most %d", len(p.Cmdline), maxCmdline-1)
+	}
+	img, err := ParseImage(p.Kernel)
+	if err != nil {
+		return &vmm.ConfigError{Err: fmt.Errorf("kernel: %w", err)}
+	}
+	place, err := Place(ramBase, ramSize, img.TextOffset, img.Size, uint64(len(p.Initrd)), 0)
+	if err != nil {
+		return err
+	}
+	b.image, b.initrd, b.cmdline = img, p.Initrd, p.Cmdline
+	b.ramBase, b.ramSize, b.place = ramBase, ramSize, place
+	return nil
+}
+
+// CheckHost implements vmm.Board.
+func (b *Board) CheckHost(sys *vmm.System) error {
+	for _, c := range []struct {
+		cap vmm.Capability
+		why string
+	}{
+		{vmm.CapUserMemory, "guest RAM"},
+		{vmm.CapOneReg, "setting vcpu registers"},
+		{vmm.CapDeviceCtrl, "the in-kernel GIC"},
+		{vmm.CapArmPSCI02, "starting and stopping vcpus through PSCI 0.2"},
+	} {
+		if err := sys.Require(c.cap, c.why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MachineType implements vmm.Board: the default 40-bit IPA space, or a
+// larger one when RAM reaches above it.
+func (b *Board) MachineType(sys *vmm.System) (uintptr, error) {
+	need := bits.Len64(b.ramBase + b.ramSize - 1)
+	if need <= defaultIPABits {
+		return 0, nil
+	}
+	offered := sys.CheckExtension(vmm.CapArmVMIPASize)
+	if offered < need {
+		return 0, vmm.Configf("guest RAM ends at %#x, needing a %d-bit guest physical address space; this host's KVM offers %d bits",
+			b.ramBase+b.ramSize, need, max(offered, defaultIPABits))
+	}
+	return uintptr(need), nil
+}
+
+// CreateIRQChip implements vmm.Board.
+func (b *Board) CreateIRQChip(vm *vmm.VM, cpus int) error {
+	g, err := createVGIC(vm, b.opts.IRQChip, cpus)
+	if err != nil {
+		return err
+	}
+	b.gic = g
+	return nil
+}
+
+// GIC is the interrupt controller version in use, once created.
+func (b *Board) GIC() GICVersion {
+	if b.gic == nil {
+		return 0
+	}
+	return b.gic.version
+}
+
+// InitVcpu implements vmm.Board, and records the MPIDR KVM gave the vcpu
+// for the device tree.
+func (b *Board) InitVcpu(vm *vmm.VM, v *vmm.Vcpu) error {
+	if !b.haveTgt {
+		t, err := preferredTarget(vm)
+		if err != nil {
+			return err
+		}
+		b.target, b.haveTgt = t, true
+	}
+	if err := initVcpu(v, b.target); err != nil {
+		return err
+	}
+	mpidr, err := v.GetOneReg(RegMPIDR)
+	if err != nil {
+		return fmt.Errorf("reading MPIDR of vcpu %d: %w", v.ID, err)
+	}
+	b.mpidrs = append(b.mpidrs, mpidr)
+	return nil
+}
+
+// FinalizeIRQChip implements vmm.Board.
+func (b *Board) FinalizeIRQChip() error { return b.gic.init() }
+
+// PlaceDevice implements vmm.Board.
+func (b *Board) PlaceDevice(kind vmm.DeviceKind, size uint64) (vmm.DevicePlacement, error) {
+	p := vmm.DevicePlacement{Kind: kind, Size: size}
+	switch kind {
+	case vmm.DeviceUART:
+		if size > UARTStride || UARTBase+(b.nextUART+1)*UARTStride > UARTAreaEnd {
+			return p, fmt.Errorf("no room for another UART")
+		}
+		p.Base = UARTBase + b.nextUART*UARTStride
+		b.nextUART++
+	case vmm.DeviceVirtioMMIO:
+		end := uint64(GICv2CPUBase)
+		if b.gic != nil && b.gic.version == GICv3 {
+			end = GICv3RedistBase(len(b.mpidrs))
+		}
+		if size > VirtioStride || VirtioBase+(b.nextVirtio+1)*VirtioStride > end {
+			return p, fmt.Errorf("no room for another virtio-mmio device")
+		}
+		p.Base = VirtioBase + b.nextVirtio*VirtioStride
+		b.nextVirtio++
+	default:
+		return p, fmt.Errorf("unknown device kind %d", kind)
+	}
+	if b.nextSPI >= MaxSPIs {
+		return p, fmt.Errorf("out of interrupts: %d devices already placed", b.nextSPI)
+	}
+	p.IRQ = b.nextSPI
+	b.nextSPI++
+	return p, nil
+}
+
+// IRQLine implements vmm.Board.
+func (b *Board) IRQLine(irq uint32) uint32 { return irqLine(irq) }
+
+// FDTConfig is the device tree description for the machine as built.
+func (b *Board) FDTConfig(devices []vmm.DevicePlacement) FDTConfig {
+	c := FDTConfig{
+		RAMBase:         b.ramBase,
+		RAMSize:         b.ramSize,
+		MPIDRs:          b.mpidrs,
+		GIC:             b.GIC(),
+		Devices:         devices,
+		Cmdline:         b.cmdline,
+		CPUCompatible:   "arm,arm-v8",
+		TimerCompatible: []string{"arm,armv8-timer", "arm,armv7-timer"},
+	}
+	if len(b.initrd) > 0 {
+		c.InitrdStart, c.InitrdEnd = b.place.InitrdAddr, b.place.InitrdEnd
+	}
+	if !b.opts.NoRNGSeed {
+		c.RNGSeed = make([]byte, 64)
+		rand.Read(c.RNGSeed)
+	}
+	return c
+}
+
+// Boot implements vmm.Board.
+func (b *Board) Boot(mem *vmm.GuestMemory, vcpus []*vmm.Vcpu, devices []vmm.DevicePlacement) ([]byte, error) {
+	dtb, err := BuildFDT(b.FDTConfig(devices))
+	if err != nil {
+		return nil, err
+	}
+	if err := mem.Write(b.place.KernelAddr, b.image.Data); err != nil {
+		return nil, fmt.Errorf("loading the kernel: %w", err)
+	}
+	if len(b.initrd) > 0 {
+		if err := mem.Write(b.place.InitrdAddr, b.initrd); err != nil {
+			return nil, fmt.Errorf("loading the initrd: %w", err)
+		}
+	}
+	if err := mem.Write(b.place.FDTAddr, dtb); err != nil {
+		return nil, fmt.Errorf("loading the device tree: %w", err)
+	}
+	if err := setBootRegs(vcpus[0], b.place.KernelAddr, b.place.FDTAddr); err != nil {
+		return nil, err
+	}
+	return dtb, nil
+}
+
+// Placement is where the payload goes, after Prepare.
+func (b *Board) Placement() Placement { return b.place }

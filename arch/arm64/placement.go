@@ -1,0 +1,69 @@
+package arm64
+
+import (
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// MaxFDTSize is booting.rst's limit for the device tree blob.
+const MaxFDTSize = 2 << 20
+
+// initrdAlign keeps the initrd on a page boundary for any guest page size.
+const initrdAlign = 64 << 10
+
+// Placement is where the kernel, initrd and device tree go in guest RAM.
+type Placement struct {
+	KernelAddr uint64 // load address and entry point
+	KernelEnd  uint64 // end of the kernel including BSS
+	InitrdAddr uint64 // 0 when there is no initrd
+	InitrdEnd  uint64
+	FDTAddr    uint64
+}
+
+func alignDown(v, a uint64) uint64 { return v &^ (a - 1) }
+func alignUp(v, a uint64) uint64   { return (v + a - 1) &^ (a - 1) }
+
+// Place plans the payload in RAM [ramBase, ramBase+ramSize) the way
+// booting.rst wants it: the Image text_offset above the 2 MiB aligned start
+// of RAM, the device tree in a 2 MiB block of its own at the top of RAM, and
+// the initrd just below it. limit, when not 0, caps the addresses used for
+// initrd and device tree (a 32-bit guest must reach them through lowmem).
+func Place(ramBase, ramSize uint64, kernelOffset, kernelSize uint64, initrdSize uint64, limit uint64) (Placement, error) {
+	var p Placement
+	if ramBase%RAMAlign != 0 {
+		return p, vmm.Configf("guest RAM base %#x is not 2 MiB aligned", ramBase)
+	}
+	ramEnd := ramBase + ramSize
+	top := ramEnd
+	if limit != 0 && limit < top {
+		top = limit
+	}
+	p.KernelAddr = ramBase + kernelOffset
+	p.KernelEnd = p.KernelAddr + kernelSize
+	if initrdSize >= ramSize {
+		return p, vmm.Configf("the initrd (%d MiB) does not fit in the guest's %d MiB of RAM", mib(initrdSize), mib(ramSize))
+	}
+	if top < ramBase+MaxFDTSize {
+		return p, vmm.Configf("-m %d MiB is too small for the kernel (%d MiB with BSS) and the device tree (2 MiB)", mib(ramSize), mib(kernelSize+kernelOffset))
+	}
+	p.FDTAddr = alignDown(top-MaxFDTSize, RAMAlign)
+	p.InitrdEnd = p.FDTAddr
+	if initrdSize > 0 {
+		p.InitrdAddr = alignDown(p.FDTAddr-initrdSize, initrdAlign)
+		if p.FDTAddr < initrdSize || p.InitrdAddr < alignUp(p.KernelEnd, RAMAlign) {
+			need := alignUp(kernelOffset+kernelSize, RAMAlign) + alignUp(initrdSize, initrdAlign) + MaxFDTSize + (ramEnd - top)
+			return p, vmm.Configf("-m %d MiB is too small: the kernel (%d MiB with BSS), the initrd (%d MiB) and the device tree (2 MiB) need at least %d MiB",
+				mib(ramSize), mib(kernelOffset+kernelSize), mib(initrdSize), mib(alignUp(need, 1<<20)))
+		}
+		p.InitrdEnd = p.InitrdAddr + initrdSize
+	} else {
+		p.InitrdAddr, p.InitrdEnd = 0, 0
+	}
+	if p.FDTAddr < alignUp(p.KernelEnd, RAMAlign) {
+		need := alignUp(kernelOffset+kernelSize, RAMAlign) + MaxFDTSize + (ramEnd - top)
+		return p, vmm.Configf("-m %d MiB is too small: the kernel (%d MiB with BSS) and the device tree (2 MiB) need at least %d MiB",
+			mib(ramSize), mib(kernelOffset+kernelSize), mib(alignUp(need, 1<<20)))
+	}
+	return p, nil
+}
+
+func mib(v uint64) uint64 { return (v + (1<<20 - 1)) >> 20 }

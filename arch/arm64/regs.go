@@ -1,0 +1,49 @@
+package arm64
+
+// KVM one-reg ids for AArch64 vcpus (asm/kvm.h). A core register's id is its
+// offset in struct kvm_regs in 32-bit words.
+const (
+	regARM64   = 0x6000_0000_0000_0000
+	regSizeU64 = 0x0030_0000_0000_0000
+	regCore    = 0x0010 << 16
+	regSysreg  = 0x0013 << 16
+
+	// RegX0 is x0; xN is RegX0 + 2*N.
+	RegX0     = regARM64 | regSizeU64 | regCore
+	RegPC     = RegX0 + 0x40
+	RegPSTATE = RegX0 + 0x42
+
+	// RegMPIDR is MPIDR_EL1 (op0=3, op1=0, CRn=0, CRm=0, op2=5).
+	RegMPIDR = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 0<<7 | 0<<3 | 5
+)
+
+// RegX returns the id of general-purpose register xN.
+func RegX(n int) uint64 { return RegX0 + 2*uint64(n) }
+
+// PSTATE for entry: EL1h with D, A, I and F masked, as booting.rst asks.
+const (
+	psrModeEL1h = 0x5
+	psrF        = 1 << 6
+	psrI        = 1 << 7
+	psrA        = 1 << 8
+	psrD        = 1 << 9
+
+	BootPSTATE = psrModeEL1h | psrF | psrI | psrA | psrD
+)
+
+// MPIDRHWIDMask keeps the affinity fields Aff2..Aff0 of an MPIDR, which is
+// what a cpu node's reg holds with #address-cells = 1.
+const MPIDRHWIDMask = 0xff_ffff
+
+// KVM vcpu init features (asm/kvm.h).
+const (
+	VcpuFeaturePowerOff = 0
+	VcpuFeatureEL132Bit = 1
+	VcpuFeaturePSCI02   = 2
+)
+
+// ARM-specific ioctls.
+const (
+	ioctlArmVcpuInit        = 0x4020aeae
+	ioctlArmPreferredTarget = 0x8020aeaf
+)

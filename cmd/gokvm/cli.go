@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// Env is the process environment Main works in, so tests can drive it.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Signals, when not nil, delivers stop signals; Main subscribes to
+	// SIGINT and SIGTERM itself when nil.
+	Signals <-chan os.Signal
+}
+
+const usageText = `gokvm boots Linux guest kernels on KVM/ARM hosts.
+
+Usage:
+  gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
+  gokvm version                 print the version
+  gokvm help                    print this help
+
+Flags of gokvm run (kvmtool's lkvm run spellings):
+  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required)
+  -i, --initrd FILE      initial ramdisk
+  -p, --params STRING    kernel command line
+  -c, --cpus N           number of vcpus (default 1)
+  -m, --mem SIZE[@ADDR]  guest RAM in MiB, or with a K/M/G/T suffix, optionally at
+                         guest-physical ADDR (default 256, at 0x80000000)
+      --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
+      --dump-dtb FILE    write the generated device tree blob to FILE and exit
+      --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5
+      --stats            print boot and exit figures to stderr when the guest stops
+      --kvm-device PATH  the KVM device (default /dev/kvm)
+
+The console: the guest's first serial port (ttyS0) is gokvm's standard output,
+and standard input goes to it. When standard input is a terminal it is put in
+raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
+
+`
+
+// Main runs gokvm with args (without the program name) and returns its exit
+// status.
+func Main(args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usageText+exitStatusHelp)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(args[1:], env)
+	case "version", "--version":
+		fmt.Fprintf(env.Stdout, "gokvm %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, version or help)\n", args[0])
+	return ExitUsage
+}
+
+// runOptions are gokvm run's parsed flags.
+type runOptions struct {
+	kernel, initrd, params string
+	cpus                   int
+	mem                    memSpec
+	irqchip                arm64.IRQChip
+	dumpDTB                string
+	timeout                time.Duration
+	stats                  bool
+	kvmDevice              string
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
+	o := &runOptions{}
+	fs := flag.NewFlagSet("gokvm run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	str := func(p *string, def string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, def, "")
+		}
+	}
+	str(&o.kernel, "", "k", "kernel")
+	str(&o.initrd, "", "i", "initrd")
+	str(&o.params, "", "p", "params")
+	var mem, irqchip string
+	str(&mem, "256", "m", "mem")
+	str(&irqchip, string(arm64.IRQChipAuto), "irqchip")
+	str(&o.dumpDTB, "", "dump-dtb")
+	str(&o.kvmDevice, vmm.DefaultDevice, "kvm-device")
+	fs.IntVar(&o.cpus, "c", 1, "")
+	fs.IntVar(&o.cpus, "cpus", 1, "")
+	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	fs.BoolVar(&o.stats, "stats", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (see gokvm help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see gokvm help)", fs.Arg(0))
+	}
+	if o.kernel == "" {
+		return nil, errors.New("no kernel given: use -k/--kernel FILE")
+	}
+	if o.cpus < 1 {
+		return nil, fmt.Errorf("-c %d: a guest needs at least 1 vcpu", o.cpus)
+	}
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("--timeout %v is negative", o.timeout)
+	}
+	var err error
+	if o.mem, err = parseMem(mem); err != nil {
+		return nil, err
+	}
+	if o.irqchip, err = arm64.ParseIRQChip(irqchip); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func runCommand(args []string, env Env) int {
+	start := time.Now()
+	logger := log.New(env.Stderr, "gokvm: ", 0)
+	o, err := parseRunFlags(args, env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
+		return 0
+	}
+	if err != nil {
+		logger.Print(errorLine(err))
+		return ExitUsage
+	}
+	payload, err := readPayload(o)
+	if err != nil {
+		logger.Print(errorLine(err))
+		return ExitUsage
+	}
+
+	console := newConsole(env.Stdin, env.Stdout)
+	cfg := vmm.Config{
+		KVMDevice:    o.kvmDevice,
+		CPUs:         o.cpus,
+		MemSize:      o.mem.size,
+		MemBase:      o.mem.base,
+		MemBaseSet:   o.mem.baseSet,
+		Payload:      payload,
+		Console:      env.Stdout,
+		ConsoleInput: console.input(),
+		Log:          logger,
+		Start:        start,
+	}
+	board := arm64.New(arm64.Options{IRQChip: o.irqchip, NoRNGSeed: o.dumpDTB != ""})
+	m, err := vmm.New(cfg, board)
+	if err != nil {
+		logger.Print(errorLine(err))
+		if vmm.IsConfigError(err) {
+			return ExitUsage
+		}
+		return ExitFailure
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			logger.Print(errorLine(err))
+		}
+	}()
+	if o.dumpDTB != "" {
+		if err := os.WriteFile(o.dumpDTB, m.DeviceTree(), 0o644); err != nil {
+			logger.Printf("--dump-dtb: %v", err)
+			return ExitFailure
+		}
+		return 0
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if o.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	sigs := env.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case s := <-sigs:
+			logger.Printf("%v: stopping the guest", s)
+			stop()
+		case <-console.escaped():
+			stop()
+		case <-stopCtx.Done():
+		}
+	}()
+	restore := console.makeRaw()
+	outcome, err := m.Run(stopCtx)
+	restore()
+	if o.stats {
+		s := m.Stats()
+		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB",
+			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB)
+	}
+	if err != nil {
+		logger.Print(errorLine(err))
+		return ExitFailure
+	}
+	if outcome == vmm.OutcomeStopped && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		outcome = vmm.OutcomeTimeout
+	}
+	if outcome != vmm.OutcomePowerOff {
+		logger.Printf("guest %s", outcome)
+	}
+	return exitFor(outcome)
+}
+
+// readPayload reads the kernel and initrd files named on the command line.
+func readPayload(o *runOptions) (vmm.Payload, error) {
+	var p vmm.Payload
+	var err error
+	if p.Kernel, err = readInput("kernel", o.kernel); err != nil {
+		return p, err
+	}
+	if o.initrd != "" {
+		if p.Initrd, err = readInput("initrd", o.initrd); err != nil {
+			return p, err
+		}
+	}
+	p.Cmdline = o.params
+	return p, nil
+}
+
+func readInput(what, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s %s: no such file", what, path)
+		}
+		return nil, fmt.Errorf("%s: %v", what, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s %s: is a directory", what, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", what, err)
+	}
+	if len(b) == 0 && what == "kernel" {
+		return nil, fmt.Errorf("kernel %s: the file is empty", path)
+	}
+	return b, nil
+}
+
+// errorLine flattens a multi-line error into one line for the log.
+func errorLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

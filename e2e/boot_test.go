@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Exit statuses of gokvm (cmd/gokvm/exitcode.go, README).
+const (
+	exitPowerOff = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitReset    = 3
+	exitTimeout  = 5
+)
+
+func TestBootPowerOffWithTwoCPUs(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "boot-2cpus")
+			if r.Exit != exitPowerOff {
+				t.Errorf("exit status %d, want %d (powered off)", r.Exit, exitPowerOff)
+			}
+			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
+				t.Errorf("the guest init's marker never appeared")
+			}
+			if !strings.Contains(r.Output(), "GUEST-CPUS-ONLINE 0-1 ") {
+				t.Errorf("the guest does not see CPUs 0-1 online")
+			}
+			if !strings.Contains(r.Stderr, "first KVM_RUN") {
+				t.Errorf("--stats printed no figures")
+			}
+		})
+	}
+}
+
+var sleepEnd = regexp.MustCompile(`GUEST-SLEEP-END uptime=[0-9.]+ elapsed=([0-9.]+)`)
+
+func TestGuestTimer(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "boot-2cpus")
+			m := sleepEnd.FindStringSubmatch(r.Output())
+			if m == nil {
+				t.Fatalf("the guest's sleep 2 never finished")
+			}
+			up, _ := strconv.ParseFloat(m[1], 64)
+			if up < 1.95 || up > 2.5 {
+				t.Errorf("sleep 2 took %.2f s of guest uptime, want about 2", up)
+			}
+			// The host's clock must agree that the guest slept 2 s: a
+			// wrongly scaled guest timer would make it return early.
+			hostMS := r.LineMS("GUEST-SLEEP-END") - r.LineMS("GUEST-SLEEP-START")
+			if hostMS < 1900 {
+				t.Errorf("sleep 2 in the guest took only %d ms of host time", hostMS)
+			}
+		})
+	}
+}
+
+func TestGuestRebootIsReset(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "reboot")
+			if r.LineMS("GUEST-REBOOTING") < 0 {
+				t.Fatalf("the guest never reached its reboot")
+			}
+			if r.Exit != exitReset {
+				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, exitReset)
+			}
+		})
+	}
+}
+
+func TestGuestPanicIsReset(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "panic")
+			if r.LineMS("GUEST-PANICKING") < 0 {
+				t.Fatalf("the guest never reached its panic")
+			}
+			if !strings.Contains(r.Output(), "Kernel panic") {
+				t.Errorf("no kernel panic on the console")
+			}
+			if r.Exit != exitReset {
+				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, exitReset)
+			}
+		})
+	}
+}
+
+func TestWrongIRQChipFailsClearly(t *testing.T) {
+	for _, h := range hosts() {
+		_, wrong := gicFlags(h)
+		if wrong == "" {
+			continue // a direct host: which GIC it lacks is not known
+		}
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "wrong-irqchip")
+			if r.Exit != exitUsage {
+				t.Errorf("exit status %d with --irqchip %s on a %s host, want %d", r.Exit, wrong, h, exitUsage)
+			}
+			if !strings.Contains(r.Stderr, "--irqchip "+wrong) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Errorf("want a one-line error naming --irqchip %s, got %q", wrong, r.Stderr)
+			}
+		})
+	}
+}
+
+func TestTooManyVcpus(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "too-many-cpus")
+			if r.Exit != exitUsage || !strings.Contains(r.Stderr, "allows at most") {
+				t.Errorf("exit %d, stderr %q; want %d and the host's vcpu limit", r.Exit, r.Stderr, exitUsage)
+			}
+		})
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "timeout")
+			if r.Exit != exitTimeout {
+				t.Errorf("exit status %d after --timeout, want %d", r.Exit, exitTimeout)
+			}
+			if strings.Contains(r.Output(), "GUEST-POWEROFF") {
+				t.Errorf("the guest powered off before the timeout; the scenario does not test it")
+			}
+		})
+	}
+}
+
+func TestNotAKVMDevice(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "kvm-device-null")
+			if r.Exit != exitFailure || !strings.Contains(r.Stderr, "/dev/null is not a KVM device") {
+				t.Errorf("exit %d, stderr %q; want %d and a message that /dev/null is not a KVM device", r.Exit, r.Stderr, exitFailure)
+			}
+		})
+	}
+}
+
+func TestDumpDTBFromRealVcpus(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "dump-dtb")
+			if r.Exit != 0 {
+				t.Fatalf("--dump-dtb exit status %d", r.Exit)
+			}
+			dtb := r.Files["$WORK/guest.dtb"]
+			f := filepath.Join(t.TempDir(), "guest.dtb")
+			if err := os.WriteFile(f, dtb, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("dtc", "-I", "dtb", "-O", "dts", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("dtc: %v\n%s", err, out)
+			}
+			dts := string(out)
+			for _, want := range []string{"cpu@0 {", "cpu@1 {", "cpu@2 {", `compatible = "arm,psci-0.2"`, `compatible = "ns16550a"`} {
+				if !strings.Contains(dts, want) {
+					t.Errorf("the dumped device tree lacks %q", want)
+				}
+			}
+			if gic := map[string]string{"gicv3": "arm,gic-v3", "gicv2": "arm,cortex-a15-gic"}[h]; gic != "" && !strings.Contains(dts, gic) {
+				t.Errorf("the %s host's device tree lacks %q", h, gic)
+			}
+		})
+	}
+}

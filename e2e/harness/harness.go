@@ -1,0 +1,272 @@
+// Package harness builds what the end-to-end tests boot (gokvm for arm64,
+// the guest initramfs, the emulated host's initramfs) and runs scenarios:
+// inside an emulated arm64 host under qemu-system-aarch64 on other machines,
+// or directly on an arm64 host with /dev/kvm.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gokvm/gokvm/e2e/scenario"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// Kernels is where testdata/kernels/fetch.sh put the guest kernels.
+func Kernels() string {
+	if d := os.Getenv("GOKVM_KERNELS"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "gokvm", "kernels")
+}
+
+// RepoRoot finds the module root from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Direct reports whether this machine can run gokvm itself: an arm64 host
+// with /dev/kvm.
+func Direct() bool {
+	if runtime.GOARCH != "arm64" {
+		return false
+	}
+	_, err := os.Stat("/dev/kvm")
+	return err == nil
+}
+
+// Build holds the built artifacts.
+type Build struct {
+	Dir        string // scratch directory holding everything below
+	Gokvm      string // gokvm for linux/arm64
+	GuestDir   string // Image, initrd.cpio, and other guest payloads
+	HostInit   string // the emulated host's /init
+	HostKernel string // the emulated host's kernel
+}
+
+// GoBuild cross-compiles a package of this module for goarch.
+func GoBuild(root, pkg, goarch, out string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	if goarch == "arm" {
+		cmd.Env = append(cmd.Env, "GOARM=7")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s for %s: %v\n%s", pkg, goarch, err, b)
+	}
+	return nil
+}
+
+// Prepare builds gokvm, the inits and the guest initramfs into dir.
+func Prepare(dir string) (*Build, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	kernels := Kernels()
+	image := filepath.Join(kernels, "arm64", "Image")
+	if _, err := os.Stat(image); err != nil {
+		return nil, fmt.Errorf("no guest kernel at %s: run `make kernels` (testdata/kernels/fetch.sh) first", image)
+	}
+	b := &Build{
+		Dir:        dir,
+		Gokvm:      filepath.Join(dir, "gokvm"),
+		GuestDir:   filepath.Join(dir, "guest"),
+		HostInit:   filepath.Join(dir, "hostinit"),
+		HostKernel: image,
+	}
+	if err := os.MkdirAll(b.GuestDir, 0o755); err != nil {
+		return nil, err
+	}
+	guestInit := filepath.Join(dir, "guestinit")
+	for _, x := range []struct{ pkg, out string }{
+		{"./cmd/gokvm", b.Gokvm},
+		{"./e2e/guestinit", guestInit},
+		{"./e2e/hostinit", b.HostInit},
+	} {
+		if err := GoBuild(root, x.pkg, "arm64", x.out); err != nil {
+			return nil, err
+		}
+	}
+	if err := copyFile(image, filepath.Join(b.GuestDir, "Image")); err != nil {
+		return nil, err
+	}
+	files := map[string]string{"init": guestInit}
+	mods, _ := filepath.Glob(filepath.Join(kernels, "arm64", "modules", "*.ko"))
+	for _, m := range mods {
+		files["modules/"+filepath.Base(m)] = m
+	}
+	if err := WriteInitramfs(filepath.Join(b.GuestDir, "initrd.cpio"), files); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// WriteInitramfs writes a newc cpio archive: the standard directories, a
+// /dev/console node (the kernel opens it before any devtmpfs is mounted),
+// and files, keyed by their path in the archive.
+func WriteInitramfs(out string, files map[string]string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := cpio.Newc.Writer(f)
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := os.ReadFile(files[name])
+		if err != nil {
+			return err
+		}
+		mode := uint64(0o644)
+		if name == "init" || name == "gokvm" || strings.HasSuffix(name, "/init") {
+			mode = 0o755
+		}
+		recs = append(recs, cpio.StaticFile(name, string(b), mode))
+	}
+	for i := range recs {
+		recs[i] = cpio.MakeReproducible(recs[i])
+	}
+	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
+		return err
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Host is one emulated arm64 host configuration.
+type Host struct {
+	GIC  int // 3 or 2
+	CPUs int
+}
+
+// RunEmulated boots the emulated arm64 host with the scenarios and returns
+// their results and the host's whole console.
+func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Scenario, console io.Writer) (map[string]scenario.Result, error) {
+	js, err := json.Marshal(scenarios)
+	if err != nil {
+		return nil, err
+	}
+	tag := fmt.Sprintf("l1-gicv%d", h.GIC)
+	sj := filepath.Join(b.Dir, tag+"-scenarios.json")
+	if err := os.WriteFile(sj, js, 0o644); err != nil {
+		return nil, err
+	}
+	files := map[string]string{
+		"init":           b.HostInit,
+		"gokvm":          b.Gokvm,
+		"scenarios.json": sj,
+	}
+	entries, err := os.ReadDir(b.GuestDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
+	}
+	initrd := filepath.Join(b.Dir, tag+".cpio")
+	if err := WriteInitramfs(initrd, files); err != nil {
+		return nil, err
+	}
+	if h.CPUs == 0 {
+		h.CPUs = 2
+	}
+	args := []string{
+		"-M", fmt.Sprintf("virt,virtualization=on,gic-version=%d", h.GIC),
+		"-cpu", "max,pauth=off",
+		"-smp", fmt.Sprint(h.CPUs), "-m", "2048",
+		"-display", "none", "-monitor", "none", "-serial", "stdio",
+		"-no-reboot", "-nic", "none",
+		"-kernel", b.HostKernel, "-initrd", initrd,
+		"-append", "console=ttyAMA0 rdinit=/init panic=-1 quiet",
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", args...)
+	var out bytes.Buffer
+	w := io.Writer(&out)
+	if console != nil {
+		w = io.MultiWriter(&out, console)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdin = nil
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("qemu-system-aarch64 (GICv%d host): %v; console:\n%s", h.GIC, err, tail(out.String(), 4000))
+	}
+	res, err := scenario.Decode(out.String())
+	if err != nil {
+		return res, err
+	}
+	if !strings.Contains(out.String(), "L1-DONE") {
+		return res, fmt.Errorf("the emulated host did not finish its scenarios; console:\n%s", tail(out.String(), 4000))
+	}
+	return res, nil
+}
+
+// RunDirect runs the scenarios with gokvm on this arm64 host.
+func RunDirect(b *Build, scenarios []scenario.Scenario) map[string]scenario.Result {
+	res := map[string]scenario.Result{}
+	for _, s := range scenarios {
+		work, err := os.MkdirTemp(b.Dir, "work")
+		if err != nil {
+			res[s.Name] = scenario.Result{Name: s.Name, Exit: -1, Notes: []string{err.Error()}}
+			continue
+		}
+		res[s.Name] = scenario.Run(b.Gokvm, b.GuestDir, work, s)
+	}
+	return res
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// Elapsed is a helper for logs.
+func Elapsed(start time.Time) string { return time.Since(start).Round(100 * time.Millisecond).String() }

@@ -1,0 +1,110 @@
+// Package e2e boots real guest kernels under gokvm on real KVM/ARM: inside
+// an emulated arm64 host (qemu-system-aarch64 with virtualization=on) on
+// x86 machines, or directly on an arm64 host with /dev/kvm.
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/scenario"
+)
+
+var verbose = flag.Bool("e2e.console", false, "copy the emulated hosts' consoles to stderr")
+
+// results holds every scenario's result per host kind ("gicv3", "gicv2", or
+// "direct"), filled once by TestMain: each emulated host boots once and runs
+// all scenarios, because booting it is what costs.
+var results = map[string]map[string]scenario.Result{}
+
+// build is what TestMain built.
+var build *harness.Build
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: -short given: the end-to-end tests are skipped")
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "gokvm-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		start := time.Now()
+		build, err = harness.Prepare(dir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		if err := prepareExtras(build); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		fmt.Printf("e2e: built payloads in %s\n", harness.Elapsed(start))
+		if harness.Direct() {
+			results["direct"] = harness.RunDirect(build, Scenarios("direct"))
+		} else {
+			for _, gic := range []int{3, 2} {
+				kind := fmt.Sprintf("gicv%d", gic)
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+				var console *os.File
+				if *verbose {
+					console = os.Stderr
+				}
+				res, err := harness.RunEmulated(ctx, build, harness.Host{GIC: gic}, Scenarios(kind), consoleWriter(console))
+				cancel()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "e2e: %s host: %v\n", kind, err)
+				}
+				results[kind] = res
+				fmt.Printf("e2e: emulated %s host ran %d scenarios in %s\n", kind, len(res), harness.Elapsed(t0))
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func consoleWriter(f *os.File) interface{ Write([]byte) (int, error) } {
+	if f == nil {
+		return nil
+	}
+	return f
+}
+
+// hosts lists the host kinds the results cover.
+func hosts() []string {
+	if harness.Direct() {
+		return []string{"direct"}
+	}
+	return []string{"gicv3", "gicv2"}
+}
+
+// result fetches a scenario's result on a host kind, failing the test
+// when it did not run.
+func result(t *testing.T, host, name string) scenario.Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: not run with -short")
+	}
+	r, ok := results[host][name]
+	if !ok {
+		t.Fatalf("scenario %q did not run on the %s host", name, host)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("scenario %s on %s: exit %d after %d ms\nconsole:\n%s\nstderr:\n%s\nnotes:\n%v",
+				name, host, r.Exit, r.ElapsedMS, r.Output(), r.Stderr, r.Notes)
+		}
+	})
+	return r
+}

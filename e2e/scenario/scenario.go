@@ -1,0 +1,196 @@
+// Package scenario runs gokvm with given arguments and records what the
+// guest printed, line by line with the time each line arrived, and gokvm's
+// exit status. The emulated arm64 host's init runs scenarios this way, and so
+// does the test itself on a real arm64 host.
+package scenario
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Scenario is one gokvm invocation.
+type Scenario struct {
+	Name string
+	// Args are gokvm's arguments; $GUEST is replaced by the directory
+	// holding the guest payloads, $WORK by a scratch directory.
+	Args []string
+	// Timeout kills gokvm if it runs longer (a test's safety net).
+	Timeout time.Duration
+	// Before and After are shell-free commands run around gokvm, e.g. to
+	// prepare or check a disk image; their output is recorded.
+	Before, After [][]string
+	// Collect names files (with $WORK and $GUEST) whose contents are
+	// returned in the result after the run.
+	Collect []string
+}
+
+// Line is one line of guest console output.
+type Line struct {
+	MS   int64 // milliseconds after gokvm started
+	Text string
+}
+
+// Result is what a scenario did.
+type Result struct {
+	Name      string
+	Exit      int
+	Lines     []Line
+	Stderr    string
+	ElapsedMS int64
+	// Notes holds the output of Before/After commands and runner errors.
+	Notes []string
+	// Files holds the collected files, by their name in Collect.
+	Files map[string][]byte
+}
+
+// Output is the guest console as one string.
+func (r *Result) Output() string {
+	var b strings.Builder
+	for _, l := range r.Lines {
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// LineMS returns when the first line containing s arrived, or -1.
+func (r *Result) LineMS(s string) int64 {
+	for _, l := range r.Lines {
+		if strings.Contains(l.Text, s) {
+			return l.MS
+		}
+	}
+	return -1
+}
+
+func expand(args []string, guest, work string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.NewReplacer("$GUEST", guest, "$WORK", work).Replace(a)
+	}
+	return out
+}
+
+// Run runs s with the gokvm binary at gokvm.
+func Run(gokvm, guestDir, workDir string, s Scenario) Result {
+	r := Result{Name: s.Name, Exit: -1}
+	for _, c := range s.Before {
+		r.Notes = append(r.Notes, runAux(expand(c, guestDir, workDir)))
+	}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 120 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gokvm, expand(s.Args, guestDir, workDir)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		r.Notes = append(r.Notes, "runner: "+err.Error())
+		return r
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		r.Notes = append(r.Notes, "runner: "+err.Error())
+		return r
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: strings.TrimRight(sc.Text(), "\r")})
+	}
+	err = cmd.Wait()
+	r.ElapsedMS = time.Since(start).Milliseconds()
+	r.Stderr = stderr.String()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		r.Exit = 0
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		r.Exit = ee.ExitCode()
+	default:
+		r.Notes = append(r.Notes, fmt.Sprintf("runner: gokvm did not exit by itself: %v", err))
+	}
+	if ctx.Err() != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("runner: killed after the %v safety timeout", timeout))
+	}
+	for _, c := range s.After {
+		r.Notes = append(r.Notes, runAux(expand(c, guestDir, workDir)))
+	}
+	for _, name := range s.Collect {
+		b, err := os.ReadFile(expand([]string{name}, guestDir, workDir)[0])
+		if err != nil {
+			r.Notes = append(r.Notes, "collect: "+err.Error())
+			continue
+		}
+		if r.Files == nil {
+			r.Files = map[string][]byte{}
+		}
+		r.Files[name] = b
+	}
+	return r
+}
+
+func runAux(argv []string) string {
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	s := fmt.Sprintf("$ %s\n%s", strings.Join(argv, " "), out)
+	if err != nil {
+		s += fmt.Sprintf("(%v)\n", err)
+	}
+	return s
+}
+
+// Framing of results on a console that also carries other text.
+const (
+	beginMark = "GOKVM-RESULT-BEGIN "
+	endMark   = "GOKVM-RESULT-END"
+)
+
+// Encode writes r as one framed line.
+func Encode(w io.Writer, r Result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\n%s%s %s\n", beginMark, base64.StdEncoding.EncodeToString(b), endMark)
+	return err
+}
+
+// Decode finds every framed result in console output.
+func Decode(console string) (map[string]Result, error) {
+	out := map[string]Result{}
+	for _, line := range strings.Split(console, "\n") {
+		i := strings.Index(line, beginMark)
+		if i < 0 {
+			continue
+		}
+		rest := line[i+len(beginMark):]
+		j := strings.Index(rest, " "+endMark)
+		if j < 0 {
+			return out, fmt.Errorf("result line without end mark: %.80q", line)
+		}
+		raw, err := base64.StdEncoding.DecodeString(rest[:j])
+		if err != nil {
+			return out, fmt.Errorf("result line: %v", err)
+		}
+		var r Result
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return out, fmt.Errorf("result line: %v", err)
+		}
+		out[r.Name] = r
+	}
+	return out, nil
+}

@@ -1,0 +1,72 @@
+package vmm
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// Stats are figures about a run, for benchmarks and --stats.
+type Stats struct {
+	// ToFirstRun is the time from Config.Start to the first KVM_RUN.
+	ToFirstRun time.Duration
+	// MMIOExits counts MMIO exits on all vcpus.
+	MMIOExits uint64
+	// RSSWithoutGuestKiB is gokvm's resident memory less the resident
+	// part of guest RAM, or -1 when /proc does not tell.
+	RSSWithoutGuestKiB int64
+}
+
+// Stats reports the figures gathered so far.
+func (m *Machine) Stats() Stats {
+	s := Stats{MMIOExits: m.mmioExits.Load(), RSSWithoutGuestKiB: -1}
+	if t := m.firstRun.Load(); t != 0 {
+		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)
+	}
+	if m.mem != nil && len(m.mem.Bytes()) > 0 {
+		if kb, err := rssWithout(uintptr(unsafe.Pointer(&m.mem.Bytes()[0]))); err == nil {
+			s.RSSWithoutGuestKiB = kb
+		}
+	}
+	return s
+}
+
+// rssWithout reads /proc/self/smaps and sums the Rss of every mapping except
+// the one starting at exclude.
+func rssWithout(exclude uintptr) (int64, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var total int64
+	skip := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			start, err := strconv.ParseUint(strings.SplitN(fields[0], "-", 2)[0], 16, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing smaps line %q: %w", line, err)
+			}
+			skip = uintptr(start) == exclude
+			continue
+		}
+		if fields[0] == "Rss:" && !skip && len(fields) >= 2 {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing smaps line %q: %w", line, err)
+			}
+			total += kb
+		}
+	}
+	return total, sc.Err()
+}
