@@ -1,0 +1,78 @@
+# gokvm's build and test entry points. `make test` is what CI runs: it
+# installs what the tests need (Debian packages, the guest kernel), then runs
+# the unit tests, short fuzzing runs, and the end-to-end tests that boot real
+# guests on KVM/ARM (inside an emulated arm64 host on non-ARM machines).
+
+GO        ?= go
+KERNELS   ?= $(HOME)/.cache/gokvm/kernels
+BIN       ?= bin
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GIC       ?= 3
+ARGS      ?=
+LDFLAGS   := -X main.version=$(VERSION)
+
+# Debian packages the tests use: the emulated arm64 host, dtc for device
+# tree golden files, cpio and xz for kernel packages.
+DEB_PACKAGES := qemu-system-arm device-tree-compiler cpio xz-utils
+
+.PHONY: all build deps kernels unit fuzz e2e test bench try vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gokvm-arm64 ./cmd/gokvm
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gokvm-arm ./cmd/gokvm
+
+# Installs the Debian packages when a command is missing (as root, or with sudo).
+deps:
+	@missing=""; \
+	command -v qemu-system-aarch64 >/dev/null || missing="$$missing qemu-system-arm"; \
+	command -v dtc >/dev/null || missing="$$missing device-tree-compiler"; \
+	command -v cpio >/dev/null || missing="$$missing cpio"; \
+	command -v xz >/dev/null || missing="$$missing xz-utils"; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing$$missing"; \
+		$$SUDO apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Fetches Debian's arm64 kernel (and its virtio modules) into $(KERNELS).
+kernels: deps
+	testdata/kernels/fetch.sh $(KERNELS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=arm GOARM=7 $(GO) vet ./...
+
+# Unit tests: no KVM, no kernel needed (dtc is, for device tree goldens).
+unit: deps
+	$(GO) test -short -count=1 ./...
+
+# Short runs of every fuzz target on what a guest or a bad file controls.
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) tools/fuzz.sh
+
+# End-to-end tests: boot real guests under gokvm on KVM/ARM.
+e2e: deps kernels
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 30m ./e2e/...
+
+# The whole test suite, as CI runs it.
+test: deps kernels vet build
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Boot figures: time to first KVM_RUN, time to the guest's init, RSS.
+bench: deps kernels
+	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench
+
+# Boots a guest and shows its console: directly on an arm64 host with
+# /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags.
+try: deps kernels
+	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) -- $(ARGS)
+
+clean:
+	rm -rf $(BIN)
