@@ -53,7 +53,7 @@ func (b *MMIOBus) lookup(addr uint64, n int) (*mmioWindow, bool) {
 		return nil, false
 	}
 	w := &b.windows[i]
-	if addr < w.base || addr+uint64(n) > w.base+w.size {
+	if addr < w.base || uint64(n) > w.base+w.size-addr {
 		return nil, false
 	}
 	return w, true

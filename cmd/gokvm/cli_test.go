@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gokvm/gokvm/internal/testimage"
+)
+
+// runCLI runs Main in-process and returns its status and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(args, Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	return code, stdout.String(), stderr.String()
+}
+
+func writeFile(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBadInput: each mistake gets a one-line message naming the problem and
+// the usage status, before KVM is touched (these run on any machine).
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, dir, "Image", testimage.Arm64(1<<20, 0, 20<<20))
+	notImage := writeFile(t, dir, "notes.txt", []byte(strings.Repeat("this is not a kernel\n", 10)))
+	truncated := writeFile(t, dir, "Image.trunc", testimage.Arm64(1<<20, 0, 20<<20)[:40])
+	gz := testimage.Gzip(testimage.Arm64(1<<20, 0, 20<<20))
+	truncGz := writeFile(t, dir, "Image.gz", gz[:len(gz)-100])
+	zimage := writeFile(t, dir, "zImage", testimage.Zimage(8192))
+	bigInitrd := writeFile(t, dir, "big.cpio", make([]byte, 70<<20))
+	initrd := writeFile(t, dir, "initrd.cpio", make([]byte, 30<<20))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing kernel", []string{"run", "-k", filepath.Join(dir, "nope")}, "kernel " + filepath.Join(dir, "nope") + ": no such file"},
+		{"no kernel flag", []string{"run"}, "no kernel given"},
+		{"kernel is a directory", []string{"run", "-k", dir}, "is a directory"},
+		{"not an Image", []string{"run", "-k", notImage}, "not an arm64 Image"},
+		{"truncated Image", []string{"run", "-k", truncated}, "too short"},
+		{"truncated gzip Image", []string{"run", "-k", truncGz}, "gzip stream is truncated"},
+		{"zImage without --aarch32", []string{"run", "-k", zimage}, "32-bit ARM zImage"},
+		{"initrd larger than RAM", []string{"run", "-k", kernel, "-i", bigInitrd, "-m", "64"}, "does not fit in the guest's 64 MiB"},
+		{"missing initrd", []string{"run", "-k", kernel, "-i", filepath.Join(dir, "no.cpio")}, "initrd"},
+		{"-m too small", []string{"run", "-k", kernel, "-i", initrd, "-m", "48"}, "-m 48 MiB is too small"},
+		{"-m below minimum", []string{"run", "-k", kernel, "-m", "8"}, "too little"},
+		{"-m garbage", []string{"run", "-k", kernel, "-m", "lots"}, "not a positive number"},
+		{"-m bad address", []string{"run", "-k", kernel, "-m", "256@zz"}, "not a number"},
+		{"-m in the device area", []string{"run", "-k", kernel, "-m", "256@0x10000000"}, "overlap the device area"},
+		{"-c 0", []string{"run", "-k", kernel, "-c", "0"}, "at least 1 vcpu"},
+		{"-c -3", []string{"run", "-k", kernel, "-c", "-3"}, "at least 1 vcpu"},
+		{"unknown flag", []string{"run", "-k", kernel, "--frobnicate"}, "flag provided but not defined: -frobnicate"},
+		{"bad irqchip", []string{"run", "-k", kernel, "--irqchip", "gicv4"}, "want auto, gicv3 or gicv2"},
+		{"stray argument", []string{"run", "-k", kernel, "extra"}, "unexpected argument"},
+		{"unknown command", []string{"boot"}, "unknown command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.args...)
+			if code != ExitUsage {
+				t.Errorf("exit status %d, want %d", code, ExitUsage)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q does not mention %q", stderr, tc.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Errorf("the error takes %d lines, want one:\n%s", n+1, stderr)
+			}
+		})
+	}
+}
+
+// TestNoKVM: a host problem is gokvm's failure status, and names the device.
+func TestNoKVM(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, dir, "Image", testimage.Arm64(1<<20, 0, 20<<20))
+	for _, tc := range []struct {
+		dev, want string
+	}{
+		{filepath.Join(dir, "kvm"), filepath.Join(dir, "kvm") + " does not exist"},
+		{"/dev/null", "/dev/null is not a KVM device"},
+	} {
+		code, _, stderr := runCLI(t, "run", "-k", kernel, "--kvm-device", tc.dev)
+		if code != ExitFailure || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--kvm-device %s: status %d, stderr %q; want %d and %q", tc.dev, code, stderr, ExitFailure, tc.want)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagAndStatus(t *testing.T) {
+	code, stdout, _ := runCLI(t, "help")
+	if code != 0 {
+		t.Fatalf("help exit %d", code)
+	}
+	for _, want := range []string{"--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("help lacks %s", want)
+		}
+	}
+	for _, code := range []int{ExitPowerOff, ExitFailure, ExitUsage, ExitReset, ExitCrash, ExitTimeout, ExitStopped} {
+		if !strings.Contains(stdout, "\n  "+string(rune('0'+code))+"  ") {
+			t.Errorf("help does not explain exit status %d", code)
+		}
+	}
+	// Every flag the parser knows is in the help.
+	if _, err := parseRunFlags([]string{"-k", "x", "--help"}, nil); err == nil {
+		t.Errorf("--help not recognised")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "gokvm ") {
+		t.Errorf("version: %d %q", code, stdout)
+	}
+}
+
+func TestParseMem(t *testing.T) {
+	for _, tc := range []struct {
+		in         string
+		size, base uint64
+		baseSet    bool
+	}{
+		{"256", 256 << 20, 0, false},
+		{"1G", 1 << 30, 0, false},
+		{"512M@0x100000000", 512 << 20, 1 << 32, true},
+		{"2048k", 2 << 20, 0, false},
+	} {
+		m, err := parseMem(tc.in)
+		if err != nil || m.size != tc.size || m.base != tc.base || m.baseSet != tc.baseSet {
+			t.Errorf("parseMem(%q) = %+v, %v", tc.in, m, err)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1", "12X", "99999999999T", "1@"} {
+		if _, err := parseMem(bad); err == nil {
+			t.Errorf("parseMem(%q) accepted", bad)
+		}
+	}
+}
+
+func TestEscapeFilter(t *testing.T) {
+	quit := 0
+	f := &escapeFilter{r: strings.NewReader("ab\x01\x01c\x01zd\x01x"), quit: func() { quit++ }}
+	var out bytes.Buffer
+	buf := make([]byte, 2)
+	for {
+		n, err := f.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if out.String() != "ab\x01c\x01zd" || quit != 1 {
+		t.Errorf("filtered %q, quit %d times; want %q and 1", out.String(), quit, "ab\x01c\x01zd")
+	}
+}

@@ -1,0 +1,62 @@
+package vmm
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestGuestMemoryBounds(t *testing.T) {
+	m := NewGuestMemoryFromSlice(0x8000_0000, make([]byte, 4096))
+	for _, tc := range []struct {
+		gpa, n uint64
+		ok     bool
+	}{
+		{0x8000_0000, 4096, true},
+		{0x8000_0ff8, 8, true},
+		{0x8000_0000, 0, true},
+		{0x8000_1000, 0, true},
+		{0x7fff_ffff, 1, false},
+		{0x8000_0ff9, 8, false},
+		{0x8000_1000, 1, false},
+		{0x8000_0001, ^uint64(0), false}, // length that would wrap
+		{^uint64(0), 2, false},
+	} {
+		_, err := m.Slice(tc.gpa, tc.n)
+		if (err == nil) != tc.ok {
+			t.Errorf("Slice(%#x, %#x): err %v, want ok=%v", tc.gpa, tc.n, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("Slice(%#x, %#x): error %v does not wrap ErrOutOfRange", tc.gpa, tc.n, err)
+		}
+	}
+}
+
+func TestGuestMemoryReadWrite(t *testing.T) {
+	m := NewGuestMemoryFromSlice(0x1000, make([]byte, 64))
+	if err := m.Write(0x1008, []byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.ReadU64(0x1008)
+	if err != nil || v != 0x0807060504030201 {
+		t.Errorf("ReadU64 = %#x, %v", v, err)
+	}
+	if err := m.Write(0x103c, make([]byte, 8)); err == nil {
+		t.Errorf("a write crossing the end of RAM was allowed")
+	}
+	// Slices are capped: appending cannot reach past the window.
+	s, _ := m.Slice(0x1000, 4)
+	if cap(s) != 4 {
+		t.Errorf("slice capacity %d lets a device write past its window", cap(s))
+	}
+}
+
+func TestNewGuestMemoryMaps(t *testing.T) {
+	m, err := NewGuestMemory(0x8000_0000, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Write(m.End()-8, []byte("lastword")); err != nil {
+		t.Fatal(err)
+	}
+}
