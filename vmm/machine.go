@@ -137,6 +137,8 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if m.dtb, err = board.Boot(m.mem, m.vcpus, m.devices); err != nil {
 		return nil, err
 	}
+	// The payload is in guest RAM now; the caller may release it.
+	m.cfg.Payload = Payload{}
 	return m, nil
 }
 

@@ -234,6 +234,9 @@ func (b *Board) Boot(mem *vmm.GuestMemory, vcpus []*vmm.Vcpu, devices []vmm.Devi
 	if err := setBootRegs(vcpus[0], b.place.KernelAddr, b.place.FDTAddr); err != nil {
 		return nil, err
 	}
+	// The payload is in guest RAM; let go of it (a gzip Image was
+	// decompressed onto the heap).
+	b.image.Data, b.initrd = nil, nil
 	return dtb, nil
 }
 

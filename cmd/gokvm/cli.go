@@ -9,12 +9,14 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/vmm"
+	"golang.org/x/sys/unix"
 )
 
 // Env is the process environment Main works in, so tests can drive it.
@@ -146,11 +148,12 @@ func runCommand(args []string, env Env) int {
 		logger.Print(errorLine(err))
 		return ExitUsage
 	}
-	payload, err := readPayload(o)
+	payload, release, err := readPayload(o)
 	if err != nil {
 		logger.Print(errorLine(err))
 		return ExitUsage
 	}
+	defer release()
 
 	console := newConsole(env.Stdin, env.Stdout)
 	cfg := vmm.Config{
@@ -167,6 +170,10 @@ func runCommand(args []string, env Env) int {
 	}
 	board := arm64.New(arm64.Options{IRQChip: o.irqchip, NoRNGSeed: o.dumpDTB != ""})
 	m, err := vmm.New(cfg, board)
+	release() // the payload is in guest RAM now, or not needed
+	// Return a decompressed kernel's heap pages to the OS before the
+	// guest runs: gokvm's own footprint stays small.
+	debug.FreeOSMemory()
 	if err != nil {
 		logger.Print(errorLine(err))
 		if vmm.IsConfigError(err) {
@@ -233,39 +240,63 @@ func runCommand(args []string, env Env) int {
 	return exitFor(outcome)
 }
 
-// readPayload reads the kernel and initrd files named on the command line.
-func readPayload(o *runOptions) (vmm.Payload, error) {
-	var p vmm.Payload
-	var err error
-	if p.Kernel, err = readInput("kernel", o.kernel); err != nil {
-		return p, err
-	}
-	if o.initrd != "" {
-		if p.Initrd, err = readInput("initrd", o.initrd); err != nil {
-			return p, err
+// readPayload maps the kernel and initrd files named on the command line.
+// They are mapped, not read, so that once copied into guest RAM they stop
+// counting against gokvm's own memory; release unmaps them.
+func readPayload(o *runOptions) (p vmm.Payload, release func(), err error) {
+	var maps [][]byte
+	release = func() {
+		for _, m := range maps {
+			unix.Munmap(m)
 		}
+		maps = nil
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if p.Kernel, err = mapInput("kernel", o.kernel); err != nil {
+		return p, release, err
+	}
+	maps = append(maps, p.Kernel)
+	if o.initrd != "" {
+		if p.Initrd, err = mapInput("initrd", o.initrd); err != nil {
+			return p, release, err
+		}
+		maps = append(maps, p.Initrd)
 	}
 	p.Cmdline = o.params
-	return p, nil
+	return p, release, nil
 }
 
-func readInput(what, path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+// mapInput maps a whole input file read-only.
+func mapInput(what, path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s %s: no such file", what, path)
 		}
 		return nil, fmt.Errorf("%s: %v", what, err)
 	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("%s %s: is a directory", what, path)
-	}
-	b, err := os.ReadFile(path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", what, err)
 	}
-	if len(b) == 0 && what == "kernel" {
-		return nil, fmt.Errorf("kernel %s: the file is empty", path)
+	switch {
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s %s: is a directory", what, path)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s %s: not a regular file", what, path)
+	case fi.Size() == 0:
+		return nil, fmt.Errorf("%s %s: the file is empty", what, path)
+	case fi.Size() > 1<<40:
+		return nil, fmt.Errorf("%s %s: %d bytes is too large", what, path, fi.Size())
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: mapping: %v", what, path, err)
 	}
 	return b, nil
 }

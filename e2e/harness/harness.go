@@ -186,6 +186,23 @@ type Host struct {
 	CPUs int
 }
 
+// QEMUArgs is the command line of the emulated arm64 host: EL2 (so KVM
+// works inside), no pointer authentication (4-5x faster), no network.
+func QEMUArgs(h Host, kernel, initrd string) []string {
+	if h.CPUs == 0 {
+		h.CPUs = 2
+	}
+	return []string{
+		"-M", fmt.Sprintf("virt,virtualization=on,gic-version=%d", h.GIC),
+		"-cpu", "max,pauth=off",
+		"-smp", fmt.Sprint(h.CPUs), "-m", "2048",
+		"-display", "none", "-monitor", "none", "-serial", "stdio",
+		"-no-reboot", "-nic", "none",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", "console=ttyAMA0 rdinit=/init panic=-1 quiet",
+	}
+}
+
 // RunEmulated boots the emulated arm64 host with the scenarios and returns
 // their results and the host's whole console.
 func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Scenario, console io.Writer) (map[string]scenario.Result, error) {
@@ -214,19 +231,7 @@ func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Sce
 	if err := WriteInitramfs(initrd, files); err != nil {
 		return nil, err
 	}
-	if h.CPUs == 0 {
-		h.CPUs = 2
-	}
-	args := []string{
-		"-M", fmt.Sprintf("virt,virtualization=on,gic-version=%d", h.GIC),
-		"-cpu", "max,pauth=off",
-		"-smp", fmt.Sprint(h.CPUs), "-m", "2048",
-		"-display", "none", "-monitor", "none", "-serial", "stdio",
-		"-no-reboot", "-nic", "none",
-		"-kernel", b.HostKernel, "-initrd", initrd,
-		"-append", "console=ttyAMA0 rdinit=/init panic=-1 quiet",
-	}
-	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", args...)
+	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", QEMUArgs(h, b.HostKernel, initrd)...)
 	var out bytes.Buffer
 	w := io.Writer(&out)
 	if console != nil {

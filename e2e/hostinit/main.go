@@ -49,6 +49,9 @@ func run() error {
 			fmt.Printf("%s\n", b)
 		}
 	}
+	if args, err := os.ReadFile("/interactive.json"); err == nil {
+		return interactive(args)
+	}
 	b, err := os.ReadFile("/scenarios.json")
 	if err != nil {
 		return err
@@ -69,5 +72,19 @@ func run() error {
 		}
 		os.RemoveAll(work)
 	}
+	return nil
+}
+
+// interactive runs one gokvm with the console attached, for `make try`.
+func interactive(js []byte) error {
+	var args []string
+	if err := json.Unmarshal(js, &args); err != nil {
+		return fmt.Errorf("interactive.json: %v", err)
+	}
+	fmt.Printf("L1: gokvm %s\n", strings.Join(args, " "))
+	cmd := exec.Command("/gokvm", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	fmt.Printf("L1: gokvm exited: %v (status %d)\n", err, cmd.ProcessState.ExitCode())
 	return nil
 }

@@ -1,0 +1,98 @@
+// Command emuhost boots a guest under gokvm where this machine allows:
+// directly on an arm64 host with /dev/kvm, or inside an emulated arm64 host
+// (qemu-system-aarch64, virtualization=on) anywhere else. `make try` shows a
+// guest's console this way; `make bench` measures boot figures.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gokvm/gokvm/e2e/harness"
+)
+
+func main() {
+	gic := flag.Int("gic", 3, "GIC version of the emulated host (3 or 2)")
+	bench := flag.Bool("bench", false, "measure boot figures and print a table")
+	runs := flag.Int("runs", 5, "boots per figure with --bench")
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "gokvm-emuhost")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := harness.Prepare(dir)
+	if err != nil {
+		fatal(err)
+	}
+	if *bench {
+		if err := runBench(b, *gic, *runs); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	args := append([]string{"run", "-k", "/guest/Image", "-i", "/guest/initrd.cpio",
+		"-p", "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"}, flag.Args()...)
+	os.Exit(interactive(b, *gic, args))
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "emuhost: %v\n", err)
+	os.Exit(1)
+}
+
+// interactive boots one guest with the console on this terminal.
+func interactive(b *harness.Build, gic int, args []string) int {
+	if harness.Direct() {
+		for i, a := range args {
+			args[i] = strings.ReplaceAll(a, "/guest/", b.GuestDir+"/")
+		}
+		cmd := exec.Command(b.Gokvm, args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.Run()
+		return cmd.ProcessState.ExitCode()
+	}
+	js, _ := json.Marshal(args)
+	ij := filepath.Join(b.Dir, "interactive.json")
+	if err := os.WriteFile(ij, js, 0o644); err != nil {
+		fatal(err)
+	}
+	files := map[string]string{"init": b.HostInit, "gokvm": b.Gokvm, "interactive.json": ij}
+	entries, _ := os.ReadDir(b.GuestDir)
+	for _, e := range entries {
+		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
+	}
+	initrd := filepath.Join(b.Dir, "l1.cpio")
+	if err := harness.WriteInitramfs(initrd, files); err != nil {
+		fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "emuhost: booting the emulated arm64 host (GICv%d); Ctrl-A x leaves QEMU\n", gic)
+	cmd := exec.CommandContext(context.Background(), "qemu-system-aarch64", harness.QEMUArgs(harness.Host{GIC: gic}, b.HostKernel, initrd)...)
+	cmd.Args = append(cmd.Args[:1], append([]string{"-nographic"}, removeSerialArgs(cmd.Args[1:])...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	start := time.Now()
+	cmd.Run()
+	fmt.Fprintf(os.Stderr, "emuhost: the emulated host ran for %s\n", time.Since(start).Round(100*time.Millisecond))
+	return cmd.ProcessState.ExitCode()
+}
+
+// removeSerialArgs drops the batch-mode console flags -nographic replaces.
+func removeSerialArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "-display", "-monitor", "-serial":
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
