@@ -30,6 +30,9 @@ type Config struct {
 	Console io.Writer
 	// ConsoleInput, when not nil, is fed to the guest's serial port.
 	ConsoleInput io.Reader
+	// Devices are placed on the board after the console, in order (the
+	// first virtio-blk is the guest's vda).
+	Devices []DeviceSpec
 	// Log receives gokvm's own diagnostics; nil discards them.
 	Log *log.Logger
 	// Start is when the caller started, for the time-to-first-KVM_RUN
@@ -55,6 +58,7 @@ type Machine struct {
 	devices []DevicePlacement
 	console *uart.UART
 	dtb     []byte
+	closers []io.Closer
 
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
@@ -134,6 +138,11 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if err = m.addConsole(); err != nil {
 		return nil, err
 	}
+	for _, spec := range cfg.Devices {
+		if _, err = m.addDevice(spec); err != nil {
+			return nil, err
+		}
+	}
 	if m.dtb, err = board.Boot(m.mem, m.vcpus, m.devices); err != nil {
 		return nil, err
 	}
@@ -142,19 +151,75 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	return m, nil
 }
 
-// addDevice places dev with the board and puts it on the MMIO bus.
-func (m *Machine) addDevice(name string, kind DeviceKind, size uint64, dev func(irq func(bool)) MMIODevice) (MMIODevice, error) {
-	p, err := m.board.PlaceDevice(kind, size)
+// DeviceSpec describes a device for the machine to place and create.
+type DeviceSpec struct {
+	Name string
+	Kind DeviceKind
+	Size uint64
+	// New creates the device once its window and interrupt are known. A
+	// device that is an io.Closer is closed with the machine.
+	New func(env DeviceEnv) (MMIODevice, error)
+}
+
+// DeviceEnv is what a device is created with.
+type DeviceEnv struct {
+	Name      string
+	Mem       *GuestMemory
+	Placement DevicePlacement
+	Log       *log.Logger
+	// SetLevel drives a level-triggered interrupt line.
+	SetLevel func(high bool)
+	// Pulse raises one edge-triggered interrupt: through an irqfd where
+	// the host has them, so it costs no ioctl.
+	Pulse func()
+	// WatchWrite asks KVM to signal efd, without an exit, when the guest
+	// writes the 32-bit value at offset in the device's window. It
+	// returns ErrUnsupported where the host cannot.
+	WatchWrite func(offset uint64, value uint32, efd *EventFD) error
+}
+
+// addDevice places a device with the board, creates it and puts it on the
+// MMIO bus.
+func (m *Machine) addDevice(spec DeviceSpec) (MMIODevice, error) {
+	p, err := m.board.PlaceDevice(spec.Kind, spec.Size)
 	if err != nil {
-		return nil, fmt.Errorf("placing %s: %w", name, err)
+		return nil, fmt.Errorf("placing %s: %w", spec.Name, err)
 	}
 	line := m.board.IRQLine(p.IRQ)
-	d := dev(func(level bool) {
+	setLevel := func(level bool) {
 		if err := m.vm.SetIRQLine(line, level); err != nil {
-			m.log.Printf("%s: %v", name, err)
+			m.log.Printf("%s: %v", spec.Name, err)
 		}
-	})
-	if err := m.bus.Register(name, p.Base, p.Size, d); err != nil {
+	}
+	pulse := func() { setLevel(true); setLevel(false) }
+	if efd, err := NewEventFD(); err == nil {
+		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
+			m.closers = append(m.closers, efd)
+			pulse = func() {
+				if err := efd.Signal(); err != nil {
+					m.log.Printf("%s: irqfd: %v", spec.Name, err)
+				}
+			}
+		} else {
+			efd.Close()
+		}
+	}
+	env := DeviceEnv{
+		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
+		SetLevel: setLevel,
+		Pulse:    pulse,
+		WatchWrite: func(off uint64, value uint32, efd *EventFD) error {
+			return m.vm.IOEventFD(p.Base+off, 4, uint64(value), efd.FD())
+		},
+	}
+	d, err := spec.New(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	if c, ok := d.(io.Closer); ok {
+		m.closers = append(m.closers, c)
+	}
+	if err := m.bus.Register(spec.Name, p.Base, p.Size, d); err != nil {
 		return nil, err
 	}
 	m.devices = append(m.devices, p)
@@ -166,9 +231,8 @@ func (m *Machine) addConsole() error {
 	if out == nil {
 		out = io.Discard
 	}
-	d, err := m.addDevice("uart0", DeviceUART, uart.Size, func(irq func(bool)) MMIODevice {
-		return uart.New(out, irq)
-	})
+	d, err := m.addDevice(DeviceSpec{Name: "uart0", Kind: DeviceUART, Size: uart.Size,
+		New: func(env DeviceEnv) (MMIODevice, error) { return uart.New(out, env.SetLevel), nil }})
 	if err != nil {
 		return err
 	}
@@ -188,6 +252,13 @@ func (m *Machine) Devices() []DevicePlacement { return m.devices }
 // Close releases everything the machine holds, collecting every error.
 func (m *Machine) Close() error {
 	var errs *multierror.Error
+	// Devices first: disks flush what the guest wrote.
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		if err := m.closers[i].Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	m.closers = nil
 	for _, v := range m.vcpus {
 		if err := v.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("closing vcpu %d: %w", v.ID, err))

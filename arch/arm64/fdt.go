@@ -26,6 +26,7 @@ const gicPhandle = 1
 const (
 	irqTypeSPI       = 0
 	irqTypePPI       = 1
+	irqEdgeRising    = 1
 	irqLevelHigh     = 4
 	gicv2PPICPUShift = 8
 )
@@ -201,6 +202,9 @@ func nodeName(d vmm.DevicePlacement) string {
 
 func deviceNode(d vmm.DevicePlacement) (*dt.Node, error) {
 	irq := dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, d.IRQ, irqLevelHigh})
+	// virtio-mmio interrupts are edges: each used-buffer notification is
+	// one irqfd write, as in kvmtool.
+	edge := dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, d.IRQ, irqEdgeRising})
 	switch d.Kind {
 	case vmm.DeviceUART:
 		return dt.NewNode(nodeName(d), dt.WithProperty(
@@ -213,7 +217,7 @@ func deviceNode(d vmm.DevicePlacement) (*dt.Node, error) {
 		return dt.NewNode(nodeName(d), dt.WithProperty(
 			Strings("compatible", "virtio,mmio"),
 			regs(d.Base, d.Size),
-			irq,
+			edge,
 			Empty("dma-coherent"),
 		)), nil
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/vmm"
 	"golang.org/x/sys/unix"
 )
@@ -47,6 +48,15 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5
       --stats            print boot and exit figures to stderr when the guest stops
       --kvm-device PATH  the KVM device (default /dev/kvm)
+  -d, --disk FILE[,ro][,direct][,serial=ID]
+                         a raw disk image as a virtio-blk device; repeat for more
+                         (the guest's vda, vdb, ... in order). ro: read-only;
+                         direct: O_DIRECT; serial: the GET_ID answer (default:
+                         the file name). Images are locked against a second
+                         writer.
+      --virtio-transport T
+                         mmio (virtio-mmio version 2, default) or mmio-legacy
+                         (version 1, for old guest kernels)
 
 The console: the guest's first serial port (ttyS0) is gokvm's standard output,
 and standard input goes to it. When standard input is a terminal it is put in
@@ -85,6 +95,8 @@ type runOptions struct {
 	timeout                time.Duration
 	stats                  bool
 	kvmDevice              string
+	disks                  diskFlags
+	transport              virtio.TransportVersion
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
@@ -108,6 +120,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.IntVar(&o.cpus, "cpus", 1, "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.stats, "stats", false, "")
+	fs.Var(&o.disks, "d", "")
+	fs.Var(&o.disks, "disk", "")
+	var transport string
+	str(&transport, "mmio", "virtio-transport")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -133,6 +149,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	if o.irqchip, err = arm64.ParseIRQChip(irqchip); err != nil {
 		return nil, err
 	}
+	if o.transport, err = parseTransport(transport); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -155,6 +174,15 @@ func runCommand(args []string, env Env) int {
 	}
 	defer release()
 
+	devices, closeDisks, err := openDisks(o, logger)
+	if err != nil {
+		logger.Print(errorLine(err))
+		return ExitUsage
+	}
+	// The machine flushes and closes the disks; this catches the paths
+	// where no machine was built.
+	defer closeDisks()
+
 	console := newConsole(env.Stdin, env.Stdout)
 	cfg := vmm.Config{
 		KVMDevice:    o.kvmDevice,
@@ -165,6 +193,7 @@ func runCommand(args []string, env Env) int {
 		Payload:      payload,
 		Console:      env.Stdout,
 		ConsoleInput: console.input(),
+		Devices:      devices,
 		Log:          logger,
 		Start:        start,
 	}
@@ -238,6 +267,32 @@ func runCommand(args []string, env Env) int {
 		logger.Printf("guest %s", outcome)
 	}
 	return exitFor(outcome)
+}
+
+// openDisks opens every -d image (so a bad one fails before KVM is
+// touched) and describes a virtio-blk device for each, in order.
+func openDisks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, func(), error) {
+	var disks []*virtio.Disk
+	closeAll := func() {
+		for _, d := range disks {
+			d.Close()
+		}
+	}
+	var specs []vmm.DeviceSpec
+	for i, opts := range o.disks {
+		d, err := virtio.OpenDisk(opts)
+		if err != nil {
+			closeAll()
+			return nil, func() {}, err
+		}
+		if d.Size()%virtio.SectorSize != 0 {
+			logger.Printf("disk %s: %d bytes is not a multiple of %d; the guest sees %d sectors and not the last %d bytes",
+				opts.Path, d.Size(), virtio.SectorSize, d.Sectors(), d.Size()%virtio.SectorSize)
+		}
+		disks = append(disks, d)
+		specs = append(specs, virtio.Spec(fmt.Sprintf("virtio-blk%d", i), o.transport, virtio.NewBlock(d, logger)))
+	}
+	return specs, closeAll, nil
 }
 
 // readPayload maps the kernel and initrd files named on the command line.

@@ -1,8 +1,153 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
 
-// runExtra handles actions added by later features (disks, networks).
+	"github.com/gokvm/gokvm/e2e/pattern"
+	"golang.org/x/sys/unix"
+)
+
+// runExtra handles actions with arguments, written NAME:ARG:ARG.
 func runExtra(action string) error {
+	f := strings.Split(action, ":")
+	switch f[0] {
+	case "modules":
+		return loadModules(f[1:])
+	case "sha": // sha:DEV
+		return shaDevice(f[1])
+	case "write": // write:DEV:SEED:MiB
+		seed, _ := strconv.ParseUint(f[2], 10, 64)
+		mb, _ := strconv.Atoi(f[3])
+		return writeDevice(f[1], seed, mb)
+	case "rowrite": // rowrite:DEV
+		return roWrite(f[1])
+	case "discard": // discard:DEV
+		return discard(f[1])
+	case "serial": // serial:DEV
+		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("GUEST-SERIAL %s %s\n", f[1], strings.TrimSpace(string(b)))
+		return nil
+	}
 	return fmt.Errorf("unknown action %q", action)
+}
+
+// loadModules loads the named modules (default: the virtio-mmio and block
+// drivers) from /modules, in order.
+func loadModules(names []string) error {
+	if len(names) == 0 {
+		names = []string{"virtio_mmio", "virtio_blk"}
+	}
+	for _, n := range names {
+		f, err := os.Open(filepath.Join("/modules", n+".ko"))
+		if err != nil {
+			return err
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && err != unix.EEXIST {
+			return fmt.Errorf("loading %s: %v", n, err)
+		}
+	}
+	return nil
+}
+
+// device waits for /dev/NAME: drivers probe asynchronously.
+func device(name string) (string, error) {
+	p := "/dev/" + name
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("%s did not appear", p)
+}
+
+func shaDevice(name string) error {
+	p, err := device(name)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("GUEST-SHA %s %s %d\n", name, pattern.SHA256(b), len(b))
+	return nil
+}
+
+func writeDevice(name string, seed uint64, mb int) error {
+	p, err := device(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data := pattern.Bytes(seed, mb<<20)
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	// fsync on a block device sends the device a flush.
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	fmt.Printf("GUEST-WROTE %s %s %d\n", name, pattern.SHA256(data), len(data))
+	return nil
+}
+
+func roWrite(name string) error {
+	p, err := device(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.Write(make([]byte, 4096))
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+	}
+	fmt.Printf("GUEST-ROWRITE %s %v\n", name, err)
+	return nil
+}
+
+func discard(name string) error {
+	p, err := device(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	rng := [2]uint64{0, uint64(size)}
+	const blkDiscard = 0x1277 // _IO(0x12, 119)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), blkDiscard, uintptr(unsafe.Pointer(&rng))); e != 0 {
+		fmt.Printf("GUEST-DISCARD %s error %v\n", name, e)
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	fmt.Printf("GUEST-DISCARD %s ok %d\n", name, size)
+	return nil
 }

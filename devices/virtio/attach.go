@@ -1,0 +1,73 @@
+package virtio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// Spec makes the machine's description of a virtio-mmio device: the
+// transport in its window, and each queue's notifications routed through
+// KVM ioeventfds where the host has them, so a notify costs the vcpu no
+// exit to gokvm.
+func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
+	return vmm.DeviceSpec{
+		Name: name,
+		Kind: vmm.DeviceVirtioMMIO,
+		Size: MMIOSize,
+		New: func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
+			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
+			a := &attached{MMIO: t, dev: dev}
+			for i := 0; i < t.NumQueues(); i++ {
+				efd, err := vmm.NewEventFD()
+				if err != nil {
+					a.Close()
+					return nil, err
+				}
+				err = env.WatchWrite(regQueueNotify, uint32(i), efd)
+				if errors.Is(err, vmm.ErrUnsupported) {
+					efd.Close()
+					break // notifications come as MMIO exits instead
+				}
+				if err != nil {
+					efd.Close()
+					a.Close()
+					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
+				}
+				a.efds = append(a.efds, efd)
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					for efd.Wait() == nil {
+						t.Kick(i)
+					}
+				}()
+			}
+			return a, nil
+		},
+	}
+}
+
+// attached is a transport with its notification forwarders.
+type attached struct {
+	*MMIO
+	dev  Device
+	efds []*vmm.EventFD
+	wg   sync.WaitGroup
+}
+
+// Close stops the device, its forwarders, and closes the device's backend.
+func (a *attached) Close() error {
+	a.MMIO.Close()
+	for _, e := range a.efds {
+		e.Close()
+	}
+	a.wg.Wait()
+	if c, ok := a.dev.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

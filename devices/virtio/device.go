@@ -1,0 +1,43 @@
+package virtio
+
+import (
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// Device is a virtio device as the transport drives it. It knows nothing
+// of MMIO: it offers features, queues and a config space, and runs once the
+// driver is ready.
+type Device interface {
+	// DeviceID is the virtio device type (2 for block, 1 for net).
+	DeviceID() uint32
+	// Features is what the device offers, ring features included; the
+	// transport adds its own (VERSION_1).
+	Features() uint64
+	// QueueMaxSizes lists the device's queues and their largest sizes.
+	QueueMaxSizes() []uint16
+	// ReadConfig and WriteConfig access the device-specific config space.
+	ReadConfig(offset uint64, data []byte)
+	WriteConfig(offset uint64, data []byte)
+	// Activate starts the device when the driver sets DRIVER_OK.
+	Activate(env ActivateEnv) error
+	// Reset stops whatever Activate started and waits until it stopped.
+	Reset()
+}
+
+// ActivateEnv is what a device runs with.
+type ActivateEnv struct {
+	Mem      *vmm.GuestMemory
+	Features uint64 // negotiated
+	Queues   []*Queue
+	// Kicks has one channel per queue, signalled when the driver notifies
+	// that queue.
+	Kicks []<-chan struct{}
+	// Interrupt tells the driver about used buffers.
+	Interrupt func()
+	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
+	// broke a queue; the device stops using its queues.
+	Fail func(error)
+}
+
+// Has reports whether feature bit f was negotiated.
+func (e *ActivateEnv) Has(f uint) bool { return e.Features&(1<<f) != 0 }

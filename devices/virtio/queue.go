@@ -1,0 +1,257 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// MaxQueueSize is the largest queue the devices offer.
+const MaxQueueSize = 256
+
+// ErrBadChain is wrapped by every malformed descriptor chain: a loop, an
+// index past the table, an address outside guest RAM, a length that
+// overflows, nested indirect tables.
+var ErrBadChain = errors.New("malformed descriptor chain")
+
+// Buffer is one guest buffer of a chain, as a host slice of guest RAM.
+type Buffer struct {
+	Data     []byte
+	Writable bool // device-writable (VIRTQ_DESC_F_WRITE)
+}
+
+// Chain is a popped descriptor chain. Its buffers slice is reused between
+// pops, so a device that keeps a Chain per queue allocates nothing per
+// request.
+type Chain struct {
+	Head    uint16
+	Buffers []Buffer
+}
+
+// ReadableLen and WritableLen sum the buffer lengths of each direction.
+func (c *Chain) ReadableLen() (n int) {
+	for _, b := range c.Buffers {
+		if !b.Writable {
+			n += len(b.Data)
+		}
+	}
+	return n
+}
+
+func (c *Chain) WritableLen() (n int) {
+	for _, b := range c.Buffers {
+		if b.Writable {
+			n += len(b.Data)
+		}
+	}
+	return n
+}
+
+// Queue is one split virtqueue as the device sees it. Its addresses and
+// size are set by the transport while the driver sets the queue up; once the
+// device runs, only the device's goroutine uses it.
+type Queue struct {
+	MaxSize uint16
+	Size    uint16
+	Ready   bool
+	Desc    uint64 // descriptor table
+	Avail   uint64 // driver area
+	Used    uint64 // device area
+
+	EventIdx bool // VIRTIO_RING_F_EVENT_IDX negotiated
+	Indirect bool // VIRTIO_RING_F_INDIRECT_DESC negotiated
+
+	mem        *vmm.GuestMemory
+	lastAvail  uint16
+	usedIdx    uint16
+	signalledU uint16 // used index at the last interrupt decision
+}
+
+// Reset forgets the driver's setup.
+func (q *Queue) Reset() {
+	*q = Queue{MaxSize: q.MaxSize}
+}
+
+// Activate checks the driver's layout against guest memory and readies the
+// queue for the device.
+func (q *Queue) Activate(mem *vmm.GuestMemory, eventIdx, indirect bool) error {
+	if q.Size == 0 || q.Size > q.MaxSize || q.Size&(q.Size-1) != 0 {
+		return fmt.Errorf("queue size %d is not a power of 2 up to %d", q.Size, q.MaxSize)
+	}
+	n := uint64(q.Size)
+	for _, r := range []struct {
+		name       string
+		addr, size uint64
+		alignment  uint64
+	}{
+		{"descriptor table", q.Desc, 16 * n, 16},
+		{"available ring", q.Avail, 6 + 2*n, 2},
+		{"used ring", q.Used, 6 + 8*n, 4},
+	} {
+		if r.addr%r.alignment != 0 {
+			return fmt.Errorf("%s at %#x is not %d-byte aligned", r.name, r.addr, r.alignment)
+		}
+		if !mem.Contains(r.addr, r.size) {
+			return fmt.Errorf("%s at %#x+%#x is outside guest RAM", r.name, r.addr, r.size)
+		}
+	}
+	q.mem, q.EventIdx, q.Indirect = mem, eventIdx, indirect
+	q.lastAvail, q.usedIdx, q.signalledU = 0, 0, 0
+	return nil
+}
+
+// word returns the aligned 32-bit word of guest RAM holding the 16-bit
+// field at gpa, and the shift of the field in it. Ring indices are read
+// and written through it atomically: acquire and release ordering against
+// the driver on another CPU.
+func (q *Queue) word(gpa uint64) (*uint32, uint) {
+	s, err := q.mem.Slice(gpa&^3, 4)
+	if err != nil {
+		// Activate checked every ring field lies in RAM.
+		panic(err)
+	}
+	return (*uint32)(unsafe.Pointer(&s[0])), uint(gpa&3) * 8
+}
+
+func (q *Queue) loadU16(gpa uint64) uint16 {
+	w, shift := q.word(gpa)
+	return uint16(atomic.LoadUint32(w) >> shift)
+}
+
+func (q *Queue) storeU16(gpa uint64, v uint16) {
+	w, shift := q.word(gpa)
+	for {
+		old := atomic.LoadUint32(w)
+		nv := old&^(0xffff<<shift) | uint32(v)<<shift
+		if atomic.CompareAndSwapUint32(w, old, nv) {
+			return
+		}
+	}
+}
+
+// availIdx is the driver's next available slot.
+func (q *Queue) availIdx() uint16 { return q.loadU16(q.Avail + 2) }
+
+// HasAvailable reports whether the driver made a chain available that the
+// device has not taken yet.
+func (q *Queue) HasAvailable() bool {
+	return q.Ready && q.mem != nil && q.availIdx() != q.lastAvail
+}
+
+// Pop takes the next available chain into c. It returns false when there
+// is none; an error means the driver broke the ring, and the queue must not
+// be used until the device is reset.
+func (q *Queue) Pop(c *Chain) (bool, error) {
+	if !q.HasAvailable() {
+		return false, nil
+	}
+	avail := q.availIdx()
+	if uint16(avail-q.lastAvail) > q.Size {
+		return false, fmt.Errorf("%w: available index jumped from %d to %d on a queue of %d", ErrBadChain, q.lastAvail, avail, q.Size)
+	}
+	slot := uint64(q.lastAvail % q.Size)
+	headB, err := q.mem.Slice(q.Avail+4+2*slot, 2)
+	if err != nil {
+		return false, err
+	}
+	head := binary.LittleEndian.Uint16(headB)
+	q.lastAvail++
+	c.Head = head
+	c.Buffers = c.Buffers[:0]
+	if err := q.walk(c, q.Desc, uint32(q.Size), head, true); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// walk follows a chain through the descriptor table at table (n entries),
+// expanding one level of indirect table.
+func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) error {
+	for steps := uint32(0); ; steps++ {
+		if steps >= n {
+			return fmt.Errorf("%w: more than %d descriptors (a loop?)", ErrBadChain, n)
+		}
+		if uint32(idx) >= n {
+			return fmt.Errorf("%w: descriptor index %d past a table of %d", ErrBadChain, idx, n)
+		}
+		d, err := q.mem.Slice(table+16*uint64(idx), 16)
+		if err != nil {
+			return fmt.Errorf("%w: descriptor table: %v", ErrBadChain, err)
+		}
+		addr := binary.LittleEndian.Uint64(d[0:])
+		length := binary.LittleEndian.Uint32(d[8:])
+		flags := binary.LittleEndian.Uint16(d[12:])
+		next := binary.LittleEndian.Uint16(d[14:])
+		if flags&descFIndirect != 0 {
+			switch {
+			case !q.Indirect:
+				return fmt.Errorf("%w: indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC", ErrBadChain)
+			case !top:
+				return fmt.Errorf("%w: nested indirect table", ErrBadChain)
+			case flags&descFNext != 0:
+				return fmt.Errorf("%w: indirect descriptor with NEXT", ErrBadChain)
+			case length == 0 || length%16 != 0:
+				return fmt.Errorf("%w: indirect table of %d bytes", ErrBadChain, length)
+			}
+			if err := q.walk(c, addr, length/16, 0, false); err != nil {
+				return err
+			}
+			return nil
+		}
+		buf, err := q.mem.Slice(addr, uint64(length))
+		if err != nil {
+			return fmt.Errorf("%w: buffer: %v", ErrBadChain, err)
+		}
+		if len(c.Buffers) >= 4*MaxQueueSize {
+			return fmt.Errorf("%w: more than %d buffers", ErrBadChain, 4*MaxQueueSize)
+		}
+		c.Buffers = append(c.Buffers, Buffer{Data: buf, Writable: flags&descFWrite != 0})
+		if flags&descFNext == 0 {
+			return nil
+		}
+		idx = next
+	}
+}
+
+// Push returns chain head to the driver with written bytes written.
+func (q *Queue) Push(head uint16, written uint32) {
+	slot := uint64(q.usedIdx % q.Size)
+	e, err := q.mem.Slice(q.Used+4+8*slot, 8)
+	if err != nil {
+		panic(err) // checked by Activate
+	}
+	binary.LittleEndian.PutUint32(e[0:], uint32(head))
+	binary.LittleEndian.PutUint32(e[4:], written)
+	q.usedIdx++
+	// Release: the element is visible before the index that publishes it.
+	q.storeU16(q.Used+2, q.usedIdx)
+}
+
+// EnableNotifications asks the driver to kick again for anything after
+// what the device has taken, and reports whether more arrived meanwhile
+// (then the device must keep going rather than wait).
+func (q *Queue) EnableNotifications() bool {
+	if q.EventIdx {
+		q.storeU16(q.Used+4+8*uint64(q.Size), q.lastAvail)
+	}
+	return q.HasAvailable()
+}
+
+// ShouldInterrupt decides, after a batch of Push calls, whether the driver
+// wants an interrupt for them (its used_event, or the NO_INTERRUPT flag).
+func (q *Queue) ShouldInterrupt() bool {
+	old, cur := q.signalledU, q.usedIdx
+	if old == cur {
+		return false
+	}
+	q.signalledU = cur
+	if q.EventIdx {
+		event := q.loadU16(q.Avail + 4 + 2*uint64(q.Size))
+		return uint16(cur-event-1) < uint16(cur-old)
+	}
+	return q.loadU16(q.Avail)&availFNoInterrupt == 0
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/gokvm/gokvm/e2e/pattern"
+)
+
+// tool is what scenarios run before and after gokvm in the emulated host,
+// which has no other programs:
+//
+//	mkrand FILE SEED MiB   write pattern data (allocated blocks)
+//	mksparse FILE MiB      a sparse file of that size
+//	sha FILE               print the file's SHA-256 and size
+//	blocks FILE            print the 512-byte blocks allocated to the file
+//	truncate FILE BYTES    set the file's size
+func tool(args []string) int {
+	if len(args) < 2 {
+		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
+		return 2
+	}
+	if err := runTool(args); err != nil {
+		fmt.Printf("tool %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func runTool(args []string) error {
+	file := args[1]
+	num := func(i int) uint64 {
+		if i >= len(args) {
+			return 0
+		}
+		v, _ := strconv.ParseUint(args[i], 10, 64)
+		return v
+	}
+	switch args[0] {
+	case "mkrand":
+		b := pattern.Bytes(num(2), int(num(3))<<20)
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("HOST-SHA %s %s %d\n", file, pattern.SHA256(b), len(b))
+	case "mksparse":
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Truncate(int64(num(2)) << 20)
+	case "sha":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("HOST-SHA %s %s %d\n", file, pattern.SHA256(b), len(b))
+	case "blocks":
+		var st syscall.Stat_t
+		if err := syscall.Stat(file, &st); err != nil {
+			return err
+		}
+		fmt.Printf("HOST-BLOCKS %s %d\n", file, st.Blocks)
+	case "truncate":
+		return os.Truncate(file, int64(num(2)))
+	default:
+		return fmt.Errorf("unknown tool")
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package vmm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnsupported says the host's KVM lacks a fast path; callers fall back
+// to the slow one.
+var ErrUnsupported = errors.New("not supported by this host's KVM")
+
+type irqfdArgs struct {
+	fd         uint32
+	gsi        uint32
+	flags      uint32
+	resamplefd uint32
+	pad        [16]byte
+}
+
+// IRQFD makes writes to eventfd efd inject interrupt gsi (on ARM, the SPI
+// number). It gives edge semantics: each write is one interrupt.
+func (vm *VM) IRQFD(gsi uint32, efd int) error {
+	if vm.CheckExtension(CapIRQFD) <= 0 {
+		return ErrUnsupported
+	}
+	a := irqfdArgs{fd: uint32(efd), gsi: gsi}
+	_, err := ioctl(vm.fd, kvmIRQFD, uintptr(unsafe.Pointer(&a)))
+	runtime.KeepAlive(&a)
+	if err != nil {
+		return fmt.Errorf("KVM_IRQFD gsi %d: %w", gsi, err)
+	}
+	return nil
+}
+
+type ioeventfdArgs struct {
+	datamatch uint64
+	addr      uint64
+	len       uint32
+	fd        int32
+	flags     uint32
+	pad       [36]byte
+}
+
+const ioeventfdFlagDatamatch = 1 << 0
+
+// IOEventFD makes a guest write of value (len bytes) to gpa signal eventfd
+// efd instead of exiting to gokvm.
+func (vm *VM) IOEventFD(gpa uint64, length uint32, value uint64, efd int) error {
+	if vm.CheckExtension(CapIOEventFD) <= 0 {
+		return ErrUnsupported
+	}
+	a := ioeventfdArgs{datamatch: value, addr: gpa, len: length, fd: int32(efd), flags: ioeventfdFlagDatamatch}
+	_, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&a)))
+	runtime.KeepAlive(&a)
+	if err != nil {
+		return fmt.Errorf("KVM_IOEVENTFD at %#x: %w", gpa, err)
+	}
+	return nil
+}
+
+// EventFD is a non-blocking eventfd read through Go's poller, so a goroutine
+// waiting on it holds no thread.
+type EventFD struct {
+	f  *os.File
+	fd int // kept apart: os.File.Fd would switch the file to blocking mode
+}
+
+// NewEventFD makes an eventfd.
+func NewEventFD() (*EventFD, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return &EventFD{f: os.NewFile(uintptr(fd), "eventfd"), fd: fd}, nil
+}
+
+// FD is the descriptor, for KVM.
+func (e *EventFD) FD() int { return e.fd }
+
+// Signal adds one to the counter.
+func (e *EventFD) Signal() error {
+	var b [8]byte
+	b[0] = 1
+	_, err := e.f.Write(b[:])
+	return err
+}
+
+// Wait blocks until the counter is non-zero and clears it. It fails once
+// the EventFD is closed.
+func (e *EventFD) Wait() error {
+	var b [8]byte
+	_, err := e.f.Read(b[:])
+	return err
+}
+
+// Close releases the eventfd, waking a Wait.
+func (e *EventFD) Close() error { return e.f.Close() }
