@@ -12,9 +12,6 @@ GIC       ?= 3
 ARGS      ?=
 LDFLAGS   := -X main.version=$(VERSION)
 
-# Debian packages the tests use: the emulated arm64 host, dtc for device
-# tree golden files, cpio and xz for kernel packages.
-DEB_PACKAGES := qemu-system-arm device-tree-compiler cpio xz-utils
 
 .PHONY: all build deps kernels unit fuzz e2e test bench try vet clean
 
@@ -24,13 +21,16 @@ build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gokvm-arm64 ./cmd/gokvm
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gokvm-arm ./cmd/gokvm
 
-# Installs the Debian packages when a command is missing (as root, or with sudo).
+# Installs the Debian packages the tests use when a command is missing (as
+# root, or with sudo): the emulated arm64 host, dtc for device tree golden
+# files, cpio and xz for kernel packages, gcc for the race detector.
 deps:
 	@missing=""; \
 	command -v qemu-system-aarch64 >/dev/null || missing="$$missing qemu-system-arm"; \
 	command -v dtc >/dev/null || missing="$$missing device-tree-compiler"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		echo "installing$$missing"; \
@@ -63,6 +63,7 @@ e2e: deps kernels
 # The whole test suite, as CI runs it.
 test: deps kernels vet build
 	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -race -short -count=1 ./vmm/... ./devices/...
 	$(MAKE) --no-print-directory fuzz
 
 # Boot figures: time to first KVM_RUN, time to the guest's init, RSS.

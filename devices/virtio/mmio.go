@@ -158,7 +158,7 @@ func (t *MMIO) readReg(off uint64) uint32 {
 		}
 		return uint32(t.offered >> (32 * t.devFeatSel))
 	case regQueueNumMax:
-		if q == nil || (q.Ready && t.version == Modern) {
+		if q == nil {
 			return 0
 		}
 		return uint32(q.MaxSize)

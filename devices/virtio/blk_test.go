@@ -1,0 +1,258 @@
+package virtio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func tempImage(t *testing.T, size int, fill byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(p, bytes.Repeat([]byte{fill}, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newBlockDriver(t *testing.T, opts DiskOptions, version TransportVersion, drop uint64) (*driver, *Block) {
+	t.Helper()
+	disk, err := OpenDisk(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBlock(disk, nil)
+	d := newDriver(t, version, b)
+	t.Cleanup(func() { d.tr.Close(); disk.Close() })
+	d.setup(16, drop)
+	return d, b
+}
+
+func blkHeader(typ uint32, sector uint64) []byte {
+	h := make([]byte, 16)
+	binary.LittleEndian.PutUint32(h[0:], typ)
+	binary.LittleEndian.PutUint64(h[8:], sector)
+	return h
+}
+
+// request submits header, data and a status byte and returns the status
+// and the used length.
+func (d *driver) request(typ uint32, sector uint64, out []byte, in int, indirect bool) (byte, uint32, uint64) {
+	segs := []seg{{gpa: d.buf(blkHeader(typ, sector), 0), n: 16}}
+	if out != nil {
+		segs = append(segs, seg{gpa: d.buf(out, 0), n: uint32(len(out))})
+	}
+	var inGPA uint64
+	if in > 0 {
+		inGPA = d.buf(nil, in)
+		segs = append(segs, seg{gpa: inGPA, n: uint32(in), writable: true})
+	}
+	st := d.buf([]byte{0xff}, 0)
+	segs = append(segs, seg{gpa: st, n: 1, writable: true})
+	d.submit(segs, indirect)
+	d.kick()
+	u := d.wait(1)
+	s := make([]byte, 1)
+	d.mem.Read(st, s)
+	return s[0], u[0][1], inGPA
+}
+
+func TestBlockReadWriteFlush(t *testing.T) {
+	for _, v := range []TransportVersion{Modern, Legacy} {
+		for _, indirect := range []bool{false, true} {
+			path := tempImage(t, 64<<10, 0xaa)
+			d, _ := newBlockDriver(t, DiskOptions{Path: path}, v, 0)
+			data := bytes.Repeat([]byte("gokvm!!\n"), 128) // 1 KiB
+			if st, n, _ := d.request(blkTOut, 4, data, 0, indirect); st != blkSOK || n != 1 {
+				t.Fatalf("v%d indirect=%v: write status %d len %d", v, indirect, st, n)
+			}
+			if st, _, _ := d.request(blkTFlush, 0, nil, 0, indirect); st != blkSOK {
+				t.Fatalf("flush status %d", st)
+			}
+			st, n, gpa := d.request(blkTIn, 4, nil, 1024, indirect)
+			got := make([]byte, 1024)
+			d.mem.Read(gpa, got)
+			if st != blkSOK || n != 1025 || !bytes.Equal(got, data) {
+				t.Fatalf("read back status %d len %d, data equal %v", st, n, bytes.Equal(got, data))
+			}
+			file, _ := os.ReadFile(path)
+			if !bytes.Equal(file[4*512:4*512+1024], data) || file[4*512-1] != 0xaa || file[4*512+1024] != 0xaa {
+				t.Errorf("the file does not hold exactly the guest's write")
+			}
+		}
+	}
+}
+
+func TestBlockGetIDAndConfig(t *testing.T) {
+	path := tempImage(t, 1<<20+100, 0)
+	d, _ := newBlockDriver(t, DiskOptions{Path: path, Serial: "serial-42"}, Modern, 0)
+	st, n, gpa := d.request(blkTGetID, 0, nil, 20, false)
+	id := make([]byte, 20)
+	d.mem.Read(gpa, id)
+	if st != blkSOK || n != 21 || string(bytes.TrimRight(id, "\x00")) != "serial-42" {
+		t.Errorf("GET_ID: status %d len %d id %q", st, n, id)
+	}
+	// Capacity: whole sectors only.
+	capacity := uint64(d.r32(regConfig)) | uint64(d.r32(regConfig+4))<<32
+	if capacity != (1<<20)/512 {
+		t.Errorf("capacity %d sectors, want %d (the partial sector hidden)", capacity, (1<<20)/512)
+	}
+	if bs := d.r32(regConfig + 20); bs != 512 {
+		t.Errorf("blk_size %d", bs)
+	}
+}
+
+func TestBlockReadOnly(t *testing.T) {
+	path := tempImage(t, 64<<10, 0x11)
+	d, b := newBlockDriver(t, DiskOptions{Path: path, ReadOnly: true}, Modern, 0)
+	if b.Features()&(1<<blkFRO) == 0 || b.Features()&(1<<blkFDiscard) != 0 {
+		t.Errorf("a read-only disk must offer RO and no discard: %#x", b.Features())
+	}
+	if st, _, _ := d.request(blkTOut, 0, make([]byte, 512), 0, false); st != blkSIOErr {
+		t.Errorf("write to a read-only disk: status %d, want IOERR", st)
+	}
+	discard := make([]byte, 16)
+	binary.LittleEndian.PutUint32(discard[8:], 8)
+	if st, _, _ := d.request(blkTDiscard, 0, discard, 0, false); st != blkSIOErr {
+		t.Errorf("discard on a read-only disk: status %d", st)
+	}
+	if file, _ := os.ReadFile(path); !bytes.Equal(file, bytes.Repeat([]byte{0x11}, 64<<10)) {
+		t.Errorf("the read-only image changed")
+	}
+}
+
+func TestBlockBadRequestsFailAlone(t *testing.T) {
+	path := tempImage(t, 64<<10, 0)
+	d, _ := newBlockDriver(t, DiskOptions{Path: path}, Modern, 0)
+	for _, tc := range []struct {
+		name   string
+		typ    uint32
+		sector uint64
+		out    []byte
+		in     int
+		want   byte
+	}{
+		{"read past the end", blkTIn, 127, nil, 1024, blkSIOErr},
+		{"write past the end", blkTOut, 1 << 40, make([]byte, 512), 0, blkSIOErr},
+		{"huge sector wraps", blkTIn, ^uint64(0), nil, 512, blkSIOErr},
+		{"partial sector", blkTOut, 0, make([]byte, 100), 0, blkSIOErr},
+		{"unknown type", 99, 0, nil, 0, blkSUnsupp},
+	} {
+		if st, _, _ := d.request(tc.typ, tc.sector, tc.out, tc.in, false); st != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	// A short header fails that request only.
+	st := d.buf([]byte{0xff}, 0)
+	d.submit([]seg{{gpa: d.buf(make([]byte, 8), 0), n: 8}, {gpa: st, n: 1, writable: true}}, false)
+	d.kick()
+	d.wait(1)
+	s := make([]byte, 1)
+	d.mem.Read(st, s)
+	if s[0] != blkSIOErr {
+		t.Errorf("short header: status %d", s[0])
+	}
+	// The device still works.
+	if st, _, _ := d.request(blkTIn, 0, nil, 512, false); st != blkSOK {
+		t.Errorf("after bad requests a good read fails: %d", st)
+	}
+	if d.r32(regStatus)&StatusDeviceNeedsReset != 0 {
+		t.Errorf("bad requests must not break the device")
+	}
+}
+
+func allocatedBlocks(t *testing.T, path string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks
+}
+
+func TestBlockDiscardAndWriteZeroes(t *testing.T) {
+	path := tempImage(t, 1<<20, 0x77)
+	d, _ := newBlockDriver(t, DiskOptions{Path: path}, Modern, 0)
+	before := allocatedBlocks(t, path)
+	seg := func(sector uint64, n, flags uint32) []byte {
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint64(b[0:], sector)
+		binary.LittleEndian.PutUint32(b[8:], n)
+		binary.LittleEndian.PutUint32(b[12:], flags)
+		return b
+	}
+	if st, _, _ := d.request(blkTDiscard, 0, seg(0, 1024, 0), 0, false); st != blkSOK {
+		t.Fatalf("discard status %d", st)
+	}
+	if st, _, _ := d.request(blkTWriteZeroes, 0, seg(1024, 8, 0), 0, false); st != blkSOK {
+		t.Fatalf("write zeroes status %d", st)
+	}
+	file, _ := os.ReadFile(path)
+	if !bytes.Equal(file[:512*1024], make([]byte, 512*1024)) || !bytes.Equal(file[512*1024:512*1032], make([]byte, 8*512)) {
+		t.Errorf("discarded or zeroed ranges do not read back as zeros")
+	}
+	if file[512*1032] != 0x77 {
+		t.Errorf("write zeroes went past its range")
+	}
+	if after := allocatedBlocks(t, path); after >= before {
+		t.Errorf("discard freed nothing: %d blocks before, %d after", before, after)
+	}
+	if st, _, _ := d.request(blkTDiscard, 2040, seg(2040, 100, 0), 0, false); st != blkSIOErr {
+		t.Errorf("discard past the end: status %d", st)
+	}
+}
+
+func TestOpenDiskErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := tempImage(t, 4096, 0)
+	for _, tc := range []struct {
+		opts DiskOptions
+		want string
+	}{
+		{DiskOptions{Path: filepath.Join(dir, "missing.img")}, "no such file"},
+		{DiskOptions{Path: dir}, "is a directory"},
+	} {
+		if _, err := OpenDisk(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenDisk(%s): %v, want %q", tc.opts.Path, err, tc.want)
+		}
+	}
+	first, err := OpenDisk(DiskOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	for _, ro := range []bool{false, true} {
+		_, err := OpenDisk(DiskOptions{Path: path, ReadOnly: ro})
+		if !errors.Is(err, ErrDiskInUse) {
+			t.Errorf("a second open (ro=%v) of a disk open read-write: %v, want ErrDiskInUse", ro, err)
+		}
+	}
+	if os.Getuid() != 0 {
+		unreadable := tempImage(t, 512, 0)
+		os.Chmod(unreadable, 0)
+		if _, err := OpenDisk(DiskOptions{Path: unreadable}); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("unreadable image: %v", err)
+		}
+	}
+}
+
+func TestOpenDiskSharedReadOnly(t *testing.T) {
+	path := tempImage(t, 4096, 0)
+	a, err := OpenDisk(DiskOptions{Path: path, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenDisk(DiskOptions{Path: path, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("two read-only users must be allowed: %v", err)
+	}
+	b.Close()
+	if _, err := OpenDisk(DiskOptions{Path: path}); !errors.Is(err, ErrDiskInUse) {
+		t.Errorf("a writer while a reader holds the image: %v", err)
+	}
+}
