@@ -30,6 +30,8 @@ func runExtra(action string) error {
 		return roWrite(f[1])
 	case "discard": // discard:DEV
 		return discard(f[1])
+	case "bench-seqwrite", "bench-seqread", "bench-randread":
+		return benchAction(f)
 	case "serial": // serial:DEV
 		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
 		if err != nil {

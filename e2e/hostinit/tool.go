@@ -64,6 +64,8 @@ func runTool(args []string) error {
 			return err
 		}
 		fmt.Printf("HOST-BLOCKS %s %d\n", file, st.Blocks)
+	case "benchfile":
+		return benchFile(args[1:])
 	case "truncate":
 		return os.Truncate(file, int64(num(2)))
 	default:

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gokvm/gokvm/e2e/harness"
@@ -47,31 +48,71 @@ var bootFigures = []figure{
 	{"gokvm RSS without guest RAM", "MiB", fromStderr(statsRSS, 1.0/1024)},
 }
 
-func runBench(b *harness.Build, gic, runs int) error {
+// Disk benchmark sizes.
+const (
+	benchDiskMiB    = 64
+	benchRandReads  = 2000
+	benchDiskRuns   = 2
+	benchStatsExits = `([0-9]+) MMIO exits`
+)
+
+var statsExits = regexp.MustCompile(benchStatsExits)
+
+func diskScenarios() []scenario.Scenario {
 	var ss []scenario.Scenario
-	for i := 0; i < runs; i++ {
+	for i := 0; i < benchDiskRuns; i++ {
 		ss = append(ss, scenario.Scenario{
-			Name: fmt.Sprintf("boot-%d", i),
+			Name: fmt.Sprintf("disk-%d", i),
 			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "256", "--stats",
-				"-p", "console=ttyS0 quiet panic=-1 gokvm.do=marker,poweroff"},
+				"-d", "$WORK/bench.img",
+				"-p", fmt.Sprintf("console=ttyS0 quiet panic=-1 gokvm.do=modules,bench-seqwrite:vda:%d,bench-seqread:vda:%d,bench-randread:vda:%d,poweroff",
+					benchDiskMiB, benchDiskMiB, benchRandReads)},
+			Before: [][]string{{"/init", "mksparse", "$WORK/bench.img", fmt.Sprint(benchDiskMiB)}},
+			After:  [][]string{{"/init", "benchfile", "$WORK/bench.img", fmt.Sprint(benchDiskMiB), fmt.Sprint(benchRandReads)}},
 		})
 	}
-	where := "directly on this arm64 host"
-	var res map[string]scenario.Result
-	if harness.Direct() {
-		res = harness.RunDirect(b, ss)
-	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (qemu-system-aarch64 TCG, GICv%d, -cpu max,pauth=off)", gic)
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		var err error
-		if res, err = harness.RunEmulated(ctx, b, harness.Host{GIC: gic}, ss, nil); err != nil {
-			return err
-		}
+	return ss
+}
+
+func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
 	}
-	fmt.Printf("gokvm boot benchmark: %d boots of the Debian arm64 kernel with a Go init, 1 vcpu, 256 MiB, %s\n\n", runs, where)
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+func notes(r scenario.Result) string { return strings.Join(r.Notes, "\n") }
+
+func diskFigures(bootExits float64) []figure {
+	g := func(re string) func(scenario.Result) (float64, bool) {
+		rx := regexp.MustCompile(re)
+		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
+	}
+	h := func(re string) func(scenario.Result) (float64, bool) {
+		rx := regexp.MustCompile(re)
+		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, notes(r)) }
+	}
+	mib := float64(2*benchDiskMiB) + float64(benchRandReads)*4096/(1<<20)
+	return []figure{
+		{"guest sequential write (1 MiB, O_DIRECT)", "MB/s", g(`GUEST-BENCH seqwrite \S+ ([0-9.]+) MB/s`)},
+		{"host writes the same file directly", "MB/s", h(`HOST-BENCH seqwrite ([0-9.]+) MB/s`)},
+		{"guest sequential read (1 MiB, O_DIRECT)", "MB/s", g(`GUEST-BENCH seqread \S+ ([0-9.]+) MB/s`)},
+		{"host reads the same file directly", "MB/s", h(`HOST-BENCH seqread ([0-9.]+) MB/s`)},
+		{"guest 4 KiB random read (O_DIRECT)", "IOPS", g(`GUEST-BENCH randread \S+ ([0-9.]+) IOPS`)},
+		{"host 4 KiB random read, same file", "IOPS", h(`HOST-BENCH randread ([0-9.]+) IOPS`)},
+		{"MMIO exits per MiB transferred", "exits", func(r scenario.Result) (float64, bool) {
+			v, ok := grepFloat(statsExits, r.Stderr)
+			return (v - bootExits) / mib, ok
+		}},
+	}
+}
+
+func printTable(title string, figs []figure, ss []scenario.Scenario, res map[string]scenario.Result) {
+	fmt.Printf("%s\n\n", title)
 	fmt.Printf("%-42s %10s %10s %10s  %s\n", "figure", "min", "median", "max", "unit")
-	for _, f := range bootFigures {
+	for _, f := range figs {
 		var vals []float64
 		for _, s := range ss {
 			if v, ok := f.get(res[s.Name]); ok {
@@ -83,7 +124,50 @@ func runBench(b *harness.Build, gic, runs int) error {
 			continue
 		}
 		sort.Float64s(vals)
-		fmt.Printf("%-42s %10.1f %10.1f %10.1f  %s (%d of %d runs)\n", f.name, vals[0], vals[len(vals)/2], vals[len(vals)-1], f.unit, len(vals), runs)
+		fmt.Printf("%-42s %10.1f %10.1f %10.1f  %s (%d of %d runs)\n", f.name, vals[0], vals[len(vals)/2], vals[len(vals)-1], f.unit, len(vals), len(ss))
 	}
+	fmt.Println()
+}
+
+func median(vals []float64) float64 {
+	if len(vals) == 0 {
+		return 0
+	}
+	sort.Float64s(vals)
+	return vals[len(vals)/2]
+}
+
+func runBench(b *harness.Build, gic, runs int) error {
+	var ss []scenario.Scenario
+	for i := 0; i < runs; i++ {
+		ss = append(ss, scenario.Scenario{
+			Name: fmt.Sprintf("boot-%d", i),
+			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "256", "--stats",
+				"-p", "console=ttyS0 quiet panic=-1 gokvm.do=marker,poweroff"},
+		})
+	}
+	all := append(append([]scenario.Scenario{}, ss...), diskScenarios()...)
+	where := "directly on this arm64 host"
+	var res map[string]scenario.Result
+	if harness.Direct() {
+		res = harness.RunDirect(b, all)
+	} else {
+		where = fmt.Sprintf("in the emulated arm64 host (qemu-system-aarch64 TCG, GICv%d, -cpu max,pauth=off)", gic)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		var err error
+		if res, err = harness.RunEmulated(ctx, b, harness.Host{GIC: gic}, all, nil); err != nil {
+			return err
+		}
+	}
+	printTable(fmt.Sprintf("Boot: %d boots of the Debian arm64 kernel with a Go init, 1 vcpu, 256 MiB, %s", runs, where), bootFigures, ss, res)
+	var bootExits []float64
+	for _, s := range ss {
+		if v, ok := grepFloat(statsExits, res[s.Name].Stderr); ok {
+			bootExits = append(bootExits, v)
+		}
+	}
+	printTable(fmt.Sprintf("virtio-blk: %d MiB image on the emulated host's tmpfs, %d runs (exits per MiB: beyond a plain boot's %.0f)", benchDiskMiB, benchDiskRuns, median(bootExits)),
+		diskFigures(median(bootExits)), diskScenarios(), res)
 	return nil
 }
