@@ -65,6 +65,11 @@ func TestBadInput(t *testing.T) {
 		{"bad irqchip", []string{"run", "-k", kernel, "--irqchip", "gicv4"}, "want auto, gicv3 or gicv2"},
 		{"stray argument", []string{"run", "-k", kernel, "extra"}, "unexpected argument"},
 		{"unknown command", []string{"boot"}, "unknown command"},
+		{"missing disk", []string{"run", "-k", kernel, "-d", filepath.Join(dir, "none.img")}, "disk " + filepath.Join(dir, "none.img") + ": no such file"},
+		{"disk is a directory", []string{"run", "-k", kernel, "-d", dir}, "is a directory"},
+		{"bad disk option", []string{"run", "-k", kernel, "-d", initrd + ",rw"}, "unknown option \"rw\""},
+		{"bad transport", []string{"run", "-k", kernel, "--virtio-transport", "pci"}, "want mmio or mmio-legacy"},
+		{"disk locked", []string{"run", "-k", kernel, "-d", initrd, "-d", initrd}, "in use by another process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, tc.args...)
@@ -103,7 +108,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
+	for _, want := range []string{"--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}

@@ -259,6 +259,7 @@ func (b *Block) readWrite(write bool, sector uint64) byte {
 	fd := b.disk.fd
 	if b.disk.directFd >= 0 && b.iov.aligned(SectorSize) {
 		fd = b.disk.directFd
+		b.disk.directIOs.Add(1)
 	}
 	if err := b.iov.transfer(fd, int64(sector*SectorSize), write); err != nil {
 		b.logOnce("io", "host I/O error at sector %d: %v", sector, err)

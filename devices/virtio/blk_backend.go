@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,8 @@ type Disk struct {
 	size     int64
 	// Capacity in sectors: a trailing partial sector is not visible.
 	sectors uint64
+	// directIOs counts requests that went through O_DIRECT.
+	directIOs atomic.Uint64
 }
 
 // OpenDisk opens and locks an image: exclusively when writable, shared
