@@ -54,6 +54,12 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          direct: O_DIRECT; serial: the GET_ID answer (default:
                          the file name). Images are locked against a second
                          writer.
+  -n, --network mode=tap[,tapif=NAME][,guest_mac=MAC] | mode=none
+                         a virtio-net device on a tap interface; repeat for more
+                         NICs. An existing tap is attached; one that does not
+                         exist is created, brought up, and removed on exit.
+                         Default tapif: gokvmN; default MAC: 52:54:00 and a hash
+                         of the tap name. Needs CAP_NET_ADMIN to create taps.
       --virtio-transport T
                          mmio (virtio-mmio version 2, default) or mmio-legacy
                          (version 1, for old guest kernels)
@@ -96,6 +102,7 @@ type runOptions struct {
 	stats                  bool
 	kvmDevice              string
 	disks                  diskFlags
+	nets                   netFlags
 	transport              virtio.TransportVersion
 }
 
@@ -122,6 +129,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.stats, "stats", false, "")
 	fs.Var(&o.disks, "d", "")
 	fs.Var(&o.disks, "disk", "")
+	fs.Var(&o.nets, "n", "")
+	fs.Var(&o.nets, "network", "")
 	var transport string
 	str(&transport, "mmio", "virtio-transport")
 	if err := fs.Parse(args); err != nil {
@@ -182,6 +191,18 @@ func runCommand(args []string, env Env) int {
 	// The machine flushes and closes the disks; this catches the paths
 	// where no machine was built.
 	defer closeDisks()
+	nets, closeTaps, err := openNetworks(o, logger)
+	if err != nil {
+		logger.Print(errorLine(err))
+		if errors.Is(err, virtio.ErrTapConfig) {
+			return ExitUsage
+		}
+		return ExitFailure
+	}
+	// Runs after the machine's Close has stopped the devices; a tap gokvm
+	// created disappears here.
+	defer closeTaps()
+	devices = append(devices, nets...)
 
 	console := newConsole(env.Stdin, env.Stdout)
 	cfg := vmm.Config{

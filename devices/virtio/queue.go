@@ -67,7 +67,8 @@ type Queue struct {
 
 	mem        *vmm.GuestMemory
 	lastAvail  uint16
-	usedIdx    uint16
+	usedIdx    uint16 // published used index
+	pendingU   uint16 // used index including unpublished elements
 	signalledU uint16 // used index at the last interrupt decision
 }
 
@@ -100,7 +101,7 @@ func (q *Queue) Activate(mem *vmm.GuestMemory, eventIdx, indirect bool) error {
 		}
 	}
 	q.mem, q.EventIdx, q.Indirect = mem, eventIdx, indirect
-	q.lastAvail, q.usedIdx, q.signalledU = 0, 0, 0
+	q.lastAvail, q.usedIdx, q.pendingU, q.signalledU = 0, 0, 0, 0
 	return nil
 }
 
@@ -219,17 +220,38 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 
 // Push returns chain head to the driver with written bytes written.
 func (q *Queue) Push(head uint16, written uint32) {
-	slot := uint64(q.usedIdx % q.Size)
+	q.AddUsed(head, written)
+	q.PublishUsed()
+}
+
+// AddUsed writes a used element without showing it to the driver yet;
+// PublishUsed shows every element added so far at once (a packet spread over
+// several chains must appear whole).
+func (q *Queue) AddUsed(head uint16, written uint32) {
+	slot := uint64(q.pendingU % q.Size)
 	e, err := q.mem.Slice(q.Used+4+8*slot, 8)
 	if err != nil {
 		panic(err) // checked by Activate
 	}
 	binary.LittleEndian.PutUint32(e[0:], uint32(head))
 	binary.LittleEndian.PutUint32(e[4:], written)
-	q.usedIdx++
-	// Release: the element is visible before the index that publishes it.
+	q.pendingU++
+}
+
+// PublishUsed makes the added used elements visible to the driver.
+func (q *Queue) PublishUsed() {
+	if q.pendingU == q.usedIdx {
+		return
+	}
+	q.usedIdx = q.pendingU
+	// Release: the elements are visible before the index that publishes
+	// them.
 	q.storeU16(q.Used+2, q.usedIdx)
 }
+
+// Unpop gives back the chain taken last, unused (a receive buffer too
+// small for the packet at hand).
+func (q *Queue) Unpop() { q.lastAvail-- }
 
 // EnableNotifications asks the driver to kick again for anything after
 // what the device has taken, and reports whether more arrived meanwhile

@@ -32,6 +32,8 @@ func runExtra(action string) error {
 		return discard(f[1])
 	case "bench-seqwrite", "bench-seqread", "bench-randread":
 		return benchAction(f)
+	case "netup", "ping", "tcpsend", "tcprecv", "mac":
+		return netAction(f)
 	case "serial": // serial:DEV
 		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
 		if err != nil {

@@ -66,6 +66,9 @@ type Build struct {
 	GuestDir   string // Image, initrd.cpio, and other guest payloads
 	HostInit   string // the emulated host's /init
 	HostKernel string // the emulated host's kernel
+	// HostModules are kernel modules for the emulated host (tun), by
+	// file name.
+	HostModules map[string]string
 }
 
 // GoBuild cross-compiles a package of this module for goarch.
@@ -118,7 +121,12 @@ func Prepare(dir string) (*Build, error) {
 	}
 	files := map[string]string{"init": guestInit}
 	mods, _ := filepath.Glob(filepath.Join(kernels, "arm64", "modules", "*.ko"))
+	b.HostModules = map[string]string{}
 	for _, m := range mods {
+		if filepath.Base(m) == "tun.ko" {
+			b.HostModules["tun.ko"] = m
+			continue
+		}
 		files["modules/"+filepath.Base(m)] = m
 	}
 	if err := WriteInitramfs(filepath.Join(b.GuestDir, "initrd.cpio"), files); err != nil {
@@ -226,6 +234,9 @@ func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Sce
 	}
 	for _, e := range entries {
 		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
+	}
+	for name, path := range b.HostModules {
+		files["modules/"+name] = path
 	}
 	initrd := filepath.Join(b.Dir, tag+".cpio")
 	if err := WriteInitramfs(initrd, files); err != nil {

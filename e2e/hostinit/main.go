@@ -34,6 +34,13 @@ func main() {
 		}
 	}
 	os.Setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin")
+	// Taps need the tun driver, a module in Debian's kernel.
+	if f, err := os.Open("/modules/tun.ko"); err == nil {
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
+			fmt.Printf("L1: loading tun: %v\n", err)
+		}
+		f.Close()
+	}
 	if err := run(); err != nil {
 		fmt.Printf("L1-ERROR %v\n", err)
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net"
+
 	"fmt"
+	"github.com/gokvm/gokvm/e2e/netcfg"
 	"os"
 	"strconv"
 	"syscall"
@@ -66,6 +69,19 @@ func runTool(args []string) error {
 		fmt.Printf("HOST-BLOCKS %s %d\n", file, st.Blocks)
 	case "benchfile":
 		return benchFile(args[1:])
+	case "mktap": // mktap NAME CIDR
+		if err := netcfg.MakeTap(file); err != nil {
+			return err
+		}
+		return netcfg.Up(file, args[2])
+	case "ifexists": // ifexists NAME
+		if _, err := net.InterfaceByName(file); err == nil {
+			fmt.Printf("HOST-IF %s present\n", file)
+		} else {
+			fmt.Printf("HOST-IF %s absent\n", file)
+		}
+	case "netpeer": // netpeer SEED MiB
+		return netPeer(num(1), int(num(2)))
 	case "truncate":
 		return os.Truncate(file, int64(num(2)))
 	default:

@@ -30,6 +30,10 @@ type Scenario struct {
 	// Before and After are shell-free commands run around gokvm, e.g. to
 	// prepare or check a disk image; their output is recorded.
 	Before, After [][]string
+	// Background commands start after Before and run beside gokvm; their
+	// output is recorded once they end (they get a grace period after
+	// gokvm exits, then are killed).
+	Background [][]string
 	// Collect names files (with $WORK and $GUEST) whose contents are
 	// returned in the result after the run.
 	Collect []string
@@ -83,11 +87,37 @@ func expand(args []string, guest, work string) []string {
 }
 
 // Run runs s with the gokvm binary at gokvm.
-func Run(gokvm, guestDir, workDir string, s Scenario) Result {
-	r := Result{Name: s.Name, Exit: -1}
+func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
+	r = Result{Name: s.Name, Exit: -1}
 	for _, c := range s.Before {
 		r.Notes = append(r.Notes, runAux(expand(c, guestDir, workDir)))
 	}
+	var bg []*exec.Cmd
+	var bgOut []*bytes.Buffer
+	for _, c := range s.Background {
+		argv := expand(c, guestDir, workDir)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			r.Notes = append(r.Notes, "background: "+err.Error())
+			continue
+		}
+		bg, bgOut = append(bg, cmd), append(bgOut, &out)
+	}
+	defer func() {
+		for i, cmd := range bg {
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			r.Notes = append(r.Notes, fmt.Sprintf("$ %s (background)\n%s", strings.Join(cmd.Args, " "), bgOut[i]))
+		}
+	}()
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 120 * time.Second

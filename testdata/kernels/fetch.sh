@@ -15,9 +15,14 @@ mkdir -p "$cache"
 cd "$cache"
 
 # Kernel modules the test guests load (uncompressed .ko in Debian's kernel).
-modules="virtio_mmio virtio_blk virtio_net failover net_failover"
+modules="virtio_mmio virtio_blk virtio_net failover net_failover tun"
 
-if [ -f manifest.txt ] && [ -f arm64/Image ] && sha256sum --quiet -c manifest.sha256 2>/dev/null; then
+complete() {
+	[ -f manifest.txt ] && [ -f arm64/Image ] || return 1
+	for m in $modules; do [ -f "arm64/modules/$m.ko" ] || return 1; done
+	sha256sum --quiet -c manifest.sha256 2>/dev/null
+}
+if complete; then
 	echo "kernels in $cache are present and verified"
 	exit 0
 fi

@@ -1,0 +1,142 @@
+package virtio
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TapDevice is where tap devices come from.
+const TapDevice = "/dev/net/tun"
+
+// vnetHdrSize is struct virtio_net_hdr_v1 (with num_buffers): the header
+// both the guest and the tap use, so frames pass between them unchanged.
+const vnetHdrSize = 12
+
+// Tap offload flags (linux/if_tun.h).
+const (
+	tunFCsum   = 0x01
+	tunFTSO4   = 0x02
+	tunFTSO6   = 0x04
+	tunFTSOECN = 0x08
+)
+
+// ErrTapConfig is wrapped by errors in what the user asked for (a bad
+// name, an interface that is not a tap); front ends give them the usage
+// status.
+var ErrTapConfig = errors.New("bad tap configuration")
+
+// Tap is an open tap interface with virtio-net headers.
+type Tap struct {
+	Name    string
+	f       *os.File
+	fd      int
+	created bool // gokvm created the interface; it goes when closed
+}
+
+// ValidTapName checks an interface name as the kernel would.
+func ValidTapName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty tap name", ErrTapConfig)
+	case len(name) >= unix.IFNAMSIZ:
+		return fmt.Errorf("%w: tap name %q is %d bytes; interface names have at most %d", ErrTapConfig, name, len(name), unix.IFNAMSIZ-1)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n%"):
+		return fmt.Errorf("%w: %q is not a valid interface name", ErrTapConfig, name)
+	}
+	return nil
+}
+
+// OpenTap attaches to the tap interface name, creating it (and bringing it
+// up) when it does not exist.
+func OpenTap(name string) (*Tap, error) {
+	if err := ValidTapName(name); err != nil {
+		return nil, err
+	}
+	_, lookupErr := net.InterfaceByName(name)
+	existed := lookupErr == nil
+	fd, err := unix.Open(TapDevice, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("%w: tap %s: no permission to open %s (needs CAP_NET_ADMIN, or a tap owned by this user)", ErrTapConfig, name, TapDevice)
+		}
+		return nil, fmt.Errorf("tap %s: opening %s: %v", name, TapDevice, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: tap %s: %v", ErrTapConfig, name, err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		if existed && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBUSY)) {
+			return nil, fmt.Errorf("%w: %s exists and is not a tap gokvm can attach to (TUNSETIFF: %v)", ErrTapConfig, name, err)
+		}
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("%w: tap %s: no permission (TUNSETIFF needs CAP_NET_ADMIN)", ErrTapConfig, name)
+		}
+		return nil, fmt.Errorf("tap %s: TUNSETIFF: %v", name, err)
+	}
+	hdr := int32(vnetHdrSize)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETVNETHDRSZ, uintptr(unsafe.Pointer(&hdr))); e != 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tap %s: TUNSETVNETHDRSZ: %v", name, e)
+	}
+	t := &Tap{Name: name, f: os.NewFile(uintptr(fd), "tap:"+name), fd: fd, created: !existed}
+	if !existed {
+		if err := setLinkUp(name); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tap %s: bringing the new interface up: %v", name, err)
+		}
+	}
+	return t, nil
+}
+
+// setLinkUp sets IFF_UP on an interface.
+func setLinkUp(name string) error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
+}
+
+// SetOffload tells the tap which offloads the guest takes, so it hands
+// over large (GSO) and checksum-pending frames only when the guest can.
+func (t *Tap) SetOffload(flags uint) error {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(t.fd), unix.TUNSETOFFLOAD, uintptr(flags)); e != 0 {
+		return fmt.Errorf("tap %s: TUNSETOFFLOAD %#x: %v", t.Name, flags, e)
+	}
+	return nil
+}
+
+// Created reports whether gokvm created the interface.
+func (t *Tap) Created() bool { return t.created }
+
+// File is the tap, non-blocking and registered with Go's poller.
+func (t *Tap) File() *os.File { return t.f }
+
+// Close releases the tap; an interface gokvm created disappears with it.
+func (t *Tap) Close() error {
+	if t.f == nil {
+		return nil
+	}
+	err := t.f.Close()
+	t.f = nil
+	return err
+}
