@@ -194,7 +194,8 @@ func runCommand(args []string, env Env) int {
 	nets, closeTaps, err := openNetworks(o, logger)
 	if err != nil {
 		logger.Print(errorLine(err))
-		if errors.Is(err, virtio.ErrTapConfig) {
+		var tce *virtio.TapConfigError
+		if errors.As(err, &tce) {
 			return ExitUsage
 		}
 		return ExitFailure

@@ -70,6 +70,12 @@ func TestBadInput(t *testing.T) {
 		{"bad disk option", []string{"run", "-k", kernel, "-d", initrd + ",rw"}, "unknown option \"rw\""},
 		{"bad transport", []string{"run", "-k", kernel, "--virtio-transport", "pci"}, "want mmio or mmio-legacy"},
 		{"disk locked", []string{"run", "-k", kernel, "-d", initrd, "-d", initrd}, "in use by another process"},
+		{"tap name too long", []string{"run", "-k", kernel, "-n", "mode=tap,tapif=a-very-long-tap-name"}, "interface names have at most 15"},
+		{"tap name invalid", []string{"run", "-k", kernel, "-n", "mode=tap,tapif=ta/p"}, "not a valid interface name"},
+		{"malformed MAC", []string{"run", "-k", kernel, "-n", "mode=tap,guest_mac=52:54:00:zz:00:01"}, "is not a MAC address"},
+		{"multicast MAC", []string{"run", "-k", kernel, "-n", "mode=tap,guest_mac=01:00:5e:00:00:01"}, "multicast"},
+		{"bad network mode", []string{"run", "-k", kernel, "-n", "mode=user"}, "want tap or none"},
+		{"bad network key", []string{"run", "-k", kernel, "-n", "mode=tap,script=/bin/true"}, "unknown key \"script\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, tc.args...)
@@ -108,7 +114,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
+	for _, want := range []string{"--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}
@@ -168,5 +174,24 @@ func TestEscapeFilter(t *testing.T) {
 	}
 	if out.String() != "ab\x01c\x01zd" || quit != 1 {
 		t.Errorf("filtered %q, quit %d times; want %q and 1", out.String(), quit, "ab\x01c\x01zd")
+	}
+}
+
+func TestParseNetDefaults(t *testing.T) {
+	o, err := parseNet("mode=tap", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := parseNet("mode=tap", 1)
+	if o.tapif != "gokvm1" || o.mac.String() != again.mac.String() || o.mac[0] != 0x52 {
+		t.Errorf("defaults: tap %q mac %s (again %s)", o.tapif, o.mac, again.mac)
+	}
+	other, _ := parseNet("mode=tap,tapif=tap7", 0)
+	if other.mac.String() == o.mac.String() {
+		t.Errorf("two taps got the same default MAC %s", o.mac)
+	}
+	none, err := parseNet("mode=none", 0)
+	if err != nil || none.mode != "none" {
+		t.Errorf("mode=none: %+v %v", none, err)
 	}
 }

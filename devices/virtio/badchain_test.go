@@ -85,7 +85,7 @@ func TestBadChainsNeedReset(t *testing.T) {
 			if after, _ := os.ReadFile(path); string(after) != string(before) {
 				t.Errorf("the disk changed")
 			}
-			*d = driver{t: t, mem: d.mem, tr: d.tr, irqs: d.irqs, alloc: d.alloc}
+			*d = driver{t: t, mem: d.mem, tr: d.tr, irqs: d.irqs, alloc: d.alloc, qs: make([]qstate, 1)}
 			d.setup(16, tc.drop)
 			if st, _, _ := d.request(blkTIn, 0, nil, 512, false); st != blkSOK {
 				t.Errorf("the device does not work after a reset")

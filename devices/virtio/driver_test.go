@@ -24,19 +24,33 @@ type seg struct {
 	writable bool
 }
 
-type driver struct {
-	t     *testing.T
-	mem   *vmm.GuestMemory
-	tr    *MMIO
-	irqs  chan struct{}
-	qsize uint16
+// qstate is the driver's view of one queue.
+type qstate struct {
 	desc  uint64
 	avail uint64
 	used  uint64
 	next  uint16 // next free descriptor
 	aidx  uint16 // driver's avail index
 	seen  uint16 // used entries consumed
-	alloc uint64 // bump allocator for buffers
+}
+
+type driver struct {
+	t      *testing.T
+	mem    *vmm.GuestMemory
+	tr     *MMIO
+	irqs   chan struct{}
+	qsize  uint16
+	qstate          // the selected queue
+	qs     []qstate // every queue, the selected one as last selected
+	cur    int
+	alloc  uint64 // bump allocator for buffers
+}
+
+// selectQueue makes queue i the one submit, kick and wait work on.
+func (d *driver) selectQueue(i int) {
+	d.qs[d.cur] = d.qstate
+	d.cur = i
+	d.qstate = d.qs[i]
 }
 
 func newDriver(t *testing.T, version TransportVersion, dev Device) *driver {
@@ -49,6 +63,7 @@ func newDriver(t *testing.T, version TransportVersion, dev Device) *driver {
 		}
 	}, nil)
 	d.alloc = ramBase + 1<<20
+	d.qs = make([]qstate, 1)
 	return d
 }
 
@@ -91,29 +106,40 @@ func (d *driver) setup(qsize uint16, drop uint64) {
 	}
 	d.qsize = qsize
 	// Fresh rings, as a driver allocates them zeroed.
-	d.mem.Write(ramBase, make([]byte, 0x10000))
-	d.w32(regQueueSel, 0)
-	if max := d.r32(regQueueNumMax); max < uint32(qsize) {
-		d.t.Fatalf("QueueNumMax %d < %d", max, qsize)
+	d.mem.Write(ramBase, make([]byte, 0x40000))
+	nq := len(d.tr.queues)
+	d.qs = make([]qstate, nq)
+	for i := 0; i < nq; i++ {
+		d.cur = i
+		base := ramBase + uint64(i)*0x10000
+		d.w32(regQueueSel, uint32(i))
+		if max := d.r32(regQueueNumMax); max < uint32(qsize) {
+			d.t.Fatalf("QueueNumMax %d < %d", max, qsize)
+		}
+		d.w32(regQueueNum, uint32(qsize))
+		if legacy {
+			d.desc = base
+			d.avail = d.desc + 16*uint64(qsize)
+			d.used = (d.avail + 6 + 2*uint64(qsize) + 4095) &^ 4095
+			d.w32(regQueueAlign, 4096)
+			d.w32(regQueuePFN, uint32(d.desc/4096))
+		} else {
+			d.desc, d.avail, d.used = base, base+0x4000, base+0x8000
+			d.w32(regQueueDescLow, uint32(d.desc))
+			d.w32(regQueueDescHigh, uint32(d.desc>>32))
+			d.w32(regQueueDriverLow, uint32(d.avail))
+			d.w32(regQueueDriverHigh, 0)
+			d.w32(regQueueDeviceLow, uint32(d.used))
+			d.w32(regQueueDeviceHigh, 0)
+			d.w32(regQueueReady, 1)
+		}
+		d.qs[i] = d.qstate
 	}
-	d.w32(regQueueNum, uint32(qsize))
+	d.selectQueue(0)
 	if legacy {
-		d.desc = ramBase
-		d.avail = d.desc + 16*uint64(qsize)
-		d.used = (d.avail + 6 + 2*uint64(qsize) + 4095) &^ 4095
-		d.w32(regQueueAlign, 4096)
-		d.w32(regQueuePFN, uint32(d.desc/4096))
 		d.w32(regStatus, StatusAcknowledge|StatusDriver|StatusDriverOK)
 		return
 	}
-	d.desc, d.avail, d.used = ramBase, ramBase+0x4000, ramBase+0x8000
-	d.w32(regQueueDescLow, uint32(d.desc))
-	d.w32(regQueueDescHigh, uint32(d.desc>>32))
-	d.w32(regQueueDriverLow, uint32(d.avail))
-	d.w32(regQueueDriverHigh, 0)
-	d.w32(regQueueDeviceLow, uint32(d.used))
-	d.w32(regQueueDeviceHigh, 0)
-	d.w32(regQueueReady, 1)
 	d.w32(regStatus, StatusAcknowledge|StatusDriver|StatusFeaturesOK|StatusDriverOK)
 	if s := d.r32(regStatus); s&StatusDeviceNeedsReset != 0 {
 		d.t.Fatalf("device needs reset right after setup (status %#x)", s)
@@ -217,7 +243,7 @@ func (d *driver) setAvailFlags(f uint16) {
 	}
 }
 
-func (d *driver) kick() { d.w32(regQueueNotify, 0) }
+func (d *driver) kick() { d.w32(regQueueNotify, uint32(d.cur)) }
 
 func (d *driver) usedIdx() uint16 {
 	return uint16(atomic.LoadUint32(d.word(d.used)) >> 16)

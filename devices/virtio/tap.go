@@ -26,10 +26,17 @@ const (
 	tunFTSOECN = 0x08
 )
 
-// ErrTapConfig is wrapped by errors in what the user asked for (a bad
-// name, an interface that is not a tap); front ends give them the usage
+// TapConfigError is a problem with what the user asked for (a bad name, an
+// interface that is not a tap, no permission); front ends give it the usage
 // status.
-var ErrTapConfig = errors.New("bad tap configuration")
+type TapConfigError struct{ Err error }
+
+func (e *TapConfigError) Error() string { return e.Err.Error() }
+func (e *TapConfigError) Unwrap() error { return e.Err }
+
+func tapConfigf(format string, args ...any) error {
+	return &TapConfigError{Err: fmt.Errorf(format, args...)}
+}
 
 // Tap is an open tap interface with virtio-net headers.
 type Tap struct {
@@ -43,11 +50,11 @@ type Tap struct {
 func ValidTapName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: empty tap name", ErrTapConfig)
+		return tapConfigf("empty tap name")
 	case len(name) >= unix.IFNAMSIZ:
-		return fmt.Errorf("%w: tap name %q is %d bytes; interface names have at most %d", ErrTapConfig, name, len(name), unix.IFNAMSIZ-1)
+		return tapConfigf("tap name %q is %d bytes; interface names have at most %d", name, len(name), unix.IFNAMSIZ-1)
 	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n%"):
-		return fmt.Errorf("%w: %q is not a valid interface name", ErrTapConfig, name)
+		return tapConfigf("%q is not a valid interface name", name)
 	}
 	return nil
 }
@@ -63,23 +70,23 @@ func OpenTap(name string) (*Tap, error) {
 	fd, err := unix.Open(TapDevice, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("%w: tap %s: no permission to open %s (needs CAP_NET_ADMIN, or a tap owned by this user)", ErrTapConfig, name, TapDevice)
+			return nil, tapConfigf("tap %s: no permission to open %s (needs CAP_NET_ADMIN, or a tap owned by this user)", name, TapDevice)
 		}
 		return nil, fmt.Errorf("tap %s: opening %s: %v", name, TapDevice, err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: tap %s: %v", ErrTapConfig, name, err)
+		return nil, tapConfigf("tap %s: %v", name, err)
 	}
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		if existed && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EBUSY)) {
-			return nil, fmt.Errorf("%w: %s exists and is not a tap gokvm can attach to (TUNSETIFF: %v)", ErrTapConfig, name, err)
+			return nil, tapConfigf("%s exists and is not a tap gokvm can attach to (TUNSETIFF: %v)", name, err)
 		}
 		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("%w: tap %s: no permission (TUNSETIFF needs CAP_NET_ADMIN)", ErrTapConfig, name)
+			return nil, tapConfigf("tap %s: no permission (TUNSETIFF needs CAP_NET_ADMIN)", name)
 		}
 		return nil, fmt.Errorf("tap %s: TUNSETIFF: %v", name, err)
 	}

@@ -88,7 +88,7 @@ func TestTransportInterruptStatusAndReset(t *testing.T) {
 	if d.r32(regQueueReady) != 0 {
 		t.Errorf("queue still ready after reset")
 	}
-	*d = driver{t: t, mem: d.mem, tr: d.tr, irqs: d.irqs, alloc: d.alloc}
+	*d = driver{t: t, mem: d.mem, tr: d.tr, irqs: d.irqs, alloc: d.alloc, qs: make([]qstate, 1)}
 	d.setup(8, 0)
 	if st, _, _ := d.request(blkTIn, 0, nil, 512, false); st != blkSOK {
 		t.Errorf("the device does not work after a reset")
