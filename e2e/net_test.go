@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func netScenarios(host string) []scenario.Scenario {
 	return []scenario.Scenario{
 		{
 			Name: "net",
-			Args: bootArgs(actions, "-m", "512",
+			Args: bootArgs(actions, "-m", "512", "--stats",
 				"-n", "mode=tap,tapif=tap0", "-n", "mode=tap,tapif=tap1,guest_mac=52:54:00:00:00:02"),
 			Before: [][]string{
 				{tool, "mktap", "tap0", "169.254.1.1/24"},
@@ -109,6 +110,36 @@ func TestNetNotATap(t *testing.T) {
 		r := result(t, h, "net-not-a-tap")
 		if r.Exit != exitUsage || !strings.Contains(r.Stderr, "lo exists and is not a tap") {
 			t.Errorf("exit %d, stderr %q; want %d and a message that lo is not a tap", r.Exit, r.Stderr, exitUsage)
+		}
+	})
+}
+
+var nicStats = regexp.MustCompile(`nic(\d): tx (\d+) frames (\d+) bytes \((\d+) dropped, largest (\d+)\), rx (\d+) frames (\d+) bytes \((\d+) dropped, largest (\d+)\)`)
+
+// TestNetLargeSegments: with TSO negotiated both ways, frames far above the
+// 1500-byte MTU (GSO segments of up to 64 KiB) cross the device in each
+// direction; without offloads none could exceed 1514 bytes.
+func TestNetLargeSegments(t *testing.T) {
+	eachEmulated(t, func(t *testing.T, h string) {
+		r := result(t, h, "net")
+		stats := map[string][]string{}
+		for _, m := range nicStats.FindAllStringSubmatch(r.Stderr, -1) {
+			stats[m[1]] = m
+		}
+		if len(stats) != 2 {
+			t.Fatalf("--stats printed no figures for both NICs: %q", r.Stderr)
+		}
+		t.Logf("%s\n%s", stats["0"][0], stats["1"][0])
+		num := func(s string) int { v, _ := strconv.Atoi(s); return v }
+		// nic0 carried the guest's send, nic1 the host's.
+		if l := num(stats["0"][5]); l < 16<<10 {
+			t.Errorf("guest to host: the largest frame was %d bytes; TSO is not in use", l)
+		}
+		if l := num(stats["1"][9]); l < 16<<10 {
+			t.Errorf("host to guest: the largest frame was %d bytes; the guest does not get large segments", l)
+		}
+		if stats["0"][4] != "0" || stats["1"][8] != "0" {
+			t.Errorf("frames dropped: %s; %s", stats["0"][0], stats["1"][0])
 		}
 	})
 }

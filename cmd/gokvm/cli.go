@@ -191,7 +191,7 @@ func runCommand(args []string, env Env) int {
 	// The machine flushes and closes the disks; this catches the paths
 	// where no machine was built.
 	defer closeDisks()
-	nets, closeTaps, err := openNetworks(o, logger)
+	nets, nics, closeTaps, err := openNetworks(o, logger)
 	if err != nil {
 		logger.Print(errorLine(err))
 		var tce *virtio.TapConfigError
@@ -277,6 +277,9 @@ func runCommand(args []string, env Env) int {
 		s := m.Stats()
 		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB",
 			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB)
+		for i, n := range nics {
+			logger.Printf("stats: nic%d: %s", i, &n.Stats)
+		}
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

@@ -85,7 +85,7 @@ func defaultMAC(tapif string, index int) net.HardwareAddr {
 
 // openNetworks opens every tap (creating what does not exist) and
 // describes a virtio-net device for each.
-func openNetworks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, func(), error) {
+func openNetworks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, []*virtio.Net, func(), error) {
 	var taps []*virtio.Tap
 	closeAll := func() {
 		for _, t := range taps {
@@ -93,6 +93,7 @@ func openNetworks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, func(), 
 		}
 	}
 	var specs []vmm.DeviceSpec
+	var nics []*virtio.Net
 	for i, n := range o.nets {
 		if n.mode == "none" {
 			continue
@@ -100,16 +101,18 @@ func openNetworks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, func(), 
 		t, err := virtio.OpenTap(n.tapif)
 		if err != nil {
 			closeAll()
-			return nil, func() {}, err
+			return nil, nil, func() {}, err
 		}
 		taps = append(taps, t)
 		io, err := virtio.NewTapIO(t)
 		if err != nil {
 			closeAll()
-			return nil, func() {}, err
+			return nil, nil, func() {}, err
 		}
 		name := fmt.Sprintf("virtio-net%d (%s)", i, n.tapif)
-		specs = append(specs, virtio.Spec(name, o.transport, virtio.NewNet(name, io, n.mac, logger)))
+		dev := virtio.NewNet(name, io, n.mac, logger)
+		nics = append(nics, dev)
+		specs = append(specs, virtio.Spec(name, o.transport, dev))
 	}
-	return specs, closeAll, nil
+	return specs, nics, closeAll, nil
 }

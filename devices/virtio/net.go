@@ -36,8 +36,24 @@ const (
 
 // NetStats counts what the device did, including what it dropped.
 type NetStats struct {
-	RxPackets, RxDropped atomic.Uint64
-	TxPackets, TxDropped atomic.Uint64
+	RxPackets, RxBytes, RxDropped, RxLargest atomic.Uint64
+	TxPackets, TxBytes, TxDropped, TxLargest atomic.Uint64
+}
+
+func storeMax(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// String summarises the counters.
+func (s *NetStats) String() string {
+	return fmt.Sprintf("tx %d frames %d bytes (%d dropped, largest %d), rx %d frames %d bytes (%d dropped, largest %d)",
+		s.TxPackets.Load(), s.TxBytes.Load(), s.TxDropped.Load(), s.TxLargest.Load(),
+		s.RxPackets.Load(), s.RxBytes.Load(), s.RxDropped.Load(), s.RxLargest.Load())
 }
 
 // Net is a virtio-net device over a PacketIO (a tap).
@@ -241,6 +257,8 @@ func (n *Net) transmit(c *Chain, iov *iovecs) bool {
 		return true
 	}
 	n.Stats.TxPackets.Add(1)
+	n.Stats.TxBytes.Add(uint64(total - n.hdrLen))
+	storeMax(&n.Stats.TxLargest, uint64(total-n.hdrLen))
 	return true
 }
 
@@ -351,5 +369,7 @@ func (n *Net) deliver(env ActivateEnv, q *Queue, kick <-chan struct{}, c *Chain,
 	}
 	q.PublishUsed()
 	n.Stats.RxPackets.Add(1)
+	n.Stats.RxBytes.Add(uint64(len(frame) - n.hdrLen))
+	storeMax(&n.Stats.RxLargest, uint64(len(frame)-n.hdrLen))
 	return true, nil
 }

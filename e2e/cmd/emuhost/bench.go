@@ -74,6 +74,41 @@ func diskScenarios() []scenario.Scenario {
 	return ss
 }
 
+// Network benchmark size, each way.
+const benchNetMiB = 32
+
+func netScenarios() []scenario.Scenario {
+	var ss []scenario.Scenario
+	for i := 0; i < benchDiskRuns; i++ {
+		ss = append(ss, scenario.Scenario{
+			Name: fmt.Sprintf("net-%d", i),
+			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "512", "--stats",
+				"-n", "mode=tap,tapif=tapb0",
+				"-p", fmt.Sprintf("console=ttyS0 quiet panic=-1 gokvm.do=modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,tcpsend:169.254.1.1:5001:1:%d,tcprecv:169.254.1.1:5002,poweroff", benchNetMiB)},
+			Before:     [][]string{{"/init", "mktap", "tapb0", "169.254.1.1/24"}},
+			Background: [][]string{{"/init", "netpeer", "2", fmt.Sprint(benchNetMiB)}},
+		})
+	}
+	return ss
+}
+
+func netFigures(bootExits float64) []figure {
+	g := func(re string) func(scenario.Result) (float64, bool) {
+		rx := regexp.MustCompile(re)
+		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
+	}
+	return []figure{
+		{"TCP guest to host (host's receive rate)", "MB/s", func(r scenario.Result) (float64, bool) {
+			return grepFloat(regexp.MustCompile(`HOST-RECV \S+ \d+ ([0-9.]+) MB/s`), notes(r))
+		}},
+		{"TCP host to guest (guest's receive rate)", "MB/s", g(`GUEST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
+		{"MMIO exits per MiB transferred", "exits", func(r scenario.Result) (float64, bool) {
+			v, ok := grepFloat(statsExits, r.Stderr)
+			return (v - bootExits) / float64(2*benchNetMiB), ok
+		}},
+	}
+}
+
 func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
 	m := re.FindStringSubmatch(s)
 	if m == nil {
@@ -146,7 +181,7 @@ func runBench(b *harness.Build, gic, runs int) error {
 				"-p", "console=ttyS0 quiet panic=-1 gokvm.do=marker,poweroff"},
 		})
 	}
-	all := append(append([]scenario.Scenario{}, ss...), diskScenarios()...)
+	all := append(append(append([]scenario.Scenario{}, ss...), diskScenarios()...), netScenarios()...)
 	where := "directly on this arm64 host"
 	var res map[string]scenario.Result
 	if harness.Direct() {
@@ -169,5 +204,7 @@ func runBench(b *harness.Build, gic, runs int) error {
 	}
 	printTable(fmt.Sprintf("virtio-blk: %d MiB image on the emulated host's tmpfs, %d runs (exits per MiB: beyond a plain boot's %.0f)", benchDiskMiB, benchDiskRuns, median(bootExits)),
 		diskFigures(median(bootExits)), diskScenarios(), res)
+	printTable(fmt.Sprintf("virtio-net: %d MiB over TCP each way between the guest and the emulated host through a tap, %d runs", benchNetMiB, benchDiskRuns),
+		netFigures(median(bootExits)), netScenarios(), res)
 	return nil
 }
