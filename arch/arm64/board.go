@@ -18,6 +18,8 @@ const defaultIPABits = 40
 // Options are the user's choices for the machine.
 type Options struct {
 	IRQChip IRQChip
+	// Guest is the kind of kernel booted; AArch64 when nil.
+	Guest Guest
 	// NoRNGSeed leaves rng-seed out of the device tree, for reproducible
 	// device trees.
 	NoRNGSeed bool
@@ -25,9 +27,10 @@ type Options struct {
 
 // Board is the arm64 mach-virt machine (vmm.Board).
 type Board struct {
-	opts Options
+	opts  Options
+	guest Guest
 
-	image   *Image
+	kernel  Kernel
 	initrd  []byte
 	cmdline string
 	ramBase uint64
@@ -49,11 +52,14 @@ func New(opts Options) *Board {
 	if opts.IRQChip == "" {
 		opts.IRQChip = IRQChipAuto
 	}
-	return &Board{opts: opts}
+	if opts.Guest == nil {
+		opts.Guest = AArch64{}
+	}
+	return &Board{opts: opts, guest: opts.Guest}
 }
 
 // Name implements vmm.Board.
-func (b *Board) Name() string { return "arm64 mach-virt" }
+func (b *Board) Name() string { return "mach-virt (" + b.guest.Name() + " guest)" }
 
 // DefaultRAMBase implements vmm.Board.
 func (b *Board) DefaultRAMBase() uint64 { return DefaultRAMBase }
@@ -67,18 +73,21 @@ func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error 
 	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
 		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
 	}
-	if len(p.Cmdline) >= maxCmdline {
-		return vmm.Configf("the kernel command line is %d bytes; arm64 kernels take at most %d", len(p.Cmdline), maxCmdline-1)
+	if err := b.guest.CheckRAM(ramBase, ramSize); err != nil {
+		return err
 	}
-	img, err := ParseImage(p.Kernel)
+	if max := b.guest.MaxCmdline(); len(p.Cmdline) >= max {
+		return vmm.Configf("the kernel command line is %d bytes; %s kernels take at most %d", len(p.Cmdline), b.guest.Name(), max-1)
+	}
+	k, err := b.guest.Load(p.Kernel)
 	if err != nil {
 		return &vmm.ConfigError{Err: fmt.Errorf("kernel: %w", err)}
 	}
-	place, err := Place(ramBase, ramSize, img.TextOffset, img.Size, uint64(len(p.Initrd)), 0)
+	place, err := Place(ramBase, ramSize, k.Offset, k.Size, uint64(len(p.Initrd)), b.guest.PlacementLimit(ramBase, ramSize))
 	if err != nil {
 		return err
 	}
-	b.image, b.initrd, b.cmdline = img, p.Initrd, p.Cmdline
+	b.kernel, b.initrd, b.cmdline = k, p.Initrd, p.Cmdline
 	b.ramBase, b.ramSize, b.place = ramBase, ramSize, place
 	return nil
 }
@@ -98,7 +107,7 @@ func (b *Board) CheckHost(sys *vmm.System) error {
 			return err
 		}
 	}
-	return nil
+	return b.guest.CheckHost(sys)
 }
 
 // MachineType implements vmm.Board: the default 40-bit IPA space, or a
@@ -144,10 +153,10 @@ func (b *Board) InitVcpu(vm *vmm.VM, v *vmm.Vcpu) error {
 		}
 		b.target, b.haveTgt = t, true
 	}
-	if err := initVcpu(v, b.target); err != nil {
+	if err := initVcpu(v, b.target, b.guest.VcpuFeatures()...); err != nil {
 		return err
 	}
-	mpidr, err := v.GetOneReg(RegMPIDR)
+	mpidr, err := v.GetOneReg(b.guest.MPIDRReg())
 	if err != nil {
 		return fmt.Errorf("reading MPIDR of vcpu %d: %w", v.ID, err)
 	}
@@ -201,8 +210,8 @@ func (b *Board) FDTConfig(devices []vmm.DevicePlacement) FDTConfig {
 		GIC:             b.GIC(),
 		Devices:         devices,
 		Cmdline:         b.cmdline,
-		CPUCompatible:   "arm,arm-v8",
-		TimerCompatible: []string{"arm,armv8-timer", "arm,armv7-timer"},
+		CPUCompatible:   b.guest.CPUCompatible(),
+		TimerCompatible: b.guest.TimerCompatible(),
 	}
 	if len(b.initrd) > 0 {
 		c.InitrdStart, c.InitrdEnd = b.place.InitrdAddr, b.place.InitrdEnd
@@ -220,7 +229,7 @@ func (b *Board) Boot(mem *vmm.GuestMemory, vcpus []*vmm.Vcpu, devices []vmm.Devi
 	if err != nil {
 		return nil, err
 	}
-	if err := mem.Write(b.place.KernelAddr, b.image.Data); err != nil {
+	if err := mem.Write(b.place.KernelAddr, b.kernel.Data); err != nil {
 		return nil, fmt.Errorf("loading the kernel: %w", err)
 	}
 	if len(b.initrd) > 0 {
@@ -231,12 +240,12 @@ func (b *Board) Boot(mem *vmm.GuestMemory, vcpus []*vmm.Vcpu, devices []vmm.Devi
 	if err := mem.Write(b.place.FDTAddr, dtb); err != nil {
 		return nil, fmt.Errorf("loading the device tree: %w", err)
 	}
-	if err := setBootRegs(vcpus[0], b.place.KernelAddr, b.place.FDTAddr); err != nil {
+	if err := b.guest.SetBootRegs(vcpus[0], b.place.KernelAddr, b.place.FDTAddr); err != nil {
 		return nil, err
 	}
 	// The payload is in guest RAM; let go of it (a gzip Image was
 	// decompressed onto the heap).
-	b.image.Data, b.initrd = nil, nil
+	b.kernel.Data, b.initrd = nil, nil
 	return dtb, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gokvm/gokvm/arch/arm"
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/vmm"
@@ -37,7 +38,11 @@ Usage:
   gokvm help                    print this help
 
 Flags of gokvm run (kvmtool's lkvm run spellings):
-  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required)
+  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required);
+                         with --aarch32, a 32-bit ARM zImage
+      --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
+                         Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
+                         a zImage given without --aarch32 is refused, saying so
   -i, --initrd FILE      initial ramdisk
   -p, --params STRING    kernel command line
   -c, --cpus N           number of vcpus (default 1)
@@ -101,6 +106,7 @@ type runOptions struct {
 	timeout                time.Duration
 	stats                  bool
 	kvmDevice              string
+	aarch32                bool
 	disks                  diskFlags
 	nets                   netFlags
 	transport              virtio.TransportVersion
@@ -127,6 +133,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.IntVar(&o.cpus, "cpus", 1, "")
 	fs.DurationVar(&o.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.stats, "stats", false, "")
+	fs.BoolVar(&o.aarch32, "aarch32", false, "")
 	fs.Var(&o.disks, "d", "")
 	fs.Var(&o.disks, "disk", "")
 	fs.Var(&o.nets, "n", "")
@@ -219,7 +226,11 @@ func runCommand(args []string, env Env) int {
 		Log:          logger,
 		Start:        start,
 	}
-	board := arm64.New(arm64.Options{IRQChip: o.irqchip, NoRNGSeed: o.dumpDTB != ""})
+	boardOpts := arm64.Options{IRQChip: o.irqchip, NoRNGSeed: o.dumpDTB != ""}
+	var board vmm.Board = arm64.New(boardOpts)
+	if o.aarch32 {
+		board = arm.New(boardOpts)
+	}
 	m, err := vmm.New(cfg, board)
 	release() // the payload is in guest RAM now, or not needed
 	// Return a decompressed kernel's heap pages to the OS before the

@@ -37,6 +37,7 @@ func TestBadInput(t *testing.T) {
 	gz := testimage.Gzip(testimage.Arm64(1<<20, 0, 20<<20))
 	truncGz := writeFile(t, dir, "Image.gz", gz[:len(gz)-100])
 	zimage := writeFile(t, dir, "zImage", testimage.Zimage(8192))
+	truncZ := writeFile(t, dir, "zImage.trunc", testimage.Zimage(8192)[:4096])
 	bigInitrd := writeFile(t, dir, "big.cpio", make([]byte, 70<<20))
 	initrd := writeFile(t, dir, "initrd.cpio", make([]byte, 30<<20))
 
@@ -51,7 +52,10 @@ func TestBadInput(t *testing.T) {
 		{"not an Image", []string{"run", "-k", notImage}, "not an arm64 Image"},
 		{"truncated Image", []string{"run", "-k", truncated}, "too short"},
 		{"truncated gzip Image", []string{"run", "-k", truncGz}, "gzip stream is truncated"},
-		{"zImage without --aarch32", []string{"run", "-k", zimage}, "32-bit ARM zImage"},
+		{"zImage without --aarch32", []string{"run", "-k", zimage}, "32-bit ARM zImage (boot it with --aarch32)"},
+		{"Image with --aarch32", []string{"run", "--aarch32", "-k", kernel}, "found an arm64 Image; boot it without --aarch32"},
+		{"truncated zImage", []string{"run", "--aarch32", "-k", truncZ}, "the zImage is truncated"},
+		{"32-bit RAM above 4 GiB", []string{"run", "--aarch32", "-k", zimage, "-m", "4G"}, "must end below 4 GiB"},
 		{"initrd larger than RAM", []string{"run", "-k", kernel, "-i", bigInitrd, "-m", "64"}, "does not fit in the guest's 64 MiB"},
 		{"missing initrd", []string{"run", "-k", kernel, "-i", filepath.Join(dir, "no.cpio")}, "initrd"},
 		{"-m too small", []string{"run", "-k", kernel, "-i", initrd, "-m", "48"}, "-m 48 MiB is too small"},
@@ -114,7 +118,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
+	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}

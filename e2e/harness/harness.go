@@ -132,7 +132,32 @@ func Prepare(dir string) (*Build, error) {
 	if err := WriteInitramfs(filepath.Join(b.GuestDir, "initrd.cpio"), files); err != nil {
 		return nil, err
 	}
+	if err := prepare32(root, kernels, b); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// prepare32 builds the 32-bit guest: Debian's armhf zImage and an armhf
+// initramfs with the same init, built for GOARCH=arm.
+func prepare32(root, kernels string, b *Build) error {
+	zimage := filepath.Join(kernels, "armhf", "zImage")
+	if _, err := os.Stat(zimage); err != nil {
+		return fmt.Errorf("no 32-bit guest kernel at %s: run `make kernels` first", zimage)
+	}
+	if err := copyFile(zimage, filepath.Join(b.GuestDir, "zImage")); err != nil {
+		return err
+	}
+	init32 := filepath.Join(b.Dir, "guestinit32")
+	if err := GoBuild(root, "./e2e/guestinit", "arm", init32); err != nil {
+		return err
+	}
+	files := map[string]string{"init": init32}
+	mods, _ := filepath.Glob(filepath.Join(kernels, "armhf", "modules", "*.ko"))
+	for _, m := range mods {
+		files["modules/"+filepath.Base(m)] = m
+	}
+	return WriteInitramfs(filepath.Join(b.GuestDir, "initrd32.cpio"), files)
 }
 
 func copyFile(src, dst string) error {

@@ -14,12 +14,16 @@ cache=${1:-${HOME}/.cache/gokvm/kernels}
 mkdir -p "$cache"
 cd "$cache"
 
-# Kernel modules the test guests load (uncompressed .ko in Debian's kernel).
+# Kernel modules the test guests load (uncompressed .ko in Debian's kernel);
+# tun is for the emulated host's taps.
 modules="virtio_mmio virtio_blk virtio_net failover net_failover tun"
+# The 32-bit (armhf, LPAE) guest kernel and its modules.
+modules32="virtio_mmio virtio_blk"
 
 complete() {
-	[ -f manifest.txt ] && [ -f arm64/Image ] || return 1
+	[ -f manifest.txt ] && [ -f arm64/Image ] && [ -f armhf/zImage ] || return 1
 	for m in $modules; do [ -f "arm64/modules/$m.ko" ] || return 1; done
+	for m in $modules32; do [ -f "armhf/modules/$m.ko" ] || return 1; done
 	sha256sum --quiet -c manifest.sha256 2>/dev/null
 }
 if complete; then
@@ -27,41 +31,53 @@ if complete; then
 	exit 0
 fi
 
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-	dpkg --add-architecture arm64
-	apt-get update -qq || true
-fi
+added=""
+for a in arm64 armhf; do
+	if ! dpkg --print-foreign-architectures | grep -qx $a; then
+		dpkg --add-architecture $a
+		added=1
+	fi
+done
+# A failing index (a mirror in mid-sync) must not stop the others.
+[ -z "$added" ] || apt-get update -qq || true
 
 resolve() { # meta package -> the concrete package it depends on
 	apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}' | sed 's/:.*//'
 }
 
-pkg=$(resolve linux-image-arm64:arm64)
-if [ -z "$pkg" ]; then
-	apt-get update -qq || true
-	pkg=$(resolve linux-image-arm64:arm64)
-fi
-[ -n "$pkg" ] || { echo "fetch.sh: cannot resolve linux-image-arm64:arm64 (is apt's arm64 index there?)" >&2; exit 1; }
+# fetch META ARCH DIR FILE MODULES: download the kernel META:ARCH depends
+# on, put its /boot/vmlinuz-* at DIR/FILE and MODULES in DIR/modules.
+fetch() {
+	local meta=$1 arch=$2 dir=$3 file=$4 mods=$5
+	local pkg work deb
+	pkg=$(resolve "$meta:$arch")
+	if [ -z "$pkg" ]; then
+		apt-get update -qq || true
+		pkg=$(resolve "$meta:$arch")
+	fi
+	[ -n "$pkg" ] || { echo "fetch.sh: cannot resolve $meta:$arch (is apt's $arch index there?)" >&2; exit 1; }
+	work=$(mktemp -d)
+	(cd "$work" && apt-get download -q "$pkg:$arch" >/dev/null 2>&1 || apt-get download "$pkg:$arch")
+	deb=$(ls "$work"/*.deb)
+	dpkg-deb -x "$deb" "$work/x"
+	rm -rf "$dir" && mkdir -p "$dir/modules"
+	cp "$work"/x/boot/vmlinuz-* "$dir/$file"
+	for m in $mods; do
+		f=$(find "$work/x/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -n1)
+		[ -n "$f" ] || { echo "fetch.sh: module $m not in $pkg" >&2; exit 1; }
+		case "$f" in
+		*.xz) xz -dc "$f" >"$dir/modules/$m.ko" ;;
+		*) cp "$f" "$dir/modules/$m.ko" ;;
+		esac
+	done
+	echo "$arch $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(sha256sum <"$deb" | cut -d' ' -f1)" >>manifest.txt.new
+	rm -rf "$work"
+}
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get download -q "$pkg:arm64" >/dev/null 2>&1 || apt-get download "$pkg:arm64")
-deb=$(ls "$work"/*.deb)
-dpkg-deb -x "$deb" "$work/x"
-
-rm -rf arm64 && mkdir -p arm64/modules
-cp "$work"/x/boot/vmlinuz-* arm64/Image
-for m in $modules; do
-	f=$(find "$work/x/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -n1)
-	[ -n "$f" ] || { echo "fetch.sh: module $m not in $pkg" >&2; exit 1; }
-	case "$f" in
-	*.xz) xz -dc "$f" >"arm64/modules/$m.ko" ;;
-	*) cp "$f" "arm64/modules/$m.ko" ;;
-	esac
-done
-
-{
-	echo "arm64 $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(sha256sum <"$deb" | cut -d' ' -f1)"
-} >manifest.txt
-find arm64 -type f | sort | xargs sha256sum >manifest.sha256
-echo "fetched $(cat manifest.txt) into $cache"
+rm -f manifest.txt.new
+fetch linux-image-arm64 arm64 arm64 Image "$modules"
+fetch linux-image-armmp-lpae armhf armhf zImage "$modules32"
+mv manifest.txt.new manifest.txt
+find arm64 armhf -type f | sort | xargs sha256sum >manifest.sha256
+echo "fetched into $cache:"
+cat manifest.txt

@@ -1,0 +1,67 @@
+// Package arm boots 32-bit ARM (AArch32) guest kernels, zImages, on the
+// mach-virt board of package arm64: on arm64 hosts whose CPUs run AArch32
+// at EL1, and on 32-bit ARM hosts (KVM existed there up to Linux 5.6).
+// What differs from an AArch64 guest lives here: the zImage loader, lowmem
+// placement, the 32-bit boot protocol's registers, the register ids of a
+// 32-bit host, and the capability check.
+package arm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// zImage header fields (arch/arm/boot/compressed/head.S).
+const (
+	zMagicOffset = 0x24
+	zStartOffset = 0x28
+	zEndOffset   = 0x2c
+	zEndianOff   = 0x30
+	zMagic       = 0x016f2818
+	zEndianLE    = 0x04030201
+	zEndianBE    = 0x01020304
+	zHeaderEnd   = 0x34
+)
+
+// ErrNotZImage is wrapped by every "this is not a bootable zImage".
+var ErrNotZImage = errors.New("not a 32-bit ARM zImage")
+
+// ZImage is a parsed zImage.
+type ZImage struct {
+	Data []byte
+	// Start and End are the header's link-time addresses; End-Start is
+	// the image's length.
+	Start, End uint32
+}
+
+// ParseZImage checks a zImage's header and length.
+func ParseZImage(b []byte) (*ZImage, error) {
+	if len(b) < zHeaderEnd-4 {
+		return nil, fmt.Errorf("%w: the file is %d bytes, too short for the zImage header (truncated?)", ErrNotZImage, len(b))
+	}
+	if m := binary.LittleEndian.Uint32(b[zMagicOffset:]); m != zMagic {
+		if len(b) >= 60 && binary.LittleEndian.Uint32(b[56:]) == 0x644d5241 {
+			return nil, fmt.Errorf("%w: found an arm64 Image; boot it without --aarch32", ErrNotZImage)
+		}
+		if binary.BigEndian.Uint32(b[zMagicOffset:]) == zMagic {
+			return nil, fmt.Errorf("%w: found a big-endian zImage; gokvm boots little-endian guests", ErrNotZImage)
+		}
+		return nil, fmt.Errorf("%w: no zImage magic %#x at offset %#x (found %#x)", ErrNotZImage, zMagic, zMagicOffset, m)
+	}
+	z := &ZImage{
+		Data:  b,
+		Start: binary.LittleEndian.Uint32(b[zStartOffset:]),
+		End:   binary.LittleEndian.Uint32(b[zEndOffset:]),
+	}
+	if len(b) >= zHeaderEnd && binary.LittleEndian.Uint32(b[zEndianOff:]) == zEndianBE {
+		return nil, fmt.Errorf("%w: a big-endian kernel; gokvm boots little-endian guests", ErrNotZImage)
+	}
+	if z.End <= z.Start {
+		return nil, fmt.Errorf("%w: the header's end %#x is not after its start %#x", ErrNotZImage, z.End, z.Start)
+	}
+	if size := uint64(z.End - z.Start); size > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: the zImage is truncated: its header says %d bytes, the file has %d", ErrNotZImage, size, len(b))
+	}
+	return z, nil
+}
