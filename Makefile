@@ -10,6 +10,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GIC       ?= 3
 ARGS      ?=
+AARCH32   ?=
 LDFLAGS   := -X main.version=$(VERSION)
 
 
@@ -38,7 +39,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Fetches Debian's arm64 kernel (and its virtio modules) into $(KERNELS).
+# Fetches Debian's arm64 and armhf kernels (and their modules) into $(KERNELS).
 kernels: deps
 	testdata/kernels/fetch.sh $(KERNELS)
 
@@ -71,9 +72,10 @@ bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench
 
 # Boots a guest and shows its console: directly on an arm64 host with
-# /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags.
+# /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags;
+# AARCH32=1 boots the 32-bit guest.
 try: deps kernels
-	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) -- $(ARGS)
+	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) $(if $(AARCH32),--aarch32) -- $(ARGS)
 
 clean:
 	rm -rf $(BIN)

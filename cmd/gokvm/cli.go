@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -42,7 +43,8 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          with --aarch32, a 32-bit ARM zImage
       --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
                          Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
-                         a zImage given without --aarch32 is refused, saying so
+                         a zImage given without --aarch32 is refused, saying so.
+                         Implied on 32-bit ARM hosts
   -i, --initrd FILE      initial ramdisk
   -p, --params STRING    kernel command line
   -c, --cpus N           number of vcpus (default 1)
@@ -168,6 +170,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
 	if o.transport, err = parseTransport(transport); err != nil {
 		return nil, err
 	}
+	// A 32-bit ARM host runs only 32-bit guests.
+	o.aarch32 = o.aarch32 || runtime.GOARCH == "arm"
 	return o, nil
 }
 

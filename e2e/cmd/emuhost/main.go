@@ -22,6 +22,7 @@ func main() {
 	gic := flag.Int("gic", 3, "GIC version of the emulated host (3 or 2)")
 	bench := flag.Bool("bench", false, "measure boot figures and print a table")
 	runs := flag.Int("runs", 5, "boots per figure with --bench")
+	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "gokvm-emuhost")
 	if err != nil {
@@ -38,8 +39,11 @@ func main() {
 		}
 		return
 	}
-	args := append([]string{"run", "-k", "/guest/Image", "-i", "/guest/initrd.cpio",
-		"-p", "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"}, flag.Args()...)
+	args := []string{"run", "-k", "/guest/Image", "-i", "/guest/initrd.cpio"}
+	if *aarch32 {
+		args = []string{"run", "--aarch32", "-k", "/guest/zImage", "-i", "/guest/initrd32.cpio"}
+	}
+	args = append(append(args, "-p", "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"), flag.Args()...)
 	os.Exit(interactive(b, *gic, args))
 }
 
