@@ -17,6 +17,7 @@ const (
 	exitUsage    = 2
 	exitReset    = 3
 	exitTimeout  = 5
+	exitStopped  = 6
 )
 
 func TestBootPowerOffWithTwoCPUs(t *testing.T) {
@@ -172,6 +173,34 @@ func TestDumpDTBFromRealVcpus(t *testing.T) {
 			}
 			if gic := map[string]string{"gicv3": "arm,gic-v3", "gicv2": "arm,cortex-a15-gic"}[h]; gic != "" && !strings.Contains(dts, gic) {
 				t.Errorf("the %s host's device tree lacks %q", h, gic)
+			}
+		})
+	}
+}
+
+func TestConsoleInputReachesGuest(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "console-input")
+			if !strings.Contains(r.Output(), "GUEST-ECHO hello from the host") {
+				t.Errorf("the guest did not read gokvm's standard input from its console")
+			}
+			if r.Exit != exitPowerOff {
+				t.Errorf("exit status %d", r.Exit)
+			}
+		})
+	}
+}
+
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "sigterm")
+			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
+				t.Fatalf("the guest did not boot before the signal; the scenario tests nothing")
+			}
+			if r.Exit != exitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
+				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, exitStopped)
 			}
 		})
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"runtime"
@@ -79,6 +80,19 @@ func do(action string) error {
 		fmt.Printf("GUEST-SLEEP-END uptime=%.2f elapsed=%.2f\n", after, after-before)
 	case "poweroff":
 		poweroff()
+	case "readline":
+		// The console is stdin: what gokvm's standard input carries.
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil {
+			return err
+		}
+		fmt.Printf("GUEST-ECHO %s\n", strings.TrimSpace(line))
+	case "hang":
+		// Sleep rather than block forever: a Go program whose goroutines
+		// all block dies, and init dying panics the kernel.
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "reboot":
 		fmt.Println("GUEST-REBOOTING")
 		unix.Sync()

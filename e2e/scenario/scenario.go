@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,13 @@ type Scenario struct {
 	// output is recorded once they end (they get a grace period after
 	// gokvm exits, then are killed).
 	Background [][]string
+	// Stdin is written to gokvm's standard input (the guest's console)
+	// once a console line contains StdinAfter: input sent before the
+	// guest's serial driver starts is flushed, as on real hardware.
+	Stdin, StdinAfter string
+	// SignalAfter, when set, sends gokvm SIGTERM that long after it
+	// started.
+	SignalAfter time.Duration
 	// Collect names files (with $WORK and $GUEST) whose contents are
 	// returned in the result after the run.
 	Collect []string
@@ -125,6 +133,15 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gokvm, expand(s.Args, guestDir, workDir)...)
+	var stdin io.WriteCloser
+	if s.Stdin != "" {
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			r.Notes = append(r.Notes, "runner: "+err.Error())
+			return r
+		}
+		defer stdin.Close()
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -137,10 +154,19 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		r.Notes = append(r.Notes, "runner: "+err.Error())
 		return r
 	}
+	if s.SignalAfter > 0 {
+		t := time.AfterFunc(s.SignalAfter, func() { cmd.Process.Signal(syscall.SIGTERM) })
+		defer t.Stop()
+	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: strings.TrimRight(sc.Text(), "\r")})
+		text := strings.TrimRight(sc.Text(), "\r")
+		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: text})
+		if stdin != nil && strings.Contains(text, s.StdinAfter) {
+			io.WriteString(stdin, s.Stdin)
+			stdin = nil
+		}
 	}
 	err = cmd.Wait()
 	r.ElapsedMS = time.Since(start).Milliseconds()
