@@ -97,7 +97,7 @@ func OpenTap(name string) (*Tap, error) {
 	}
 	t := &Tap{Name: name, f: os.NewFile(uintptr(fd), "tap:"+name), fd: fd, created: !existed}
 	if !existed {
-		if err := setLinkUp(name); err != nil {
+		if err := SetLinkUp(name); err != nil {
 			t.Close()
 			return nil, fmt.Errorf("tap %s: bringing the new interface up: %v", name, err)
 		}
@@ -105,8 +105,8 @@ func OpenTap(name string) (*Tap, error) {
 	return t, nil
 }
 
-// setLinkUp sets IFF_UP on an interface.
-func setLinkUp(name string) error {
+// SetLinkUp sets IFF_UP on an interface.
+func SetLinkUp(name string) error {
 	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err

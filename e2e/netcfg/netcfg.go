@@ -4,6 +4,7 @@ package netcfg
 
 import (
 	"fmt"
+	"github.com/gokvm/gokvm/devices/virtio"
 	"net"
 	"os"
 	"strings"
@@ -46,15 +47,7 @@ func Up(name, cidr string) error {
 	if err := set(unix.SIOCSIFNETMASK, net.IP(ipnet.Mask)); err != nil {
 		return fmt.Errorf("SIOCSIFNETMASK %s: %v", name, err)
 	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
+	return virtio.SetLinkUp(name)
 }
 
 // WaitInterface waits for an interface to exist.
