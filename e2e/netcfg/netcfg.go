@@ -4,13 +4,13 @@ package netcfg
 
 import (
 	"fmt"
-	"github.com/gokvm/gokvm/devices/virtio"
 	"net"
 	"os"
 	"strings"
 	"time"
 	"unsafe"
 
+	"github.com/gokvm/gokvm/devices/virtio"
 	"golang.org/x/sys/unix"
 )
 
