@@ -22,15 +22,12 @@ const (
 
 // KVM exit reasons (KVM_EXIT_*).
 const (
-	exitUnknown       = 0
-	exitException     = 1
 	exitMMIO          = 6
 	exitShutdown      = 8
 	exitFailEntry     = 9
 	exitIntr          = 10
 	exitInternalError = 17
 	exitSystemEvent   = 24
-	exitArmNISV       = 28
 )
 
 // System event types (KVM_SYSTEM_EVENT_*).

@@ -135,14 +135,6 @@ func (d *Device) SetAttr(group uint32, attr uint64, val unsafe.Pointer) error {
 	return err
 }
 
-// HasAttr runs KVM_HAS_DEVICE_ATTR.
-func (d *Device) HasAttr(group uint32, attr uint64) bool {
-	a := deviceAttr{group: group, attr: attr}
-	_, err := ioctl(d.fd, kvmHasDeviceAttr, uintptr(unsafe.Pointer(&a)))
-	runtime.KeepAlive(&a)
-	return err == nil
-}
-
 // Close releases the device file descriptor; the device lives as long as
 // the VM.
 func (d *Device) Close() error {

@@ -91,11 +91,3 @@ func (AArch64) TimerCompatible() []string { return []string{"arm,armv8-timer", "
 
 // MaxCmdline implements Guest.
 func (AArch64) MaxCmdline() int { return maxCmdline }
-
-// Require is a helper for Guest.CheckHost implementations.
-func Require(caps CapabilityChecker, c vmm.Capability, purpose string) error {
-	if caps.CheckExtension(c) <= 0 {
-		return &vmm.MissingCapabilityError{Cap: c, For: purpose}
-	}
-	return nil
-}
