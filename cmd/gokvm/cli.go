@@ -285,6 +285,9 @@ func runCommand(args []string, env Env) int {
 		case <-stopCtx.Done():
 		}
 	}()
+	// A console reader that goes away (gokvm ... | head) must not kill
+	// gokvm before it flushes the guest's disks: the UART drops the bytes.
+	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	outcome, err := m.Run(stopCtx)
 	restore()
