@@ -5,7 +5,7 @@ set -euo pipefail
 fuzztime=${FUZZTIME:-10s}
 go=${GO:-go}
 for pkg in $($go list ./...); do
-	targets=$($go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
+	targets=$($go test -short -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
 	for t in $targets; do
 		echo "fuzz: $pkg $t for $fuzztime"
 		$go test -run '^$' -fuzz "^$t\$" -fuzztime "$fuzztime" "$pkg"
