@@ -16,7 +16,7 @@ const (
 const exitStatusHelp = `Exit status:
   0  the guest powered off (PSCI SYSTEM_OFF, e.g. poweroff)
   1  gokvm failed: a KVM error, a host without a needed capability, I/O
-  2  usage error: bad flags, or a bad kernel, initrd or memory size
+  2  usage error: bad flags, or a bad kernel, initrd, memory size, disk or tap
   3  the guest reset (PSCI SYSTEM_RESET: reboot, or a panic with panic=-1)
   4  KVM reported a guest crash event
   5  --timeout passed before the guest powered off or reset
