@@ -56,7 +56,9 @@ func Scenarios(host string) []scenario.Scenario {
 		{Name: "timeout", Args: bootArgs("marker,sleep2,sleep2,sleep2,poweroff", "--timeout", "2s"), Timeout: 60 * time.Second},
 		{Name: "dump-dtb", Args: bootArgs("poweroff", "-c", "3", "--dump-dtb", "$WORK/guest.dtb"), Collect: []string{"$WORK/guest.dtb"}},
 		{Name: "kvm-device-null", Args: bootArgs("poweroff", "--kvm-device", "/dev/null")},
-		{Name: "console-input", Args: bootArgs("marker,readline,poweroff"), Stdin: "hello from the host\n", StdinAfter: "GOKVM-GUEST-MARKER", Timeout: 60 * time.Second},
+		{Name: "console-input", Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio",
+			"-p", guestParams("marker,readline,kmsg:earlycon:_uart8250_at_MMIO_0x0000000001000000,kmsg:ttyS0_at_MMIO_0x1000000,poweroff") + " earlycon=uart8250,mmio,0x1000000"},
+			Stdin: "hello from the host\n", StdinAfter: "GOKVM-GUEST-MARKER", Timeout: 60 * time.Second},
 		{Name: "sigterm", Args: bootArgs("marker,hang"), SignalAfter: 15 * time.Second, Timeout: 60 * time.Second},
 	}
 	if right != "" {

@@ -34,6 +34,8 @@ func runExtra(action string) error {
 		return benchAction(f)
 	case "netup", "ping", "tcpsend", "tcprecv", "mac":
 		return netAction(f)
+	case "kmsg": // kmsg:TEXT: is TEXT (with _ for spaces) in the kernel log?
+		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
 	case "serial": // serial:DEV
 		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
 		if err != nil {
@@ -154,4 +156,30 @@ func discard(name string) error {
 	}
 	fmt.Printf("GUEST-DISCARD %s ok %d\n", name, size)
 	return nil
+}
+
+// kmsg looks for text in the kernel's log (without printing the log to the
+// slow console) and says whether it is there.
+func kmsg(text string) error {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EPIPE {
+			continue // a record was overwritten; go on with the next
+		}
+		if err != nil || n == 0 {
+			fmt.Printf("GUEST-KMSG absent %s\n", text)
+			return nil
+		}
+		if line := string(buf[:n]); strings.Contains(line, text) {
+			_, msg, _ := strings.Cut(line, ";")
+			fmt.Printf("GUEST-KMSG found %s\n", strings.TrimSpace(msg))
+			return nil
+		}
+	}
 }
