@@ -290,3 +290,33 @@ func TestBlockDirect(t *testing.T) {
 		t.Errorf("the direct write is not in the file")
 	}
 }
+
+// TestBlockHotPathAllocatesNothing: a read or write request, from header to
+// status, allocates nothing on the Go heap.
+func TestBlockHotPathAllocatesNothing(t *testing.T) {
+	disk, err := OpenDisk(DiskOptions{Path: tempImage(t, 1<<20, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	b := NewBlock(disk, nil)
+	mem := make([]byte, 8192+32)
+	for _, typ := range []uint32{blkTIn, blkTOut, blkTFlush} {
+		copy(mem, blkHeader(typ, 8))
+		c := Chain{Buffers: make([]Buffer, 0, 8)}
+		c.Buffers = append(c.Buffers,
+			Buffer{Data: mem[:16]},
+			Buffer{Data: mem[16 : 16+8192], Writable: typ == blkTIn},
+			Buffer{Data: mem[16+8192 : 16+8192+1], Writable: true})
+		if typ == blkTFlush {
+			c.Buffers = []Buffer{c.Buffers[0], c.Buffers[2]}
+		}
+		b.handle(&c) // warm the reusable buffers
+		if n := testing.AllocsPerRun(50, func() { b.handle(&c) }); n != 0 {
+			t.Errorf("request type %d allocates %.1f times per request", typ, n)
+		}
+		if mem[16+8192] != blkSOK {
+			t.Errorf("request type %d failed: status %d", typ, mem[16+8192])
+		}
+	}
+}

@@ -179,3 +179,30 @@ func TestQueueActivateChecksLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueHotPathAllocatesNothing: popping a chain (indirect here) and
+// returning it allocates nothing once the Chain's slice has grown.
+func TestQueueHotPathAllocatesNothing(t *testing.T) {
+	d := newDriver(t, Modern, nil2())
+	d.qsize = 8
+	d.desc, d.avail, d.used = ramBase, ramBase+0x1000, ramBase+0x2000
+	q := &Queue{MaxSize: 8, Size: 8, Ready: true, Desc: d.desc, Avail: d.avail, Used: d.used}
+	if err := q.Activate(d.mem, true, true); err != nil {
+		t.Fatal(err)
+	}
+	d.submit([]seg{{gpa: ramBase + 0x10000, n: 16}, {gpa: ramBase + 0x11000, n: 512, writable: true}}, true)
+	var c Chain
+	allocs := testing.AllocsPerRun(50, func() {
+		ok, err := q.Pop(&c)
+		if !ok || err != nil || len(c.Buffers) != 2 {
+			t.Fatalf("pop: %v %v %d", ok, err, len(c.Buffers))
+		}
+		q.Push(c.Head, 512)
+		q.ShouldInterrupt()
+		q.EnableNotifications()
+		q.lastAvail-- // the same chain again next round
+	})
+	if allocs != 0 {
+		t.Errorf("Pop/Push/ShouldInterrupt allocate %.1f times per request", allocs)
+	}
+}
