@@ -27,12 +27,8 @@ var (
 
 func fromStderr(re *regexp.Regexp, scale float64) func(scenario.Result) (float64, bool) {
 	return func(r scenario.Result) (float64, bool) {
-		m := re.FindStringSubmatch(r.Stderr)
-		if m == nil {
-			return 0, false
-		}
-		v, err := strconv.ParseFloat(m[1], 64)
-		return v * scale, err == nil
+		v, ok := grepFloat(re, r.Stderr)
+		return v * scale, ok
 	}
 }
 
@@ -50,13 +46,12 @@ var bootFigures = []figure{
 
 // Disk benchmark sizes.
 const (
-	benchDiskMiB    = 64
-	benchRandReads  = 2000
-	benchDiskRuns   = 2
-	benchStatsExits = `([0-9]+) MMIO exits`
+	benchDiskMiB   = 64
+	benchRandReads = 2000
+	benchDiskRuns  = 2
 )
 
-var statsExits = regexp.MustCompile(benchStatsExits)
+var statsExits = regexp.MustCompile(`([0-9]+) MMIO exits`)
 
 func diskScenarios() []scenario.Scenario {
 	var ss []scenario.Scenario
