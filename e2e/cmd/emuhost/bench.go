@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -199,7 +200,20 @@ func runBench(b *harness.Build, gic, runs int) error {
 	}
 	printTable(fmt.Sprintf("virtio-blk: %d MiB image on the emulated host's tmpfs, %d runs (exits per MiB: beyond a plain boot's %.0f)", benchDiskMiB, benchDiskRuns, median(bootExits)),
 		diskFigures(median(bootExits)), diskScenarios(), res)
+	reportFailures(all, res)
 	printTable(fmt.Sprintf("virtio-net: %d MiB over TCP each way between the guest and the emulated host through a tap, %d runs", benchNetMiB, benchDiskRuns),
 		netFigures(median(bootExits)), netScenarios(), res)
 	return nil
+}
+
+// reportFailures shows, on stderr, the runs whose figures are missing from
+// the tables: a run that did not power off or whose guest reported an error.
+func reportFailures(ss []scenario.Scenario, res map[string]scenario.Result) {
+	for _, s := range ss {
+		r := res[s.Name]
+		if r.Exit == 0 && !strings.Contains(r.Output(), "GUEST-ERROR") {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "run %s: exit %d\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n", s.Name, r.Exit, r.Output(), r.Stderr, notes(r))
+	}
 }
