@@ -141,6 +141,7 @@ func diskFigures(bootExits float64) []figure {
 }
 
 func printTable(title string, figs []figure, ss []scenario.Scenario, res map[string]scenario.Result) {
+	defer reportMissing(figs, ss, res)
 	fmt.Printf("%s\n\n", title)
 	fmt.Printf("%-42s %10s %10s %10s  %s\n", "figure", "min", "median", "max", "unit")
 	for _, f := range figs {
@@ -200,20 +201,22 @@ func runBench(b *harness.Build, gic, runs int) error {
 	}
 	printTable(fmt.Sprintf("virtio-blk: %d MiB image on the emulated host's tmpfs, %d runs (exits per MiB: beyond a plain boot's %.0f)", benchDiskMiB, benchDiskRuns, median(bootExits)),
 		diskFigures(median(bootExits)), diskScenarios(), res)
-	reportFailures(all, res)
 	printTable(fmt.Sprintf("virtio-net: %d MiB over TCP each way between the guest and the emulated host through a tap, %d runs", benchNetMiB, benchDiskRuns),
 		netFigures(median(bootExits)), netScenarios(), res)
 	return nil
 }
 
-// reportFailures shows, on stderr, the runs whose figures are missing from
-// the tables: a run that did not power off or whose guest reported an error.
-func reportFailures(ss []scenario.Scenario, res map[string]scenario.Result) {
+// reportMissing shows, on stderr, each run a figure could not be read off
+// (it failed, or its guest's output was interleaved with kernel messages),
+// so a short table is explained.
+func reportMissing(figs []figure, ss []scenario.Scenario, res map[string]scenario.Result) {
 	for _, s := range ss {
 		r := res[s.Name]
-		if r.Exit == 0 && !strings.Contains(r.Output(), "GUEST-ERROR") {
-			continue
+		for _, f := range figs {
+			if _, ok := f.get(r); !ok {
+				fmt.Fprintf(os.Stderr, "run %s lacks %q: exit %d\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n", s.Name, f.name, r.Exit, r.Output(), r.Stderr, notes(r))
+				break
+			}
 		}
-		fmt.Fprintf(os.Stderr, "run %s: exit %d\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n", s.Name, r.Exit, r.Output(), r.Stderr, notes(r))
 	}
 }
