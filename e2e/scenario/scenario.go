@@ -133,6 +133,10 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gokvm, expand(s.Args, guestDir, workDir)...)
+	// On the safety timeout, SIGQUIT first: Go prints every goroutine's
+	// stack, which says where gokvm was stuck; SIGKILL follows.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdin io.WriteCloser
 	if s.Stdin != "" {
 		var err error
