@@ -134,10 +134,7 @@ func (u *UART) readReg(reg byte) byte {
 		}
 		b := u.rx[0]
 		u.rx = append(u.rx[:0], u.rx[1:]...)
-		select {
-		case u.rxRoom <- struct{}{}:
-		default:
-		}
+		u.signalRoom()
 		return b
 	case regIER:
 		if dlab {
@@ -219,10 +216,7 @@ func (u *UART) writeReg(reg, v byte) {
 	case regIIR: // FCR
 		if v&fcrClearRX != 0 {
 			u.rx = u.rx[:0]
-			select {
-			case u.rxRoom <- struct{}{}:
-			default:
-			}
+			u.signalRoom()
 		}
 		u.fcr = v & (fcrEnable | 0xc0)
 	case regLCR:
@@ -231,6 +225,14 @@ func (u *UART) writeReg(reg, v byte) {
 		u.mcr = v & 0x1f
 	case regSCR:
 		u.scr = v
+	}
+}
+
+// signalRoom wakes a Feed waiting for room in the receive FIFO.
+func (u *UART) signalRoom() {
+	select {
+	case u.rxRoom <- struct{}{}:
+	default:
 	}
 }
 

@@ -379,15 +379,21 @@ func (t *MMIO) failLocked(err error) {
 	t.intStatus |= InterruptConfigChange
 }
 
-func (t *MMIO) reset() {
-	if t.active {
-		// The device's goroutines may be calling interrupt or fail,
-		// which take the lock: let them finish without it.
-		t.mu.Unlock()
-		t.dev.Reset()
-		t.mu.Lock()
-		t.active = false
+// stopDevice stops an active device; t.mu is held on entry and exit.
+func (t *MMIO) stopDevice() {
+	if !t.active {
+		return
 	}
+	// The device's goroutines may be calling interrupt or fail, which
+	// take the lock: let them finish without it.
+	t.mu.Unlock()
+	t.dev.Reset()
+	t.mu.Lock()
+	t.active = false
+}
+
+func (t *MMIO) reset() {
+	t.stopDevice()
 	for i, q := range t.queues {
 		q.Reset()
 		t.legacyPFN[i] = 0
@@ -406,10 +412,5 @@ func (t *MMIO) reset() {
 func (t *MMIO) Close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.active {
-		t.mu.Unlock()
-		t.dev.Reset()
-		t.mu.Lock()
-		t.active = false
-	}
+	t.stopDevice()
 }
