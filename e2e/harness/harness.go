@@ -219,6 +219,29 @@ type Host struct {
 	CPUs int
 }
 
+// HostInitramfs writes the emulated host's initramfs: its init, gokvm, the
+// guest payloads, its kernel modules, and a job file (name, contents) that
+// tells its init what to do. It returns the archive's path.
+func (b *Build) HostInitramfs(tag, jobName string, job []byte) (string, error) {
+	jobPath := filepath.Join(b.Dir, tag+"-"+jobName)
+	if err := os.WriteFile(jobPath, job, 0o644); err != nil {
+		return "", err
+	}
+	files := map[string]string{"init": b.HostInit, "gokvm": b.Gokvm, jobName: jobPath}
+	entries, err := os.ReadDir(b.GuestDir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
+	}
+	for name, path := range b.HostModules {
+		files["modules/"+name] = path
+	}
+	initrd := filepath.Join(b.Dir, tag+".cpio")
+	return initrd, WriteInitramfs(initrd, files)
+}
+
 // QEMUArgs is the command line of the emulated arm64 host: EL2 (so KVM
 // works inside), no pointer authentication (4-5x faster), no network.
 func QEMUArgs(h Host, kernel, initrd string) []string {
@@ -243,28 +266,8 @@ func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Sce
 	if err != nil {
 		return nil, err
 	}
-	tag := fmt.Sprintf("l1-gicv%d", h.GIC)
-	sj := filepath.Join(b.Dir, tag+"-scenarios.json")
-	if err := os.WriteFile(sj, js, 0o644); err != nil {
-		return nil, err
-	}
-	files := map[string]string{
-		"init":           b.HostInit,
-		"gokvm":          b.Gokvm,
-		"scenarios.json": sj,
-	}
-	entries, err := os.ReadDir(b.GuestDir)
+	initrd, err := b.HostInitramfs(fmt.Sprintf("l1-gicv%d", h.GIC), "scenarios.json", js)
 	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
-	}
-	for name, path := range b.HostModules {
-		files["modules/"+name] = path
-	}
-	initrd := filepath.Join(b.Dir, tag+".cpio")
-	if err := WriteInitramfs(initrd, files); err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-aarch64", QEMUArgs(h, b.HostKernel, initrd)...)

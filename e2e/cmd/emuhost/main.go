@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,17 +63,8 @@ func interactive(b *harness.Build, gic int, args []string) int {
 		return cmd.ProcessState.ExitCode()
 	}
 	js, _ := json.Marshal(args)
-	ij := filepath.Join(b.Dir, "interactive.json")
-	if err := os.WriteFile(ij, js, 0o644); err != nil {
-		fatal(err)
-	}
-	files := map[string]string{"init": b.HostInit, "gokvm": b.Gokvm, "interactive.json": ij}
-	entries, _ := os.ReadDir(b.GuestDir)
-	for _, e := range entries {
-		files["guest/"+e.Name()] = filepath.Join(b.GuestDir, e.Name())
-	}
-	initrd := filepath.Join(b.Dir, "l1.cpio")
-	if err := harness.WriteInitramfs(initrd, files); err != nil {
+	initrd, err := b.HostInitramfs("l1-try", "interactive.json", js)
+	if err != nil {
 		fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "emuhost: booting the emulated arm64 host (GICv%d); Ctrl-A x leaves QEMU\n", gic)
