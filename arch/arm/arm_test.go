@@ -5,14 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/internal/dtctest"
 	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -184,25 +182,10 @@ func TestDeviceTreeGolden32(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := filepath.Join(t.TempDir(), "x.dtb")
-		os.WriteFile(f, blob, 0o644)
-		out, err := exec.Command("dtc", "-q", "-I", "dtb", "-O", "dts", f).CombinedOutput()
-		if err != nil {
-			t.Fatalf("dtc (apt-get install device-tree-compiler): %v\n%s", err, out)
-		}
-		golden := filepath.Join("testdata", name+".dts")
-		if *update {
-			os.WriteFile(golden, out, 0o644)
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (go test -update creates it)", err)
-		}
-		if string(out) != string(want) {
-			t.Errorf("%s differs:\n%s", golden, out)
-		}
+		out := dtctest.Decode(t, blob)
+		dtctest.Golden(t, name, out, *update)
 		for _, must := range []string{`compatible = "arm,cortex-a15"`, `compatible = "arm,armv7-timer"`, `compatible = "arm,psci-0.2"`} {
-			if !strings.Contains(string(out), must) {
+			if !strings.Contains(out, must) {
 				t.Errorf("%s lacks %s", name, must)
 			}
 		}

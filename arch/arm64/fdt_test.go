@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/internal/dtctest"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/u-root/u-root/pkg/dt"
 )
@@ -41,24 +39,6 @@ func testFDTConfig(ncpus int, gic GICVersion) FDTConfig {
 	}
 }
 
-// decode turns a blob into source with dtc, so goldens can be read and
-// diffs reviewed.
-func decode(t *testing.T, blob []byte) string {
-	t.Helper()
-	if _, err := exec.LookPath("dtc"); err != nil {
-		t.Fatalf("dtc is needed to decode device trees (apt-get install device-tree-compiler, or make deps)")
-	}
-	f := filepath.Join(t.TempDir(), "x.dtb")
-	if err := os.WriteFile(f, blob, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("dtc", "-q", "-I", "dtb", "-O", "dts", f).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dtc could not decode the blob: %v\n%s", err, out)
-	}
-	return string(out)
-}
-
 func TestDeviceTreeGolden(t *testing.T) {
 	for _, gic := range []GICVersion{GICv3, GICv2} {
 		for _, n := range []int{1, 4} {
@@ -68,20 +48,7 @@ func TestDeviceTreeGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := decode(t, blob)
-				golden := filepath.Join("testdata", name+".dts")
-				if *update {
-					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("device tree differs from %s:\n--- got\n%s", golden, got)
-				}
+				dtctest.Golden(t, name, dtctest.Decode(t, blob), *update)
 			})
 		}
 	}
@@ -116,7 +83,7 @@ func TestDeviceTreeRedistributorsSizedForVcpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("reg = <0x00 0x%x 0x00 0x%x 0x00 0x%x 0x00 0x%x>;", GICDistBase, GICDistSize, GICv3RedistBase(8), 8*GICv3RedistStride)
-	if dts := decode(t, blob); !bytes.Contains([]byte(dts), []byte(want)) {
+	if dts := dtctest.Decode(t, blob); !bytes.Contains([]byte(dts), []byte(want)) {
 		t.Errorf("GICv3 node lacks %q:\n%s", want, dts)
 	}
 }
@@ -128,7 +95,7 @@ func TestDeviceTreeRNGSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains([]byte(decode(t, blob)), []byte("rng-seed = <0xabababab")) {
+	if !bytes.Contains([]byte(dtctest.Decode(t, blob)), []byte("rng-seed = <0xabababab")) {
 		t.Errorf("rng-seed missing")
 	}
 }
