@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,6 +135,9 @@ func TestTimeout(t *testing.T) {
 			if strings.Contains(r.Output(), "GUEST-POWEROFF") {
 				t.Errorf("the guest powered off before the timeout; the scenario does not test it")
 			}
+			if !strings.Contains(r.Stderr, "timeout: the guest ran for 2s") || !vcpuDumpLine(0).MatchString(r.Stderr) {
+				t.Errorf("stderr %q does not report the timeout and where vcpu 0 was", r.Stderr)
+			}
 		})
 	}
 }
@@ -209,6 +213,19 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if r.Exit != exitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
 				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, exitStopped)
 			}
+			// SIGUSR1 came first: both vcpus, idle in the kernel, say where
+			// they are, and the guest ran on.
+			for cpu := 0; cpu < 2; cpu++ {
+				if !vcpuDumpLine(cpu).MatchString(r.Stderr) {
+					t.Errorf("no state of vcpu %d after SIGUSR1 in stderr %q", cpu, r.Stderr)
+				}
+			}
 		})
 	}
+}
+
+// vcpuDumpLine matches a vcpu dump's line for an arm64 vcpu running in the
+// guest kernel: runnable, at a kernel address, in EL1.
+func vcpuDumpLine(cpu int) *regexp.Regexp {
+	return regexp.MustCompile(fmt.Sprintf(`gokvm: vcpu %d: runnable pc=0xffff[0-9a-f]{12} lr=0x[0-9a-f]+ psr=0x[0-9a-f]+ \(EL1h, irqs (on|masked)\)`, cpu))
 }

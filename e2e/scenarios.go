@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/gokvm/gokvm/e2e/harness"
@@ -59,7 +60,8 @@ func Scenarios(host string) []scenario.Scenario {
 		{Name: "console-input", Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio",
 			"-p", guestParams("marker,readline,kmsg:earlycon:_uart8250_at_MMIO_0x0000000001000000,kmsg:ttyS0_at_MMIO_0x1000000,poweroff") + " earlycon=uart8250,mmio,0x1000000"},
 			Stdin: "hello from the host\n", StdinAfter: "GOKVM-GUEST-MARKER", Timeout: 60 * time.Second},
-		{Name: "sigterm", Args: bootArgs("marker,hang"), SignalAfter: 15 * time.Second, Timeout: 60 * time.Second},
+		{Name: "sigterm", Args: bootArgs("marker,hang", "-c", "2"), Timeout: 60 * time.Second,
+			Signals: []scenario.TimedSignal{{After: 12 * time.Second, Signal: syscall.SIGUSR1}, {After: 15 * time.Second, Signal: syscall.SIGTERM}}},
 	}
 	if right != "" {
 		ss[1].Args = append(ss[1].Args, "--irqchip", right)

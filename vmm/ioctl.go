@@ -20,6 +20,7 @@ const (
 	kvmIRQFD               = 0x4020ae76
 	kvmIOEventFD           = 0x4040ae79
 	kvmRun                 = 0xae80
+	kvmGetMPState          = 0x8004ae98
 	kvmGetOneReg           = 0x4010aeab
 	kvmSetOneReg           = 0x4010aeac
 	kvmArmVcpuInit         = 0x4020aeae

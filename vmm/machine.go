@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,7 @@ type Machine struct {
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
+	dumpMu    sync.Mutex // one DumpVcpus at a time
 }
 
 // New validates cfg, then builds the VM: KVM handles, RAM, irqchip, vcpus,

@@ -126,6 +126,7 @@ func (m *Machine) runVcpu(v *Vcpu, stopping *atomic.Bool) vcpuResult {
 	for !stopping.Load() {
 		m.firstRun.CompareAndSwap(0, time.Now().UnixNano())
 		_, err := ioctl(v.fd, kvmRun, 0)
+		m.answerDump(v)
 		if err != nil {
 			if err == unix.EINTR || err == unix.EAGAIN {
 				continue

@@ -17,6 +17,9 @@ type Vcpu struct {
 	run []byte // the mmap'ed struct kvm_run
 
 	tid atomic.Int32 // OS thread running KVM_RUN, 0 when none
+	// dumpReq, when set, asks the vcpu's thread to send its description
+	// (see DumpVcpus).
+	dumpReq atomic.Pointer[chan string]
 }
 
 // CreateVcpu runs KVM_CREATE_VCPU and maps its kvm_run structure.

@@ -97,6 +97,30 @@ func TestRegisterIDs(t *testing.T) {
 	}
 }
 
+func TestLinkRegisterPerMode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		host32 bool
+		cpsr   uint64
+		want   uint64
+	}{
+		{"arm64 host, svc: lr_svc is x18", false, 0x600001d3, 0x6030_0000_0010_0024},
+		{"arm64 host, irq: lr_irq is x16", false, 0x192, 0x6030_0000_0010_0020},
+		{"arm64 host, usr: r14 is x14", false, 0x10, 0x6030_0000_0010_001c},
+		{"arm64 host, sys shares usr's r14", false, 0x1f, 0x6030_0000_0010_001c},
+		{"arm64 host, und: lr_und is x22", false, 0x1b, 0x6030_0000_0010_002c},
+		{"arm host, svc: svc_regs[1]", true, 0x1d3, 0x4020_0000_0010_0013},
+		{"arm host, irq: irq_regs[1]", true, 0x12, 0x4020_0000_0010_001c},
+		{"arm host, usr: r14", true, 0x10, 0x4020_0000_0010_000e},
+		{"hyp has no lr of its own here", false, 0x1a, 0},
+		{"fiq's banked lr is not looked up", true, 0x11, 0},
+	} {
+		if got := lrReg(tc.host32, tc.cpsr); got != tc.want {
+			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestBootRegisters(t *testing.T) {
 	for _, host32 := range []bool{false, true} {
 		g := AArch32{Host32: host32}

@@ -122,3 +122,14 @@ func (AArch32) TimerCompatible() []string { return []string{"arm,armv7-timer"} }
 
 // MaxCmdline implements arm64.Guest.
 func (AArch32) MaxCmdline() int { return maxCmdline }
+
+// DescribeRegs implements arm64.Guest: pc, the current mode's lr and the
+// CPSR.
+func (g AArch32) DescribeRegs(v *vmm.Vcpu) string {
+	r := hostRegs(g.Host32)
+	var lr uint64
+	if cpsr, err := v.GetOneReg(r.CPSR); err == nil {
+		lr = lrReg(g.Host32, cpsr)
+	}
+	return arm64.FormatRegs(v, r.PC, lr, r.CPSR, func(cpsr uint64) string { return cpsrModes[cpsr&0x1f] })
+}

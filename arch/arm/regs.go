@@ -77,3 +77,33 @@ const (
 
 // MachineTypeAny is r1 for device-tree boots: no machine number.
 const MachineTypeAny = 0xffffffff
+
+// cpsrModes names CPSR.M of an AArch32 guest.
+var cpsrModes = map[uint64]string{
+	0x10: "usr", 0x11: "fiq", 0x12: "irq", 0x13: "svc", 0x16: "mon",
+	0x17: "abt", 0x1a: "hyp", 0x1b: "und", 0x1f: "sys",
+}
+
+// lrOnARM64Host is, per mode, the x register holding that mode's lr: an
+// arm64 host keeps the AArch32 banks where the architecture maps them (usr
+// and sys x14, irq x16, svc x18, abt x20, und x22).
+var lrOnARM64Host = map[uint64]int{0x10: 14, 0x1f: 14, 0x12: 16, 0x13: 18, 0x17: 20, 0x1b: 22}
+
+// lrOnARMHost is, per mode, the 32-bit word of a 32-bit host's struct
+// kvm_regs holding that mode's lr: usr_regs (18 words) then the svc, abt,
+// und and irq banks of sp, lr, spsr.
+var lrOnARMHost = map[uint64]int{0x10: 14, 0x1f: 14, 0x13: 19, 0x17: 22, 0x1b: 25, 0x12: 28}
+
+// lrReg is the one-reg id of the lr of the mode in cpsr, or 0.
+func lrReg(host32 bool, cpsr uint64) uint64 {
+	if host32 {
+		if i, ok := lrOnARMHost[cpsr&0x1f]; ok {
+			return coreR0 + uint64(i)
+		}
+		return 0
+	}
+	if i, ok := lrOnARM64Host[cpsr&0x1f]; ok {
+		return arm64.RegX(i)
+	}
+	return 0
+}

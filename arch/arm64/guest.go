@@ -30,6 +30,8 @@ type Guest interface {
 	TimerCompatible() []string
 	// MaxCmdline is the kernel's COMMAND_LINE_SIZE.
 	MaxCmdline() int
+	// DescribeRegs says where a vcpu is (pc, mode) for a state dump.
+	DescribeRegs(v *vmm.Vcpu) string
 }
 
 // Kernel is a parsed kernel: its bytes and where they go.

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,8 +27,8 @@ import (
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	// Signals, when not nil, delivers stop signals; Main subscribes to
-	// SIGINT and SIGTERM itself when nil.
+	// Signals, when not nil, delivers signals; Main subscribes to SIGINT,
+	// SIGTERM (stop) and SIGUSR1 (vcpu dump) itself when nil.
 	Signals <-chan os.Signal
 }
 
@@ -52,7 +53,8 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          guest-physical ADDR (default 256, at 0x80000000)
       --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
       --dump-dtb FILE    write the generated device tree blob to FILE and exit
-      --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5
+      --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
+                         first printing where each vcpu was
       --stats            print boot and exit figures to stderr when the guest stops
       --kvm-device PATH  the KVM device (default /dev/kvm)
   -d, --disk FILE[,ro][,direct][,serial=ID]
@@ -74,6 +76,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
 The console: the guest's first serial port (ttyS0) is gokvm's standard output,
 and standard input goes to it. When standard input is a terminal it is put in
 raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
+
+Signals: SIGINT and SIGTERM stop the guest (status 6). SIGUSR1 prints to
+stderr where each vcpu is (its power state, pc, lr and mode) and the guest
+runs on: for a guest that seems stuck.
 
 `
 
@@ -260,36 +266,51 @@ func runCommand(args []string, env Env) int {
 		return 0
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if o.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
 	sigs := env.Signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	stopCtx, stop := context.WithCancel(ctx)
+	var timeout <-chan time.Time
+	if o.timeout > 0 {
+		t := time.NewTimer(o.timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	var timedOut atomic.Bool
 	go func() {
-		select {
-		case s := <-sigs:
-			logger.Printf("%v: stopping the guest", s)
-			stop()
-		case <-console.escaped():
-			stop()
-		case <-stopCtx.Done():
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGUSR1 {
+					m.DumpVcpus(logWriter{logger})
+					continue
+				}
+				logger.Printf("%v: stopping the guest", s)
+				stop()
+			case <-timeout:
+				// Where the vcpus were is what a timed-out boot test
+				// needs to know first.
+				logger.Printf("timeout: the guest ran for %v", o.timeout)
+				m.DumpVcpus(logWriter{logger})
+				timedOut.Store(true)
+				stop()
+			case <-console.escaped():
+				stop()
+			case <-ctx.Done():
+			}
+			return
 		}
 	}()
 	// A console reader that goes away (gokvm ... | head) must not kill
 	// gokvm before it flushes the guest's disks: the UART drops the bytes.
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
-	outcome, err := m.Run(stopCtx)
+	outcome, err := m.Run(ctx)
 	restore()
 	if o.stats {
 		s := m.Stats()
@@ -303,7 +324,7 @@ func runCommand(args []string, env Env) int {
 		logger.Print(errorLine(err))
 		return ExitFailure
 	}
-	if outcome == vmm.OutcomeStopped && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if outcome == vmm.OutcomeStopped && timedOut.Load() {
 		outcome = vmm.OutcomeTimeout
 	}
 	if outcome != vmm.OutcomePowerOff {

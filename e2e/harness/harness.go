@@ -217,6 +217,8 @@ func WriteInitramfs(out string, files map[string]string) error {
 type Host struct {
 	GIC  int // 3 or 2
 	CPUs int
+	// CPU is QEMU's CPU model (default "max,pauth=off": VHE).
+	CPU string
 }
 
 // HostInitramfs writes the emulated host's initramfs: its init, gokvm, the
@@ -248,9 +250,12 @@ func QEMUArgs(h Host, kernel, initrd string) []string {
 	if h.CPUs == 0 {
 		h.CPUs = 2
 	}
+	if h.CPU == "" {
+		h.CPU = "max,pauth=off"
+	}
 	return []string{
 		"-M", fmt.Sprintf("virt,virtualization=on,gic-version=%d", h.GIC),
-		"-cpu", "max,pauth=off",
+		"-cpu", h.CPU,
 		"-smp", fmt.Sprint(h.CPUs), "-m", "2048",
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot", "-nic", "none",

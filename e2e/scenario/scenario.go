@@ -39,12 +39,17 @@ type Scenario struct {
 	// once a console line contains StdinAfter: input sent before the
 	// guest's serial driver starts is flushed, as on real hardware.
 	Stdin, StdinAfter string
-	// SignalAfter, when set, sends gokvm SIGTERM that long after it
-	// started.
-	SignalAfter time.Duration
+	// Signals are sent to gokvm, each its After after gokvm started.
+	Signals []TimedSignal
 	// Collect names files (with $WORK and $GUEST) whose contents are
 	// returned in the result after the run.
 	Collect []string
+}
+
+// TimedSignal is a signal sent to gokvm at a time after its start.
+type TimedSignal struct {
+	After  time.Duration
+	Signal syscall.Signal
 }
 
 // Line is one line of guest console output.
@@ -133,9 +138,14 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gokvm, expand(s.Args, guestDir, workDir)...)
-	// On the safety timeout, SIGQUIT first: Go prints every goroutine's
-	// stack, which says where gokvm was stuck; SIGKILL follows.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	// On the safety timeout, first SIGUSR1: gokvm prints where each vcpu
+	// is (the guest's side of a hang); then SIGQUIT: Go prints every
+	// goroutine's stack (gokvm's side); SIGKILL follows.
+	cmd.Cancel = func() error {
+		cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(3 * time.Second)
+		return cmd.Process.Signal(syscall.SIGQUIT)
+	}
 	cmd.WaitDelay = 5 * time.Second
 	var stdin io.WriteCloser
 	if s.Stdin != "" {
@@ -158,8 +168,8 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		r.Notes = append(r.Notes, "runner: "+err.Error())
 		return r
 	}
-	if s.SignalAfter > 0 {
-		t := time.AfterFunc(s.SignalAfter, func() { cmd.Process.Signal(syscall.SIGTERM) })
+	for _, sig := range s.Signals {
+		t := time.AfterFunc(sig.After, func() { cmd.Process.Signal(sig.Signal) })
 		defer t.Stop()
 	}
 	sc := bufio.NewScanner(stdout)

@@ -22,6 +22,9 @@ func main() {
 	bench := flag.Bool("bench", false, "measure boot figures and print a table")
 	runs := flag.Int("runs", 5, "boots per figure with --bench")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
+	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
+	repeat := flag.Int("repeat", 0, "boot the guest this many times in one emulated host and report each run")
+	params := flag.String("params", "", "the guest's command line (default: a quiet boot that reports and powers off)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "gokvm-emuhost")
 	if err != nil {
@@ -38,11 +41,25 @@ func main() {
 		}
 		return
 	}
-	args := []string{"run", "-k", "/guest/Image", "-i", "/guest/initrd.cpio"}
-	if *aarch32 {
-		args = []string{"run", "--aarch32", "-k", "/guest/zImage", "-i", "/guest/initrd32.cpio"}
+	guest := "/guest/"
+	if *repeat > 0 {
+		guest = "$GUEST/" // expanded by the scenario runner
 	}
-	args = append(append(args, "-p", "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"), flag.Args()...)
+	args := []string{"run", "-k", guest + "Image", "-i", guest + "initrd.cpio"}
+	if *aarch32 {
+		args = []string{"run", "--aarch32", "-k", guest + "zImage", "-i", guest + "initrd32.cpio"}
+	}
+	if *repeat > 0 {
+		if *params == "" {
+			*params = "console=ttyS0 quiet panic=-1 gokvm.do=marker,cpus,uname,poweroff"
+		}
+		args = append(append(args, "-p", *params), flag.Args()...)
+		os.Exit(runRepeat(b, harness.Host{GIC: *gic, CPU: *cpu}, *repeat, args))
+	}
+	if *params == "" {
+		*params = "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"
+	}
+	args = append(append(args, "-p", *params), flag.Args()...)
 	os.Exit(interactive(b, *gic, args))
 }
 

@@ -1,0 +1,58 @@
+package arm64
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// DescribeVcpu implements vmm.VcpuDescriber: the guest's registers that
+// say where a stuck vcpu is.
+func (b *Board) DescribeVcpu(v *vmm.Vcpu) string { return b.guest.DescribeRegs(v) }
+
+// aarch64Modes names PSTATE.M[3:0] of an AArch64 PSTATE.
+var aarch64Modes = map[uint64]string{0x0: "EL0t", 0x4: "EL1t", 0x5: "EL1h", 0x8: "EL2t", 0x9: "EL2h"}
+
+// DescribeRegs implements Guest.
+func (AArch64) DescribeRegs(v *vmm.Vcpu) string {
+	return FormatRegs(v, RegPC, RegX(30), RegPSTATE, func(pstate uint64) string {
+		return aarch64Modes[pstate&0xf]
+	})
+}
+
+// FormatRegs reads pc, lr and the status register (one-reg ids as the
+// guest's kind numbers them) and formats them for a state dump, naming the
+// mode and saying whether IRQs are masked (bit 7 in PSTATE and CPSR alike).
+// lrID is 0 where no link register applies.
+func FormatRegs(v *vmm.Vcpu, pcID, lrID, psrID uint64, mode func(psr uint64) string) string {
+	var out []string
+	read := func(name string, id uint64) (uint64, bool) {
+		val, err := v.GetOneReg(id)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s unreadable (%v)", name, err))
+			return 0, false
+		}
+		return val, true
+	}
+	if pc, ok := read("pc", pcID); ok {
+		out = append(out, fmt.Sprintf("pc=%#x", pc))
+	}
+	if lrID != 0 {
+		if lr, ok := read("lr", lrID); ok {
+			out = append(out, fmt.Sprintf("lr=%#x", lr))
+		}
+	}
+	if psr, ok := read("psr", psrID); ok {
+		m := mode(psr)
+		if m == "" {
+			m = "unknown mode"
+		}
+		irqs := "irqs on"
+		if psr&psrI != 0 {
+			irqs = "irqs masked"
+		}
+		out = append(out, fmt.Sprintf("psr=%#x (%s, %s)", psr, m, irqs))
+	}
+	return strings.Join(out, " ")
+}
