@@ -23,11 +23,11 @@ build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gokvm-arm ./cmd/gokvm
 
 # Installs the Debian packages the tests use when a command is missing (as
-# root, or with sudo): the emulated arm64 host, dtc for device tree golden
-# files, cpio and xz for kernel packages, gcc for the race detector.
+# root, or with sudo): dtc for device tree golden files, cpio and xz for
+# kernel packages, gcc for the race detector; then the emulated arm64 host,
+# QEMU 8 or newer (tools/install-qemu.sh says why).
 deps:
 	@missing=""; \
-	command -v qemu-system-aarch64 >/dev/null || missing="$$missing qemu-system-arm"; \
 	command -v dtc >/dev/null || missing="$$missing device-tree-compiler"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
@@ -38,6 +38,7 @@ deps:
 		$$SUDO apt-get update -qq || true; \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@tools/install-qemu.sh
 
 # Fetches Debian's arm64 and armhf kernels (and their modules) into $(KERNELS).
 kernels: deps

@@ -55,6 +55,7 @@ func TestMain(m *testing.M) {
 		if harness.Direct() {
 			results["direct"] = harness.RunDirect(build, Scenarios("direct"))
 		} else {
+			fmt.Printf("e2e: emulated hosts run on %s\n", harness.QEMUVersion())
 			for _, gic := range []int{3, 2} {
 				kind := fmt.Sprintf("gicv%d", gic)
 				t0 := time.Now()

@@ -3,6 +3,7 @@ package vmm
 import (
 	"errors"
 	"testing"
+	"unsafe"
 )
 
 func TestGuestMemoryBounds(t *testing.T) {
@@ -58,5 +59,25 @@ func TestNewGuestMemoryMaps(t *testing.T) {
 	defer m.Close()
 	if err := m.Write(m.End()-8, []byte("lastword")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestGuestRAMIsHugePageAligned(t *testing.T) {
+	for _, size := range []uint64{16 << 20, 17 << 20, 256 << 20} {
+		m, err := NewGuestMemory(0x8000_0000, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := m.Bytes()
+		if addr := uintptr(unsafe.Pointer(&b[0])); addr%hugePageSize != 0 {
+			t.Errorf("%d MiB of RAM mapped at %#x, not on a 2 MiB boundary", size>>20, addr)
+		}
+		if uint64(len(b)) != size {
+			t.Errorf("mapping of %d bytes, want %d", len(b), size)
+		}
+		b[0], b[len(b)-1] = 1, 2 // both ends are mapped and writable
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	}
 }

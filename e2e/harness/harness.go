@@ -264,6 +264,16 @@ func QEMUArgs(h Host, kernel, initrd string) []string {
 	}
 }
 
+// QEMUVersion is the first line of qemu-system-aarch64 --version, for logs
+// (the emulation layer's version matters to what the tests see).
+func QEMUVersion() string {
+	out, err := exec.Command("qemu-system-aarch64", "--version").Output()
+	if err != nil {
+		return fmt.Sprintf("qemu-system-aarch64 --version: %v", err)
+	}
+	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
+
 // RunEmulated boots the emulated arm64 host with the scenarios and returns
 // their results and the host's whole console.
 func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Scenario, console io.Writer) (map[string]scenario.Result, error) {
