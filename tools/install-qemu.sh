@@ -32,10 +32,16 @@ if [ "$codename" = bookworm ]; then
 	if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
 		echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee "$list" >/dev/null
 	fi
-	# A mirror in mid-sync can fail one index; the install below says
-	# whether the one that matters arrived.
-	$SUDO apt-get update -qq || true
-	$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm || true
+	# A mirror in mid-sync can fail an index for a while: the install says
+	# whether the one that matters arrived, and is retried if not.
+	for attempt in 1 2 3; do
+		$SUDO apt-get update -qq || true
+		if $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-arm; then
+			break
+		fi
+		echo "install-qemu.sh: attempt $attempt to install QEMU from bookworm-backports failed" >&2
+		[ "$attempt" = 3 ] || sleep 20
+	done
 else
 	$SUDO apt-get update -qq || true
 	$SUDO apt-get install -y -qq --no-install-recommends qemu-system-arm || true
