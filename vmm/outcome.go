@@ -16,7 +16,8 @@ const (
 	// OutcomeStopped: the caller's context was cancelled (a signal, the
 	// console escape).
 	OutcomeStopped
-	// OutcomeTimeout: the caller's context deadline passed.
+	// OutcomeTimeout: the caller's context deadline passed (or it was
+	// cancelled with context.DeadlineExceeded as the cause).
 	OutcomeTimeout
 )
 

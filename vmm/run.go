@@ -29,7 +29,10 @@ type vcpuResult struct {
 }
 
 // Run starts every vcpu and returns when the guest powers off or resets,
-// a vcpu fails, or ctx ends. A machine runs once.
+// a vcpu fails, or ctx ends. A ctx that ends by its deadline, or is
+// cancelled with context.DeadlineExceeded as its cause (a caller that does
+// something first, such as dumping the vcpus), gives OutcomeTimeout; any
+// other end gives OutcomeStopped. A machine runs once.
 func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	var stopping atomic.Bool
 	pumpCtx, cancelPump := context.WithCancel(ctx)
@@ -81,7 +84,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		return outcome, nil
 	}
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return OutcomeTimeout, nil
 	case ctx.Err() != nil:
 		return OutcomeStopped, nil

@@ -127,9 +127,7 @@ func (AArch32) MaxCmdline() int { return maxCmdline }
 // CPSR.
 func (g AArch32) DescribeRegs(v *vmm.Vcpu) string {
 	r := hostRegs(g.Host32)
-	var lr uint64
-	if cpsr, err := v.GetOneReg(r.CPSR); err == nil {
-		lr = lrReg(g.Host32, cpsr)
-	}
-	return arm64.FormatRegs(v, r.PC, lr, r.CPSR, func(cpsr uint64) string { return cpsrModes[cpsr&0x1f] })
+	return arm64.FormatRegs(v, r.PC, r.CPSR,
+		func(cpsr uint64) uint64 { return lrReg(g.Host32, cpsr) },
+		func(cpsr uint64) string { return cpsrModes[cpsr&0x1f] })
 }

@@ -16,16 +16,17 @@ var aarch64Modes = map[uint64]string{0x0: "EL0t", 0x4: "EL1t", 0x5: "EL1h", 0x8:
 
 // DescribeRegs implements Guest.
 func (AArch64) DescribeRegs(v *vmm.Vcpu) string {
-	return FormatRegs(v, RegPC, RegX(30), RegPSTATE, func(pstate uint64) string {
-		return aarch64Modes[pstate&0xf]
-	})
+	return FormatRegs(v, RegPC, RegPSTATE,
+		func(uint64) uint64 { return RegX(30) },
+		func(pstate uint64) string { return aarch64Modes[pstate&0xf] })
 }
 
-// FormatRegs reads pc, lr and the status register (one-reg ids as the
+// FormatRegs reads pc, the status register and lr (one-reg ids as the
 // guest's kind numbers them) and formats them for a state dump, naming the
 // mode and saying whether IRQs are masked (bit 7 in PSTATE and CPSR alike).
-// lrID is 0 where no link register applies.
-func FormatRegs(v *vmm.Vcpu, pcID, lrID, psrID uint64, mode func(psr uint64) string) string {
+// lrFor and mode interpret the status register, read once: lrFor gives the
+// id of the current mode's link register, or 0 when none applies.
+func FormatRegs(v *vmm.Vcpu, pcID, psrID uint64, lrFor func(psr uint64) uint64, mode func(psr uint64) string) string {
 	var out []string
 	read := func(name string, id uint64) (uint64, bool) {
 		val, err := v.GetOneReg(id)
@@ -38,21 +39,22 @@ func FormatRegs(v *vmm.Vcpu, pcID, lrID, psrID uint64, mode func(psr uint64) str
 	if pc, ok := read("pc", pcID); ok {
 		out = append(out, fmt.Sprintf("pc=%#x", pc))
 	}
-	if lrID != 0 {
+	psr, psrOK := read("psr", psrID)
+	if !psrOK {
+		return strings.Join(out, " ")
+	}
+	if lrID := lrFor(psr); lrID != 0 {
 		if lr, ok := read("lr", lrID); ok {
 			out = append(out, fmt.Sprintf("lr=%#x", lr))
 		}
 	}
-	if psr, ok := read("psr", psrID); ok {
-		m := mode(psr)
-		if m == "" {
-			m = "unknown mode"
-		}
-		irqs := "irqs on"
-		if psr&psrI != 0 {
-			irqs = "irqs masked"
-		}
-		out = append(out, fmt.Sprintf("psr=%#x (%s, %s)", psr, m, irqs))
+	m := mode(psr)
+	if m == "" {
+		m = "unknown mode"
 	}
-	return strings.Join(out, " ")
+	irqs := "irqs on"
+	if psr&psrI != 0 {
+		irqs = "irqs masked"
+	}
+	return strings.Join(append(out, fmt.Sprintf("psr=%#x (%s, %s)", psr, m, irqs)), " ")
 }

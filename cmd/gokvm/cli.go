@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -279,9 +278,10 @@ func runCommand(args []string, env Env) int {
 		defer t.Stop()
 		timeout = t.C
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var timedOut atomic.Bool
+	// Cancelling with DeadlineExceeded as the cause makes Run report a
+	// timeout; a nil cause, a stop.
+	ctx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
 	go func() {
 		for {
 			select {
@@ -291,16 +291,15 @@ func runCommand(args []string, env Env) int {
 					continue
 				}
 				logger.Printf("%v: stopping the guest", s)
-				stop()
+				stop(nil)
 			case <-timeout:
 				// Where the vcpus were is what a timed-out boot test
 				// needs to know first.
 				logger.Printf("timeout: the guest ran for %v", o.timeout)
 				m.DumpVcpus(logWriter{logger})
-				timedOut.Store(true)
-				stop()
+				stop(context.DeadlineExceeded)
 			case <-console.escaped():
-				stop()
+				stop(nil)
 			case <-ctx.Done():
 			}
 			return
@@ -323,9 +322,6 @@ func runCommand(args []string, env Env) int {
 	if err != nil {
 		logger.Print(errorLine(err))
 		return ExitFailure
-	}
-	if outcome == vmm.OutcomeStopped && timedOut.Load() {
-		outcome = vmm.OutcomeTimeout
 	}
 	if outcome != vmm.OutcomePowerOff {
 		logger.Printf("guest %s", outcome)

@@ -79,6 +79,15 @@ func device(name string) (string, error) {
 	return "", fmt.Errorf("%s did not appear", p)
 }
 
+// openDevice waits for /dev/name and opens it with flag.
+func openDevice(name string, flag int) (*os.File, error) {
+	p, err := device(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.OpenFile(p, flag, 0)
+}
+
 func shaDevice(name string) error {
 	p, err := device(name)
 	if err != nil {
@@ -93,11 +102,7 @@ func shaDevice(name string) error {
 }
 
 func writeDevice(name string, seed uint64, mb int) error {
-	p, err := device(name)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	f, err := openDevice(name, os.O_WRONLY)
 	if err != nil {
 		return err
 	}
@@ -132,11 +137,7 @@ func roWrite(name string) error {
 }
 
 func discard(name string) error {
-	p, err := device(name)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	f, err := openDevice(name, os.O_WRONLY)
 	if err != nil {
 		return err
 	}

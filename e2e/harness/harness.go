@@ -217,8 +217,17 @@ func WriteInitramfs(out string, files map[string]string) error {
 type Host struct {
 	GIC  int // 3 or 2
 	CPUs int
-	// CPU is QEMU's CPU model (default "max,pauth=off": VHE).
+	// CPU is QEMU's CPU model; see CPUModel.
 	CPU string
+}
+
+// CPUModel is the -cpu argument: CPU, or by default "max,pauth=off" (a VHE
+// host; pointer authentication emulated costs 4-5x).
+func (h Host) CPUModel() string {
+	if h.CPU == "" {
+		return "max,pauth=off"
+	}
+	return h.CPU
 }
 
 // HostInitramfs writes the emulated host's initramfs: its init, gokvm, the
@@ -250,12 +259,9 @@ func QEMUArgs(h Host, kernel, initrd string) []string {
 	if h.CPUs == 0 {
 		h.CPUs = 2
 	}
-	if h.CPU == "" {
-		h.CPU = "max,pauth=off"
-	}
 	return []string{
 		"-M", fmt.Sprintf("virt,virtualization=on,gic-version=%d", h.GIC),
-		"-cpu", h.CPU,
+		"-cpu", h.CPUModel(),
 		"-smp", fmt.Sprint(h.CPUs), "-m", "2048",
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot", "-nic", "none",

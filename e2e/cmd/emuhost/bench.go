@@ -169,7 +169,7 @@ func median(vals []float64) float64 {
 	return vals[len(vals)/2]
 }
 
-func runBench(b *harness.Build, gic, runs int) error {
+func runBench(b *harness.Build, host harness.Host, runs int) error {
 	var ss []scenario.Scenario
 	for i := 0; i < runs; i++ {
 		ss = append(ss, scenario.Scenario{
@@ -184,11 +184,11 @@ func runBench(b *harness.Build, gic, runs int) error {
 	if harness.Direct() {
 		res = harness.RunDirect(b, all)
 	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (qemu-system-aarch64 TCG, GICv%d, -cpu max,pauth=off)", gic)
+		where = fmt.Sprintf("in the emulated arm64 host (qemu-system-aarch64 TCG, GICv%d, -cpu %s)", host.GIC, host.CPUModel())
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		var err error
-		if res, err = harness.RunEmulated(ctx, b, harness.Host{GIC: gic}, all, nil); err != nil {
+		if res, err = harness.RunEmulated(ctx, b, host, all, nil); err != nil {
 			return err
 		}
 	}

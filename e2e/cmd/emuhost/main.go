@@ -24,7 +24,7 @@ func main() {
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
 	repeat := flag.Int("repeat", 0, "boot the guest this many times in one emulated host and report each run")
-	params := flag.String("params", "", "the guest's command line (default: a quiet boot that reports and powers off)")
+	params := flag.String("params", "", "the guest's command line (default: a boot that reports what it sees and powers off; quiet with --repeat)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "gokvm-emuhost")
 	if err != nil {
@@ -35,32 +35,30 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	host := harness.Host{GIC: *gic, CPU: *cpu}
 	if *bench {
-		if err := runBench(b, *gic, *runs); err != nil {
+		if err := runBench(b, host, *runs); err != nil {
 			fatal(err)
 		}
 		return
 	}
-	guest := "/guest/"
+	guest, defaultParams := "/guest/", "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"
 	if *repeat > 0 {
-		guest = "$GUEST/" // expanded by the scenario runner
+		// The scenario runner expands $GUEST; quiet keeps each run short.
+		guest, defaultParams = "$GUEST/", "console=ttyS0 quiet panic=-1 gokvm.do=marker,cpus,uname,poweroff"
+	}
+	if *params == "" {
+		*params = defaultParams
 	}
 	args := []string{"run", "-k", guest + "Image", "-i", guest + "initrd.cpio"}
 	if *aarch32 {
 		args = []string{"run", "--aarch32", "-k", guest + "zImage", "-i", guest + "initrd32.cpio"}
 	}
-	if *repeat > 0 {
-		if *params == "" {
-			*params = "console=ttyS0 quiet panic=-1 gokvm.do=marker,cpus,uname,poweroff"
-		}
-		args = append(append(args, "-p", *params), flag.Args()...)
-		os.Exit(runRepeat(b, harness.Host{GIC: *gic, CPU: *cpu}, *repeat, args))
-	}
-	if *params == "" {
-		*params = "console=ttyS0 panic=-1 gokvm.do=marker,cpus,uname,sleep2,poweroff"
-	}
 	args = append(append(args, "-p", *params), flag.Args()...)
-	os.Exit(interactive(b, *gic, args))
+	if *repeat > 0 {
+		os.Exit(runRepeat(b, host, *repeat, args))
+	}
+	os.Exit(interactive(b, host, args))
 }
 
 func fatal(err error) {
@@ -69,7 +67,7 @@ func fatal(err error) {
 }
 
 // interactive boots one guest with the console on this terminal.
-func interactive(b *harness.Build, gic int, args []string) int {
+func interactive(b *harness.Build, host harness.Host, args []string) int {
 	if harness.Direct() {
 		for i, a := range args {
 			args[i] = strings.ReplaceAll(a, "/guest/", b.GuestDir+"/")
@@ -84,8 +82,8 @@ func interactive(b *harness.Build, gic int, args []string) int {
 	if err != nil {
 		fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "emuhost: booting the emulated arm64 host (GICv%d); Ctrl-A x leaves QEMU\n", gic)
-	cmd := exec.CommandContext(context.Background(), "qemu-system-aarch64", harness.QEMUArgs(harness.Host{GIC: gic}, b.HostKernel, initrd)...)
+	fmt.Fprintf(os.Stderr, "emuhost: booting the emulated arm64 host (GICv%d, -cpu %s); Ctrl-A x leaves QEMU\n", host.GIC, host.CPUModel())
+	cmd := exec.CommandContext(context.Background(), "qemu-system-aarch64", harness.QEMUArgs(host, b.HostKernel, initrd)...)
 	cmd.Args = append(cmd.Args[:1], append([]string{"-nographic"}, removeSerialArgs(cmd.Args[1:])...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
