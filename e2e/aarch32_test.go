@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,6 +24,9 @@ func aarch32Scenarios(host string) []scenario.Scenario {
 	ss := []scenario.Scenario{
 		{Name: "a32-1cpu", Args: boot32Args("marker,uname,cpus,poweroff", "-c", "1")},
 		{Name: "a32-2cpu", Args: boot32Args("marker,uname,cpus,poweroff", "-c", "2")},
+		// A guest left idle until --timeout, so the vcpu dump shows
+		// 32-bit vcpus in the kernel.
+		{Name: "a32-timeout", Args: boot32Args("marker,hang", "-c", "2", "--timeout", "30s")},
 	}
 	if host != "direct" {
 		ss = append(ss, scenario.Scenario{
@@ -62,4 +67,26 @@ func TestAArch32Disk(t *testing.T) {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})
+}
+
+func TestAArch32VcpuDump(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "a32-timeout")
+			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
+				t.Fatalf("the guest did not reach its init before the timeout; the dump would not show the kernel")
+			}
+			if r.Exit != exitTimeout {
+				t.Errorf("exit status %d, want %d", r.Exit, exitTimeout)
+			}
+			// Idle in the kernel's lowmem mapping (0xc0000000 up), in SVC
+			// mode, with lr_svc read from its bank.
+			for cpu := 0; cpu < 2; cpu++ {
+				re := regexp.MustCompile(fmt.Sprintf(`gokvm: vcpu %d: runnable pc=0xc[0-9a-f]{7} lr=0x[0-9a-f]+ psr=0x[0-9a-f]+ \(svc, irqs (on|masked)\)`, cpu))
+				if !re.MatchString(r.Stderr) {
+					t.Errorf("no 32-bit state of vcpu %d in stderr %q", cpu, r.Stderr)
+				}
+			}
+		})
+	}
 }
