@@ -1,23 +1,82 @@
 package vmm
 
-// DeviceKind names what a device is, so that the board can describe it to
-// the guest (device tree node, compatible string) without knowing its code.
-type DeviceKind int
-
-const (
-	// DeviceUART is a 16550A-compatible serial port.
-	DeviceUART DeviceKind = iota
-	// DeviceVirtioMMIO is a virtio-mmio transport window.
-	DeviceVirtioMMIO
+import (
+	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
-// DevicePlacement is where the board put a device: its MMIO window and the
-// interrupt it raises (a board-relative shared interrupt number).
-type DevicePlacement struct {
-	Kind DeviceKind
+// Area is a part of the board's MMIO space that devices are placed in. It
+// says where a device goes, not what it is: the board hands out the next
+// free slot of the area.
+type Area int
+
+const (
+	// AreaPlatform holds platform devices in slots of 4 KiB (UARTs, and
+	// the like); on mach-virt from 0x0100_0000, as kvmtool has them.
+	AreaPlatform Area = iota
+	// AreaVirtio holds virtio-mmio windows; on mach-virt 512-byte slots
+	// from 0x0300_0000.
+	AreaVirtio
+)
+
+func (a Area) String() string {
+	switch a {
+	case AreaPlatform:
+		return "platform"
+	case AreaVirtio:
+		return "virtio-mmio"
+	}
+	return "unknown area"
+}
+
+// Placement is where the board put a device: its MMIO window and the
+// interrupt it raises (a board-relative device interrupt number).
+type Placement struct {
 	Base uint64
 	Size uint64
 	IRQ  uint32
+}
+
+// Trigger is how a device's interrupt is signalled.
+type Trigger int
+
+const (
+	// TriggerLevel: the line stays asserted until the device lowers it.
+	TriggerLevel Trigger = iota
+	// TriggerEdge: each interrupt is one event (an irqfd write).
+	TriggerEdge
+)
+
+// DeviceTree is how a device describes itself to the guest. The
+// architecture implements it (a flattened device tree on ARM); a device
+// only says what it is.
+type DeviceTree interface {
+	// AddDevice adds a node for the device at p, named prefix@base, with
+	// its reg and its interrupt in the architecture's encoding.
+	AddDevice(prefix string, p Placement, trigger Trigger) DeviceNode
+	// SetStdout makes n the guest's console (/chosen/stdout-path).
+	SetStdout(n DeviceNode)
+}
+
+// DeviceNode is one device's node, to which it adds its properties.
+type DeviceNode interface {
+	// Strings sets a property holding a list of strings (compatible).
+	Strings(name string, values ...string)
+	// U32 sets a one-cell property.
+	U32(name string, v uint32)
+	// Flag sets a property without a value (dma-coherent).
+	Flag(name string)
+}
+
+// DescribeFunc writes a device's node into the guest's description of the
+// machine, from where the board placed it.
+type DescribeFunc func(dt DeviceTree, p Placement)
+
+// PlacedDevice is a device as the board describes it to the guest.
+type PlacedDevice struct {
+	Name      string
+	Placement Placement
+	Describe  DescribeFunc
 }
 
 // Payload is what the guest boots: file contents, already read.
@@ -40,23 +99,32 @@ type Board interface {
 	// [ramBase, ramBase+ramSize), before KVM is touched, so bad input
 	// fails early with a ConfigError.
 	Prepare(p Payload, ramBase, ramSize uint64, cpus int) error
-	// CheckHost fails with a MissingCapabilityError naming what the host
-	// lacks.
-	CheckHost(sys *System) error
+	// CheckHost fails with a kvm.MissingCapabilityError naming what the
+	// host lacks.
+	CheckHost(sys *kvm.System) error
 	// MachineType is KVM_CREATE_VM's argument.
-	MachineType(sys *System) (uintptr, error)
+	MachineType(sys *kvm.System) (uintptr, error)
 	// CreateIRQChip makes the in-kernel interrupt controller; it runs
 	// before vcpus are created.
-	CreateIRQChip(vm *VM, cpus int) error
+	CreateIRQChip(vm *kvm.VM, cpus int) error
 	// InitVcpu readies a freshly created vcpu; only vcpu 0 starts running.
-	InitVcpu(vm *VM, v *Vcpu) error
+	InitVcpu(vm *kvm.VM, v *kvm.Vcpu) error
 	// FinalizeIRQChip runs once every vcpu exists.
 	FinalizeIRQChip() error
-	// PlaceDevice assigns an MMIO window and interrupt for a device.
-	PlaceDevice(kind DeviceKind, size uint64) (DevicePlacement, error)
+	// PlaceDevice assigns a window of size bytes in area, and an
+	// interrupt.
+	PlaceDevice(area Area, size uint64) (Placement, error)
 	// IRQLine is the KVM_IRQ_LINE encoding of a placement's interrupt.
 	IRQLine(irq uint32) uint32
-	// Boot writes kernel, initrd and device tree into RAM and sets the
-	// boot vcpu's registers. It returns the device tree blob it wrote.
-	Boot(mem *GuestMemory, vcpus []*Vcpu, devices []DevicePlacement) (dtb []byte, err error)
+	// Boot writes kernel, initrd and device tree (with a node from each
+	// device) into RAM and sets the boot vcpu's registers. It returns the
+	// device tree blob it wrote.
+	Boot(mem *memory.GuestMemory, vcpus []*kvm.Vcpu, devices []PlacedDevice) (dtb []byte, err error)
+}
+
+// VcpuDescriber is what a board may add to a vcpu state dump: the
+// architecture's view of where the vcpu is (program counter, mode). It is
+// called on the vcpu's own thread, between two KVM_RUNs.
+type VcpuDescriber interface {
+	DescribeVcpu(v *kvm.Vcpu) string
 }

@@ -5,40 +5,16 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
-
-// VcpuDescriber is what a board may add to a vcpu state dump: the
-// architecture's view of where the vcpu is (program counter, mode). It is
-// called on the vcpu's own thread, between two KVM_RUNs.
-type VcpuDescriber interface {
-	DescribeVcpu(v *Vcpu) string
-}
 
 // dumpAnswerWait is how long a dump waits for one vcpu to leave KVM_RUN and
 // describe itself before reporting it as not answering.
 const dumpAnswerWait = 2 * time.Second
 
-// mpStateNames are the KVM_MP_STATE_* values an ARM vcpu can be in.
-var mpStateNames = map[uint32]string{0: "runnable", 5: "stopped", 10: "suspended"}
-
-// MPState reads the vcpu's KVM_GET_MP_STATE: "stopped" for a secondary
-// vcpu PSCI has not started (or has stopped), "runnable" otherwise.
-func (v *Vcpu) MPState() (string, error) {
-	var st uint32
-	if err := v.Ioctl(kvmGetMPState, unsafe.Pointer(&st)); err != nil {
-		return "", fmt.Errorf("KVM_GET_MP_STATE on vcpu %d: %w", v.ID, err)
-	}
-	if name, ok := mpStateNames[st]; ok {
-		return name, nil
-	}
-	return fmt.Sprintf("mp_state %d", st), nil
-}
-
 // describe is one vcpu's line in a dump; it runs on the vcpu's thread.
-func (m *Machine) describe(v *Vcpu) string {
+func (m *Machine) describe(v *kvm.Vcpu) string {
 	parts := []string{fmt.Sprintf("vcpu %d:", v.ID)}
 	if st, err := v.MPState(); err != nil {
 		parts = append(parts, err.Error())
@@ -53,47 +29,41 @@ func (m *Machine) describe(v *Vcpu) string {
 
 // DumpVcpus writes one line per vcpu saying where it is, for a guest that
 // seems stuck. Running vcpus are kicked out of KVM_RUN, describe
-// themselves and go back in; the guest sees only a short pause.
+// themselves and go back in; the guest sees only a short pause. Paused
+// vcpus answer from where they wait.
 func (m *Machine) DumpVcpus(w io.Writer) {
-	m.dumpMu.Lock()
-	defer m.dumpMu.Unlock()
-	fmt.Fprintf(w, "vcpu states after %s; %d MMIO exits\n", time.Since(m.cfg.Start).Round(time.Millisecond), m.mmioExits.Load())
+	m.control.Lock()
+	defer m.control.Unlock()
+	paused := ""
+	if m.pause.resume.Load() != nil {
+		paused = " (paused)"
+	}
+	fmt.Fprintf(w, "vcpu states after %s%s; %d MMIO exits\n", time.Since(m.cfg.Start).Round(time.Millisecond), paused, m.mmioExits.Load())
 	for _, v := range m.vcpus {
-		fmt.Fprintln(w, m.dumpOne(v))
+		var line string
+		if v.tid.Load() == 0 {
+			line = fmt.Sprintf("vcpu %d: not running", v.ID)
+		} else if !v.onThread(func(kv *kvm.Vcpu) { line = m.describe(kv) }, dumpAnswerWait) {
+			if v.tid.Load() == 0 {
+				line = fmt.Sprintf("vcpu %d: not running", v.ID)
+			} else {
+				line = fmt.Sprintf("vcpu %d: did not answer within %v (busy in a device handler?)", v.ID, dumpAnswerWait)
+			}
+		}
+		fmt.Fprintln(w, line)
 	}
 }
 
-// dumpOne asks the vcpu's thread for its description, kicking it until it
-// answers: a kick that lands just before KVM_RUN is lost, so it repeats.
-func (m *Machine) dumpOne(v *Vcpu) string {
-	answer := make(chan string, 1)
-	v.dumpReq.Store(&answer)
-	defer v.dumpReq.Store(nil)
-	deadline := time.After(dumpAnswerWait)
-	t := time.NewTicker(kickInterval)
-	defer t.Stop()
-	for {
-		tid := v.tid.Load()
-		if tid == 0 {
-			return fmt.Sprintf("vcpu %d: not running", v.ID)
-		}
-		_ = unix.Tgkill(unix.Getpid(), int(tid), kickSignal)
-		select {
-		case s := <-answer:
-			return s
-		case <-deadline:
-			return fmt.Sprintf("vcpu %d: did not answer within %v (busy in a device handler?)", v.ID, dumpAnswerWait)
-		case <-t.C:
+// OnVcpus runs fn on each vcpu's own thread, between two KVM_RUNs (or
+// where a paused vcpu waits), one vcpu after the other. It fails for a
+// vcpu whose thread does not answer within wait, or that is not running.
+func (m *Machine) OnVcpus(fn func(v *kvm.Vcpu), wait time.Duration) error {
+	m.control.Lock()
+	defer m.control.Unlock()
+	for _, v := range m.vcpus {
+		if !v.onThread(fn, wait) {
+			return fmt.Errorf("vcpu %d: its thread did not answer within %v (not running, or busy in a device handler)", v.ID, wait)
 		}
 	}
-}
-
-// answerDump describes the vcpu if a dump asked; the vcpu loop calls it
-// after every KVM_RUN.
-func (m *Machine) answerDump(v *Vcpu) {
-	if p := v.dumpReq.Load(); p != nil {
-		if v.dumpReq.CompareAndSwap(p, nil) {
-			*p <- m.describe(v)
-		}
-	}
+	return nil
 }

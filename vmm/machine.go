@@ -1,6 +1,12 @@
+// Package vmm is gokvm's generic VM core: it assembles a machine from a
+// board (an architecture's memory map, interrupt controller, vcpu setup and
+// boot protocol) and device specs, routes MMIO exits to devices, and runs,
+// pauses, dumps and stops the vcpus. It knows no device and no
+// architecture; the KVM handles are in vmm/kvm, guest RAM in vmm/memory.
 package vmm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -8,14 +14,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/gokvm/gokvm/vmm/memory"
 	"github.com/hashicorp/go-multierror"
 )
 
 // Config is what the generic core needs to build a VM. The board (an
 // architecture's machine) supplies everything architecture specific.
 type Config struct {
-	// KVMDevice is the KVM device path; DefaultDevice when empty.
+	// KVMDevice is the KVM device path; kvm.DefaultDevice when empty.
 	KVMDevice string
 	// CPUs is the number of vcpus.
 	CPUs int
@@ -27,12 +34,8 @@ type Config struct {
 	MemBaseSet bool
 	// Payload is the kernel, initrd and command line.
 	Payload Payload
-	// Console receives what the guest writes to its serial port.
-	Console io.Writer
-	// ConsoleInput, when not nil, is fed to the guest's serial port.
-	ConsoleInput io.Reader
-	// Devices are placed on the board after the console, in order (the
-	// first virtio-blk is the guest's vda).
+	// Devices are placed on the board in order (the first virtio-blk is
+	// the guest's vda; the console goes first).
 	Devices []DeviceSpec
 	// Log receives gokvm's own diagnostics; nil discards them.
 	Log *log.Logger
@@ -45,26 +48,35 @@ type Config struct {
 // payload fits.
 const MinMemSize = 16 << 20
 
+// ErrUnsupported says the host's KVM lacks a fast path (irqfd,
+// ioeventfd); callers fall back to the slow one.
+var ErrUnsupported = kvm.ErrUnsupported
+
 // Machine is a built VM, ready to Run.
 type Machine struct {
 	cfg   Config
 	board Board
 	log   *log.Logger
 
-	sys     *System
-	vm      *VM
-	mem     *GuestMemory
-	vcpus   []*Vcpu
+	sys     *kvm.System
+	vm      *kvm.VM
+	mem     *memory.GuestMemory
+	vcpus   []*vcpu
 	bus     MMIOBus
-	devices []DevicePlacement
-	console *uart.UART
+	placed  []PlacedDevice
+	devices []MMIODevice
 	dtb     []byte
 	closers []io.Closer
 
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
-	dumpMu    sync.Mutex // one DumpVcpus at a time
+	ran       atomic.Bool
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when the vcpus must stop
+	control  sync.Mutex    // one dump, pause or resume at a time
+	pause    pauseState
 }
 
 // New validates cfg, then builds the VM: KVM handles, RAM, irqchip, vcpus,
@@ -75,7 +87,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		cfg.Start = time.Now()
 	}
 	if cfg.KVMDevice == "" {
-		cfg.KVMDevice = DefaultDevice
+		cfg.KVMDevice = kvm.DefaultDevice
 	}
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
@@ -93,13 +105,15 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		return nil, err
 	}
 
-	m := &Machine{cfg: cfg, board: board, log: cfg.Log}
+	m := &Machine{cfg: cfg, board: board, log: cfg.Log, stopped: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			m.Close()
+			if cerr := m.Close(); cerr != nil {
+				err = multierror.Append(err, cerr)
+			}
 		}
 	}()
-	if m.sys, err = OpenSystem(cfg.KVMDevice); err != nil {
+	if m.sys, err = kvm.OpenSystem(cfg.KVMDevice); err != nil {
 		return nil, err
 	}
 	if err = board.CheckHost(m.sys); err != nil {
@@ -115,10 +129,13 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if m.vm, err = m.sys.CreateVM(typ); err != nil {
 		return nil, err
 	}
-	if m.mem, err = NewGuestMemory(cfg.MemBase, cfg.MemSize); err != nil {
+	if m.mem, err = memory.NewGuestMemory(cfg.MemBase, cfg.MemSize); err != nil {
+		if errors.Is(err, memory.ErrBadSize) {
+			return nil, &ConfigError{Err: err}
+		}
 		return nil, err
 	}
-	if err = m.vm.MapMemory(0, m.mem); err != nil {
+	if err = m.vm.MapMemory(0, m.mem.Base(), m.mem.Bytes()); err != nil {
 		return nil, err
 	}
 	if err = board.CreateIRQChip(m.vm, cfg.CPUs); err != nil {
@@ -129,7 +146,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		if err != nil {
 			return nil, err
 		}
-		m.vcpus = append(m.vcpus, v)
+		m.vcpus = append(m.vcpus, newVcpu(v))
 		if err := board.InitVcpu(m.vm, v); err != nil {
 			return nil, err
 		}
@@ -137,15 +154,12 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if err = board.FinalizeIRQChip(); err != nil {
 		return nil, err
 	}
-	if err = m.addConsole(); err != nil {
-		return nil, err
-	}
 	for _, spec := range cfg.Devices {
-		if _, err = m.addDevice(spec); err != nil {
+		if err = m.addDevice(spec); err != nil {
 			return nil, err
 		}
 	}
-	if m.dtb, err = board.Boot(m.mem, m.vcpus, m.devices); err != nil {
+	if m.dtb, err = board.Boot(m.mem, m.kvmVcpus(), m.placed); err != nil {
 		return nil, err
 	}
 	// The payload is in guest RAM now; the caller may release it.
@@ -153,108 +167,28 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	return m, nil
 }
 
-// DeviceSpec describes a device for the machine to place and create.
-type DeviceSpec struct {
-	Name string
-	Kind DeviceKind
-	Size uint64
-	// New creates the device once its window and interrupt are known. A
-	// device that is an io.Closer is closed with the machine.
-	New func(env DeviceEnv) (MMIODevice, error)
-}
-
-// DeviceEnv is what a device is created with.
-type DeviceEnv struct {
-	Name      string
-	Mem       *GuestMemory
-	Placement DevicePlacement
-	Log       *log.Logger
-	// SetLevel drives a level-triggered interrupt line.
-	SetLevel func(high bool)
-	// Pulse raises one edge-triggered interrupt: through an irqfd where
-	// the host has them, so it costs no ioctl.
-	Pulse func()
-	// WatchWrite asks KVM to signal efd, without an exit, when the guest
-	// writes the 32-bit value at offset in the device's window. It
-	// returns ErrUnsupported where the host cannot.
-	WatchWrite func(offset uint64, value uint32, efd *EventFD) error
-}
-
-// addDevice places a device with the board, creates it and puts it on the
-// MMIO bus.
-func (m *Machine) addDevice(spec DeviceSpec) (MMIODevice, error) {
-	p, err := m.board.PlaceDevice(spec.Kind, spec.Size)
-	if err != nil {
-		return nil, fmt.Errorf("placing %s: %w", spec.Name, err)
+func (m *Machine) kvmVcpus() []*kvm.Vcpu {
+	out := make([]*kvm.Vcpu, len(m.vcpus))
+	for i, v := range m.vcpus {
+		out[i] = v.Vcpu
 	}
-	line := m.board.IRQLine(p.IRQ)
-	setLevel := func(level bool) {
-		if err := m.vm.SetIRQLine(line, level); err != nil {
-			m.log.Printf("%s: %v", spec.Name, err)
-		}
-	}
-	pulse := func() { setLevel(true); setLevel(false) }
-	if efd, err := NewEventFD(); err == nil {
-		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
-			m.closers = append(m.closers, efd)
-			pulse = func() {
-				if err := efd.Signal(); err != nil {
-					m.log.Printf("%s: irqfd: %v", spec.Name, err)
-				}
-			}
-		} else {
-			efd.Close()
-		}
-	}
-	env := DeviceEnv{
-		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
-		SetLevel: setLevel,
-		Pulse:    pulse,
-		WatchWrite: func(off uint64, value uint32, efd *EventFD) error {
-			return m.vm.IOEventFD(p.Base+off, 4, uint64(value), efd.FD())
-		},
-	}
-	d, err := spec.New(env)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Name, err)
-	}
-	if c, ok := d.(io.Closer); ok {
-		m.closers = append(m.closers, c)
-	}
-	if err := m.bus.Register(spec.Name, p.Base, p.Size, d); err != nil {
-		return nil, err
-	}
-	m.devices = append(m.devices, p)
-	return d, nil
-}
-
-func (m *Machine) addConsole() error {
-	out := m.cfg.Console
-	if out == nil {
-		out = io.Discard
-	}
-	d, err := m.addDevice(DeviceSpec{Name: "uart0", Kind: DeviceUART, Size: uart.Size,
-		New: func(env DeviceEnv) (MMIODevice, error) { return uart.New(out, env.SetLevel), nil }})
-	if err != nil {
-		return err
-	}
-	m.console = d.(*uart.UART)
-	return nil
+	return out
 }
 
 // DeviceTree is the device tree blob handed to the guest.
 func (m *Machine) DeviceTree() []byte { return m.dtb }
 
 // Memory is the guest's RAM.
-func (m *Machine) Memory() *GuestMemory { return m.mem }
+func (m *Machine) Memory() *memory.GuestMemory { return m.mem }
 
-// Devices lists where the board placed each device.
-func (m *Machine) Devices() []DevicePlacement { return m.devices }
+// Devices lists where the board placed each device, in Config order.
+func (m *Machine) Devices() []PlacedDevice { return m.placed }
 
 // Close releases everything the machine holds, collecting every error.
+// Devices close first (disks flush what the guest wrote), in reverse
+// order of creation.
 func (m *Machine) Close() error {
 	var errs *multierror.Error
-	// Devices first: disks flush what the guest wrote.
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i].Close(); err != nil {
 			errs = multierror.Append(errs, err)
@@ -271,6 +205,7 @@ func (m *Machine) Close() error {
 		if err := m.vm.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("closing VM: %w", err))
 		}
+		m.vm = nil
 	}
 	if m.mem != nil {
 		if err := m.mem.Close(); err != nil {
@@ -282,6 +217,7 @@ func (m *Machine) Close() error {
 		if err := m.sys.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("closing %s: %w", m.cfg.KVMDevice, err))
 		}
+		m.sys = nil
 	}
 	return errs.ErrorOrNil()
 }

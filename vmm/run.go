@@ -6,21 +6,15 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/gokvm/gokvm/vmm/kvm"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
 
-// kickSignal interrupts a vcpu thread blocked in KVM_RUN. The Go runtime
-// already handles SIGURG (its preemption signal) and ignores it where it is
-// not asking for preemption, so sending it has no other effect.
-const kickSignal = unix.SIGURG
-
-// kickInterval is how often stopping vcpus are signalled again, covering a
-// thread that was between its stop check and KVM_RUN when first kicked.
-const kickInterval = 5 * time.Millisecond
+// ErrRanBefore says Run was called on a machine that already ran.
+var ErrRanBefore = errors.New("the machine has already run")
 
 // vcpuResult is how one vcpu's loop ended.
 type vcpuResult struct {
@@ -34,15 +28,15 @@ type vcpuResult struct {
 // something first, such as dumping the vcpus), gives OutcomeTimeout; any
 // other end gives OutcomeStopped. A machine runs once.
 func (m *Machine) Run(ctx context.Context) (Outcome, error) {
-	var stopping atomic.Bool
-	pumpCtx, cancelPump := context.WithCancel(ctx)
-	defer cancelPump()
-	if m.cfg.ConsoleInput != nil {
-		go func() {
-			if err := m.console.Pump(pumpCtx, m.cfg.ConsoleInput); err != nil && pumpCtx.Err() == nil {
-				m.log.Printf("console input: %v", err)
-			}
-		}()
+	if m.ran.Swap(true) {
+		return OutcomeError, ErrRanBefore
+	}
+	devCtx, stopDevices := context.WithCancel(ctx)
+	defer stopDevices()
+	for _, d := range m.devices {
+		if s, ok := d.(Starter); ok {
+			s.Start(devCtx)
+		}
 	}
 
 	results := make([]vcpuResult, len(m.vcpus))
@@ -52,7 +46,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = m.runVcpu(v, &stopping)
+			results[i] = m.runVcpu(v)
 			first <- struct{}{}
 		}()
 	}
@@ -64,7 +58,10 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	case <-ctx.Done():
 	case <-done:
 	}
-	m.stopVcpus(&stopping, done)
+	m.stopVcpus(done)
+	// A machine stopped while paused leaves its devices paused: let
+	// them go, so that Close finds them as it expects.
+	m.resumeDevices()
 
 	// The first system event decides; errors from any vcpu are reported.
 	var errs *multierror.Error
@@ -92,23 +89,21 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	return OutcomeError, errors.New("vcpus stopped without a guest event")
 }
 
-// stopVcpus makes every vcpu loop return: the flag stops loops between
-// runs, immediate_exit stops one about to enter the guest, and a signal to
-// its thread kicks one out of KVM_RUN, including a vcpu that is halted or
-// powered off and so not running guest code.
-func (m *Machine) stopVcpus(stopping *atomic.Bool, done <-chan struct{}) {
-	stopping.Store(true)
+// stopVcpus makes every vcpu loop return: the stopped channel ends loops
+// between runs and wakes parked ones, immediate_exit stops one about to
+// enter the guest, and a signal to its thread kicks one out of KVM_RUN,
+// including a vcpu that is halted or powered off and so not running guest
+// code.
+func (m *Machine) stopVcpus(done <-chan struct{}) {
+	m.stopOnce.Do(func() { close(m.stopped) })
 	for _, v := range m.vcpus {
-		v.setImmediateExit(true)
+		v.SetImmediateExit(true)
 	}
-	pid := unix.Getpid()
 	t := time.NewTicker(kickInterval)
 	defer t.Stop()
 	for {
 		for _, v := range m.vcpus {
-			if tid := v.tid.Load(); tid != 0 {
-				_ = unix.Tgkill(pid, int(tid), kickSignal)
-			}
+			v.kick()
 		}
 		select {
 		case <-done:
@@ -118,18 +113,31 @@ func (m *Machine) stopVcpus(stopping *atomic.Bool, done <-chan struct{}) {
 	}
 }
 
+func (m *Machine) stopping() bool {
+	select {
+	case <-m.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
 // runVcpu is one vcpu's KVM_RUN loop, on a goroutine locked to its thread
 // so the kick signal reaches the thread that is in KVM_RUN.
-func (m *Machine) runVcpu(v *Vcpu, stopping *atomic.Bool) vcpuResult {
+func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	v.tid.Store(int32(unix.Gettid()))
 	defer v.tid.Store(0)
 
-	for !stopping.Load() {
+	for !m.stopping() {
+		v.answerCall()
+		if m.park(v) {
+			continue
+		}
 		m.firstRun.CompareAndSwap(0, time.Now().UnixNano())
-		_, err := ioctl(v.fd, kvmRun, 0)
-		m.answerDump(v)
+		err := v.Run()
+		v.answerCall()
 		if err != nil {
 			if err == unix.EINTR || err == unix.EAGAIN {
 				continue
@@ -139,41 +147,50 @@ func (m *Machine) runVcpu(v *Vcpu, stopping *atomic.Bool) vcpuResult {
 			}
 			return vcpuResult{err: fmt.Errorf("vcpu %d: KVM_RUN: %w", v.ID, err)}
 		}
-		switch reason := v.exitReason(); reason {
-		case exitMMIO:
-			m.mmioExits.Add(1)
-			addr, data, isWrite := v.mmioExit()
-			if !m.bus.Dispatch(addr, data, isWrite) {
-				m.reportUnclaimed(v, addr, len(data), isWrite)
-			}
-		case exitSystemEvent:
-			switch t := v.systemEventType(); t {
-			case systemEventShutdown:
-				return vcpuResult{outcome: OutcomePowerOff}
-			case systemEventReset:
-				return vcpuResult{outcome: OutcomeReset}
-			case systemEventCrash:
-				return vcpuResult{outcome: OutcomeCrash}
-			default:
-				return vcpuResult{err: fmt.Errorf("vcpu %d: unknown system event type %d", v.ID, t)}
-			}
-		case exitIntr:
-			// A signal interrupted the guest; the loop checks for a stop.
-		case exitFailEntry:
-			return vcpuResult{err: fmt.Errorf("vcpu %d: KVM failed to enter the guest (reason %#x)", v.ID, v.rawUnion())}
-		case exitInternalError:
-			return vcpuResult{err: fmt.Errorf("vcpu %d: KVM internal error (suberror %d)", v.ID, uint32(v.rawUnion()))}
-		default:
-			return vcpuResult{err: fmt.Errorf("vcpu %d: unexpected KVM exit reason %d", v.ID, reason)}
+		if r, done := m.handleExit(v); done {
+			return r
 		}
 	}
 	return vcpuResult{}
 }
 
+// handleExit serves one exit; done says the vcpu's loop ends with r.
+func (m *Machine) handleExit(v *vcpu) (r vcpuResult, done bool) {
+	switch reason := v.ExitReason(); reason {
+	case kvm.ExitMMIO:
+		m.mmioExits.Add(1)
+		addr, data, isWrite := v.MMIOExit()
+		if !m.bus.Dispatch(addr, data, isWrite) {
+			m.reportUnclaimed(v, addr, len(data), isWrite)
+		}
+		return vcpuResult{}, false
+	case kvm.ExitSystemEvent:
+		switch t := v.SystemEventType(); t {
+		case kvm.SystemEventShutdown:
+			return vcpuResult{outcome: OutcomePowerOff}, true
+		case kvm.SystemEventReset:
+			return vcpuResult{outcome: OutcomeReset}, true
+		case kvm.SystemEventCrash:
+			return vcpuResult{outcome: OutcomeCrash}, true
+		default:
+			return vcpuResult{err: fmt.Errorf("vcpu %d: unknown system event type %d", v.ID, t)}, true
+		}
+	case kvm.ExitIntr:
+		// A signal interrupted the guest; the loop checks for a stop.
+		return vcpuResult{}, false
+	case kvm.ExitFailEntry:
+		return vcpuResult{err: fmt.Errorf("vcpu %d: KVM failed to enter the guest (reason %#x)", v.ID, v.RawUnion())}, true
+	case kvm.ExitInternalError:
+		return vcpuResult{err: fmt.Errorf("vcpu %d: KVM internal error (suberror %d)", v.ID, uint32(v.RawUnion()))}, true
+	default:
+		return vcpuResult{err: fmt.Errorf("vcpu %d: unexpected KVM exit reason %d", v.ID, reason)}, true
+	}
+}
+
 // reportUnclaimed logs MMIO accesses to addresses without a device: the
 // first ten, then every thousandth, so a guest probing in a loop cannot
 // flood the log.
-func (m *Machine) reportUnclaimed(v *Vcpu, addr uint64, n int, isWrite bool) {
+func (m *Machine) reportUnclaimed(v *vcpu, addr uint64, n int, isWrite bool) {
 	c := m.unclaimed.Add(1)
 	if c > 10 && c%1000 != 0 {
 		return

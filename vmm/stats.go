@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 )
 
 // Stats are figures about a run, for benchmarks and --stats.
@@ -27,8 +26,8 @@ func (m *Machine) Stats() Stats {
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)
 	}
-	if m.mem != nil && len(m.mem.Bytes()) > 0 {
-		if kb, err := rssWithout(uintptr(unsafe.Pointer(&m.mem.Bytes()[0]))); err == nil {
+	if m.mem != nil && m.mem.HostAddr() != 0 {
+		if kb, err := rssWithout(m.mem.HostAddr()); err == nil {
 			s.RSSWithoutGuestKiB = kb
 		}
 	}

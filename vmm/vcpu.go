@@ -1,100 +1,88 @@
 package vmm
 
 import (
-	"fmt"
-	"runtime"
 	"sync/atomic"
-	"unsafe"
+	"time"
 
+	"github.com/gokvm/gokvm/vmm/kvm"
 	"golang.org/x/sys/unix"
 )
 
-// Vcpu is a KVM vcpu handle with its shared kvm_run page.
-type Vcpu struct {
-	ID  int
-	vm  *VM
-	fd  int
-	run []byte // the mmap'ed struct kvm_run
+// kickSignal interrupts a vcpu thread blocked in KVM_RUN. The Go runtime
+// already handles SIGURG (its preemption signal) and ignores it where it is
+// not asking for preemption, so sending it has no other effect.
+const kickSignal = unix.SIGURG
 
-	tid atomic.Int32 // OS thread running KVM_RUN, 0 when none
-	// dumpReq, when set, asks the vcpu's thread to send its description
-	// (see DumpVcpus).
-	dumpReq atomic.Pointer[chan string]
+// kickInterval is how often a vcpu is signalled again while gokvm waits
+// for it: a kick that lands between the thread's last check and KVM_RUN
+// is lost.
+const kickInterval = 5 * time.Millisecond
+
+// vcpuCall is a function to run on a vcpu's own thread, between two
+// KVM_RUNs.
+type vcpuCall struct {
+	fn   func(v *kvm.Vcpu)
+	done chan struct{}
 }
 
-// CreateVcpu runs KVM_CREATE_VCPU and maps its kvm_run structure.
-func (vm *VM) CreateVcpu(id int) (*Vcpu, error) {
-	r, err := ioctl(vm.fd, kvmCreateVcpu, uintptr(id))
-	if err != nil {
-		return nil, fmt.Errorf("KVM_CREATE_VCPU %d: %w", id, err)
-	}
-	fd := int(r)
-	size, err := vm.sys.vcpuMmapSize()
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	run, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("mapping kvm_run of vcpu %d: %w", id, err)
-	}
-	return &Vcpu{ID: id, vm: vm, fd: fd, run: run}, nil
+// vcpu is a KVM vcpu with what the run loop needs to reach its thread.
+type vcpu struct {
+	*kvm.Vcpu
+	tid    atomic.Int32 // OS thread running the loop, 0 when none
+	parked atomic.Bool  // waiting in a pause, not in KVM_RUN
+	call   atomic.Pointer[vcpuCall]
+	wake   chan struct{} // a call was posted (for a parked vcpu)
 }
 
-// Ioctl issues an architecture-specific vcpu ioctl with a pointer argument.
-func (v *Vcpu) Ioctl(req uintptr, arg unsafe.Pointer) error {
-	_, err := ioctl(v.fd, req, uintptr(arg))
-	runtime.KeepAlive(arg)
-	return err
+func newVcpu(v *kvm.Vcpu) *vcpu {
+	return &vcpu{Vcpu: v, wake: make(chan struct{}, 1)}
 }
 
-// Ioctl issues an architecture-specific VM ioctl with a pointer argument.
-func (vm *VM) Ioctl(req uintptr, arg unsafe.Pointer) error {
-	_, err := ioctl(vm.fd, req, uintptr(arg))
-	runtime.KeepAlive(arg)
-	return err
-}
-
-type oneReg struct {
-	id   uint64
-	addr uint64
-}
-
-// SetOneReg writes a 64-bit (or narrower, per the id's size field) register.
-func (v *Vcpu) SetOneReg(id uint64, val uint64) error {
-	r := oneReg{id: id, addr: uint64(uintptr(unsafe.Pointer(&val)))}
-	_, err := ioctl(v.fd, kvmSetOneReg, uintptr(unsafe.Pointer(&r)))
-	runtime.KeepAlive(&r)
-	runtime.KeepAlive(&val)
-	if err != nil {
-		return fmt.Errorf("KVM_SET_ONE_REG %#x on vcpu %d: %w", id, v.ID, err)
+// kick makes the vcpu's thread leave KVM_RUN, if it is in it.
+func (v *vcpu) kick() {
+	if tid := v.tid.Load(); tid != 0 {
+		_ = unix.Tgkill(unix.Getpid(), int(tid), kickSignal)
 	}
-	return nil
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
 }
 
-// GetOneReg reads a register of up to 64 bits.
-func (v *Vcpu) GetOneReg(id uint64) (uint64, error) {
-	var val uint64
-	r := oneReg{id: id, addr: uint64(uintptr(unsafe.Pointer(&val)))}
-	_, err := ioctl(v.fd, kvmGetOneReg, uintptr(unsafe.Pointer(&r)))
-	runtime.KeepAlive(&r)
-	if err != nil {
-		return 0, fmt.Errorf("KVM_GET_ONE_REG %#x on vcpu %d: %w", id, v.ID, err)
+// answerCall runs a posted call; the vcpu loop calls it after every
+// KVM_RUN and while parked.
+func (v *vcpu) answerCall() {
+	if c := v.call.Load(); c != nil && v.call.CompareAndSwap(c, nil) {
+		c.fn(v.Vcpu)
+		close(c.done)
 	}
-	return val, nil
 }
 
-// Close unmaps kvm_run and closes the vcpu.
-func (v *Vcpu) Close() error {
-	if v.run != nil {
-		unix.Munmap(v.run)
-		v.run = nil
+// onThread runs fn on v's thread between two KVM_RUNs and reports whether
+// it ran within wait. It returns false at once when no thread runs v (the
+// machine is not running, or this vcpu's loop has ended). The caller holds
+// m.control, so at most one call per vcpu is posted at a time.
+func (v *vcpu) onThread(fn func(*kvm.Vcpu), wait time.Duration) bool {
+	c := &vcpuCall{fn: fn, done: make(chan struct{})}
+	v.call.Store(c)
+	deadline := time.After(wait)
+	t := time.NewTicker(kickInterval)
+	defer t.Stop()
+	for {
+		if v.tid.Load() == 0 && v.call.CompareAndSwap(c, nil) {
+			return false
+		}
+		v.kick()
+		select {
+		case <-c.done:
+			return true
+		case <-deadline:
+			if v.call.CompareAndSwap(c, nil) {
+				return false
+			}
+			<-c.done // taken just now: it is running
+			return true
+		case <-t.C:
+		}
 	}
-	if v.fd < 0 {
-		return nil
-	}
-	err := unix.Close(v.fd)
-	v.fd = -1
-	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gokvm/gokvm/internal/dtctest"
 	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden device trees")
@@ -145,17 +146,17 @@ func TestVcpuFeaturesAndTarget(t *testing.T) {
 	}
 }
 
-type fakeCaps map[vmm.Capability]int
+type fakeCaps map[kvm.Capability]int
 
-func (f fakeCaps) CheckExtension(c vmm.Capability) int { return f[c] }
+func (f fakeCaps) CheckExtension(c kvm.Capability) int { return f[c] }
 
 func TestCheckHostNeedsEL132Bit(t *testing.T) {
 	err := AArch32{}.CheckHost(fakeCaps{})
-	var mce *vmm.MissingCapabilityError
-	if !errors.As(err, &mce) || mce.Cap != vmm.CapArmEL132Bit || !strings.Contains(err.Error(), "only at EL0") {
+	var mce *kvm.MissingCapabilityError
+	if !errors.As(err, &mce) || mce.Cap != kvm.CapArmEL132Bit || !strings.Contains(err.Error(), "only at EL0") {
 		t.Errorf("a host without KVM_CAP_ARM_EL1_32BIT: %v", err)
 	}
-	if err := (AArch32{}).CheckHost(fakeCaps{vmm.CapArmEL132Bit: 1}); err != nil {
+	if err := (AArch32{}).CheckHost(fakeCaps{kvm.CapArmEL132Bit: 1}); err != nil {
 		t.Errorf("a host with the capability: %v", err)
 	}
 	if err := (AArch32{Host32: true}).CheckHost(fakeCaps{}); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 const (
@@ -69,9 +70,9 @@ func (g AArch32) CheckHost(caps arm64.CapabilityChecker) error {
 	if g.Host32 {
 		return nil
 	}
-	if caps.CheckExtension(vmm.CapArmEL132Bit) <= 0 {
+	if caps.CheckExtension(kvm.CapArmEL132Bit) <= 0 {
 		return fmt.Errorf("%w: this host's CPUs run 32-bit code only at EL0, so they cannot run 32-bit guest kernels",
-			&vmm.MissingCapabilityError{Cap: vmm.CapArmEL132Bit, For: "--aarch32"})
+			&kvm.MissingCapabilityError{Cap: kvm.CapArmEL132Bit, For: "--aarch32"})
 	}
 	return nil
 }
@@ -102,7 +103,7 @@ func (g AArch32) BootRegs(entry, fdt uint64) [][2]uint64 {
 }
 
 // SetBootRegs implements arm64.Guest.
-func (g AArch32) SetBootRegs(v *vmm.Vcpu, entry, fdt uint64) error {
+func (g AArch32) SetBootRegs(v *kvm.Vcpu, entry, fdt uint64) error {
 	if entry >= ramLimit || fdt >= ramLimit {
 		return fmt.Errorf("a 32-bit guest cannot start at %#x with its device tree at %#x", entry, fdt)
 	}
@@ -125,7 +126,7 @@ func (AArch32) MaxCmdline() int { return maxCmdline }
 
 // DescribeRegs implements arm64.Guest: pc, the current mode's lr and the
 // CPSR.
-func (g AArch32) DescribeRegs(v *vmm.Vcpu) string {
+func (g AArch32) DescribeRegs(v *kvm.Vcpu) string {
 	r := hostRegs(g.Host32)
 	return arm64.FormatRegs(v, r.PC, r.CPSR,
 		func(cpsr uint64) uint64 { return lrReg(g.Host32, cpsr) },

@@ -6,6 +6,8 @@ import (
 	"math/bits"
 
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
 // maxCmdline is arm64's COMMAND_LINE_SIZE, including the terminating NUL.
@@ -42,9 +44,9 @@ type Board struct {
 	haveTgt bool
 	mpidrs  []uint64
 
-	nextUART   uint64
-	nextVirtio uint64
-	nextSPI    uint32
+	nextPlatform uint64
+	nextVirtio   uint64
+	nextSPI      uint32
 }
 
 // New makes an arm64 board.
@@ -93,15 +95,15 @@ func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error 
 }
 
 // CheckHost implements vmm.Board.
-func (b *Board) CheckHost(sys *vmm.System) error {
+func (b *Board) CheckHost(sys *kvm.System) error {
 	for _, c := range []struct {
-		cap vmm.Capability
+		cap kvm.Capability
 		why string
 	}{
-		{vmm.CapUserMemory, "guest RAM"},
-		{vmm.CapOneReg, "setting vcpu registers"},
-		{vmm.CapDeviceCtrl, "the in-kernel GIC"},
-		{vmm.CapArmPSCI02, "starting and stopping vcpus through PSCI 0.2"},
+		{kvm.CapUserMemory, "guest RAM"},
+		{kvm.CapOneReg, "setting vcpu registers"},
+		{kvm.CapDeviceCtrl, "the in-kernel GIC"},
+		{kvm.CapArmPSCI02, "starting and stopping vcpus through PSCI 0.2"},
 	} {
 		if err := sys.Require(c.cap, c.why); err != nil {
 			return err
@@ -112,12 +114,12 @@ func (b *Board) CheckHost(sys *vmm.System) error {
 
 // MachineType implements vmm.Board: the default 40-bit IPA space, or a
 // larger one when RAM reaches above it.
-func (b *Board) MachineType(sys *vmm.System) (uintptr, error) {
+func (b *Board) MachineType(sys *kvm.System) (uintptr, error) {
 	need := bits.Len64(b.ramBase + b.ramSize - 1)
 	if need <= defaultIPABits {
 		return 0, nil
 	}
-	offered := sys.CheckExtension(vmm.CapArmVMIPASize)
+	offered := sys.CheckExtension(kvm.CapArmVMIPASize)
 	if offered < need {
 		return 0, vmm.Configf("guest RAM ends at %#x, needing a %d-bit guest physical address space; this host's KVM offers %d bits",
 			b.ramBase+b.ramSize, need, max(offered, defaultIPABits))
@@ -126,7 +128,7 @@ func (b *Board) MachineType(sys *vmm.System) (uintptr, error) {
 }
 
 // CreateIRQChip implements vmm.Board.
-func (b *Board) CreateIRQChip(vm *vmm.VM, cpus int) error {
+func (b *Board) CreateIRQChip(vm *kvm.VM, cpus int) error {
 	g, err := createVGIC(vm, b.opts.IRQChip, cpus)
 	if err != nil {
 		return err
@@ -145,9 +147,9 @@ func (b *Board) GIC() GICVersion {
 
 // InitVcpu implements vmm.Board, and records the MPIDR KVM gave the vcpu
 // for the device tree.
-func (b *Board) InitVcpu(vm *vmm.VM, v *vmm.Vcpu) error {
+func (b *Board) InitVcpu(vm *kvm.VM, v *kvm.Vcpu) error {
 	if !b.haveTgt {
-		t, err := preferredTarget(vm)
+		t, err := vm.PreferredTarget()
 		if err != nil {
 			return err
 		}
@@ -167,17 +169,17 @@ func (b *Board) InitVcpu(vm *vmm.VM, v *vmm.Vcpu) error {
 // FinalizeIRQChip implements vmm.Board.
 func (b *Board) FinalizeIRQChip() error { return b.gic.init() }
 
-// PlaceDevice implements vmm.Board.
-func (b *Board) PlaceDevice(kind vmm.DeviceKind, size uint64) (vmm.DevicePlacement, error) {
-	p := vmm.DevicePlacement{Kind: kind, Size: size}
-	switch kind {
-	case vmm.DeviceUART:
-		if size > UARTStride || UARTBase+(b.nextUART+1)*UARTStride > UARTAreaEnd {
-			return p, fmt.Errorf("no room for another UART")
+// PlaceDevice implements vmm.Board: the next free slot of the area.
+func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
+	p := vmm.Placement{Size: size}
+	switch area {
+	case vmm.AreaPlatform:
+		if size > PlatformStride || PlatformBase+(b.nextPlatform+1)*PlatformStride > PlatformAreaEnd {
+			return p, fmt.Errorf("no room for another platform device of %d bytes", size)
 		}
-		p.Base = UARTBase + b.nextUART*UARTStride
-		b.nextUART++
-	case vmm.DeviceVirtioMMIO:
+		p.Base = PlatformBase + b.nextPlatform*PlatformStride
+		b.nextPlatform++
+	case vmm.AreaVirtio:
 		end := uint64(GICv2CPUBase)
 		if b.gic != nil && b.gic.version == GICv3 {
 			end = GICv3RedistBase(len(b.mpidrs))
@@ -188,7 +190,7 @@ func (b *Board) PlaceDevice(kind vmm.DeviceKind, size uint64) (vmm.DevicePlaceme
 		p.Base = VirtioBase + b.nextVirtio*VirtioStride
 		b.nextVirtio++
 	default:
-		return p, fmt.Errorf("unknown device kind %d", kind)
+		return p, fmt.Errorf("no %s area on this board", area)
 	}
 	if b.nextSPI >= MaxSPIs {
 		return p, fmt.Errorf("out of interrupts: %d devices already placed", b.nextSPI)
@@ -202,7 +204,7 @@ func (b *Board) PlaceDevice(kind vmm.DeviceKind, size uint64) (vmm.DevicePlaceme
 func (b *Board) IRQLine(irq uint32) uint32 { return irqLine(irq) }
 
 // FDTConfig is the device tree description for the machine as built.
-func (b *Board) FDTConfig(devices []vmm.DevicePlacement) FDTConfig {
+func (b *Board) FDTConfig(devices []vmm.PlacedDevice) FDTConfig {
 	c := FDTConfig{
 		RAMBase:         b.ramBase,
 		RAMSize:         b.ramSize,
@@ -224,7 +226,7 @@ func (b *Board) FDTConfig(devices []vmm.DevicePlacement) FDTConfig {
 }
 
 // Boot implements vmm.Board.
-func (b *Board) Boot(mem *vmm.GuestMemory, vcpus []*vmm.Vcpu, devices []vmm.DevicePlacement) ([]byte, error) {
+func (b *Board) Boot(mem *memory.GuestMemory, vcpus []*kvm.Vcpu, devices []vmm.PlacedDevice) ([]byte, error) {
 	dtb, err := BuildFDT(b.FDTConfig(devices))
 	if err != nil {
 		return nil, err

@@ -4,18 +4,18 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 // DescribeVcpu implements vmm.VcpuDescriber: the guest's registers that
 // say where a stuck vcpu is.
-func (b *Board) DescribeVcpu(v *vmm.Vcpu) string { return b.guest.DescribeRegs(v) }
+func (b *Board) DescribeVcpu(v *kvm.Vcpu) string { return b.guest.DescribeRegs(v) }
 
 // aarch64Modes names PSTATE.M[3:0] of an AArch64 PSTATE.
 var aarch64Modes = map[uint64]string{0x0: "EL0t", 0x4: "EL1t", 0x5: "EL1h", 0x8: "EL2t", 0x9: "EL2h"}
 
 // DescribeRegs implements Guest.
-func (AArch64) DescribeRegs(v *vmm.Vcpu) string {
+func (AArch64) DescribeRegs(v *kvm.Vcpu) string {
 	return FormatRegs(v, RegPC, RegPSTATE,
 		func(uint64) uint64 { return RegX(30) },
 		func(pstate uint64) string { return aarch64Modes[pstate&0xf] })
@@ -26,7 +26,7 @@ func (AArch64) DescribeRegs(v *vmm.Vcpu) string {
 // mode and saying whether IRQs are masked (bit 7 in PSTATE and CPSR alike).
 // lrFor and mode interpret the status register, read once: lrFor gives the
 // id of the current mode's link register, or 0 when none applies.
-func FormatRegs(v *vmm.Vcpu, pcID, psrID uint64, lrFor func(psr uint64) uint64, mode func(psr uint64) string) string {
+func FormatRegs(v *kvm.Vcpu, pcID, psrID uint64, lrFor func(psr uint64) uint64, mode func(psr uint64) string) string {
 	var out []string
 	read := func(name string, id uint64) (uint64, bool) {
 		val, err := v.GetOneReg(id)

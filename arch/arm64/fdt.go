@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gokvm/gokvm/devices/uart"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/u-root/u-root/pkg/dt"
 )
@@ -37,8 +36,8 @@ type FDTConfig struct {
 	// MPIDRs holds each vcpu's MPIDR, as KVM reports it.
 	MPIDRs []uint64
 	GIC    GICVersion
-	// Devices are the UARTs and virtio-mmio windows placed on the board.
-	Devices []vmm.DevicePlacement
+	// Devices are placed on the board; each writes its own node.
+	Devices []vmm.PlacedDevice
 	Cmdline string
 	// InitrdStart and InitrdEnd are 0 when there is no initrd.
 	InitrdStart, InitrdEnd uint64
@@ -72,6 +71,10 @@ func regs(pairs ...uint64) dt.Property {
 
 // BuildFDT writes the device tree blob for the machine.
 func BuildFDT(c FDTConfig) ([]byte, error) {
+	devs := &deviceTree{gic: c.GIC, ncpus: len(c.MPIDRs)}
+	for _, d := range c.Devices {
+		d.Describe(devs, d.Placement)
+	}
 	root := dt.NewNode("",
 		dt.WithProperty(
 			Strings("compatible", "linux,dummy-virt"),
@@ -80,7 +83,7 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 			dt.PropertyU32("interrupt-parent", gicPhandle),
 		),
 		dt.WithChildren(
-			chosenNode(c),
+			chosenNode(c, devs.stdout),
 			dt.NewNode(fmt.Sprintf("memory@%x", c.RAMBase), dt.WithProperty(
 				dt.PropertyString("device_type", "memory"),
 				regs(c.RAMBase, c.RAMSize),
@@ -94,12 +97,8 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 			timerNode(c),
 		),
 	)
-	for _, d := range c.Devices {
-		n, err := deviceNode(d)
-		if err != nil {
-			return nil, err
-		}
-		root.Children = append(root.Children, n)
+	for _, n := range devs.nodes {
+		root.Children = append(root.Children, n.node)
 	}
 	fdt := &dt.FDT{
 		Header:   dt.Header{Magic: dt.Magic, Version: 17, LastCompVersion: 16},
@@ -115,13 +114,10 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func chosenNode(c FDTConfig) *dt.Node {
+func chosenNode(c FDTConfig, stdout *deviceNode) *dt.Node {
 	n := dt.NewNode("chosen", dt.WithProperty(dt.PropertyString("bootargs", c.Cmdline)))
-	for _, d := range c.Devices {
-		if d.Kind == vmm.DeviceUART {
-			n.Properties = append(n.Properties, dt.PropertyString("stdout-path", "/"+nodeName(d)))
-			break
-		}
+	if stdout != nil {
+		n.Properties = append(n.Properties, dt.PropertyString("stdout-path", "/"+stdout.node.Name))
 	}
 	if c.InitrdEnd > c.InitrdStart {
 		n.Properties = append(n.Properties,
@@ -190,36 +186,60 @@ func timerNode(c FDTConfig) *dt.Node {
 	))
 }
 
-func nodeName(d vmm.DevicePlacement) string {
-	switch d.Kind {
-	case vmm.DeviceUART:
-		return fmt.Sprintf("uart@%x", d.Base)
-	case vmm.DeviceVirtioMMIO:
-		return fmt.Sprintf("virtio@%x", d.Base)
-	}
-	return fmt.Sprintf("device@%x", d.Base)
+// deviceTree is vmm.DeviceTree for mach-virt: device nodes at the root,
+// interrupts as GIC SPI specifiers.
+type deviceTree struct {
+	gic    GICVersion
+	ncpus  int
+	nodes  []*deviceNode
+	stdout *deviceNode
 }
 
-func deviceNode(d vmm.DevicePlacement) (*dt.Node, error) {
-	irq := dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, d.IRQ, irqLevelHigh})
-	// virtio-mmio interrupts are edges: each used-buffer notification is
-	// one irqfd write, as in kvmtool.
-	edge := dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, d.IRQ, irqEdgeRising})
-	switch d.Kind {
-	case vmm.DeviceUART:
-		return dt.NewNode(nodeName(d), dt.WithProperty(
-			Strings("compatible", "ns16550a"),
-			regs(d.Base, d.Size),
-			irq,
-			dt.PropertyU32("clock-frequency", uart.ClockHz),
-		)), nil
-	case vmm.DeviceVirtioMMIO:
-		return dt.NewNode(nodeName(d), dt.WithProperty(
-			Strings("compatible", "virtio,mmio"),
-			regs(d.Base, d.Size),
-			edge,
-			Empty("dma-coherent"),
-		)), nil
+var _ vmm.DeviceTree = (*deviceTree)(nil)
+
+// AddDevice implements vmm.DeviceTree.
+func (t *deviceTree) AddDevice(prefix string, p vmm.Placement, trigger vmm.Trigger) vmm.DeviceNode {
+	flags := uint32(irqLevelHigh)
+	if trigger == vmm.TriggerEdge {
+		flags = irqEdgeRising
 	}
-	return nil, fmt.Errorf("no device tree binding for device kind %d at %#x", d.Kind, d.Base)
+	n := &deviceNode{node: dt.NewNode(fmt.Sprintf("%s@%x", prefix, p.Base), dt.WithProperty(
+		regs(p.Base, p.Size),
+		dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, p.IRQ, flags}),
+	))}
+	t.nodes = append(t.nodes, n)
+	return n
+}
+
+// SetStdout implements vmm.DeviceTree.
+func (t *deviceTree) SetStdout(n vmm.DeviceNode) {
+	if dn, ok := n.(*deviceNode); ok {
+		t.stdout = dn
+	}
+}
+
+// deviceNode is vmm.DeviceNode: one device's node.
+type deviceNode struct{ node *dt.Node }
+
+var _ vmm.DeviceNode = (*deviceNode)(nil)
+
+// Strings implements vmm.DeviceNode. compatible goes first, where readers
+// of a dts expect it.
+func (n *deviceNode) Strings(name string, values ...string) {
+	p := Strings(name, values...)
+	if name == "compatible" {
+		n.node.Properties = append([]dt.Property{p}, n.node.Properties...)
+		return
+	}
+	n.node.Properties = append(n.node.Properties, p)
+}
+
+// U32 implements vmm.DeviceNode.
+func (n *deviceNode) U32(name string, v uint32) {
+	n.node.Properties = append(n.node.Properties, dt.PropertyU32(name, v))
+}
+
+// Flag implements vmm.DeviceNode.
+func (n *deviceNode) Flag(name string) {
+	n.node.Properties = append(n.node.Properties, Empty(name))
 }

@@ -3,9 +3,10 @@ package arm64
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,12 +50,12 @@ func ParseIRQChip(s string) (IRQChip, error) {
 // vgic is the in-kernel GIC, between creation and initialisation.
 type vgic struct {
 	version GICVersion
-	dev     *vmm.Device
+	dev     *kvm.Device
 }
 
 // createVGIC makes the in-kernel GIC the user asked for. auto tries GICv3,
 // then GICv2, as kvmtool does.
-func createVGIC(vm *vmm.VM, want IRQChip, ncpus int) (*vgic, error) {
+func createVGIC(vm *kvm.VM, want IRQChip, ncpus int) (*vgic, error) {
 	switch want {
 	case IRQChipGICv3:
 		return createVGICVersion(vm, GICv3, ncpus)
@@ -72,7 +73,7 @@ func createVGIC(vm *vmm.VM, want IRQChip, ncpus int) (*vgic, error) {
 	return nil, fmt.Errorf("--irqchip auto: no in-kernel GIC could be created: %v; %v", err3, err2)
 }
 
-func createVGICVersion(vm *vmm.VM, v GICVersion, ncpus int) (*vgic, error) {
+func createVGICVersion(vm *kvm.VM, v GICVersion, ncpus int) (*vgic, error) {
 	typ := uint32(kvmDevTypeVGICv3)
 	if v == GICv2 {
 		if ncpus > gicv2MaxCPUs {
@@ -89,15 +90,15 @@ func createVGICVersion(vm *vmm.VM, v GICVersion, ncpus int) (*vgic, error) {
 	}
 	g := &vgic{version: v, dev: dev}
 	set := func(typ uint64, addr uint64) error {
-		if err := dev.SetAttr(vgicGrpAddr, typ, unsafe.Pointer(&addr)); err != nil {
+		if err := dev.SetAttrU64(vgicGrpAddr, typ, addr); err != nil {
 			return fmt.Errorf("placing %s region %d at %#x: %w", v, typ, addr, err)
 		}
 		return nil
 	}
 	if v == GICv3 {
-		err = errors.Join(set(vgicV3AddrDist, GICDistBase), set(vgicV3AddrRedist, GICv3RedistBase(ncpus)))
+		err = multierror.Append(set(vgicV3AddrDist, GICDistBase), set(vgicV3AddrRedist, GICv3RedistBase(ncpus))).ErrorOrNil()
 	} else {
-		err = errors.Join(set(vgicV2AddrDist, GICDistBase), set(vgicV2AddrCPU, GICv2CPUBase))
+		err = multierror.Append(set(vgicV2AddrDist, GICDistBase), set(vgicV2AddrCPU, GICv2CPUBase)).ErrorOrNil()
 	}
 	if err != nil {
 		dev.Close()
@@ -111,10 +112,10 @@ func createVGICVersion(vm *vmm.VM, v GICVersion, ncpus int) (*vgic, error) {
 func (g *vgic) init() error {
 	defer g.dev.Close()
 	n := uint32(NumIRQs)
-	if err := g.dev.SetAttr(vgicGrpNrIRQs, 0, unsafe.Pointer(&n)); err != nil {
+	if err := g.dev.SetAttrU32(vgicGrpNrIRQs, 0, n); err != nil {
 		return fmt.Errorf("setting %s interrupt count to %d: %w", g.version, n, err)
 	}
-	if err := g.dev.SetAttr(vgicGrpCtrl, vgicCtrlInit, nil); err != nil {
+	if err := g.dev.SetAttrNone(vgicGrpCtrl, vgicCtrlInit); err != nil {
 		return fmt.Errorf("initialising the in-kernel %s: %w", g.version, err)
 	}
 	return nil

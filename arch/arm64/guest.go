@@ -1,7 +1,7 @@
 package arm64
 
 import (
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 // Guest is what differs between the kernels the mach-virt board boots:
@@ -24,14 +24,14 @@ type Guest interface {
 	MPIDRReg() uint64
 	// SetBootRegs starts the boot vcpu at entry with the device tree at
 	// fdt, as the guest's boot protocol asks.
-	SetBootRegs(v *vmm.Vcpu, entry, fdt uint64) error
+	SetBootRegs(v *kvm.Vcpu, entry, fdt uint64) error
 	// CPUCompatible and TimerCompatible go into the device tree.
 	CPUCompatible() string
 	TimerCompatible() []string
 	// MaxCmdline is the kernel's COMMAND_LINE_SIZE.
 	MaxCmdline() int
 	// DescribeRegs says where a vcpu is (pc, mode) for a state dump.
-	DescribeRegs(v *vmm.Vcpu) string
+	DescribeRegs(v *kvm.Vcpu) string
 }
 
 // Kernel is a parsed kernel: its bytes and where they go.
@@ -45,10 +45,10 @@ type Kernel struct {
 	Size uint64
 }
 
-// CapabilityChecker answers KVM_CHECK_EXTENSION (a *vmm.System, or a fake
+// CapabilityChecker answers KVM_CHECK_EXTENSION (a *kvm.System, or a fake
 // in tests).
 type CapabilityChecker interface {
-	CheckExtension(c vmm.Capability) int
+	CheckExtension(c kvm.Capability) int
 }
 
 // AArch64 is the guest of an arm64 Image.
@@ -83,7 +83,7 @@ func (AArch64) VcpuFeatures() []int { return nil }
 func (AArch64) MPIDRReg() uint64 { return RegMPIDR }
 
 // SetBootRegs implements Guest.
-func (AArch64) SetBootRegs(v *vmm.Vcpu, entry, fdt uint64) error { return setBootRegs(v, entry, fdt) }
+func (AArch64) SetBootRegs(v *kvm.Vcpu, entry, fdt uint64) error { return setBootRegs(v, entry, fdt) }
 
 // CPUCompatible implements Guest.
 func (AArch64) CPUCompatible() string { return "arm,arm-v8" }

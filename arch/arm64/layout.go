@@ -5,7 +5,7 @@ package arm64
 
 // The guest-physical memory map (kvmtool's arm-common/kvm-arch.h):
 //
-//	0x0100_0000  UARTs, one 4 KiB slot each
+//	0x0100_0000  platform devices (UARTs), one 4 KiB slot each
 //	0x0300_0000  virtio-mmio windows, one 512-byte slot each
 //	  ...        GICv3 redistributors, 128 KiB per vcpu, below the distributor
 //	0x3ffd_0000  GICv2 CPU interface (128 KiB)
@@ -13,13 +13,13 @@ package arm64
 //	0x4000_0000  end of the device area
 //	0x8000_0000  RAM (default)
 const (
-	UARTBase       = 0x0100_0000
-	UARTStride     = 0x1000
-	UARTAreaEnd    = 0x0200_0000
-	VirtioBase     = 0x0300_0000
-	VirtioStride   = 0x200
-	DeviceAreaEnd  = 0x4000_0000
-	DefaultRAMBase = 0x8000_0000
+	PlatformBase    = 0x0100_0000
+	PlatformStride  = 0x1000
+	PlatformAreaEnd = 0x0200_0000
+	VirtioBase      = 0x0300_0000
+	VirtioStride    = 0x200
+	DeviceAreaEnd   = 0x4000_0000
+	DefaultRAMBase  = 0x8000_0000
 
 	GICDistBase       = DeviceAreaEnd - GICDistSize
 	GICDistSize       = 0x1_0000

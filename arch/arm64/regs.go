@@ -41,9 +41,3 @@ const (
 	VcpuFeatureEL132Bit = 1
 	VcpuFeaturePSCI02   = 2
 )
-
-// ARM-specific ioctls.
-const (
-	ioctlArmVcpuInit        = 0x4020aeae
-	ioctlArmPreferredTarget = 0x8020aeaf
-)

@@ -9,31 +9,34 @@ import (
 	"github.com/gokvm/gokvm/vmm"
 )
 
+// Describe writes a virtio-mmio window's device-tree node. Its interrupt
+// is an edge: each used-buffer notification is one irqfd write, as in
+// kvmtool.
+func Describe(dt vmm.DeviceTree, p vmm.Placement) {
+	n := dt.AddDevice("virtio", p, vmm.TriggerEdge)
+	n.Strings("compatible", "virtio,mmio")
+	n.Flag("dma-coherent")
+}
+
 // Spec makes the machine's description of a virtio-mmio device: the
 // transport in its window, and each queue's notifications routed through
 // KVM ioeventfds where the host has them, so a notify costs the vcpu no
 // exit to gokvm.
 func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 	return vmm.DeviceSpec{
-		Name: name,
-		Kind: vmm.DeviceVirtioMMIO,
-		Size: MMIOSize,
+		Name:     name,
+		Area:     vmm.AreaVirtio,
+		Size:     MMIOSize,
+		Describe: Describe,
 		New: func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
 			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
 			a := &attached{MMIO: t, dev: dev}
 			for i := 0; i < t.NumQueues(); i++ {
-				efd, err := vmm.NewEventFD()
-				if err != nil {
-					a.Close()
-					return nil, err
-				}
-				err = env.WatchWrite(regQueueNotify, uint32(i), efd)
+				efd, err := env.WatchWrite(regQueueNotify, uint32(i))
 				if errors.Is(err, vmm.ErrUnsupported) {
-					efd.Close()
 					break // notifications come as MMIO exits instead
 				}
 				if err != nil {
-					efd.Close()
 					a.Close()
 					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
 				}
@@ -55,7 +58,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 type attached struct {
 	*MMIO
 	dev  Device
-	efds []*vmm.EventFD
+	efds []vmm.Notification
 	wg   sync.WaitGroup
 }
 

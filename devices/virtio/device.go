@@ -1,8 +1,6 @@
 package virtio
 
-import (
-	"github.com/gokvm/gokvm/vmm"
-)
+import "github.com/gokvm/gokvm/vmm/memory"
 
 // Device is a virtio device as the transport drives it. It knows nothing
 // of MMIO: it offers features, queues and a config space, and runs once the
@@ -26,7 +24,7 @@ type Device interface {
 
 // ActivateEnv is what a device runs with.
 type ActivateEnv struct {
-	Mem      *vmm.GuestMemory
+	Mem      *memory.GuestMemory
 	Features uint64 // negotiated
 	Queues   []*Queue
 	// Kicks has one channel per queue, signalled when the driver notifies

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
 // The test driver: a guest's virtio driver written against simulated guest
@@ -36,7 +36,7 @@ type qstate struct {
 
 type driver struct {
 	t      *testing.T
-	mem    *vmm.GuestMemory
+	mem    *memory.GuestMemory
 	tr     *MMIO
 	irqs   chan struct{}
 	qsize  uint16
@@ -55,7 +55,7 @@ func (d *driver) selectQueue(i int) {
 
 func newDriver(t *testing.T, version TransportVersion, dev Device) *driver {
 	irqs := make(chan struct{}, 1024)
-	d := &driver{t: t, mem: vmm.NewGuestMemoryFromSlice(ramBase, make([]byte, ramSize)), irqs: irqs}
+	d := &driver{t: t, mem: memory.NewGuestMemoryFromSlice(ramBase, make([]byte, ramSize)), irqs: irqs}
 	d.tr = NewMMIO("test", version, dev, d.mem, func() {
 		select {
 		case irqs <- struct{}{}:

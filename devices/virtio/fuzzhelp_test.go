@@ -3,12 +3,12 @@ package virtio
 import (
 	"unsafe"
 
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
-var errOutOfRangeAlias = vmm.ErrOutOfRange
+var errOutOfRangeAlias = memory.ErrOutOfRange
 
-func newGuestMem(b []byte) *vmm.GuestMemory { return vmm.NewGuestMemoryFromSlice(ramBase, b) }
+func newGuestMem(b []byte) *memory.GuestMemory { return memory.NewGuestMemoryFromSlice(ramBase, b) }
 
 // inside reports whether s lies within mem.
 func inside(mem, s []byte) bool {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
 // MMIOSize is the window of one virtio-mmio device: registers up to 0x100,
@@ -65,7 +65,7 @@ type MMIO struct {
 	name    string
 	version TransportVersion
 	dev     Device
-	mem     *vmm.GuestMemory
+	mem     *memory.GuestMemory
 	pulse   func()
 	log     *log.Logger
 
@@ -87,7 +87,7 @@ type MMIO struct {
 
 // NewMMIO wraps dev in a transport. pulse raises the device's (edge)
 // interrupt.
-func NewMMIO(name string, version TransportVersion, dev Device, mem *vmm.GuestMemory, pulse func(), logger *log.Logger) *MMIO {
+func NewMMIO(name string, version TransportVersion, dev Device, mem *memory.GuestMemory, pulse func(), logger *log.Logger) *MMIO {
 	if logger == nil {
 		logger = log.New(os.Stderr, "", 0)
 	}

@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
-	"unsafe"
 
-	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
 // MaxQueueSize is the largest queue the devices offer.
@@ -65,7 +63,7 @@ type Queue struct {
 	EventIdx bool // VIRTIO_RING_F_EVENT_IDX negotiated
 	Indirect bool // VIRTIO_RING_F_INDIRECT_DESC negotiated
 
-	mem        *vmm.GuestMemory
+	mem        *memory.GuestMemory
 	lastAvail  uint16
 	usedIdx    uint16 // published used index
 	pendingU   uint16 // used index including unpublished elements
@@ -79,7 +77,7 @@ func (q *Queue) Reset() {
 
 // Activate checks the driver's layout against guest memory and readies the
 // queue for the device.
-func (q *Queue) Activate(mem *vmm.GuestMemory, eventIdx, indirect bool) error {
+func (q *Queue) Activate(mem *memory.GuestMemory, eventIdx, indirect bool) error {
 	if q.Size == 0 || q.Size > q.MaxSize || q.Size&(q.Size-1) != 0 {
 		return fmt.Errorf("queue size %d is not a power of 2 up to %d", q.Size, q.MaxSize)
 	}
@@ -105,33 +103,16 @@ func (q *Queue) Activate(mem *vmm.GuestMemory, eventIdx, indirect bool) error {
 	return nil
 }
 
-// word returns the aligned 32-bit word of guest RAM holding the 16-bit
-// field at gpa, and the shift of the field in it. Ring indices are read
-// and written through it atomically: acquire and release ordering against
-// the driver on another CPU.
-func (q *Queue) word(gpa uint64) (*uint32, uint) {
-	s, err := q.mem.Slice(gpa&^3, 4)
-	if err != nil {
-		// Activate checked every ring field lies in RAM.
-		panic(err)
-	}
-	return (*uint32)(unsafe.Pointer(&s[0])), uint(gpa&3) * 8
-}
-
+// loadU16 reads a ring field with acquire ordering. Activate checked that
+// every ring field lies in RAM; a field that does not reads as zero.
 func (q *Queue) loadU16(gpa uint64) uint16 {
-	w, shift := q.word(gpa)
-	return uint16(atomic.LoadUint32(w) >> shift)
+	v, _ := q.mem.LoadU16(gpa)
+	return v
 }
 
+// storeU16 writes a ring field with release ordering.
 func (q *Queue) storeU16(gpa uint64, v uint16) {
-	w, shift := q.word(gpa)
-	for {
-		old := atomic.LoadUint32(w)
-		nv := old&^(0xffff<<shift) | uint32(v)<<shift
-		if atomic.CompareAndSwapUint32(w, old, nv) {
-			return
-		}
-	}
+	_ = q.mem.StoreU16(gpa, v)
 }
 
 // availIdx is the driver's next available slot.
@@ -231,7 +212,7 @@ func (q *Queue) AddUsed(head uint16, written uint32) {
 	slot := uint64(q.pendingU % q.Size)
 	e, err := q.mem.Slice(q.Used+4+8*slot, 8)
 	if err != nil {
-		panic(err) // checked by Activate
+		return // Activate checked the used ring lies in RAM
 	}
 	binary.LittleEndian.PutUint32(e[0:], uint32(head))
 	binary.LittleEndian.PutUint32(e[4:], written)

@@ -1,10 +1,12 @@
-package vmm
+// Package memory is the guest's RAM as gokvm sees it: one anonymous host
+// mapping behind bounds-checked accessors, so that no guest-controlled
+// address reaches host memory outside it.
+package memory
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,6 +14,10 @@ import (
 // ErrOutOfRange is wrapped by every guest-physical access that falls outside
 // guest RAM. Devices turn it into an error status for the guest.
 var ErrOutOfRange = errors.New("guest physical address outside RAM")
+
+// ErrBadSize is wrapped when guest RAM of the asked size or place cannot
+// be made; callers report it as a configuration problem.
+var ErrBadSize = errors.New("unusable guest memory size")
 
 // GuestMemory is the guest's RAM: one contiguous range of guest-physical
 // addresses backed by an anonymous host mapping. Every access from a device
@@ -27,10 +33,10 @@ type GuestMemory struct {
 // addresses [base, base+size).
 func NewGuestMemory(base, size uint64) (*GuestMemory, error) {
 	if size == 0 || size > uint64(^uint(0)>>1) {
-		return nil, Configf("guest memory size %d is not usable on this host", size)
+		return nil, fmt.Errorf("%w: %d bytes is not usable on this host", ErrBadSize, size)
 	}
 	if base+size < base {
-		return nil, Configf("guest memory at %#x with size %#x wraps around the address space", base, size)
+		return nil, fmt.Errorf("%w: %#x bytes at %#x wrap around the address space", ErrBadSize, size, base)
 	}
 	mem, err := mapAligned(size, hugePageSize)
 	if err != nil {
@@ -39,38 +45,6 @@ func NewGuestMemory(base, size uint64) (*GuestMemory, error) {
 	// Transparent huge pages cut stage-2 faults; failing is harmless.
 	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 	return &GuestMemory{base: base, mem: mem, mmap: true}, nil
-}
-
-// hugePageSize is the transparent huge page (and stage-2 block) size of
-// 4 KiB-granule hosts.
-const hugePageSize = 2 << 20
-
-// mapAligned maps size bytes of anonymous memory starting on an align
-// boundary, as kvmtool does for guest RAM: then every 2 MiB of guest RAM
-// can be one transparent huge page from its first fault, mapped by one
-// stage-2 block, and none is left for khugepaged to collapse (and so unmap
-// from under the guest) later.
-func mapAligned(size, align uint64) ([]byte, error) {
-	p, err := unix.MmapPtr(-1, 0, nil, uintptr(size+align), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-	if err != nil {
-		return nil, err
-	}
-	head := (align - uint64(uintptr(p))%align) % align
-	start := unsafe.Add(p, head)
-	if head > 0 {
-		if err := unix.MunmapPtr(p, uintptr(head)); err != nil {
-			unix.MunmapPtr(p, uintptr(size+align))
-			return nil, err
-		}
-	}
-	if tail := align - head; tail > 0 {
-		if err := unix.MunmapPtr(unsafe.Add(start, size), uintptr(tail)); err != nil {
-			unix.MunmapPtr(start, uintptr(size+tail))
-			return nil, err
-		}
-	}
-	return unsafe.Slice((*byte)(start), size), nil
 }
 
 // NewGuestMemoryFromSlice wraps an existing buffer, for tests that simulate
@@ -88,8 +62,8 @@ func (m *GuestMemory) Size() uint64 { return uint64(len(m.mem)) }
 // End is the first guest-physical address after RAM.
 func (m *GuestMemory) End() uint64 { return m.base + uint64(len(m.mem)) }
 
-// Bytes exposes the whole mapping, for KVM_SET_USER_MEMORY_REGION and for
-// accounting; devices use Slice.
+// Bytes exposes the whole mapping, for KVM_SET_USER_MEMORY_REGION; devices
+// use Slice.
 func (m *GuestMemory) Bytes() []byte { return m.mem }
 
 // Contains reports whether [gpa, gpa+n) lies entirely within RAM.
@@ -137,14 +111,4 @@ func (m *GuestMemory) ReadU64(gpa uint64) (uint64, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(s), nil
-}
-
-// Close unmaps RAM. The memory must no longer be used by KVM or devices.
-func (m *GuestMemory) Close() error {
-	if !m.mmap || m.mem == nil {
-		return nil
-	}
-	err := unix.MunmapPtr(unsafe.Pointer(&m.mem[0]), uintptr(len(m.mem)))
-	m.mem = nil
-	return err
 }

@@ -1,4 +1,4 @@
-package vmm
+package kvm
 
 import (
 	"encoding/binary"
@@ -22,26 +22,28 @@ const (
 
 // KVM exit reasons (KVM_EXIT_*).
 const (
-	exitMMIO          = 6
-	exitShutdown      = 8
-	exitFailEntry     = 9
-	exitIntr          = 10
-	exitInternalError = 17
-	exitSystemEvent   = 24
+	ExitMMIO          = 6
+	ExitFailEntry     = 9
+	ExitIntr          = 10
+	ExitInternalError = 17
+	ExitSystemEvent   = 24
 )
 
 // System event types (KVM_SYSTEM_EVENT_*).
 const (
-	systemEventShutdown = 1
-	systemEventReset    = 2
-	systemEventCrash    = 3
+	SystemEventShutdown = 1
+	SystemEventReset    = 2
+	SystemEventCrash    = 3
 )
 
-func (v *Vcpu) exitReason() uint32 {
+// ExitReason is why the last KVM_RUN returned.
+func (v *Vcpu) ExitReason() uint32 {
 	return binary.LittleEndian.Uint32(v.run[runExitReason:])
 }
 
-func (v *Vcpu) setImmediateExit(on bool) {
+// SetImmediateExit makes KVM_RUN return at once (with EINTR) while on, so
+// a vcpu about to enter the guest does not.
+func (v *Vcpu) SetImmediateExit(on bool) {
 	var b byte
 	if on {
 		b = 1
@@ -49,9 +51,9 @@ func (v *Vcpu) setImmediateExit(on bool) {
 	v.run[runImmediateExit] = b
 }
 
-// mmioExit returns the address, the data buffer (len bytes of the shared
+// MMIOExit returns the address, the data buffer (len bytes of the shared
 // page, read or filled in place) and the direction of an MMIO exit.
-func (v *Vcpu) mmioExit() (addr uint64, data []byte, isWrite bool) {
+func (v *Vcpu) MMIOExit() (addr uint64, data []byte, isWrite bool) {
 	addr = binary.LittleEndian.Uint64(v.run[runMMIOPhysAddr:])
 	n := binary.LittleEndian.Uint32(v.run[runMMIOLen:])
 	if n > 8 {
@@ -62,10 +64,13 @@ func (v *Vcpu) mmioExit() (addr uint64, data []byte, isWrite bool) {
 	return
 }
 
-func (v *Vcpu) systemEventType() uint32 {
+// SystemEventType is the type of a KVM_EXIT_SYSTEM_EVENT.
+func (v *Vcpu) SystemEventType() uint32 {
 	return binary.LittleEndian.Uint32(v.run[runSystemEventType:])
 }
 
-func (v *Vcpu) rawUnion() uint64 {
+// RawUnion is the first word of the exit's union, for reporting exits
+// gokvm does not handle.
+func (v *Vcpu) RawUnion() uint64 {
 	return binary.LittleEndian.Uint64(v.run[runUnion:])
 }

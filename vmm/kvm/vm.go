@@ -1,4 +1,4 @@
-package vmm
+package kvm
 
 import (
 	"fmt"
@@ -59,19 +59,22 @@ type userMemoryRegion struct {
 	userspaceAddr uint64
 }
 
-// MapMemory puts guest RAM into memory slot slot.
-func (vm *VM) MapMemory(slot uint32, mem *GuestMemory) error {
-	b := mem.Bytes()
+// MapMemory puts host memory into memory slot slot at guest-physical gpa.
+// The memory must stay mapped as long as the VM.
+func (vm *VM) MapMemory(slot uint32, gpa uint64, host []byte) error {
+	if len(host) == 0 {
+		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION (slot %d): no memory", slot)
+	}
 	r := userMemoryRegion{
 		slot:          slot,
-		guestPhysAddr: mem.Base(),
-		memorySize:    uint64(len(b)),
-		userspaceAddr: uint64(uintptr(unsafe.Pointer(&b[0]))),
+		guestPhysAddr: gpa,
+		memorySize:    uint64(len(host)),
+		userspaceAddr: uint64(uintptr(unsafe.Pointer(&host[0]))),
 	}
 	_, err := ioctl(vm.fd, kvmSetUserMemoryRegion, uintptr(unsafe.Pointer(&r)))
 	runtime.KeepAlive(&r)
 	if err != nil {
-		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION (slot %d, %#x+%#x): %w", slot, mem.Base(), len(b), err)
+		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION (slot %d, %#x+%#x): %w", slot, gpa, len(host), err)
 	}
 	return nil
 }
@@ -125,14 +128,32 @@ type deviceAttr struct {
 	addr  uint64
 }
 
-// SetAttr runs KVM_SET_DEVICE_ATTR; val points at the attribute's value
+// setAttr runs KVM_SET_DEVICE_ATTR; val points at the attribute's value
 // (nil for attributes that take none).
-func (d *Device) SetAttr(group uint32, attr uint64, val unsafe.Pointer) error {
+func (d *Device) setAttr(group uint32, attr uint64, val unsafe.Pointer) error {
 	a := deviceAttr{group: group, attr: attr, addr: uint64(uintptr(val))}
 	_, err := ioctl(d.fd, kvmSetDeviceAttr, uintptr(unsafe.Pointer(&a)))
 	runtime.KeepAlive(&a)
 	runtime.KeepAlive(val)
 	return err
+}
+
+// SetAttrU64 sets a device attribute that takes a 64-bit value (a VGIC
+// region's address).
+func (d *Device) SetAttrU64(group uint32, attr uint64, v uint64) error {
+	return d.setAttr(group, attr, unsafe.Pointer(&v))
+}
+
+// SetAttrU32 sets a device attribute that takes a 32-bit value (the VGIC's
+// interrupt count).
+func (d *Device) SetAttrU32(group uint32, attr uint64, v uint32) error {
+	return d.setAttr(group, attr, unsafe.Pointer(&v))
+}
+
+// SetAttrNone sets a device attribute that takes no value (a control such
+// as the VGIC's init).
+func (d *Device) SetAttrNone(group uint32, attr uint64) error {
+	return d.setAttr(group, attr, nil)
 }
 
 // Close releases the device file descriptor; the device lives as long as

@@ -1,4 +1,4 @@
-package vmm
+package kvm
 
 import (
 	"errors"

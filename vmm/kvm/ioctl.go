@@ -1,4 +1,8 @@
-package vmm
+// Package kvm holds gokvm's handles on the host's KVM: the system device,
+// VMs, vcpus and their shared kvm_run page, in-kernel devices, eventfds,
+// irqfds and ioeventfds. Every ioctl number and every use of unsafe that
+// talks to KVM is here; the rest of gokvm calls typed methods.
+package kvm
 
 import (
 	"strconv"

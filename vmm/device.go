@@ -1,0 +1,66 @@
+package vmm
+
+import (
+	"context"
+	"log"
+
+	"github.com/gokvm/gokvm/vmm/memory"
+)
+
+// DeviceSpec describes a device for the machine to place, create and
+// describe to the guest. The core knows no device: everything it needs
+// comes from the spec.
+type DeviceSpec struct {
+	Name string
+	// Area and Size ask the board for a window.
+	Area Area
+	Size uint64
+	// New creates the device once its window and interrupt are known.
+	// The device may implement io.Closer (closed with the machine),
+	// Starter and Pauser.
+	New func(env DeviceEnv) (MMIODevice, error)
+	// Describe writes the device's node into the guest's device tree.
+	Describe DescribeFunc
+}
+
+// DeviceEnv is what a device is created with: capabilities, never the VM.
+type DeviceEnv struct {
+	Name      string
+	Mem       *memory.GuestMemory
+	Placement Placement
+	Log       *log.Logger
+	// SetLevel drives a level-triggered interrupt line.
+	SetLevel func(high bool)
+	// Pulse raises one edge-triggered interrupt: through an irqfd where
+	// the host has them, so it costs no ioctl.
+	Pulse func()
+	// WatchWrite asks the host to signal the returned Notification,
+	// without an exit, when the guest writes the 32-bit value at offset
+	// in the device's window. It fails with ErrUnsupported where the host
+	// cannot; the write then arrives as an MMIO write.
+	WatchWrite func(offset uint64, value uint32) (Notification, error)
+}
+
+// Notification is a guest write the host turned into an event.
+type Notification interface {
+	// Wait blocks until the guest wrote at least once since the last
+	// Wait; it fails once the notification is closed.
+	Wait() error
+	// Close stops the notification and wakes a Wait.
+	Close() error
+}
+
+// Starter is a device with work of its own once the guest runs (a console
+// reading its input). Start is called when Run begins; ctx ends when Run
+// returns.
+type Starter interface {
+	Start(ctx context.Context)
+}
+
+// Pauser is a device that can stop touching guest memory and raising
+// interrupts while the machine is paused, and carry on where it was.
+// Pause returns once the device is quiet.
+type Pauser interface {
+	Pause()
+	Resume()
+}
