@@ -8,6 +8,7 @@ import (
 
 	"github.com/gokvm/gokvm/e2e/pattern"
 	"github.com/gokvm/gokvm/e2e/scenario"
+	"github.com/gokvm/gokvm/machine"
 )
 
 func init() {
@@ -49,7 +50,7 @@ func TestAArch32Boots(t *testing.T) {
 				if !strings.Contains(r.Output(), "GUEST-CPUS-ONLINE "+tc.cpus+" ") {
 					t.Errorf("the guest does not see CPUs %s online", tc.cpus)
 				}
-				if r.Exit != exitPowerOff {
+				if r.Exit != machine.ExitPowerOff {
 					t.Errorf("exit status %d, want 0", r.Exit)
 				}
 			})
@@ -63,7 +64,7 @@ func TestAArch32Disk(t *testing.T) {
 		if got, want := guestSHAOf(r, "vda"), pattern.SHA256(pattern.Bytes(99, 4<<20)); got != want {
 			t.Errorf("the 32-bit guest read vda as %q, the host wrote %q", got, want)
 		}
-		if r.Exit != exitPowerOff {
+		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})
@@ -76,8 +77,8 @@ func TestAArch32VcpuDump(t *testing.T) {
 			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
 				t.Fatalf("the guest did not reach its init before the timeout; the dump would not show the kernel")
 			}
-			if r.Exit != exitTimeout {
-				t.Errorf("exit status %d, want %d", r.Exit, exitTimeout)
+			if r.Exit != machine.ExitTimeout {
+				t.Errorf("exit status %d, want %d", r.Exit, machine.ExitTimeout)
 			}
 			// Idle in the kernel's lowmem mapping (0xc0000000 up), in SVC
 			// mode, with lr_svc read from its bank.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gokvm/gokvm/e2e/pattern"
 	"github.com/gokvm/gokvm/e2e/scenario"
+	"github.com/gokvm/gokvm/machine"
 )
 
 const tool = "/init" // hostinit's helper mode in the emulated host
@@ -100,7 +101,7 @@ func TestBlockReadMatchesHost(t *testing.T) {
 		if !strings.Contains(r.Output(), "GUEST-SERIAL vda a.img") {
 			t.Errorf("the guest does not see the disk's serial (GET_ID)")
 		}
-		if r.Exit != exitPowerOff {
+		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})
@@ -166,7 +167,7 @@ func TestBlockLegacyTransport(t *testing.T) {
 		if got := shas["b.img"]; len(got) != 1 || got[0] != full {
 			t.Errorf("over mmio-legacy b.img is %v after the guest's write, want %s", got, full)
 		}
-		if r.Exit != exitPowerOff {
+		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})

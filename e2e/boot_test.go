@@ -9,24 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// Exit statuses of gokvm (cmd/gokvm/exitcode.go, README).
-const (
-	exitPowerOff = 0
-	exitFailure  = 1
-	exitUsage    = 2
-	exitReset    = 3
-	exitTimeout  = 5
-	exitStopped  = 6
+	"github.com/gokvm/gokvm/machine"
 )
 
 func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "boot-2cpus")
-			if r.Exit != exitPowerOff {
-				t.Errorf("exit status %d, want %d (powered off)", r.Exit, exitPowerOff)
+			if r.Exit != machine.ExitPowerOff {
+				t.Errorf("exit status %d, want %d (powered off)", r.Exit, machine.ExitPowerOff)
 			}
 			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
 				t.Errorf("the guest init's marker never appeared")
@@ -72,8 +64,8 @@ func TestGuestRebootIsReset(t *testing.T) {
 			if r.LineMS("GUEST-REBOOTING") < 0 {
 				t.Fatalf("the guest never reached its reboot")
 			}
-			if r.Exit != exitReset {
-				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, exitReset)
+			if r.Exit != machine.ExitReset {
+				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, machine.ExitReset)
 			}
 		})
 	}
@@ -89,8 +81,8 @@ func TestGuestPanicIsReset(t *testing.T) {
 			if !strings.Contains(r.Output(), "Kernel panic") {
 				t.Errorf("no kernel panic on the console")
 			}
-			if r.Exit != exitReset {
-				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, exitReset)
+			if r.Exit != machine.ExitReset {
+				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, machine.ExitReset)
 			}
 		})
 	}
@@ -104,8 +96,8 @@ func TestWrongIRQChipFailsClearly(t *testing.T) {
 		}
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "wrong-irqchip")
-			if r.Exit != exitUsage {
-				t.Errorf("exit status %d with --irqchip %s on a %s host, want %d", r.Exit, wrong, h, exitUsage)
+			if r.Exit != machine.ExitUsage {
+				t.Errorf("exit status %d with --irqchip %s on a %s host, want %d", r.Exit, wrong, h, machine.ExitUsage)
 			}
 			if !strings.Contains(r.Stderr, "--irqchip "+wrong) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 				t.Errorf("want a one-line error naming --irqchip %s, got %q", wrong, r.Stderr)
@@ -118,8 +110,8 @@ func TestTooManyVcpus(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "too-many-cpus")
-			if r.Exit != exitUsage || !strings.Contains(r.Stderr, "allows at most") {
-				t.Errorf("exit %d, stderr %q; want %d and the host's vcpu limit", r.Exit, r.Stderr, exitUsage)
+			if r.Exit != machine.ExitUsage || !strings.Contains(r.Stderr, "allows at most") {
+				t.Errorf("exit %d, stderr %q; want %d and the host's vcpu limit", r.Exit, r.Stderr, machine.ExitUsage)
 			}
 		})
 	}
@@ -129,8 +121,8 @@ func TestTimeout(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "timeout")
-			if r.Exit != exitTimeout {
-				t.Errorf("exit status %d after --timeout, want %d", r.Exit, exitTimeout)
+			if r.Exit != machine.ExitTimeout {
+				t.Errorf("exit status %d after --timeout, want %d", r.Exit, machine.ExitTimeout)
 			}
 			if strings.Contains(r.Output(), "GUEST-POWEROFF") {
 				t.Errorf("the guest powered off before the timeout; the scenario does not test it")
@@ -146,8 +138,8 @@ func TestNotAKVMDevice(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "kvm-device-null")
-			if r.Exit != exitFailure || !strings.Contains(r.Stderr, "/dev/null is not a KVM device") {
-				t.Errorf("exit %d, stderr %q; want %d and a message that /dev/null is not a KVM device", r.Exit, r.Stderr, exitFailure)
+			if r.Exit != machine.ExitFailure || !strings.Contains(r.Stderr, "/dev/null is not a KVM device") {
+				t.Errorf("exit %d, stderr %q; want %d and a message that /dev/null is not a KVM device", r.Exit, r.Stderr, machine.ExitFailure)
 			}
 		})
 	}
@@ -196,7 +188,7 @@ func TestConsoleInputReachesGuest(t *testing.T) {
 					t.Errorf("kernel log lacks %q", strings.TrimPrefix(want, "GUEST-KMSG found "))
 				}
 			}
-			if r.Exit != exitPowerOff {
+			if r.Exit != machine.ExitPowerOff {
 				t.Errorf("exit status %d", r.Exit)
 			}
 		})
@@ -210,8 +202,8 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if r.LineMS("GOKVM-GUEST-MARKER") < 0 {
 				t.Fatalf("the guest did not boot before the signal; the scenario tests nothing")
 			}
-			if r.Exit != exitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
-				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, exitStopped)
+			if r.Exit != machine.ExitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
+				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, machine.ExitStopped)
 			}
 			// SIGUSR1 came first: both vcpus, idle in the kernel, say where
 			// they are, and the guest ran on.

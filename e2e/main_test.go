@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"testing"
 	"time"
 
@@ -25,6 +26,25 @@ var results = map[string]map[string]scenario.Result{}
 // build is what TestMain built.
 var build *harness.Build
 
+// only is GOKVM_E2E_SCENARIOS compiled: a regexp choosing the scenarios
+// that run, by name (all when the variable is empty), so that one
+// feature can be iterated on without booting through every scenario.
+var only *regexp.Regexp
+
+// selected keeps the scenarios that only chooses.
+func selected(ss []scenario.Scenario) []scenario.Scenario {
+	if only == nil {
+		return ss
+	}
+	var out []scenario.Scenario
+	for _, s := range ss {
+		if only.MatchString(s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
@@ -33,6 +53,14 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		fmt.Println("e2e: -short given: the end-to-end tests are skipped")
 		os.Exit(m.Run())
+	}
+	if re := os.Getenv("GOKVM_E2E_SCENARIOS"); re != "" {
+		var err error
+		if only, err = regexp.Compile(re); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: GOKVM_E2E_SCENARIOS: %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Printf("e2e: only scenarios matching GOKVM_E2E_SCENARIOS=%q run\n", re)
 	}
 	dir, err := os.MkdirTemp("", "gokvm-e2e")
 	if err != nil {
@@ -53,7 +81,7 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Printf("e2e: built payloads in %s\n", harness.Elapsed(start))
 		if harness.Direct() {
-			results["direct"] = harness.RunDirect(build, Scenarios("direct"))
+			results["direct"] = harness.RunDirect(build, selected(Scenarios("direct")))
 		} else {
 			fmt.Printf("e2e: emulated hosts run on %s\n", harness.QEMUVersion())
 			for _, gic := range []int{3, 2} {
@@ -64,7 +92,7 @@ func TestMain(m *testing.M) {
 				if *verbose {
 					console = os.Stderr
 				}
-				res, err := harness.RunEmulated(ctx, build, harness.Host{GIC: gic}, Scenarios(kind), consoleWriter(console))
+				res, err := harness.RunEmulated(ctx, build, harness.Host{GIC: gic}, selected(Scenarios(kind)), consoleWriter(console))
 				cancel()
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "e2e: %s host: %v\n", kind, err)
@@ -99,6 +127,9 @@ func result(t *testing.T, host, name string) scenario.Result {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: not run with -short")
+	}
+	if only != nil && !only.MatchString(name) {
+		t.Skipf("scenario %q is not chosen by GOKVM_E2E_SCENARIOS=%q", name, only)
 	}
 	r, ok := results[host][name]
 	if !ok {

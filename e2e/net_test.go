@@ -8,6 +8,7 @@ import (
 
 	"github.com/gokvm/gokvm/e2e/pattern"
 	"github.com/gokvm/gokvm/e2e/scenario"
+	"github.com/gokvm/gokvm/machine"
 )
 
 func init() {
@@ -67,7 +68,7 @@ func TestNetPing(t *testing.T) {
 		if !strings.Contains(r.Output(), "GUEST-MAC eth1 52:54:00:00:00:02") {
 			t.Errorf("the second NIC does not have the guest_mac given")
 		}
-		if r.Exit != exitPowerOff {
+		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})
@@ -99,7 +100,7 @@ func TestNetCreatedTapIsRemoved(t *testing.T) {
 		if !strings.Contains(r.Output(), "GUEST-NETUP eth0") {
 			t.Errorf("the guest's NIC on the created tap never came up")
 		}
-		if r.Exit != exitPowerOff {
+		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
 		}
 	})
@@ -108,8 +109,8 @@ func TestNetCreatedTapIsRemoved(t *testing.T) {
 func TestNetNotATap(t *testing.T) {
 	eachEmulated(t, func(t *testing.T, h string) {
 		r := result(t, h, "net-not-a-tap")
-		if r.Exit != exitUsage || !strings.Contains(r.Stderr, "lo exists and is not a tap") {
-			t.Errorf("exit %d, stderr %q; want %d and a message that lo is not a tap", r.Exit, r.Stderr, exitUsage)
+		if r.Exit != machine.ExitUsage || !strings.Contains(r.Stderr, "lo exists and is not a tap") {
+			t.Errorf("exit %d, stderr %q; want %d and a message that lo is not a tap", r.Exit, r.Stderr, machine.ExitUsage)
 		}
 	})
 }

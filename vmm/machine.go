@@ -72,6 +72,8 @@ type Machine struct {
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
 	ran       atomic.Bool
+	closing   atomic.Bool
+	running   sync.WaitGroup // a Run in progress
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the vcpus must stop
@@ -185,9 +187,13 @@ func (m *Machine) Memory() *memory.GuestMemory { return m.mem }
 func (m *Machine) Devices() []PlacedDevice { return m.placed }
 
 // Close releases everything the machine holds, collecting every error.
-// Devices close first (disks flush what the guest wrote), in reverse
-// order of creation.
+// A Run still going is stopped first (it returns OutcomeStopped): the
+// vcpus' kvm_run pages must outlive their threads. Devices close next
+// (disks flush what the guest wrote), in reverse order of creation.
 func (m *Machine) Close() error {
+	m.closing.Store(true)
+	m.stopOnce.Do(func() { close(m.stopped) })
+	m.running.Wait()
 	var errs *multierror.Error
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i].Close(); err != nil {

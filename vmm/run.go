@@ -31,6 +31,11 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	if m.ran.Swap(true) {
 		return OutcomeError, ErrRanBefore
 	}
+	m.running.Add(1)
+	defer m.running.Done()
+	if m.stopping() {
+		return OutcomeStopped, nil // closed before it ran
+	}
 	devCtx, stopDevices := context.WithCancel(ctx)
 	defer stopDevices()
 	for _, d := range m.devices {
@@ -57,6 +62,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	case <-first:
 	case <-ctx.Done():
 	case <-done:
+	case <-m.stopped: // Close
 	}
 	m.stopVcpus(done)
 	// A machine stopped while paused leaves its devices paused: let
@@ -83,7 +89,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	switch {
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return OutcomeTimeout, nil
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, m.closing.Load():
 		return OutcomeStopped, nil
 	}
 	return OutcomeError, errors.New("vcpus stopped without a guest event")
@@ -143,7 +149,7 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 				continue
 			}
 			if err == unix.ENOSYS {
-				return vcpuResult{err: fmt.Errorf("vcpu %d: KVM could not decode a guest MMIO access (KVM_RUN: %v): the guest touched device memory with an instruction KVM cannot emulate", v.ID, err)}
+				return vcpuResult{err: fmt.Errorf("vcpu %d: KVM could not decode a guest MMIO access (KVM_RUN: %w): the guest touched device memory with an instruction KVM cannot emulate", v.ID, err)}
 			}
 			return vcpuResult{err: fmt.Errorf("vcpu %d: KVM_RUN: %w", v.ID, err)}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/internal/dtctest"
 	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/vmm"
@@ -194,9 +195,9 @@ func TestDeviceTreeGolden32(t *testing.T) {
 			RAMBase: arm64.DefaultRAMBase, RAMSize: 256 << 20,
 			MPIDRs: []uint64{0x8000_0000, 0x8000_0001},
 			GIC:    gic,
-			Devices: []vmm.DevicePlacement{
-				{Kind: vmm.DeviceUART, Base: arm64.UARTBase, Size: uart.Size, IRQ: 0},
-				{Kind: vmm.DeviceVirtioMMIO, Base: arm64.VirtioBase, Size: arm64.VirtioStride, IRQ: 1},
+			Devices: []vmm.PlacedDevice{
+				{Name: "uart0", Placement: vmm.Placement{Base: arm64.PlatformBase, Size: uart.Size, IRQ: 0}, Describe: uart.DescribeConsole},
+				{Name: "virtio-blk0", Placement: vmm.Placement{Base: arm64.VirtioBase, Size: arm64.VirtioStride, IRQ: 1}, Describe: virtio.Describe},
 			},
 			Cmdline:         "console=ttyS0",
 			InitrdStart:     0x8f00_0000,

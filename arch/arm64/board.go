@@ -253,3 +253,9 @@ func (b *Board) Boot(mem *memory.GuestMemory, vcpus []*kvm.Vcpu, devices []vmm.P
 
 // Placement is where the payload goes, after Prepare.
 func (b *Board) Placement() Placement { return b.place }
+
+// The core finds these by type assertion.
+var (
+	_ vmm.Board         = (*Board)(nil)
+	_ vmm.VcpuDescriber = (*Board)(nil)
+)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/internal/dtctest"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/u-root/u-root/pkg/dt"
@@ -27,9 +28,9 @@ func testFDTConfig(ncpus int, gic GICVersion) FDTConfig {
 		RAMBase: DefaultRAMBase, RAMSize: 512 << 20,
 		MPIDRs: mpidrs,
 		GIC:    gic,
-		Devices: []vmm.DevicePlacement{
-			{Kind: vmm.DeviceUART, Base: UARTBase, Size: uart.Size, IRQ: 0},
-			{Kind: vmm.DeviceVirtioMMIO, Base: VirtioBase, Size: VirtioStride, IRQ: 1},
+		Devices: []vmm.PlacedDevice{
+			{Name: "uart0", Placement: vmm.Placement{Base: PlatformBase, Size: uart.Size, IRQ: 0}, Describe: uart.DescribeConsole},
+			{Name: "virtio-blk0", Placement: vmm.Placement{Base: VirtioBase, Size: VirtioStride, IRQ: 1}, Describe: virtio.Describe},
 		},
 		Cmdline:         "console=ttyS0 earlycon=uart8250,mmio,0x1000000 quiet",
 		InitrdStart:     0x9de0_0000,

@@ -88,7 +88,7 @@ func ParseImage(b []byte) (*Image, error) {
 func gunzip(b []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: gzip header: %v", ErrNotImage, err)
+		return nil, fmt.Errorf("%w: gzip header: %w", ErrNotImage, err)
 	}
 	var out bytes.Buffer
 	n, err := io.Copy(&out, io.LimitReader(zr, maxDecompressed+1))
@@ -96,7 +96,7 @@ func gunzip(b []byte) ([]byte, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: the gzip stream is truncated", ErrNotImage)
 		}
-		return nil, fmt.Errorf("%w: decompressing gzip: %v", ErrNotImage, err)
+		return nil, fmt.Errorf("%w: decompressing gzip: %w", ErrNotImage, err)
 	}
 	if n > maxDecompressed {
 		return nil, fmt.Errorf("%w: decompresses to more than %d MiB", ErrNotImage, maxDecompressed>>20)

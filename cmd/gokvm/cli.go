@@ -9,17 +9,12 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/gokvm/gokvm/arch/arm"
-	"github.com/gokvm/gokvm/arch/arm64"
-	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/vmm"
-	"golang.org/x/sys/unix"
 )
 
 // Env is the process environment Main works in, so tests can drive it.
@@ -31,63 +26,12 @@ type Env struct {
 	Signals <-chan os.Signal
 }
 
-const usageText = `gokvm boots Linux guest kernels on KVM/ARM hosts.
-
-Usage:
-  gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
-  gokvm version                 print the version
-  gokvm help                    print this help
-
-Flags of gokvm run (kvmtool's lkvm run spellings):
-  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required);
-                         with --aarch32, a 32-bit ARM zImage
-      --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
-                         Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
-                         a zImage given without --aarch32 is refused, saying so.
-                         Implied on 32-bit ARM hosts
-  -i, --initrd FILE      initial ramdisk
-  -p, --params STRING    kernel command line
-  -c, --cpus N           number of vcpus (default 1)
-  -m, --mem SIZE[@ADDR]  guest RAM in MiB, or with a K/M/G/T suffix, optionally at
-                         guest-physical ADDR (default 256, at 0x80000000)
-      --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
-      --dump-dtb FILE    write the generated device tree blob to FILE and exit
-      --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
-                         first printing where each vcpu was
-      --stats            print boot and exit figures to stderr when the guest stops
-      --kvm-device PATH  the KVM device (default /dev/kvm)
-  -d, --disk FILE[,ro][,direct][,serial=ID]
-                         a raw disk image as a virtio-blk device; repeat for more
-                         (the guest's vda, vdb, ... in order). ro: read-only;
-                         direct: O_DIRECT; serial: the GET_ID answer (default:
-                         the file name). Images are locked against a second
-                         writer.
-  -n, --network mode=tap[,tapif=NAME][,guest_mac=MAC] | mode=none
-                         a virtio-net device on a tap interface; repeat for more
-                         NICs. An existing tap is attached; one that does not
-                         exist is created, brought up, and removed on exit.
-                         Default tapif: gokvmN; default MAC: 52:54:00 and a hash
-                         of the tap name. Needs CAP_NET_ADMIN to create taps.
-      --virtio-transport T
-                         mmio (virtio-mmio version 2, default) or mmio-legacy
-                         (version 1, for old guest kernels)
-
-The console: the guest's first serial port (ttyS0) is gokvm's standard output,
-and standard input goes to it. When standard input is a terminal it is put in
-raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
-
-Signals: SIGINT and SIGTERM stop the guest (status 6). SIGUSR1 prints to
-stderr where each vcpu is (its power state, pc, lr and mode) and the guest
-runs on: for a guest that seems stuck.
-
-`
-
 // Main runs gokvm with args (without the program name) and returns its exit
 // status.
 func Main(args []string, env Env) int {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usageText+exitStatusHelp)
-		return ExitUsage
+		return machine.ExitUsage
 	}
 	switch args[0] {
 	case "run":
@@ -100,157 +44,169 @@ func Main(args []string, env Env) int {
 		return 0
 	}
 	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, version or help)\n", args[0])
-	return ExitUsage
+	return machine.ExitUsage
 }
 
-// runOptions are gokvm run's parsed flags.
+// runOptions are gokvm run's parsed flags: the VM spec and what the
+// command line does around it.
 type runOptions struct {
-	kernel, initrd, params string
-	cpus                   int
-	mem                    memSpec
-	irqchip                arm64.IRQChip
-	dumpDTB                string
-	timeout                time.Duration
-	stats                  bool
-	kvmDevice              string
-	aarch32                bool
-	disks                  diskFlags
-	nets                   netFlags
-	transport              virtio.TransportVersion
+	spec        machine.Spec
+	dumpDTB     string
+	printConfig bool
+	stats       bool
 }
 
-func parseRunFlags(args []string, stderr io.Writer) (*runOptions, error) {
+// listFlag collects a repeatable flag (-d, -n) in order.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseRunFlags turns gokvm run's flags into a spec. With --config FILE the
+// file is the starting point and flags given as well override it (a -d or
+// -n replaces the file's whole list of disks or NICs).
+func parseRunFlags(args []string) (*runOptions, error) {
 	o := &runOptions{}
 	fs := flag.NewFlagSet("gokvm run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	str := func(p *string, def string, names ...string) {
+	var f machine.Spec
+	var config string
+	var disks, nics listFlag
+	str := func(p *string, names ...string) {
 		for _, n := range names {
-			fs.StringVar(p, n, def, "")
+			fs.StringVar(p, n, "", "")
 		}
 	}
-	str(&o.kernel, "", "k", "kernel")
-	str(&o.initrd, "", "i", "initrd")
-	str(&o.params, "", "p", "params")
-	var mem, irqchip string
-	str(&mem, "256", "m", "mem")
-	str(&irqchip, string(arm64.IRQChipAuto), "irqchip")
-	str(&o.dumpDTB, "", "dump-dtb")
-	str(&o.kvmDevice, vmm.DefaultDevice, "kvm-device")
-	fs.IntVar(&o.cpus, "c", 1, "")
-	fs.IntVar(&o.cpus, "cpus", 1, "")
-	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	str(&f.Kernel, "k", "kernel")
+	str(&f.Initrd, "i", "initrd")
+	str(&f.Cmdline, "p", "params")
+	str(&f.Memory, "m", "mem")
+	str(&f.IRQChip, "irqchip")
+	str(&f.KVMDevice, "kvm-device")
+	str(&f.Transport, "virtio-transport")
+	str(&o.dumpDTB, "dump-dtb")
+	str(&config, "config")
+	fs.IntVar(&f.CPUs, "c", 0, "")
+	fs.IntVar(&f.CPUs, "cpus", 0, "")
+	var timeout time.Duration
+	fs.DurationVar(&timeout, "timeout", 0, "")
 	fs.BoolVar(&o.stats, "stats", false, "")
-	fs.BoolVar(&o.aarch32, "aarch32", false, "")
-	fs.Var(&o.disks, "d", "")
-	fs.Var(&o.disks, "disk", "")
-	fs.Var(&o.nets, "n", "")
-	fs.Var(&o.nets, "network", "")
-	var transport string
-	str(&transport, "mmio", "virtio-transport")
+	fs.BoolVar(&o.printConfig, "print-config", false, "")
+	fs.BoolVar(&f.AArch32, "aarch32", false, "")
+	fs.Var(&disks, "d", "")
+	fs.Var(&disks, "disk", "")
+	fs.Var(&nics, "n", "")
+	fs.Var(&nics, "network", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%v (see gokvm help)", err)
+		return nil, vmm.Configf("%v (see gokvm help)", err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see gokvm help)", fs.Arg(0))
+		return nil, vmm.Configf("unexpected argument %q (see gokvm help)", fs.Arg(0))
 	}
-	if o.kernel == "" {
-		return nil, errors.New("no kernel given: use -k/--kernel FILE")
+	if timeout < 0 {
+		return nil, vmm.Configf("--timeout %v is negative", timeout)
 	}
-	if o.cpus < 1 {
-		return nil, fmt.Errorf("-c %d: a guest needs at least 1 vcpu", o.cpus)
+	if config != "" {
+		file, err := os.Open(config)
+		if err != nil {
+			return nil, &vmm.ConfigError{Err: fmt.Errorf("--config: %w", err)}
+		}
+		o.spec, err = machine.ParseJSON(config, file)
+		file.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
-	if o.timeout < 0 {
-		return nil, fmt.Errorf("--timeout %v is negative", o.timeout)
-	}
+	// Flags given override the file, field by field.
 	var err error
-	if o.mem, err = parseMem(mem); err != nil {
+	fs.Visit(func(fl *flag.Flag) {
+		if err != nil {
+			return
+		}
+		switch fl.Name {
+		case "k", "kernel":
+			o.spec.Kernel = f.Kernel
+		case "i", "initrd":
+			o.spec.Initrd = f.Initrd
+		case "p", "params":
+			o.spec.Cmdline = f.Cmdline
+		case "m", "mem":
+			o.spec.Memory = f.Memory
+		case "irqchip":
+			o.spec.IRQChip = f.IRQChip
+		case "kvm-device":
+			o.spec.KVMDevice = f.KVMDevice
+		case "virtio-transport":
+			o.spec.Transport = f.Transport
+		case "c", "cpus":
+			o.spec.CPUs = f.CPUs
+			if f.CPUs < 1 {
+				err = vmm.Configf("-c %d: a guest needs at least 1 vcpu", f.CPUs)
+			}
+		case "timeout":
+			o.spec.Timeout = timeout.String()
+		case "aarch32":
+			o.spec.AArch32 = f.AArch32
+		case "d", "disk":
+			o.spec.Disks, err = parseList(disks, machine.ParseDisk)
+		case "n", "network":
+			o.spec.NICs, err = parseList(nics, machine.ParseNIC)
+		}
+	})
+	if err != nil {
+		return nil, &vmm.ConfigError{Err: err}
+	}
+	o.spec = o.spec.WithDefaults()
+	if err := o.spec.Check(); err != nil {
 		return nil, err
 	}
-	if o.irqchip, err = arm64.ParseIRQChip(irqchip); err != nil {
-		return nil, err
-	}
-	if o.transport, err = parseTransport(transport); err != nil {
-		return nil, err
-	}
-	// A 32-bit ARM host runs only 32-bit guests.
-	o.aarch32 = o.aarch32 || runtime.GOARCH == "arm"
 	return o, nil
+}
+
+// parseList parses each value of a repeated flag.
+func parseList[T any](values []string, parse func(string) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(values))
+	for _, v := range values {
+		t, err := parse(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 func runCommand(args []string, env Env) int {
 	start := time.Now()
 	logger := log.New(env.Stderr, "gokvm: ", 0)
-	o, err := parseRunFlags(args, env.Stderr)
+	o, err := parseRunFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
 		return 0
 	}
 	if err != nil {
 		logger.Print(errorLine(err))
-		return ExitUsage
+		return machine.ErrorStatus(err)
 	}
-	payload, release, err := readPayload(o)
-	if err != nil {
-		logger.Print(errorLine(err))
-		return ExitUsage
+	if o.printConfig {
+		env.Stdout.Write(o.spec.JSON())
+		return 0
 	}
-	defer release()
-
-	devices, closeDisks, err := openDisks(o, logger)
-	if err != nil {
-		logger.Print(errorLine(err))
-		return ExitUsage
-	}
-	// The machine flushes and closes the disks; this catches the paths
-	// where no machine was built.
-	defer closeDisks()
-	nets, nics, closeTaps, err := openNetworks(o, logger)
-	if err != nil {
-		logger.Print(errorLine(err))
-		var tce *virtio.TapConfigError
-		if errors.As(err, &tce) {
-			return ExitUsage
-		}
-		return ExitFailure
-	}
-	// Runs after the machine's Close has stopped the devices; a tap gokvm
-	// created disappears here.
-	defer closeTaps()
-	devices = append(devices, nets...)
 
 	console := newConsole(env.Stdin, env.Stdout)
-	cfg := vmm.Config{
-		KVMDevice:    o.kvmDevice,
-		CPUs:         o.cpus,
-		MemSize:      o.mem.size,
-		MemBase:      o.mem.base,
-		MemBaseSet:   o.mem.baseSet,
-		Payload:      payload,
-		Console:      env.Stdout,
-		ConsoleInput: console.input(),
-		Devices:      devices,
-		Log:          logger,
-		Start:        start,
-	}
-	boardOpts := arm64.Options{IRQChip: o.irqchip, NoRNGSeed: o.dumpDTB != ""}
-	var board vmm.Board = arm64.New(boardOpts)
-	if o.aarch32 {
-		board = arm.New(boardOpts)
-	}
-	m, err := vmm.New(cfg, board)
-	release() // the payload is in guest RAM now, or not needed
-	// Return a decompressed kernel's heap pages to the OS before the
-	// guest runs: gokvm's own footprint stays small.
-	debug.FreeOSMemory()
+	m, err := machine.Build(o.spec, machine.Options{
+		Stdout:    env.Stdout,
+		Stdin:     console.input(),
+		Log:       logger,
+		Start:     start,
+		NoRNGSeed: o.dumpDTB != "",
+	})
 	if err != nil {
 		logger.Print(errorLine(err))
-		if vmm.IsConfigError(err) {
-			return ExitUsage
-		}
-		return ExitFailure
+		return machine.ErrorStatus(err)
 	}
 	defer func() {
 		if err := m.Close(); err != nil {
@@ -260,7 +216,7 @@ func runCommand(args []string, env Env) int {
 	if o.dumpDTB != "" {
 		if err := os.WriteFile(o.dumpDTB, m.DeviceTree(), 0o644); err != nil {
 			logger.Printf("--dump-dtb: %v", err)
-			return ExitFailure
+			return machine.ExitFailure
 		}
 		return 0
 	}
@@ -272,34 +228,20 @@ func runCommand(args []string, env Env) int {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	var timeout <-chan time.Time
-	if o.timeout > 0 {
-		t := time.NewTimer(o.timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	// Cancelling with DeadlineExceeded as the cause makes Run report a
-	// timeout; a nil cause, a stop.
-	ctx, stop := context.WithCancelCause(context.Background())
-	defer stop(nil)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
 				if s == syscall.SIGUSR1 {
-					m.DumpVcpus(logWriter{logger})
+					m.DumpVcpus(machine.LogWriter{L: logger})
 					continue
 				}
 				logger.Printf("%v: stopping the guest", s)
-				stop(nil)
-			case <-timeout:
-				// Where the vcpus were is what a timed-out boot test
-				// needs to know first.
-				logger.Printf("timeout: the guest ran for %v", o.timeout)
-				m.DumpVcpus(logWriter{logger})
-				stop(context.DeadlineExceeded)
+				stop()
 			case <-console.escaped():
-				stop(nil)
+				stop()
 			case <-ctx.Done():
 			}
 			return
@@ -315,105 +257,18 @@ func runCommand(args []string, env Env) int {
 		s := m.Stats()
 		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB",
 			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB)
-		for i, n := range nics {
-			logger.Printf("stats: nic%d: %s", i, &n.Stats)
+		for _, line := range m.NICStats() {
+			logger.Printf("stats: %s", line)
 		}
 	}
 	if err != nil {
 		logger.Print(errorLine(err))
-		return ExitFailure
+		return machine.ExitFailure
 	}
 	if outcome != vmm.OutcomePowerOff {
 		logger.Printf("guest %s", outcome)
 	}
-	return exitFor(outcome)
-}
-
-// openDisks opens every -d image (so a bad one fails before KVM is
-// touched) and describes a virtio-blk device for each, in order.
-func openDisks(o *runOptions, logger *log.Logger) ([]vmm.DeviceSpec, func(), error) {
-	var disks []*virtio.Disk
-	closeAll := func() {
-		for _, d := range disks {
-			d.Close()
-		}
-	}
-	var specs []vmm.DeviceSpec
-	for i, opts := range o.disks {
-		d, err := virtio.OpenDisk(opts)
-		if err != nil {
-			closeAll()
-			return nil, func() {}, err
-		}
-		if d.Size()%virtio.SectorSize != 0 {
-			logger.Printf("disk %s: %d bytes is not a multiple of %d; the guest sees %d sectors and not the last %d bytes",
-				opts.Path, d.Size(), virtio.SectorSize, d.Sectors(), d.Size()%virtio.SectorSize)
-		}
-		disks = append(disks, d)
-		specs = append(specs, virtio.Spec(fmt.Sprintf("virtio-blk%d", i), o.transport, virtio.NewBlock(d, logger)))
-	}
-	return specs, closeAll, nil
-}
-
-// readPayload maps the kernel and initrd files named on the command line.
-// They are mapped, not read, so that once copied into guest RAM they stop
-// counting against gokvm's own memory; release unmaps them.
-func readPayload(o *runOptions) (p vmm.Payload, release func(), err error) {
-	var maps [][]byte
-	release = func() {
-		for _, m := range maps {
-			unix.Munmap(m)
-		}
-		maps = nil
-	}
-	defer func() {
-		if err != nil {
-			release()
-		}
-	}()
-	if p.Kernel, err = mapInput("kernel", o.kernel); err != nil {
-		return p, release, err
-	}
-	maps = append(maps, p.Kernel)
-	if o.initrd != "" {
-		if p.Initrd, err = mapInput("initrd", o.initrd); err != nil {
-			return p, release, err
-		}
-		maps = append(maps, p.Initrd)
-	}
-	p.Cmdline = o.params
-	return p, release, nil
-}
-
-// mapInput maps a whole input file read-only.
-func mapInput(what, path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s %s: no such file", what, path)
-		}
-		return nil, fmt.Errorf("%s: %v", what, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", what, err)
-	}
-	switch {
-	case fi.IsDir():
-		return nil, fmt.Errorf("%s %s: is a directory", what, path)
-	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%s %s: not a regular file", what, path)
-	case fi.Size() == 0:
-		return nil, fmt.Errorf("%s %s: the file is empty", what, path)
-	case fi.Size() > 1<<40:
-		return nil, fmt.Errorf("%s %s: %d bytes is too large", what, path, fi.Size())
-	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: mapping: %v", what, path, err)
-	}
-	return b, nil
+	return machine.ExitStatus(outcome)
 }
 
 // errorLine flattens a multi-line error into one line for the log.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gokvm/gokvm/internal/testimage"
+	"github.com/gokvm/gokvm/machine"
 )
 
 // runCLI runs Main in-process and returns its status and stderr.
@@ -83,8 +84,8 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, tc.args...)
-			if code != ExitUsage {
-				t.Errorf("exit status %d, want %d", code, ExitUsage)
+			if code != machine.ExitUsage {
+				t.Errorf("exit status %d, want %d", code, machine.ExitUsage)
 			}
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr %q does not mention %q", stderr, tc.want)
@@ -107,8 +108,8 @@ func TestNoKVM(t *testing.T) {
 		{"/dev/null", "/dev/null is not a KVM device"},
 	} {
 		code, _, stderr := runCLI(t, "run", "-k", kernel, "--kvm-device", tc.dev)
-		if code != ExitFailure || !strings.Contains(stderr, tc.want) {
-			t.Errorf("--kvm-device %s: status %d, stderr %q; want %d and %q", tc.dev, code, stderr, ExitFailure, tc.want)
+		if code != machine.ExitFailure || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--kvm-device %s: status %d, stderr %q; want %d and %q", tc.dev, code, stderr, machine.ExitFailure, tc.want)
 		}
 	}
 }
@@ -118,18 +119,18 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "Ctrl-A x"} {
+	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}
 	}
-	for _, code := range []int{ExitPowerOff, ExitFailure, ExitUsage, ExitReset, ExitCrash, ExitTimeout, ExitStopped} {
+	for _, code := range []int{machine.ExitPowerOff, machine.ExitFailure, machine.ExitUsage, machine.ExitReset, machine.ExitCrash, machine.ExitTimeout, machine.ExitStopped} {
 		if !strings.Contains(stdout, "\n  "+string(rune('0'+code))+"  ") {
 			t.Errorf("help does not explain exit status %d", code)
 		}
 	}
 	// Every flag the parser knows is in the help.
-	if _, err := parseRunFlags([]string{"-k", "x", "--help"}, nil); err == nil {
+	if _, err := parseRunFlags([]string{"-k", "x", "--help"}); err == nil {
 		t.Errorf("--help not recognised")
 	}
 }
@@ -138,29 +139,6 @@ func TestVersion(t *testing.T) {
 	code, stdout, _ := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(stdout, "gokvm ") {
 		t.Errorf("version: %d %q", code, stdout)
-	}
-}
-
-func TestParseMem(t *testing.T) {
-	for _, tc := range []struct {
-		in         string
-		size, base uint64
-		baseSet    bool
-	}{
-		{"256", 256 << 20, 0, false},
-		{"1G", 1 << 30, 0, false},
-		{"512M@0x100000000", 512 << 20, 1 << 32, true},
-		{"2048k", 2 << 20, 0, false},
-	} {
-		m, err := parseMem(tc.in)
-		if err != nil || m.size != tc.size || m.base != tc.base || m.baseSet != tc.baseSet {
-			t.Errorf("parseMem(%q) = %+v, %v", tc.in, m, err)
-		}
-	}
-	for _, bad := range []string{"", "0", "-1", "12X", "99999999999T", "1@"} {
-		if _, err := parseMem(bad); err == nil {
-			t.Errorf("parseMem(%q) accepted", bad)
-		}
 	}
 }
 
@@ -178,24 +156,5 @@ func TestEscapeFilter(t *testing.T) {
 	}
 	if out.String() != "ab\x01c\x01zd" || quit != 1 {
 		t.Errorf("filtered %q, quit %d times; want %q and 1", out.String(), quit, "ab\x01c\x01zd")
-	}
-}
-
-func TestParseNetDefaults(t *testing.T) {
-	o, err := parseNet("mode=tap", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, _ := parseNet("mode=tap", 1)
-	if o.tapif != "gokvm1" || o.mac.String() != again.mac.String() || o.mac[0] != 0x52 {
-		t.Errorf("defaults: tap %q mac %s (again %s)", o.tapif, o.mac, again.mac)
-	}
-	other, _ := parseNet("mode=tap,tapif=tap7", 0)
-	if other.mac.String() == o.mac.String() {
-		t.Errorf("two taps got the same default MAC %s", o.mac)
-	}
-	none, err := parseNet("mode=none", 0)
-	if err != nil || none.mode != "none" {
-		t.Errorf("mode=none: %+v %v", none, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gokvm/gokvm/internal/testimage"
+	"github.com/gokvm/gokvm/machine"
 )
 
 // TestTapWithoutPermission runs gokvm without CAP_NET_ADMIN (as nobody when
@@ -41,7 +42,7 @@ func TestTapWithoutPermission(t *testing.T) {
 	if cmd.ProcessState == nil {
 		t.Fatalf("running gokvm: %v", err)
 	}
-	if code := cmd.ProcessState.ExitCode(); code != ExitUsage || !strings.Contains(string(out), "no permission") {
-		t.Errorf("exit %d, output %q; want %d and a no-permission message", code, out, ExitUsage)
+	if code := cmd.ProcessState.ExitCode(); code != machine.ExitUsage || !strings.Contains(string(out), "no permission") {
+		t.Errorf("exit %d, output %q; want %d and a no-permission message", code, out, machine.ExitUsage)
 	}
 }

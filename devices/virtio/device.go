@@ -4,7 +4,8 @@ import "github.com/gokvm/gokvm/vmm/memory"
 
 // Device is a virtio device as the transport drives it. It knows nothing
 // of MMIO: it offers features, queues and a config space, and runs once the
-// driver is ready.
+// driver is ready. A device that owns a backend (a disk, a tap) is an
+// io.Closer that closes it; Spec's device closes it with the machine.
 type Device interface {
 	// DeviceID is the virtio device type (2 for block, 1 for net).
 	DeviceID() uint32
@@ -35,6 +36,11 @@ type ActivateEnv struct {
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
 	// broke a queue; the device stops using its queues.
 	Fail func(error)
+	// Gate holds the device's goroutines between requests while the
+	// machine is paused: they touch guest memory and interrupt only
+	// between Gate.Enter and Gate.Leave. ServeQueue uses it; a device
+	// with a loop of its own must too. A nil Gate never pauses.
+	Gate *Gate
 }
 
 // Has reports whether feature bit f was negotiated.

@@ -1,10 +1,15 @@
-package virtio
+package virtio_test
 
 import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/devices/virtio/blk"
+	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
+	"github.com/gokvm/gokvm/vmm/memory"
 )
 
 // FuzzMMIORegisters drives the transport's register window with arbitrary
@@ -20,7 +25,7 @@ func FuzzMMIORegisters(f *testing.F) {
 		if err := os.WriteFile(path, make([]byte, 64<<10), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		disk, err := OpenDisk(DiskOptions{Path: path})
+		disk, err := blk.OpenDisk(blk.DiskOptions{Path: path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,11 +34,11 @@ func FuzzMMIORegisters(f *testing.F) {
 		for i := 0; len(ram) > 0 && i < len(mem); i += len(ram) {
 			copy(mem[i:], ram)
 		}
-		v := Modern
+		v := virtio.Modern
 		if legacy {
-			v = Legacy
+			v = virtio.Legacy
 		}
-		tr := NewMMIO("fuzz", v, NewBlock(disk, nil), newGuestMem(mem), func() {}, nil)
+		tr := virtio.NewMMIO("fuzz", v, blk.New(disk, nil), memory.NewGuestMemoryFromSlice(virtiotest.RAMBase, mem), func() {}, nil)
 		defer tr.Close()
 		// Each op: offset/4, 4 value bytes, and a byte choosing read or
 		// write and the access width.
@@ -54,7 +59,7 @@ func FuzzMMIORegisters(f *testing.F) {
 			binary.LittleEndian.PutUint32(b, v)
 			tr.WriteMMIO(off, b)
 		}
-		w(regQueueNotify, 0)
-		w(regStatus, 0)
+		w(virtio.RegQueueNotify, 0)
+		w(virtio.RegStatus, 0)
 	})
 }

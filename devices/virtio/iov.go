@@ -7,16 +7,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// iovecs is a reusable scatter-gather list over guest buffers, so block and
+// IOVecs is a reusable scatter-gather list over guest buffers, so block and
 // network I/O go straight between the file and guest RAM without copies or
-// per-request allocations.
-type iovecs struct {
+// per-request allocations. Its zero value is an empty list.
+type IOVecs struct {
 	v []unix.Iovec
 }
 
-func (s *iovecs) reset() { s.v = s.v[:0] }
+// Reset empties the list, keeping its room.
+func (s *IOVecs) Reset() { s.v = s.v[:0] }
 
-func (s *iovecs) add(b []byte) {
+// Add appends b; an empty b adds nothing.
+func (s *IOVecs) Add(b []byte) {
 	if len(b) == 0 {
 		return
 	}
@@ -26,16 +28,21 @@ func (s *iovecs) add(b []byte) {
 	s.v = append(s.v, iov)
 }
 
-func (s *iovecs) total() (n int) {
+// Segments is the list as the kernel takes it (readv, writev), valid until
+// the next Reset or Add.
+func (s *IOVecs) Segments() []unix.Iovec { return s.v }
+
+// Total is the byte count of every segment.
+func (s *IOVecs) Total() (n int) {
 	for _, v := range s.v {
 		n += int(v.Len)
 	}
 	return n
 }
 
-// aligned reports whether every segment starts and ends on an a-byte
+// Aligned reports whether every segment starts and ends on an a-byte
 // boundary, as O_DIRECT wants.
-func (s *iovecs) aligned(a uintptr) bool {
+func (s *IOVecs) Aligned(a uintptr) bool {
 	for _, v := range s.v {
 		if uintptr(unsafe.Pointer(v.Base))%a != 0 || uintptr(v.Len)%a != 0 {
 			return false
@@ -64,18 +71,19 @@ func offs2lohi(off int64) (lo, hi uintptr) {
 	return uintptr(off), uintptr(uint64(off) >> (longBits - 1) >> 1)
 }
 
-// maxIOV is the kernel's IOV_MAX.
-const maxIOV = 1024
+// MaxIOV is the kernel's IOV_MAX: the most segments one call takes.
+const MaxIOV = 1024
 
-// transfer runs preadv or pwritev until every byte moved, at offset off.
-func (s *iovecs) transfer(fd int, off int64, write bool) error {
+// Transfer runs preadv (or pwritev when write) on fd at offset off until
+// every byte moved, in calls of at most MaxIOV segments.
+func (s *IOVecs) Transfer(fd int, off int64, write bool) error {
 	trap := uintptr(unix.SYS_PREADV)
 	if write {
 		trap = unix.SYS_PWRITEV
 	}
 	v := s.v // the backing array stays with s for reuse
 	for len(v) > 0 {
-		cnt := min(len(v), maxIOV)
+		cnt := min(len(v), MaxIOV)
 		lo, hi := offs2lohi(off)
 		n, _, e := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(cnt), lo, hi, 0)
 		if e == unix.EINTR {

@@ -7,46 +7,18 @@ import (
 	"os"
 	"sync"
 
+	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/memory"
+)
+
+var (
+	_ vmm.MMIODevice = (*MMIO)(nil)
+	_ vmm.Pauser     = (*MMIO)(nil)
 )
 
 // MMIOSize is the window of one virtio-mmio device: registers up to 0x100,
 // then the device's config space.
 const MMIOSize = 0x200
-
-// virtio-mmio registers (virtio 1.2, 4.2.2; legacy layout in 4.2.4).
-const (
-	regMagic             = 0x000
-	regVersion           = 0x004
-	regDeviceID          = 0x008
-	regVendorID          = 0x00c
-	regDeviceFeatures    = 0x010
-	regDeviceFeaturesSel = 0x014
-	regDriverFeatures    = 0x020
-	regDriverFeaturesSel = 0x024
-	regGuestPageSize     = 0x028 // legacy
-	regQueueSel          = 0x030
-	regQueueNumMax       = 0x034
-	regQueueNum          = 0x038
-	regQueueAlign        = 0x03c // legacy
-	regQueuePFN          = 0x040 // legacy
-	regQueueReady        = 0x044
-	regQueueNotify       = 0x050
-	regInterruptStatus   = 0x060
-	regInterruptACK      = 0x064
-	regStatus            = 0x070
-	regQueueDescLow      = 0x080
-	regQueueDescHigh     = 0x084
-	regQueueDriverLow    = 0x090
-	regQueueDriverHigh   = 0x094
-	regQueueDeviceLow    = 0x0a0
-	regQueueDeviceHigh   = 0x0a4
-	regConfigGeneration  = 0x0fc
-	regConfig            = 0x100
-
-	mmioMagic = 0x74726976 // "virt"
-	vendorID  = 0x4b564d47 // "GMVK": gokvm
-)
 
 // TransportVersion is the virtio-mmio register layout.
 type TransportVersion int
@@ -59,7 +31,7 @@ const (
 )
 
 // MMIO is the virtio-mmio transport of one device. It implements
-// vmm.MMIODevice, seeing only offsets in its window.
+// vmm.MMIODevice, seeing only offsets in its window, and vmm.Pauser.
 type MMIO struct {
 	mu      sync.Mutex
 	name    string
@@ -81,6 +53,7 @@ type MMIO struct {
 	legacyAlign []uint32
 	legacyPFN   []uint32
 	kicks       []chan struct{}
+	gate        Gate
 	active      bool
 	failedOnce  bool
 }
@@ -126,9 +99,9 @@ func (t *MMIO) NumQueues() int { return len(t.queues) }
 // ReadMMIO implements vmm.MMIODevice.
 func (t *MMIO) ReadMMIO(off uint64, data []byte) {
 	clear(data)
-	if off >= regConfig {
+	if off >= RegConfig {
 		t.mu.Lock()
-		t.dev.ReadConfig(off-regConfig, data)
+		t.dev.ReadConfig(off-RegConfig, data)
 		t.mu.Unlock()
 		return
 	}
@@ -144,39 +117,39 @@ func (t *MMIO) ReadMMIO(off uint64, data []byte) {
 func (t *MMIO) readReg(off uint64) uint32 {
 	q := t.selected()
 	switch off {
-	case regMagic:
+	case RegMagic:
 		return mmioMagic
-	case regVersion:
+	case RegVersion:
 		return uint32(t.version)
-	case regDeviceID:
+	case RegDeviceID:
 		return t.dev.DeviceID()
-	case regVendorID:
+	case RegVendorID:
 		return vendorID
-	case regDeviceFeatures:
+	case RegDeviceFeatures:
 		if t.devFeatSel > 1 {
 			return 0
 		}
 		return uint32(t.offered >> (32 * t.devFeatSel))
-	case regQueueNumMax:
+	case RegQueueNumMax:
 		if q == nil {
 			return 0
 		}
 		return uint32(q.MaxSize)
-	case regQueueReady:
+	case RegQueueReady:
 		if q == nil {
 			return 0
 		}
 		return b2u(q.Ready)
-	case regQueuePFN:
+	case RegQueuePFN:
 		if t.version != Legacy || q == nil {
 			return 0
 		}
 		return t.legacyPFN[t.queueSel]
-	case regInterruptStatus:
+	case RegInterruptStatus:
 		return t.intStatus
-	case regStatus:
+	case RegStatus:
 		return t.status
-	case regConfigGeneration:
+	case RegConfigGeneration:
 		return 0
 	}
 	return 0
@@ -191,9 +164,9 @@ func b2u(b bool) uint32 {
 
 // WriteMMIO implements vmm.MMIODevice.
 func (t *MMIO) WriteMMIO(off uint64, data []byte) {
-	if off >= regConfig {
+	if off >= RegConfig {
 		t.mu.Lock()
-		t.dev.WriteConfig(off-regConfig, data)
+		t.dev.WriteConfig(off-RegConfig, data)
 		t.mu.Unlock()
 		return
 	}
@@ -201,7 +174,7 @@ func (t *MMIO) WriteMMIO(off uint64, data []byte) {
 		return
 	}
 	v := binary.LittleEndian.Uint32(data)
-	if off == regQueueNotify {
+	if off == RegQueueNotify {
 		t.Kick(int(v))
 		return
 	}
@@ -226,58 +199,58 @@ func setHigh(p *uint64, v uint32) { *p = *p&0xffffffff | uint64(v)<<32 }
 func (t *MMIO) writeReg(off uint64, v uint32) {
 	q := t.selected()
 	switch off {
-	case regDeviceFeaturesSel:
+	case RegDeviceFeaturesSel:
 		t.devFeatSel = v
-	case regDriverFeaturesSel:
+	case RegDriverFeaturesSel:
 		t.drvFeatSel = v
-	case regDriverFeatures:
+	case RegDriverFeatures:
 		if t.setupAllowed() && t.status&StatusFeaturesOK == 0 && t.drvFeatSel <= 1 {
 			shift := 32 * t.drvFeatSel
 			t.driverFeat = t.driverFeat&^(0xffffffff<<shift) | uint64(v)<<shift
 		}
-	case regGuestPageSize:
+	case RegGuestPageSize:
 		if t.version == Legacy && v != 0 && v&(v-1) == 0 {
 			t.pageSize = v
 		}
-	case regQueueSel:
+	case RegQueueSel:
 		t.queueSel = v
-	case regQueueNum:
+	case RegQueueNum:
 		if q != nil && t.setupAllowed() {
 			q.Size = uint16(min(v, 0xffff))
 		}
-	case regQueueAlign:
+	case RegQueueAlign:
 		if t.version == Legacy && q != nil && v != 0 && v&(v-1) == 0 {
 			t.legacyAlign[t.queueSel] = v
 		}
-	case regQueuePFN:
+	case RegQueuePFN:
 		if t.version == Legacy && q != nil {
 			t.setLegacyPFN(q, v)
 		}
-	case regQueueReady:
+	case RegQueueReady:
 		if t.version == Modern && q != nil && t.setupAllowed() {
 			q.Ready = v == 1
 		}
-	case regQueueDescLow, regQueueDescHigh, regQueueDriverLow, regQueueDriverHigh, regQueueDeviceLow, regQueueDeviceHigh:
+	case RegQueueDescLow, RegQueueDescHigh, RegQueueDriverLow, RegQueueDriverHigh, RegQueueDeviceLow, RegQueueDeviceHigh:
 		if t.version != Modern || q == nil || !t.setupAllowed() || q.Ready {
 			return
 		}
 		switch off {
-		case regQueueDescLow:
+		case RegQueueDescLow:
 			setLow(&q.Desc, v)
-		case regQueueDescHigh:
+		case RegQueueDescHigh:
 			setHigh(&q.Desc, v)
-		case regQueueDriverLow:
+		case RegQueueDriverLow:
 			setLow(&q.Avail, v)
-		case regQueueDriverHigh:
+		case RegQueueDriverHigh:
 			setHigh(&q.Avail, v)
-		case regQueueDeviceLow:
+		case RegQueueDeviceLow:
 			setLow(&q.Used, v)
-		case regQueueDeviceHigh:
+		case RegQueueDeviceHigh:
 			setHigh(&q.Used, v)
 		}
-	case regInterruptACK:
+	case RegInterruptACK:
 		t.intStatus &^= v
-	case regStatus:
+	case RegStatus:
 		t.setStatus(v)
 	}
 }
@@ -345,6 +318,7 @@ func (t *MMIO) activate() error {
 		Kicks:     kicks,
 		Interrupt: t.interrupt,
 		Fail:      t.fail,
+		Gate:      &t.gate,
 	})
 	if err != nil {
 		return err
@@ -407,6 +381,15 @@ func (t *MMIO) reset() {
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
 	t.pageSize = 4096
 }
+
+// Pause implements vmm.Pauser: it returns once the device's goroutines
+// are between requests, and holds them there (no Pop, no guest memory, no
+// interrupt) until Resume. A Reset or Close meanwhile still stops the
+// device.
+func (t *MMIO) Pause() { t.gate.Pause() }
+
+// Resume implements vmm.Pauser: the device carries on where it was.
+func (t *MMIO) Resume() { t.gate.Resume() }
 
 // Close stops the device.
 func (t *MMIO) Close() {

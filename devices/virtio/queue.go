@@ -168,13 +168,13 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 		length := binary.LittleEndian.Uint32(d[8:])
 		flags := binary.LittleEndian.Uint16(d[12:])
 		next := binary.LittleEndian.Uint16(d[14:])
-		if flags&descFIndirect != 0 {
+		if flags&DescFIndirect != 0 {
 			switch {
 			case !q.Indirect:
 				return fmt.Errorf("%w: indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC", ErrBadChain)
 			case !top:
 				return fmt.Errorf("%w: nested indirect table", ErrBadChain)
-			case flags&descFNext != 0:
+			case flags&DescFNext != 0:
 				return fmt.Errorf("%w: indirect descriptor with NEXT", ErrBadChain)
 			case length == 0 || length%16 != 0:
 				return fmt.Errorf("%w: indirect table of %d bytes", ErrBadChain, length)
@@ -191,8 +191,8 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 		if len(c.Buffers) >= 4*MaxQueueSize {
 			return fmt.Errorf("%w: more than %d buffers", ErrBadChain, 4*MaxQueueSize)
 		}
-		c.Buffers = append(c.Buffers, Buffer{Data: buf, Writable: flags&descFWrite != 0})
-		if flags&descFNext == 0 {
+		c.Buffers = append(c.Buffers, Buffer{Data: buf, Writable: flags&DescFWrite != 0})
+		if flags&DescFNext == 0 {
 			return nil
 		}
 		idx = next
@@ -256,5 +256,5 @@ func (q *Queue) ShouldInterrupt() bool {
 		event := q.loadU16(q.Avail + 4 + 2*uint64(q.Size))
 		return uint16(cur-event-1) < uint16(cur-old)
 	}
-	return q.loadU16(q.Avail)&availFNoInterrupt == 0
+	return q.loadU16(q.Avail)&AvailFNoInterrupt == 0
 }

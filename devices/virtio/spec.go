@@ -1,46 +1,85 @@
-// Package virtio implements the virtio-mmio transport, split virtqueues and
-// the devices behind them. The pieces are separate: a device (blk, net)
-// sees only its queues and guest memory, the queues only guest memory, and
-// the transport is what the guest's MMIO accesses reach.
 package virtio
 
-// Feature bits shared by every device (virtio 1.2, section 6).
-const (
-	FeatureIndirectDesc = 28
-	FeatureEventIdx     = 29
-	FeatureVersion1     = 32
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/gokvm/gokvm/vmm"
 )
 
-// Device status bits.
-const (
-	StatusAcknowledge      = 1
-	StatusDriver           = 2
-	StatusDriverOK         = 4
-	StatusFeaturesOK       = 8
-	StatusDeviceNeedsReset = 64
-	StatusFailed           = 128
+// Describe writes a virtio-mmio window's device-tree node. Its interrupt
+// is an edge: each used-buffer notification is one irqfd write, as in
+// kvmtool.
+func Describe(dt vmm.DeviceTree, p vmm.Placement) {
+	n := dt.AddDevice("virtio", p, vmm.TriggerEdge)
+	n.Strings("compatible", "virtio,mmio")
+	n.Flag("dma-coherent")
+}
+
+// Spec makes the machine's description of a virtio-mmio device: the
+// transport in its window, and each queue's notifications routed through
+// KVM ioeventfds where the host has them, so a notify costs the vcpu no
+// exit to gokvm. The device is the machine's from then on: the machine's
+// Close closes it (and the backend it owns) when it is an io.Closer, and
+// the machine's Pause pauses it.
+func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
+	return vmm.DeviceSpec{
+		Name:     name,
+		Area:     vmm.AreaVirtio,
+		Size:     MMIOSize,
+		Describe: Describe,
+		New: func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
+			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
+			a := &attached{MMIO: t, dev: dev}
+			for i := 0; i < t.NumQueues(); i++ {
+				efd, err := env.WatchWrite(RegQueueNotify, uint32(i))
+				if errors.Is(err, vmm.ErrUnsupported) {
+					break // notifications come as MMIO exits instead
+				}
+				if err != nil {
+					a.Close()
+					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
+				}
+				a.efds = append(a.efds, efd)
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					for efd.Wait() == nil {
+						t.Kick(i)
+					}
+				}()
+			}
+			return a, nil
+		},
+	}
+}
+
+var (
+	_ vmm.MMIODevice = (*attached)(nil)
+	_ vmm.Pauser     = (*attached)(nil)
+	_ io.Closer      = (*attached)(nil)
 )
 
-// Descriptor flags.
-const (
-	descFNext     = 1
-	descFWrite    = 2
-	descFIndirect = 4
-)
+// attached is a transport with its notification forwarders. It pauses as
+// its transport does.
+type attached struct {
+	*MMIO
+	dev  Device
+	efds []vmm.Notification
+	wg   sync.WaitGroup
+}
 
-// Ring flags.
-const (
-	availFNoInterrupt = 1
-)
-
-// Interrupt status bits of the transport.
-const (
-	InterruptUsedBuffer   = 1
-	InterruptConfigChange = 2
-)
-
-// Device IDs.
-const (
-	DeviceIDNet   = 1
-	DeviceIDBlock = 2
-)
+// Close stops the device, its forwarders, and closes the device's backend.
+func (a *attached) Close() error {
+	a.MMIO.Close()
+	for _, e := range a.efds {
+		e.Close()
+	}
+	a.wg.Wait()
+	if c, ok := a.dev.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -36,6 +36,16 @@ func runExtra(action string) error {
 		return netAction(f)
 	case "kmsg": // kmsg:TEXT: is TEXT (with _ for spaces) in the kernel log?
 		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
+	case "counter": // counter:N: N lines GUEST-COUNT i, one every 100 ms
+		n, _ := strconv.Atoi(f[1])
+		for i := 1; i <= n; i++ {
+			time.Sleep(100 * time.Millisecond)
+			fmt.Printf("GUEST-COUNT %d\n", i)
+		}
+		return nil
+	case "say": // say:WORD: a marker for the host to act on
+		fmt.Printf("GUEST-SAY %s\n", f[1])
+		return nil
 	case "serial": // serial:DEV
 		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
 		if err != nil {

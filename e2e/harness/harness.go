@@ -85,6 +85,18 @@ func GoBuild(root, pkg, goarch, out string) error {
 	return nil
 }
 
+// GoTestBuild cross-compiles a package's test binary (go test -c) for
+// linux/arm64, to run where KVM/arm64 is: in the emulated host, or here.
+func GoTestBuild(root, pkg, out string) error {
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c %s for arm64: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
 // Prepare builds gokvm, the inits and the guest initramfs into dir.
 func Prepare(dir string) (*Build, error) {
 	root, err := RepoRoot()
@@ -197,6 +209,10 @@ func WriteInitramfs(out string, files map[string]string) error {
 		}
 		mode := uint64(0o644)
 		if name == "init" || name == "gokvm" || strings.HasSuffix(name, "/init") {
+			mode = 0o755
+		}
+		// Other programs (a test binary in /guest) stay executable.
+		if st, err := os.Stat(files[name]); err == nil && st.Mode()&0o111 != 0 {
 			mode = 0o755
 		}
 		recs = append(recs, cpio.StaticFile(name, string(b), mode))

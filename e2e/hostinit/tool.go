@@ -20,6 +20,7 @@ import (
 //	sha FILE               print the file's SHA-256 and size
 //	blocks FILE            print the 512-byte blocks allocated to the file
 //	truncate FILE BYTES    set the file's size
+//	capture FILE PROG ...  run PROG with its standard output in FILE
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -84,6 +85,8 @@ func runTool(args []string) error {
 		return netPeer(num(1), int(num(2)))
 	case "truncate":
 		return os.Truncate(file, int64(num(2)))
+	case "capture": // capture FILE PROGRAM ARGS...
+		return capture(file, args[2:])
 	default:
 		return fmt.Errorf("unknown tool")
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gokvm/gokvm/devices/virtio"
+	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +47,7 @@ func Up(name, cidr string) error {
 	if err := set(unix.SIOCSIFNETMASK, net.IP(ipnet.Mask)); err != nil {
 		return fmt.Errorf("SIOCSIFNETMASK %s: %v", name, err)
 	}
-	return virtio.SetLinkUp(name)
+	return vnet.SetLinkUp(name)
 }
 
 // WaitInterface waits for an interface to exist.

@@ -26,6 +26,10 @@ type Scenario struct {
 	// Args are gokvm's arguments; $GUEST is replaced by the directory
 	// holding the guest payloads, $WORK by a scratch directory.
 	Args []string
+	// Program, when set, is run with Args instead of gokvm ($GUEST and
+	// $WORK are replaced in it too): a test binary run on the host, such
+	// as the core's KVM-level tests.
+	Program string
 	// Timeout kills gokvm if it runs longer (a test's safety net).
 	Timeout time.Duration
 	// Before and After are shell-free commands run around gokvm, e.g. to
@@ -137,13 +141,21 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gokvm, expand(s.Args, guestDir, workDir)...)
+	prog := gokvm
+	if s.Program != "" {
+		prog = expand([]string{s.Program}, guestDir, workDir)[0]
+	}
+	cmd := exec.CommandContext(ctx, prog, expand(s.Args, guestDir, workDir)...)
 	// On the safety timeout, first SIGUSR1: gokvm prints where each vcpu
 	// is (the guest's side of a hang); then SIGQUIT: Go prints every
-	// goroutine's stack (gokvm's side); SIGKILL follows.
+	// goroutine's stack (gokvm's side); SIGKILL follows. Another program
+	// gets only SIGQUIT: SIGUSR1 would kill a Go program that does not
+	// handle it before it printed its stacks.
 	cmd.Cancel = func() error {
-		cmd.Process.Signal(syscall.SIGUSR1)
-		time.Sleep(3 * time.Second)
+		if s.Program == "" {
+			cmd.Process.Signal(syscall.SIGUSR1)
+			time.Sleep(3 * time.Second)
+		}
 		return cmd.Process.Signal(syscall.SIGQUIT)
 	}
 	cmd.WaitDelay = 5 * time.Second

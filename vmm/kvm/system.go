@@ -26,17 +26,17 @@ func OpenSystem(path string) (*System, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return nil, fmt.Errorf("%w: %s does not exist (is the kvm module loaded, and does the CPU run Linux at EL2?)", ErrNoKVM, path)
+			return nil, fmt.Errorf("%w: %s does not exist (is the kvm module loaded, and does the CPU run Linux at EL2?): %w", ErrNoKVM, path, err)
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-			return nil, fmt.Errorf("%w: no permission to open %s (add the user to the kvm group)", ErrNoKVM, path)
+			return nil, fmt.Errorf("%w: no permission to open %s (add the user to the kvm group): %w", ErrNoKVM, path, err)
 		}
-		return nil, fmt.Errorf("%w: open %s: %v", ErrNoKVM, path, err)
+		return nil, fmt.Errorf("%w: open %s: %w", ErrNoKVM, path, err)
 	}
 	s := &System{fd: fd, path: path}
 	v, err := ioctl(fd, kvmGetAPIVersion, 0)
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("%w: %s is not a KVM device (KVM_GET_API_VERSION: %v)", ErrNoKVM, path, err)
+		return nil, fmt.Errorf("%w: %s is not a KVM device (KVM_GET_API_VERSION: %w)", ErrNoKVM, path, err)
 	}
 	if v != kvmAPIVersionSupported {
 		s.Close()

@@ -1,0 +1,100 @@
+package virtio_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+)
+
+// returnsWithin reports whether f returns within d (leaving it running
+// when not).
+func returnsWithin(d time.Duration, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestGateNilNeverPauses(t *testing.T) {
+	var g *virtio.Gate
+	g.Pause()
+	if !g.Enter(nil) {
+		t.Fatal("a nil gate refused Enter")
+	}
+	g.Leave()
+	g.Resume()
+}
+
+func TestGatePauseWaitsForInside(t *testing.T) {
+	var g virtio.Gate
+	stop := make(chan struct{})
+	if !g.Enter(stop) {
+		t.Fatal("an open gate refused Enter")
+	}
+	paused := make(chan struct{})
+	go func() {
+		g.Pause()
+		close(paused)
+	}()
+	select {
+	case <-paused:
+		t.Fatal("Pause returned while a goroutine was inside")
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.Leave()
+	select {
+	case <-paused:
+	case <-time.After(time.Second):
+		t.Fatal("Pause did not return once the gate was empty")
+	}
+	// Closed: Enter waits until Resume.
+	entered := make(chan bool)
+	go func() { entered <- g.Enter(stop) }()
+	select {
+	case <-entered:
+		t.Fatal("Enter went through a paused gate")
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.Resume()
+	if ok := <-entered; !ok {
+		t.Fatal("Enter failed after Resume")
+	}
+	g.Leave()
+	// Pausing twice waits as once; one Resume opens.
+	g.Pause()
+	g.Pause()
+	g.Resume()
+	if !returnsWithin(time.Second, func() { g.Enter(stop) }) {
+		t.Fatal("the gate stayed closed after Resume")
+	}
+	g.Leave()
+}
+
+func TestGateStopWhilePaused(t *testing.T) {
+	var g virtio.Gate
+	g.Pause()
+	stop := make(chan struct{})
+	entered := make(chan bool)
+	go func() { entered <- g.Enter(stop) }()
+	close(stop)
+	select {
+	case ok := <-entered:
+		if ok {
+			t.Fatal("Enter succeeded through a paused gate")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a stop did not end Enter on a paused gate")
+	}
+	// The stopped goroutine is not inside: Pause does not wait for it.
+	if !returnsWithin(time.Second, g.Pause) {
+		t.Fatal("Pause waits for a goroutine that never entered")
+	}
+}

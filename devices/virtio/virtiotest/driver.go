@@ -1,0 +1,240 @@
+// Package virtiotest is a guest's virtio driver for tests: written against
+// simulated guest memory, it sets a virtio-mmio transport up through its
+// registers only, the way Linux's virtio_mmio driver does, then makes
+// chains available, kicks, and waits for used buffers. The tests of the
+// transport and of every device use it; only tests may import it.
+package virtiotest
+
+import (
+	"encoding/binary"
+	"io"
+	"log"
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
+)
+
+// The simulated guest RAM.
+const (
+	RAMBase = 0x4000_0000
+	RAMSize = 4 << 20
+)
+
+// The driver's layout of guest RAM: queue i's rings at RAMBase+i*ringSpan
+// (modern: descriptors, then the available ring at +0x4000, the used ring
+// at +0x8000), buffers from bufBase up.
+const (
+	ringSpan  = 0x10000
+	ringsSize = 0x40000
+	bufBase   = RAMBase + 1<<20
+)
+
+// Driver drives one transport. Submit, Kick and Wait work on the selected
+// queue (SelectQueue); every method must be called from the test's
+// goroutine.
+type Driver struct {
+	T   testing.TB
+	Mem *memory.GuestMemory
+	// Dev is the transport, as the machine sees it.
+	Dev vmm.MMIODevice
+	// IRQs receives a value for each interrupt the transport raises (up
+	// to 1024 unread).
+	IRQs chan struct{}
+
+	qsize uint16
+	rings []ring
+	cur   int
+	alloc uint64 // bump allocator for buffers
+
+	log logBuffer
+}
+
+// New makes a transport (virtio.NewMMIO) of the given version for dev
+// over fresh guest RAM, and a driver for it. The transport is closed when
+// the test ends; it does not close dev.
+func New(t testing.TB, version virtio.TransportVersion, dev virtio.Device) *Driver {
+	d := newDriver(t)
+	tr := virtio.NewMMIO("test", version, dev, d.Mem, d.pulse, log.New(&d.log, "", 0))
+	d.Dev = tr
+	t.Cleanup(tr.Close)
+	return d
+}
+
+// NewFromSpec creates the device as the machine does, through spec.New,
+// over fresh guest RAM, and a driver for it. watch is the machine's
+// WatchWrite; nil means the host has none (vmm.ErrUnsupported). The device
+// is closed when the test ends.
+func NewFromSpec(t testing.TB, spec vmm.DeviceSpec, watch func(offset uint64, value uint32) (vmm.Notification, error)) *Driver {
+	d := newDriver(t)
+	if watch == nil {
+		watch = func(uint64, uint32) (vmm.Notification, error) { return nil, vmm.ErrUnsupported }
+	}
+	dev, err := spec.New(vmm.DeviceEnv{
+		Name:       spec.Name,
+		Mem:        d.Mem,
+		Placement:  vmm.Placement{Base: 0x0a00_0000, Size: spec.Size, IRQ: 16},
+		Log:        log.New(&d.log, "", 0),
+		SetLevel:   func(bool) {},
+		Pulse:      d.pulse,
+		WatchWrite: watch,
+	})
+	if err != nil {
+		t.Fatalf("creating %s: %v", spec.Name, err)
+	}
+	d.Dev = dev
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func newDriver(t testing.TB) *Driver {
+	return &Driver{
+		T:     t,
+		Mem:   memory.NewGuestMemoryFromSlice(RAMBase, make([]byte, RAMSize)),
+		IRQs:  make(chan struct{}, 1024),
+		alloc: bufBase,
+		rings: make([]ring, 1),
+		log:   logBuffer{t: t},
+	}
+}
+
+// pulse is the transport's interrupt.
+func (d *Driver) pulse() {
+	select {
+	case d.IRQs <- struct{}{}:
+	default:
+	}
+}
+
+// Pause and Resume pause the transport as the machine does (vmm.Pauser).
+func (d *Driver) Pause()  { d.pauser().Pause() }
+func (d *Driver) Resume() { d.pauser().Resume() }
+
+func (d *Driver) pauser() vmm.Pauser {
+	p, ok := d.Dev.(vmm.Pauser)
+	if !ok {
+		d.T.Fatalf("%T is not a vmm.Pauser", d.Dev)
+	}
+	return p
+}
+
+// Close closes the transport as the machine does: a device made by
+// NewFromSpec closes its backend too. Closing again does nothing more.
+func (d *Driver) Close() error {
+	switch c := d.Dev.(type) {
+	case io.Closer:
+		return c.Close()
+	case interface{ Close() }:
+		c.Close()
+	}
+	return nil
+}
+
+// Read32 reads a 32-bit register.
+func (d *Driver) Read32(off uint64) uint32 {
+	b := make([]byte, 4)
+	d.Dev.ReadMMIO(off, b)
+	return binary.LittleEndian.Uint32(b)
+}
+
+// Write32 writes a 32-bit register.
+func (d *Driver) Write32(off uint64, v uint32) {
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, v)
+	d.Dev.WriteMMIO(off, b)
+}
+
+// Setup resets the device, negotiates features (all offered but those in
+// drop) and readies every queue (those with a QueueNumMax) with qsize
+// entries and fresh rings, the way Linux's virtio_mmio driver does; queue
+// 0 is selected. Setting up again after a reset forgets the driver's queue
+// state.
+func (d *Driver) Setup(qsize uint16, drop uint64) {
+	d.Write32(virtio.RegStatus, 0)
+	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge)
+	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver)
+	var offered uint64
+	for sel := uint32(0); sel < 2; sel++ {
+		d.Write32(virtio.RegDeviceFeaturesSel, sel)
+		offered |= uint64(d.Read32(virtio.RegDeviceFeatures)) << (32 * sel)
+	}
+	want := offered &^ drop
+	for sel := uint32(0); sel < 2; sel++ {
+		d.Write32(virtio.RegDriverFeaturesSel, sel)
+		d.Write32(virtio.RegDriverFeatures, uint32(want>>(32*sel)))
+	}
+	legacy := d.Read32(virtio.RegVersion) == uint32(virtio.Legacy)
+	if !legacy {
+		d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusFeaturesOK)
+		if d.Read32(virtio.RegStatus)&virtio.StatusFeaturesOK == 0 {
+			d.T.Fatalf("device refused features %#x", want)
+		}
+	} else {
+		d.Write32(virtio.RegGuestPageSize, 4096)
+	}
+	d.qsize = qsize
+	// Fresh rings, as a driver allocates them zeroed.
+	if err := d.Mem.Write(RAMBase, make([]byte, ringsSize)); err != nil {
+		d.T.Fatal(err)
+	}
+	d.rings = d.rings[:0]
+	for i := 0; ; i++ {
+		d.Write32(virtio.RegQueueSel, uint32(i))
+		max := d.Read32(virtio.RegQueueNumMax)
+		if max == 0 {
+			break // no such queue
+		}
+		if i >= ringsSize/ringSpan {
+			d.T.Fatalf("more than %d queues", ringsSize/ringSpan)
+		}
+		if max < uint32(qsize) {
+			d.T.Fatalf("QueueNumMax %d < %d", max, qsize)
+		}
+		d.rings = append(d.rings, ring{})
+		r := &d.rings[i]
+		base := RAMBase + uint64(i)*ringSpan
+		d.Write32(virtio.RegQueueNum, uint32(qsize))
+		if legacy {
+			r.desc = base
+			r.avail = r.desc + 16*uint64(qsize)
+			r.used = (r.avail + 6 + 2*uint64(qsize) + 4095) &^ 4095
+			d.Write32(virtio.RegQueueAlign, 4096)
+			d.Write32(virtio.RegQueuePFN, uint32(r.desc/4096))
+		} else {
+			r.desc, r.avail, r.used = base, base+0x4000, base+0x8000
+			d.Write32(virtio.RegQueueDescLow, uint32(r.desc))
+			d.Write32(virtio.RegQueueDescHigh, uint32(r.desc>>32))
+			d.Write32(virtio.RegQueueDriverLow, uint32(r.avail))
+			d.Write32(virtio.RegQueueDriverHigh, 0)
+			d.Write32(virtio.RegQueueDeviceLow, uint32(r.used))
+			d.Write32(virtio.RegQueueDeviceHigh, 0)
+			d.Write32(virtio.RegQueueReady, 1)
+		}
+	}
+	if len(d.rings) == 0 {
+		d.T.Fatalf("the device has no queue")
+	}
+	d.cur = 0
+	if legacy {
+		d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusDriverOK)
+		return
+	}
+	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusFeaturesOK|virtio.StatusDriverOK)
+	if s := d.Read32(virtio.RegStatus); s&virtio.StatusDeviceNeedsReset != 0 {
+		d.T.Fatalf("device needs reset right after setup (status %#x)", s)
+	}
+}
+
+// WaitStatus waits (up to 5 seconds, then fails the test) until the
+// device status has bit set.
+func (d *Driver) WaitStatus(bit uint32) {
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Read32(virtio.RegStatus)&bit == 0 {
+		if time.Now().After(deadline) {
+			d.T.Fatalf("status %#x never got %#x", d.Read32(virtio.RegStatus), bit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,135 @@
+package tinyguest
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// The expected words come from GNU as (binutils-aarch64-linux-gnu 2.40):
+// each case's comment is the line it assembled, objdump -d the word.
+func TestEncodingsMatchGNUAs(t *testing.T) {
+	for _, c := range []struct {
+		asm  string
+		got  uint32
+		want uint32
+	}{
+		{"movz x1, #0x1234", Movz(1, 0x1234, 0), 0xd2824681},
+		{"movz x19, #0xbeef, lsl #48", Movz(19, 0xbeef, 48), 0xd2f7ddf3},
+		{"movk x1, #0x100, lsl #16", Movk(1, 0x100, 16), 0xf2a02001},
+		{"movk x0, #0xc400, lsl #16", Movk(0, 0xc400, 16), 0xf2b88000},
+		{"movk x30, #0xffff, lsl #32", Movk(30, 0xffff, 32), 0xf2dffffe},
+		{"str w2, [x1, #16]", StrW(2, 1, 16), 0xb9001022},
+		{"str w2, [x19]", StrW(2, 19, 0), 0xb9000262},
+		{"str x20, [x19, #0x18]", StrX(20, 19, 0x18), 0xf9000e74},
+		{"str x0, [x19, #0x7ff8]", StrX(0, 19, 0x7ff8), 0xf93ffe60},
+		{"ldr w4, [x19]", LdrW(4, 19, 0), 0xb9400264},
+		{"ldr w4, [x1, #0x3ffc]", LdrW(4, 1, 0x3ffc), 0xb97ffc24},
+		{"ldr x5, [x19, #8]", LdrX(5, 19, 8), 0xf9400665},
+		{"ldp x2, x3, [x1]", Ldp(2, 3, 1), 0xa9400c22},
+		{"add x2, x2, #1", AddImm(2, 2, 1), 0x91000442},
+		{"add x0, x1, #0xfff", AddImm(0, 1, 0xfff), 0x913ffc20},
+		{"cmp x4, #3", CmpImm(4, 3), 0xf1000c9f},
+		{"mrs x5, mpidr_el1", MrsMPIDR(5), 0xd53800a5},
+		{"mrs x0, mpidr_el1", MrsMPIDR(0), 0xd53800a0},
+		{"hvc #0", HVC0, 0xd4000002},
+		{"hvc #0", HVC(0), 0xd4000002},
+		{"hvc #0x1234", HVC(0x1234), 0xd4024682},
+		{"wfi", WFI, 0xd503207f},
+		{"nop", NOP, 0xd503201f},
+		{"l0: b l0", B(0), 0x14000000},
+		{"b l1 (+8)", B(8), 0x14000002},
+		{"b l0 (-12)", B(-12), 0x17fffffd},
+		{"b.lo l0 (-16)", BCond(LO, -16), 0x54ffff83},
+		{"b.eq l2 (+24)", BCond(EQ, 24), 0x540000c0},
+		{"cbz x4, l0 (-24)", Cbz(4, -24), 0xb4ffff44},
+		{"cbnz x4, l2 (+16)", Cbnz(4, 16), 0xb5000084},
+		{"adr x2, l2 (+12)", Adr(2, 12), 0x10000062},
+		{"adr x3, l0 (-36)", Adr(3, -36), 0x10fffee3},
+		{"b #0x40 (an Image's code0)", B(HeaderSize), 0x14000010},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: encoded %#08x, GNU as gives %#08x", c.asm, c.got, c.want)
+		}
+	}
+}
+
+// The same branch block as above (from l0), through labels.
+func TestAsmResolvesLabels(t *testing.T) {
+	var a Asm
+	a.Label("l0").Spin().B("l1").Word(NOP).
+		Label("l1").B("l0").BCond(LO, "l0").BCond(EQ, "l2").Cbz(4, "l0").
+		Word(Cbnz(4, 16)).Adr(2, "l2").Adr(3, "l0").Word(NOP).
+		Label("l2").Word(NOP)
+	code, err := a.Code()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint32{0x14000000, 0x14000002, 0xd503201f, 0x17fffffd, 0x54ffff83, 0x540000c0,
+		0xb4ffff44, 0xb5000084, 0x10000062, 0x10fffee3, 0xd503201f, 0xd503201f}
+	if len(code) != 4*len(want) {
+		t.Fatalf("%d bytes of code, want %d", len(code), 4*len(want))
+	}
+	for i, w := range want {
+		if got := binary.LittleEndian.Uint32(code[4*i:]); got != w {
+			t.Errorf("word %d (offset %#x): %#08x, want %#08x", i, 4*i, got, w)
+		}
+	}
+	if got := a.Offset("l2"); got != 0x2c {
+		t.Errorf("l2 at %#x, want 0x2c", got)
+	}
+	var bad Asm
+	if _, err := bad.B("nowhere").Code(); err == nil {
+		t.Errorf("a branch to an undefined label assembled")
+	}
+}
+
+// Mov's movz/movk sequence must rebuild the constant, whatever its
+// zero halves.
+func TestMovLoadsConstants(t *testing.T) {
+	for _, v := range []uint64{0, 1, PSCICPUOn, PSCISystemOff, 0x0100_0000, 0x8000_0000, 0xffff_0000_0000_ffff, 0x0123_4567_89ab_cdef, ^uint64(0)} {
+		var a Asm
+		code, _ := a.Mov(7, v).Code()
+		var x uint64 = 0xdead_dead_dead_dead // movz must clear what was there
+		for i := 0; i < len(code); i += 4 {
+			w := binary.LittleEndian.Uint32(code[i:])
+			if w&0x1f != 7 {
+				t.Fatalf("Mov(%#x) wrote register %d", v, w&0x1f)
+			}
+			shift := (w >> 21 & 3) * 16
+			imm := uint64(w >> 5 & 0xffff)
+			switch w & 0xff800000 {
+			case 0xd2800000: // movz
+				x = imm << shift
+			case 0xf2800000: // movk
+				x = x&^(0xffff<<shift) | imm<<shift
+			default:
+				t.Fatalf("Mov(%#x) emitted %#08x, neither movz nor movk", v, w)
+			}
+		}
+		if x != v {
+			t.Errorf("Mov(%#x) loads %#x", v, x)
+		}
+	}
+}
+
+func TestOperandsOutOfRangePanic(t *testing.T) {
+	for name, f := range map[string]func(){
+		"misaligned str w":  func() { StrW(0, 1, 2) },
+		"str x beyond 32K":  func() { StrX(0, 1, 0x8000) },
+		"add imm 0x1000":    func() { AddImm(0, 0, 0x1000) },
+		"movk shift 8":      func() { Movk(0, 1, 8) },
+		"register 32":       func() { StrW(32, 0, 0) },
+		"cbz beyond 1 MiB":  func() { Cbz(0, 1<<20) },
+		"misaligned branch": func() { B(2) },
+		"adr beyond 1 MiB":  func() { Adr(0, 1<<20) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

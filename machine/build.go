@@ -1,0 +1,148 @@
+package machine
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"runtime/debug"
+	"time"
+
+	"github.com/gokvm/gokvm/arch/arm"
+	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/vmm"
+	"github.com/hashicorp/go-multierror"
+)
+
+// Options are how the built machine meets its caller: where the console
+// goes, where diagnostics go.
+type Options struct {
+	// Stdout receives what the guest writes to its console (discarded
+	// when nil); Stdin, when not nil, is fed to it while the guest runs.
+	Stdout io.Writer
+	Stdin  io.Reader
+	// Log receives gokvm's own diagnostics; nil discards them.
+	Log *log.Logger
+	// Start is when the caller started, for --stats; now when zero.
+	Start time.Time
+	// NoRNGSeed leaves the device tree's rng-seed out, so the same spec
+	// gives the same device tree blob byte for byte.
+	NoRNGSeed bool
+}
+
+// Machine is a VM built from a Spec: the core machine and what the
+// builder opened for it.
+type Machine struct {
+	*vmm.Machine
+	spec    Spec
+	timeout time.Duration
+	log     *log.Logger
+	nics    []nicStats
+	// backends are what the builder opened for devices; they are closed
+	// here only when building fails (a device owns its backend once the
+	// machine is built).
+	backends []io.Closer
+}
+
+// Build checks the spec, opens what it names (kernel, initrd, disks,
+// taps) and builds the machine. A problem with the spec or the files it
+// names is a vmm.ConfigError; everything opened is closed again on error.
+func Build(s Spec, o Options) (_ *Machine, err error) {
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
+	}
+	r, err := s.resolve()
+	if err != nil {
+		return nil, err
+	}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log}
+	defer func() {
+		if err != nil {
+			if cerr := m.closeBackends(); cerr != nil {
+				err = multierror.Append(err, cerr)
+			}
+		}
+	}()
+	payload, release, err := mapPayload(r.spec)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	devices := []vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}
+	disks, err := m.openDisks(r)
+	if err != nil {
+		return nil, err
+	}
+	nics, err := m.openNICs(r)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(append(devices, disks...), nics...)
+
+	cfg := vmm.Config{
+		KVMDevice:  r.spec.KVMDevice,
+		CPUs:       r.spec.CPUs,
+		MemSize:    r.mem.size,
+		MemBase:    r.mem.base,
+		MemBaseSet: r.mem.baseSet,
+		Payload:    payload,
+		Devices:    devices,
+		Log:        o.Log,
+		Start:      o.Start,
+	}
+	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed}
+	var board vmm.Board = arm64.New(boardOpts)
+	if r.spec.AArch32 {
+		board = arm.New(boardOpts)
+	}
+	vm, err := vmm.New(cfg, board)
+	release() // the payload is in guest RAM now, or not needed
+	// Return a decompressed kernel's heap pages to the OS before the
+	// guest runs: gokvm's own footprint stays small.
+	debug.FreeOSMemory()
+	if err != nil {
+		return nil, err
+	}
+	m.Machine = vm
+	m.backends = nil // the devices own them now
+	return m, nil
+}
+
+// Spec is the machine's spec with every default filled in.
+func (m *Machine) Spec() Spec { return m.spec }
+
+// Close stops the devices (disks flush what the guest wrote), closes
+// everything the machine opened, and reports every error.
+func (m *Machine) Close() error {
+	var errs *multierror.Error
+	if m.Machine != nil {
+		if err := m.Machine.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+func (m *Machine) closeBackends() error {
+	var errs *multierror.Error
+	for i := len(m.backends) - 1; i >= 0; i-- {
+		if err := m.backends[i].Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	m.backends = nil
+	return errs.ErrorOrNil()
+}
+
+// NICStats describes each NIC's traffic, one line per NIC, for --stats.
+func (m *Machine) NICStats() []string {
+	var out []string
+	for _, n := range m.nics {
+		out = append(out, fmt.Sprintf("nic%d: %s", n.index, n.stats()))
+	}
+	return out
+}

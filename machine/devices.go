@@ -1,0 +1,60 @@
+package machine
+
+import (
+	"fmt"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/devices/virtio/blk"
+	vnet "github.com/gokvm/gokvm/devices/virtio/net"
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// nicStats reads one NIC's counters.
+type nicStats struct {
+	index int
+	stats func() string
+}
+
+// openDisks opens every disk image (so a bad one fails before KVM is
+// touched) and describes a virtio-blk device for each, in order. Once the
+// machine is built the device owns its disk: it flushes and closes it when
+// the machine closes; until then the builder closes it on error.
+func (m *Machine) openDisks(r *resolved) ([]vmm.DeviceSpec, error) {
+	var specs []vmm.DeviceSpec
+	for i, d := range r.spec.Disks {
+		disk, err := blk.OpenDisk(blk.DiskOptions{Path: d.Path, ReadOnly: d.ReadOnly, Direct: d.Direct, Serial: d.Serial})
+		if err != nil {
+			return nil, err
+		}
+		m.backends = append(m.backends, disk)
+		if disk.Size()%blk.SectorSize != 0 {
+			m.log.Printf("disk %s: %d bytes is not a multiple of %d; the guest sees %d sectors and not the last %d bytes",
+				d.Path, disk.Size(), blk.SectorSize, disk.Sectors(), disk.Size()%blk.SectorSize)
+		}
+		specs = append(specs, virtio.Spec(fmt.Sprintf("virtio-blk%d", i), r.transport, blk.New(disk, m.log)))
+	}
+	return specs, nil
+}
+
+// openNICs opens every tap (creating what does not exist) and describes a
+// virtio-net device for each, which owns its tap once the machine is built
+// (a tap gokvm created disappears when the device closes it).
+func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
+	var specs []vmm.DeviceSpec
+	for _, n := range r.nics {
+		t, err := vnet.OpenTap(n.tapif)
+		if err != nil {
+			return nil, err
+		}
+		m.backends = append(m.backends, t)
+		io, err := vnet.NewTapIO(t)
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
+		dev := vnet.New(name, io, n.mac, m.log)
+		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
+		specs = append(specs, virtio.Spec(name, r.transport, dev))
+	}
+	return specs, nil
+}

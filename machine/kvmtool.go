@@ -1,0 +1,51 @@
+package machine
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ParseDisk reads kvmtool's -d spelling: FILE[,ro][,direct][,serial=ID].
+func ParseDisk(s string) (Disk, error) {
+	parts := strings.Split(s, ",")
+	d := Disk{Path: parts[0]}
+	if d.Path == "" {
+		return d, fmt.Errorf("-d %q: no image file", s)
+	}
+	for _, p := range parts[1:] {
+		switch {
+		case p == "ro":
+			d.ReadOnly = true
+		case p == "direct":
+			d.Direct = true
+		case strings.HasPrefix(p, "serial="):
+			d.Serial = strings.TrimPrefix(p, "serial=")
+		default:
+			return d, fmt.Errorf("-d %q: unknown option %q (want ro, direct or serial=ID)", s, p)
+		}
+	}
+	return d, nil
+}
+
+// ParseNIC reads kvmtool's -n spelling: mode=tap[,tapif=NAME][,guest_mac=MAC]
+// or mode=none. Values are checked when the spec is resolved.
+func ParseNIC(s string) (NIC, error) {
+	n := NIC{Mode: NICModeTap}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return n, fmt.Errorf("-n %q: %q is not key=value", s, kv)
+		}
+		switch k {
+		case "mode":
+			n.Mode = v
+		case "tapif":
+			n.TapIf = v
+		case "guest_mac":
+			n.GuestMAC = v
+		default:
+			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif or guest_mac)", s, k)
+		}
+	}
+	return n, nil
+}

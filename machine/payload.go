@@ -1,0 +1,79 @@
+package machine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/gokvm/gokvm/vmm"
+	"golang.org/x/sys/unix"
+)
+
+// mapPayload maps the kernel and initrd files. They are mapped, not read,
+// so that once copied into guest RAM they stop counting against gokvm's
+// own memory; release unmaps them.
+func mapPayload(s Spec) (p vmm.Payload, release func(), err error) {
+	var maps [][]byte
+	release = func() {
+		for _, m := range maps {
+			unix.Munmap(m)
+		}
+		maps = nil
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if p.Kernel, err = mapInput("kernel", s.Kernel); err != nil {
+		return p, release, err
+	}
+	maps = append(maps, p.Kernel)
+	if s.Initrd != "" {
+		if p.Initrd, err = mapInput("initrd", s.Initrd); err != nil {
+			return p, release, err
+		}
+		maps = append(maps, p.Initrd)
+	}
+	p.Cmdline = s.Cmdline
+	return p, release, nil
+}
+
+// mapInput maps a whole input file read-only. Every failure is the
+// user's to fix, so a configuration error.
+func mapInput(what, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &vmm.ConfigError{Err: &missingFileError{what: what, path: path}}
+		}
+		return nil, &vmm.ConfigError{Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &vmm.ConfigError{Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	switch {
+	case fi.IsDir():
+		return nil, vmm.Configf("%s %s: is a directory", what, path)
+	case !fi.Mode().IsRegular():
+		return nil, vmm.Configf("%s %s: not a regular file", what, path)
+	case fi.Size() == 0:
+		return nil, vmm.Configf("%s %s: the file is empty", what, path)
+	case fi.Size() > 1<<40:
+		return nil, vmm.Configf("%s %s: %d bytes is too large", what, path, fi.Size())
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: mapping: %w", what, path, err)
+	}
+	return b, nil
+}
+
+// missingFileError says an input file does not exist, in a shorter form
+// than *fs.PathError, and still matches os.ErrNotExist.
+type missingFileError struct{ what, path string }
+
+func (e *missingFileError) Error() string { return e.what + " " + e.path + ": no such file" }
+func (e *missingFileError) Unwrap() error { return os.ErrNotExist }

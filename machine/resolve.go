@@ -1,0 +1,167 @@
+package machine
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/devices/virtio"
+	vnet "github.com/gokvm/gokvm/devices/virtio/net"
+	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
+)
+
+// maxSerial is virtio-blk's GET_ID answer size.
+const maxSerial = 20
+
+// WithDefaults fills in every default, so the spec says exactly what VM
+// it makes: --print-config shows this.
+func (s Spec) WithDefaults() Spec {
+	// A 32-bit ARM host runs only 32-bit guests.
+	s.AArch32 = s.AArch32 || runtime.GOARCH == "arm"
+	if s.CPUs == 0 {
+		s.CPUs = 1
+	}
+	if s.Memory == "" {
+		s.Memory = DefaultMemory
+	}
+	if s.IRQChip == "" {
+		s.IRQChip = string(arm64.IRQChipAuto)
+	}
+	if s.Console == "" {
+		s.Console = ConsoleSerial
+	}
+	if s.Transport == "" {
+		s.Transport = TransportMMIO
+	}
+	if s.KVMDevice == "" {
+		s.KVMDevice = kvm.DefaultDevice
+	}
+	s.Disks = append([]Disk(nil), s.Disks...)
+	s.NICs = append([]NIC(nil), s.NICs...)
+	for i := range s.NICs {
+		n := &s.NICs[i]
+		if n.Mode == "" {
+			n.Mode = NICModeTap
+		}
+		if n.Mode != NICModeTap {
+			continue
+		}
+		if n.TapIf == "" {
+			n.TapIf = fmt.Sprintf("gokvm%d", i)
+		}
+		if n.GuestMAC == "" {
+			n.GuestMAC = defaultMAC(n.TapIf, i).String()
+		}
+	}
+	return s
+}
+
+// defaultMAC is stable for a tap name and NIC index, and locally
+// administered (52:54:00 as QEMU's, then a hash).
+func defaultMAC(tapif string, index int) net.HardwareAddr {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", tapif, index)
+	v := h.Sum32()
+	return net.HardwareAddr{0x52, 0x54, 0x00, byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// resolved is a spec checked and parsed into what the builder uses.
+type resolved struct {
+	spec      Spec
+	mem       memory
+	irqchip   arm64.IRQChip
+	transport virtio.TransportVersion
+	timeout   time.Duration
+	nics      []resolvedNIC
+}
+
+type resolvedNIC struct {
+	index int
+	tapif string
+	mac   net.HardwareAddr
+}
+
+// fieldErr is a configuration error naming the spec field.
+func fieldErr(field string, format string, args ...any) error {
+	return vmm.Configf("%s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// Check resolves the spec (defaults filled in) and reports the first
+// problem as a configuration error naming its field. It opens nothing.
+func (s Spec) Check() error {
+	_, err := s.resolve()
+	return err
+}
+
+func (s Spec) resolve() (*resolved, error) {
+	s = s.WithDefaults()
+	r := &resolved{spec: s}
+	var err error
+	switch {
+	case s.Kernel == "":
+		return nil, vmm.Configf("no kernel given: use -k/--kernel FILE (or \"kernel\" in a config file)")
+	case s.CPUs < 1:
+		return nil, fieldErr("cpus", "%d: a guest needs at least 1 vcpu", s.CPUs)
+	}
+	if r.mem, err = parseMemory(s.Memory); err != nil {
+		return nil, fieldErr("memory", "%q: %v", s.Memory, err)
+	}
+	if r.irqchip, err = arm64.ParseIRQChip(s.IRQChip); err != nil {
+		return nil, err
+	}
+	switch s.Console {
+	case ConsoleSerial:
+	default:
+		return nil, fieldErr("console", "%q: want serial", s.Console)
+	}
+	switch s.Transport {
+	case TransportMMIO:
+		r.transport = virtio.Modern
+	case TransportMMIOLegacy:
+		r.transport = virtio.Legacy
+	default:
+		return nil, fieldErr("transport", "%q: want mmio or mmio-legacy", s.Transport)
+	}
+	if s.Timeout != "" {
+		if r.timeout, err = time.ParseDuration(s.Timeout); err != nil {
+			return nil, fieldErr("timeout", "%q is not a duration like 90s or 5m", s.Timeout)
+		}
+		if r.timeout < 0 {
+			return nil, fieldErr("timeout", "%v is negative", r.timeout)
+		}
+	}
+	for i, d := range s.Disks {
+		switch {
+		case d.Path == "":
+			return nil, fieldErr(fmt.Sprintf("disks[%d].path", i), "no image file")
+		case len(d.Serial) > maxSerial:
+			return nil, fieldErr(fmt.Sprintf("disks[%d].serial", i), "%q: a serial is at most %d bytes", d.Serial, maxSerial)
+		}
+	}
+	for i, n := range s.NICs {
+		field := fmt.Sprintf("nics[%d]", i)
+		switch n.Mode {
+		case NICModeNone:
+			continue
+		case NICModeTap:
+		default:
+			return nil, fieldErr(field+".mode", "%q: want tap or none", n.Mode)
+		}
+		if err := vnet.ValidTapName(n.TapIf); err != nil {
+			return nil, fieldErr(field+".tapif", "%v", err)
+		}
+		mac, err := net.ParseMAC(n.GuestMAC)
+		if err != nil || len(mac) != 6 {
+			return nil, fieldErr(field+".guest_mac", "%q is not a MAC address like 52:54:00:12:34:56", n.GuestMAC)
+		}
+		if mac[0]&1 != 0 {
+			return nil, fieldErr(field+".guest_mac", "%s is a multicast address", n.GuestMAC)
+		}
+		r.nics = append(r.nics, resolvedNIC{index: i, tapif: n.TapIf, mac: mac})
+	}
+	return r, nil
+}

@@ -1,0 +1,40 @@
+package machine
+
+import (
+	"context"
+	"log"
+	"strings"
+	"time"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// Run runs the guest until it powers off or resets, ctx ends, or the
+// spec's timeout passes: then it first logs where each vcpu was (what a
+// timed-out boot test needs to know first) and the outcome is
+// vmm.OutcomeTimeout.
+func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
+	if m.timeout <= 0 {
+		return m.Machine.Run(ctx)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	t := time.AfterFunc(m.timeout, func() {
+		m.log.Printf("timeout: the guest ran for %v", m.timeout)
+		m.DumpVcpus(LogWriter{m.log})
+		cancel(context.DeadlineExceeded)
+	})
+	defer t.Stop()
+	return m.Machine.Run(ctx)
+}
+
+// LogWriter sends each line written to it through a logger, so multi-line
+// reports (a vcpu dump) carry the logger's prefix on every line.
+type LogWriter struct{ L *log.Logger }
+
+func (w LogWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.L.Print(line)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,163 @@
+// Package machine is gokvm as a library: a VM specification (Spec) that a
+// command line, a JSON file or a Go program fills in, and a builder that
+// turns it into a Machine ready to run, opening the kernel, disks and taps
+// it names and owning them until Close. `gokvm run` is a thin layer over
+// it; a CI tool or a Go test can boot a kernel the same way.
+package machine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// Spec is a whole VM. Its JSON field names are part of gokvm's interface
+// (`gokvm run --config`, `--print-config`; README "Configuration files").
+// Zero values mean the defaults that WithDefaults fills in.
+type Spec struct {
+	// Kernel is the arm64 Image (raw or gzip), or with AArch32 a zImage.
+	Kernel string `json:"kernel"`
+	// Initrd is the initial ramdisk; none when empty.
+	Initrd string `json:"initrd,omitempty"`
+	// Cmdline is the kernel command line.
+	Cmdline string `json:"cmdline,omitempty"`
+	// AArch32 boots a 32-bit ARM guest.
+	AArch32 bool `json:"aarch32,omitempty"`
+	// CPUs is the number of vcpus (default 1).
+	CPUs int `json:"cpus,omitempty"`
+	// Memory is RAM as -m takes it: MiB, or with a K/M/G/T suffix,
+	// optionally @ADDR (default "256").
+	Memory string `json:"memory,omitempty"`
+	// IRQChip is auto, gicv3 or gicv2 (default auto).
+	IRQChip string `json:"irqchip,omitempty"`
+	// Console is the device that is the guest's console: serial (a
+	// 16550A, the guest's ttyS0; the default).
+	Console string `json:"console,omitempty"`
+	// Disks are virtio-blk devices, the guest's vda, vdb, ... in order.
+	Disks []Disk `json:"disks,omitempty"`
+	// NICs are virtio-net devices, the guest's eth0, eth1, ... in order.
+	NICs []NIC `json:"nics,omitempty"`
+	// Transport is mmio (virtio-mmio version 2, the default) or
+	// mmio-legacy (version 1).
+	Transport string `json:"transport,omitempty"`
+	// Timeout stops the guest after this Go duration ("90s"); none when
+	// empty or "0s".
+	Timeout string `json:"timeout,omitempty"`
+	// KVMDevice is the KVM device (default /dev/kvm).
+	KVMDevice string `json:"kvm_device,omitempty"`
+}
+
+// Disk is one raw disk image.
+type Disk struct {
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	// Direct opens the image with O_DIRECT.
+	Direct bool `json:"direct,omitempty"`
+	// Serial is the GET_ID answer (default: the file's name).
+	Serial string `json:"serial,omitempty"`
+}
+
+// NIC is one network interface.
+type NIC struct {
+	// Mode is tap, or none (no device: a placeholder kvmtool accepts).
+	Mode string `json:"mode"`
+	// TapIf is the tap interface (default gokvmN, N the NIC's index).
+	TapIf string `json:"tapif,omitempty"`
+	// GuestMAC is the guest's MAC (default 52:54:00 and a hash of the
+	// tap's name and index).
+	GuestMAC string `json:"guest_mac,omitempty"`
+}
+
+// Console devices.
+const (
+	ConsoleSerial = "serial"
+)
+
+// Transports.
+const (
+	TransportMMIO       = "mmio"
+	TransportMMIOLegacy = "mmio-legacy"
+)
+
+// NIC modes.
+const (
+	NICModeTap  = "tap"
+	NICModeNone = "none"
+)
+
+// Defaults.
+const (
+	DefaultMemory = "256"
+)
+
+// ParseJSON reads a Spec from JSON. Unknown fields, wrong types and
+// malformed JSON are configuration errors that name the field (or the
+// offset) and the source name.
+func ParseJSON(name string, r io.Reader) (Spec, error) {
+	var s Spec
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, &vmm.ConfigError{Err: fmt.Errorf("%s: %s", name, describeJSONError(err, data))}
+	}
+	if dec.More() {
+		return s, vmm.Configf("%s: more than one JSON value", name)
+	}
+	return s, nil
+}
+
+// describeJSONError says what is wrong with a config in the user's terms:
+// which field, what was wanted, where in the file.
+func describeJSONError(err error, data []byte) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "the top level"
+		}
+		return fmt.Sprintf("field %q: a JSON %s where %s is wanted", field, typeErr.Value, jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr):
+		line := 1 + bytes.Count(data[:min(int(syntaxErr.Offset), len(data))], []byte("\n"))
+		return fmt.Sprintf("malformed JSON at line %d: %v", line, syntaxErr)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Sprintf("unknown field %s (see the README for the fields)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.EOF):
+		return "the file is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: it ends early"
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int", "int64", "uint64":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "a list"
+	case "struct":
+		return "an object"
+	}
+	return goKind
+}
+
+// JSON is the spec as indented JSON, the form --print-config shows.
+func (s Spec) JSON() []byte {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return append(b, '\n')
+}
