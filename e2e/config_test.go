@@ -64,7 +64,7 @@ func TestConfigFileSameDeviceTree(t *testing.T) {
 			t.Fatalf("--config --dump-dtb: exit status %d", r.Exit)
 		}
 		js := string(r.Files["$WORK/vm.json"])
-		for _, want := range []string{`"a.img"`, `"b.img"`, `"tapif": "tapc0"`, `"cpus": 2`} {
+		for _, want := range []string{`/a.img"`, `/b.img"`, `"tapif": "tapc0"`, `"cpus": 2`} {
 			if !strings.Contains(js, want) {
 				t.Errorf("the printed config lacks %s:\n%s", want, js)
 			}

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/hashicorp/go-multierror"
 )
 
 // addDevice places a device with the board, creates it with its
@@ -50,6 +51,12 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 				return nil, err
 			}
 			return efd, nil
+		},
+		Fault: func(err error) {
+			m.log.Printf("%s: %v", spec.Name, err)
+			m.faultMu.Lock()
+			m.faults = multierror.Append(m.faults, fmt.Errorf("%s: %w: %w", spec.Name, ErrDeviceFault, err))
+			m.faultMu.Unlock()
 		},
 	}
 	d, err := spec.New(env)

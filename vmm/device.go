@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"context"
+	"errors"
 	"log"
 
 	"github.com/gokvm/gokvm/vmm/memory"
@@ -39,7 +40,15 @@ type DeviceEnv struct {
 	// in the device's window. It fails with ErrUnsupported where the host
 	// cannot; the write then arrives as an MMIO write.
 	WatchWrite func(offset uint64, value uint32) (Notification, error)
+	// Fault reports that the device itself failed (a bug in gokvm, such as
+	// a recovered panic), as opposed to a guest error: the guest runs on,
+	// and Run reports ErrDeviceFault once it ends, so gokvm exits with a
+	// failure status after flushing the disks.
+	Fault func(err error)
 }
+
+// ErrDeviceFault is wrapped by Run's error when a device reported a fault.
+var ErrDeviceFault = errors.New("a device failed")
 
 // Notification is a guest write the host turned into an event.
 type Notification interface {

@@ -75,6 +75,9 @@ type Machine struct {
 	closing   atomic.Bool
 	running   sync.WaitGroup // a Run in progress
 
+	faultMu sync.Mutex
+	faults  *multierror.Error // device faults (DeviceEnv.Fault)
+
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the vcpus must stop
 	control  sync.Mutex    // one dump, pause or resume at a time

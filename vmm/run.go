@@ -69,8 +69,14 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	// them go, so that Close finds them as it expects.
 	m.resumeDevices()
 
-	// The first system event decides; errors from any vcpu are reported.
+	// The first system event decides; errors from any vcpu, and faults of
+	// any device, are reported.
+	m.faultMu.Lock()
 	var errs *multierror.Error
+	if m.faults != nil {
+		errs = multierror.Append(errs, m.faults.Errors...)
+	}
+	m.faultMu.Unlock()
 	outcome := OutcomeError
 	for _, r := range results {
 		if r.err != nil {
