@@ -14,7 +14,7 @@ AARCH32   ?=
 LDFLAGS   := -X main.version=$(VERSION)
 
 
-.PHONY: all build deps kernels unit fuzz e2e test bench try vet clean
+.PHONY: all build deps kernels unit fuzz fuzz-long e2e test bench try vet clean
 
 all: build
 
@@ -57,6 +57,11 @@ unit: deps
 # Short runs of every fuzz target on what a guest or a bad file controls.
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) tools/fuzz.sh
+
+# Every fuzz target for 10 minutes (about an hour in all), for a deeper
+# search than the test command's short runs.
+fuzz-long:
+	FUZZTIME=10m GO=$(GO) tools/fuzz.sh
 
 # End-to-end tests: boot real guests under gokvm on KVM/ARM.
 e2e: deps kernels

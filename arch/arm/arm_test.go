@@ -50,6 +50,15 @@ func TestParseZImage(t *testing.T) {
 	}
 }
 
+func TestParseZImageAbsurdSize(t *testing.T) {
+	z := testimage.Zimage(8192)
+	binary.LittleEndian.PutUint32(z[0x28:], 0x1000)
+	binary.LittleEndian.PutUint32(z[0x2c:], 0xffff_f000)
+	if _, err := ParseZImage(z); err == nil || !errors.Is(err, ErrNotZImage) || !strings.Contains(err.Error(), "is absurd") {
+		t.Errorf("a zImage claiming 4 GiB: %v", err)
+	}
+}
+
 func FuzzParseZImage(f *testing.F) {
 	f.Add(testimage.Zimage(64))
 	f.Add(testimage.Arm64(64, 0, 128))

@@ -22,6 +22,10 @@ const (
 	zEndianLE    = 0x04030201
 	zEndianBE    = 0x01020304
 	zHeaderEnd   = 0x34
+
+	// MaxZImageSize bounds a zImage: 32-bit kernels are a few MiB, and
+	// room for five times the zImage is reserved to decompress it.
+	MaxZImageSize = 128 << 20
 )
 
 // ErrNotZImage is wrapped by every "this is not a bootable zImage".
@@ -60,8 +64,13 @@ func ParseZImage(b []byte) (*ZImage, error) {
 	if z.End <= z.Start {
 		return nil, fmt.Errorf("%w: the header's end %#x is not after its start %#x", ErrNotZImage, z.End, z.Start)
 	}
-	if size := uint64(z.End - z.Start); size > uint64(len(b)) {
+	if size := uint64(z.End - z.Start); size > MaxZImageSize {
+		return nil, fmt.Errorf("%w: the header's size %#x (end %#x - start %#x) is absurd for a 32-bit kernel (at most %d MiB)", ErrNotZImage, size, z.End, z.Start, MaxZImageSize>>20)
+	} else if size > uint64(len(b)) {
 		return nil, fmt.Errorf("%w: the zImage is truncated: its header says %d bytes, the file has %d", ErrNotZImage, size, len(b))
+	}
+	if len(b) > MaxZImageSize {
+		return nil, fmt.Errorf("%w: the file is %d MiB, too large for a 32-bit kernel (at most %d MiB)", ErrNotZImage, len(b)>>20, MaxZImageSize>>20)
 	}
 	return z, nil
 }

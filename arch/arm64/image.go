@@ -21,6 +21,10 @@ const (
 	// maxDecompressed bounds a gzip Image so a hostile file cannot exhaust
 	// host memory.
 	maxDecompressed = 1 << 30
+	// MaxImageSize bounds the header's image_size (the kernel with its
+	// BSS): real kernels take tens of MiB, and a larger value is a corrupt
+	// or hostile header, refused before any address is computed from it.
+	MaxImageSize = 1 << 30
 )
 
 // ErrNotImage is wrapped by every "this is not a bootable arm64 Image".
@@ -72,6 +76,9 @@ func ParseImage(b []byte) (*Image, error) {
 	if imageSize == 0 {
 		textOffset = legacyTextOffset
 		imageSize = uint64(len(b))
+	}
+	if imageSize > MaxImageSize {
+		return nil, fmt.Errorf("%w: the header's image_size %#x is absurd (a kernel with its BSS takes less than %d MiB)", ErrNotImage, imageSize, MaxImageSize>>20)
 	}
 	if textOffset >= RAMAlign || textOffset%8 != 0 {
 		return nil, fmt.Errorf("%w: text_offset %#x in the header is not below 2 MiB and 8-byte aligned", ErrNotImage, textOffset)

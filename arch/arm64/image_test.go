@@ -66,6 +66,8 @@ func TestParseImageRejects(t *testing.T) {
 		{"truncated gzip", gz[:len(gz)/2], "truncated"},
 		{"bad text_offset", testimage.Arm64(4096, 3<<20, 8<<20), "text_offset"},
 		{"image_size below file", testimage.Arm64(8192, 0, 4096), "smaller than the file"},
+		{"image_size near 2^64", testimage.Arm64(8192, 0, ^uint64(0)-0x1000), "image_size 0xffffffffffffefff is absurd"},
+		{"image_size over 1 GiB", testimage.Arm64(8192, 0, 1<<30+1), "is absurd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseImage(tc.b)

@@ -33,6 +33,14 @@ func Place(ramBase, ramSize uint64, kernelOffset, kernelSize uint64, initrdSize 
 		return p, vmm.Configf("guest RAM base %#x is not 2 MiB aligned", ramBase)
 	}
 	ramEnd := ramBase + ramSize
+	if ramEnd < ramBase {
+		return p, vmm.Configf("guest RAM at %#x+%#x wraps around the address space", ramBase, ramSize)
+	}
+	// Every size here comes from a file or the user: compare before
+	// adding, so no sum wraps.
+	if kernelOffset > ramSize || kernelSize > ramSize-kernelOffset {
+		return p, vmm.Configf("-m %d MiB is too small for the kernel (%d MiB with BSS)", mib(ramSize), mib(kernelOffset)+mib(kernelSize))
+	}
 	top := ramEnd
 	if limit != 0 && limit < top {
 		top = limit
@@ -43,7 +51,7 @@ func Place(ramBase, ramSize uint64, kernelOffset, kernelSize uint64, initrdSize 
 		return p, vmm.Configf("the initrd (%d MiB) does not fit in the guest's %d MiB of RAM", mib(initrdSize), mib(ramSize))
 	}
 	if top < ramBase+MaxFDTSize {
-		return p, vmm.Configf("-m %d MiB is too small for the kernel (%d MiB with BSS) and the device tree (2 MiB)", mib(ramSize), mib(kernelSize+kernelOffset))
+		return p, vmm.Configf("-m %d MiB is too small for the kernel (%d MiB with BSS) and the device tree (2 MiB)", mib(ramSize), mib(kernelOffset)+mib(kernelSize))
 	}
 	p.FDTAddr = alignDown(top-MaxFDTSize, RAMAlign)
 	p.InitrdEnd = p.FDTAddr

@@ -55,6 +55,10 @@ func TestPlaceRefuses(t *testing.T) {
 		{name: "kernel+initrd+dtb", base: 0x8000_0000, size: 64 << 20, ksize: 40 << 20, isize: 30 << 20, want: "need at least 72 MiB"},
 		{name: "kernel+dtb", base: 0x8000_0000, size: 32 << 20, ksize: 31 << 20, want: "need at least 34 MiB"},
 		{name: "unaligned base", base: 0x8010_0000, size: 64 << 20, ksize: 1 << 20, want: "not 2 MiB aligned"},
+		// Sizes near 2^64 must not wrap into a layout that "fits".
+		{name: "kernel size wraps", base: 0x8000_0000, size: 64 << 20, ksize: ^uint64(0) - 0x1000, want: "too small for the kernel"},
+		{name: "initrd size wraps", base: 0x8000_0000, size: 64 << 20, ksize: 1 << 20, isize: ^uint64(0) - 0x1000, want: "does not fit"},
+		{name: "RAM wraps", base: ^uint64(0) &^ (2<<20 - 1), size: 64 << 20, ksize: 1 << 20, want: "wraps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Place(tc.base, tc.size, 0, tc.ksize, tc.isize, 0)

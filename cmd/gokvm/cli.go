@@ -15,6 +15,7 @@ import (
 
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/hashicorp/go-multierror"
 )
 
 // Env is the process environment Main works in, so tests can drive it.
@@ -179,7 +180,7 @@ func parseList[T any](values []string, parse func(string) (T, error)) ([]T, erro
 	return out, nil
 }
 
-func runCommand(args []string, env Env) int {
+func runCommand(args []string, env Env) (status int) {
 	start := time.Now()
 	logger := log.New(env.Stderr, "gokvm: ", 0)
 	o, err := parseRunFlags(args)
@@ -209,8 +210,11 @@ func runCommand(args []string, env Env) int {
 		return machine.ErrorStatus(err)
 	}
 	defer func() {
+		// Close flushes the disks: if that fails, what the guest wrote
+		// may not be on disk, and gokvm must not report success.
 		if err := m.Close(); err != nil {
-			logger.Print(errorLine(err))
+			logger.Printf("closing the machine: %s", errorLine(err))
+			status = machine.ExitFailure
 		}
 	}()
 	if o.dumpDTB != "" {
@@ -271,7 +275,15 @@ func runCommand(args []string, env Env) int {
 	return machine.ExitStatus(outcome)
 }
 
-// errorLine flattens a multi-line error into one line for the log.
+// errorLine flattens an error into one line for the log; collected errors
+// are joined with "; ".
 func errorLine(err error) string {
+	if me, ok := err.(*multierror.Error); ok && len(me.Errors) > 0 {
+		parts := make([]string, len(me.Errors))
+		for i, e := range me.Errors {
+			parts[i] = errorLine(e)
+		}
+		return strings.Join(parts, "; ")
+	}
 	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/machine"
+	"github.com/hashicorp/go-multierror"
 )
 
 // runCLI runs Main in-process and returns its status and stderr.
@@ -41,6 +43,7 @@ func TestBadInput(t *testing.T) {
 	truncZ := writeFile(t, dir, "zImage.trunc", testimage.Zimage(8192)[:4096])
 	bigInitrd := writeFile(t, dir, "big.cpio", make([]byte, 70<<20))
 	initrd := writeFile(t, dir, "initrd.cpio", make([]byte, 30<<20))
+	absurd := writeFile(t, dir, "Image.absurd", testimage.Arm64(1<<20, 0, ^uint64(0)&^0xfff))
 
 	for _, tc := range []struct {
 		name string
@@ -60,6 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"initrd larger than RAM", []string{"run", "-k", kernel, "-i", bigInitrd, "-m", "64"}, "does not fit in the guest's 64 MiB"},
 		{"missing initrd", []string{"run", "-k", kernel, "-i", filepath.Join(dir, "no.cpio")}, "initrd"},
 		{"-m too small", []string{"run", "-k", kernel, "-i", initrd, "-m", "48"}, "-m 48 MiB is too small"},
+		{"absurd image_size", []string{"run", "-k", absurd}, "image_size 0xfffffffffffff000 is absurd"},
 		{"-m below minimum", []string{"run", "-k", kernel, "-m", "8"}, "too little"},
 		{"-m garbage", []string{"run", "-k", kernel, "-m", "lots"}, "not a positive number"},
 		{"-m bad address", []string{"run", "-k", kernel, "-m", "256@zz"}, "not a number"},
@@ -156,5 +160,16 @@ func TestEscapeFilter(t *testing.T) {
 	}
 	if out.String() != "ab\x01c\x01zd" || quit != 1 {
 		t.Errorf("filtered %q, quit %d times; want %q and 1", out.String(), quit, "ab\x01c\x01zd")
+	}
+}
+
+func TestErrorLineJoinsCollectedErrors(t *testing.T) {
+	err := multierror.Append(errors.New("disk a.img: flush: input/output error"),
+		multierror.Append(errors.New("closing vcpu 1: bad file descriptor"), errors.New("two\nlines")))
+	if got, want := errorLine(err), "disk a.img: flush: input/output error; closing vcpu 1: bad file descriptor; two lines"; got != want {
+		t.Errorf("errorLine = %q, want %q", got, want)
+	}
+	if got := errorLine(multierror.Append(nil, errors.New("only one"))); got != "only one" {
+		t.Errorf("errorLine of one collected error = %q", got)
 	}
 }

@@ -44,6 +44,13 @@ func NewGuestMemory(base, size uint64) (*GuestMemory, error) {
 	}
 	// Transparent huge pages cut stage-2 faults; failing is harmless.
 	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+	// A core dump of gokvm must not carry the guest's memory (its keys,
+	// its users' data): leave RAM out of dumps.
+	if err := unix.Madvise(mem, unix.MADV_DONTDUMP); err != nil {
+		g := &GuestMemory{base: base, mem: mem, mmap: true}
+		g.Close()
+		return nil, fmt.Errorf("excluding guest RAM from core dumps (MADV_DONTDUMP): %w", err)
+	}
 	return &GuestMemory{base: base, mem: mem, mmap: true}, nil
 }
 

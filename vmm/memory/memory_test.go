@@ -2,6 +2,9 @@ package memory
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -79,5 +82,36 @@ func TestGuestRAMIsHugePageAligned(t *testing.T) {
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+	}
+}
+
+// TestGuestRAMLeftOutOfCoreDumps: the mapping carries VM_DONTDUMP ("dd" in
+// smaps' VmFlags).
+func TestGuestRAMLeftOutOfCoreDumps(t *testing.T) {
+	m, err := NewGuestMemory(0x8000_0000, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := fmt.Sprintf("%x-", m.HostAddr())
+	var flags string
+	in := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			in = strings.HasPrefix(f[0], start)
+		}
+		if in && strings.HasPrefix(line, "VmFlags:") {
+			flags = line
+		}
+	}
+	if flags == "" {
+		t.Fatalf("no smaps entry for guest RAM at %s", start)
+	}
+	if !strings.Contains(" "+flags+" ", " dd ") {
+		t.Errorf("guest RAM would be in core dumps: %s", flags)
 	}
 }

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gokvm/gokvm/e2e/scenario"
+	"github.com/gokvm/gokvm/machine"
+)
+
+func init() {
+	extraScenarios = append(extraScenarios, func(string) []scenario.Scenario {
+		// fdatasync on /dev/full fails (EINVAL): the final flush of a
+		// disk that cannot be flushed.
+		return []scenario.Scenario{{Name: "flush-fails", Args: bootArgs("poweroff", "-d", "/dev/full")}}
+	})
+}
+
+// TestFailedFinalFlush: when the disks cannot be flushed at exit, gokvm
+// says which disk and does not report the guest's power-off as success.
+func TestFailedFinalFlush(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "flush-fails")
+			if !strings.Contains(r.Output(), "GUEST-POWEROFF") {
+				t.Fatalf("the guest did not get to power off")
+			}
+			if r.Exit != machine.ExitFailure {
+				t.Errorf("exit status %d, want %d", r.Exit, machine.ExitFailure)
+			}
+			if !strings.Contains(r.Stderr, "disk /dev/full") || !strings.Contains(r.Stderr, "closing the machine") {
+				t.Errorf("stderr does not name the disk whose flush failed:\n%s", r.Stderr)
+			}
+		})
+	}
+}
