@@ -84,17 +84,20 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	devices = append(append(devices, disks...), nics...)
 
 	cfg := vmm.Config{
-		KVMDevice:  r.spec.KVMDevice,
-		CPUs:       r.spec.CPUs,
-		MemSize:    r.mem.size,
-		MemBase:    r.mem.base,
-		MemBaseSet: r.mem.baseSet,
-		Payload:    payload,
-		Devices:    devices,
-		Log:        o.Log,
-		Start:      o.Start,
+		KVMDevice:    r.spec.KVMDevice,
+		CPUs:         r.spec.CPUs,
+		MemSize:      r.mem.size,
+		MemBase:      r.mem.base,
+		MemBaseSet:   r.mem.baseSet,
+		Payload:      payload,
+		Devices:      devices,
+		VcpuAffinity: r.affinity,
+		Log:          o.Log,
+		Start:        o.Start,
 	}
-	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed}
+	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, CPU: arm64.CPUFeatures{
+		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,
+	}}
 	var board vmm.Board = arm64.New(boardOpts)
 	if r.spec.AArch32 {
 		board = arm.New(boardOpts)

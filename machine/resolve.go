@@ -77,6 +77,7 @@ type resolved struct {
 	transport virtio.TransportVersion
 	timeout   time.Duration
 	nics      []resolvedNIC
+	affinity  []int
 }
 
 type resolvedNIC struct {
@@ -132,6 +133,19 @@ func (s Spec) resolve() (*resolved, error) {
 		}
 		if r.timeout < 0 {
 			return nil, fieldErr("timeout", "%v is negative", r.timeout)
+		}
+	}
+	if s.SVEMaxVL != 0 {
+		if err := arm64.CheckSVEMaxVL(s.SVEMaxVL); err != nil {
+			return nil, err
+		}
+		if s.DisableSVE {
+			return nil, vmm.Configf("sve_max_vl (--sve-max-vl) and disable_sve (--disable-sve) contradict each other")
+		}
+	}
+	if s.VcpuAffinity != "" {
+		if r.affinity, err = parseCPUList(s.VcpuAffinity); err != nil {
+			return nil, fieldErr("vcpu_affinity", "%q: %v", s.VcpuAffinity, err)
 		}
 	}
 	for i, d := range s.Disks {

@@ -50,6 +50,19 @@ type Spec struct {
 	Timeout string `json:"timeout,omitempty"`
 	// KVMDevice is the KVM device (default /dev/kvm).
 	KVMDevice string `json:"kvm_device,omitempty"`
+	// PMU gives each vcpu a PMUv3 (the host must have KVM_CAP_ARM_PMU_V3).
+	PMU bool `json:"pmu,omitempty"`
+	// DisableSVE turns SVE off; otherwise AArch64 guests get it where the
+	// host has it.
+	DisableSVE bool `json:"disable_sve,omitempty"`
+	// SVEMaxVL limits SVE's vector length, in bits (a multiple of 128).
+	SVEMaxVL int `json:"sve_max_vl,omitempty"`
+	// DisablePtrAuth turns pointer authentication off; otherwise AArch64
+	// guests get it where the host has it.
+	DisablePtrAuth bool `json:"disable_ptrauth,omitempty"`
+	// VcpuAffinity pins the vcpu threads to host CPUs, a list like
+	// "1,4-7" (as taskset -c takes it).
+	VcpuAffinity string `json:"vcpu_affinity,omitempty"`
 }
 
 // Disk is one raw disk image.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gokvm/gokvm/vmm"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseJSONErrorsNameTheField(t *testing.T) {
@@ -149,5 +150,35 @@ func TestExitStatusOfEveryOutcome(t *testing.T) {
 		if got := ExitStatus(o); got != code {
 			t.Errorf("ExitStatus(%v) = %d, want %d", o, got, code)
 		}
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	cpus, err := parseCPUList("0")
+	if err != nil || len(cpus) != 1 || cpus[0] != 0 {
+		t.Errorf("parseCPUList(0) = %v, %v", cpus, err)
+	}
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	if allowed.Count() >= 2 && allowed.IsSet(1) {
+		if cpus, err := parseCPUList("1,0-1"); err != nil || len(cpus) != 2 || cpus[0] != 0 || cpus[1] != 1 {
+			t.Errorf("parseCPUList(1,0-1) = %v, %v", cpus, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "3-1", "-1", "0,,1", "1-", "99999", "1023"} {
+		if _, err := parseCPUList(bad); err == nil {
+			t.Errorf("parseCPUList(%q) accepted", bad)
+		}
+	}
+	if err := (Spec{Kernel: "Image", VcpuAffinity: "0-"}).Check(); err == nil || !strings.Contains(err.Error(), "vcpu_affinity") {
+		t.Errorf("a bad vcpu_affinity: %v", err)
+	}
+	if err := (Spec{Kernel: "Image", SVEMaxVL: 100}).Check(); err == nil || !strings.Contains(err.Error(), "multiple of 128") {
+		t.Errorf("--sve-max-vl 100: %v", err)
+	}
+	if err := (Spec{Kernel: "Image", SVEMaxVL: 256, DisableSVE: true}).Check(); err == nil {
+		t.Errorf("--sve-max-vl with --disable-sve accepted")
 	}
 }

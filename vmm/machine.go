@@ -37,6 +37,9 @@ type Config struct {
 	// Devices are placed on the board in order (the first virtio-blk is
 	// the guest's vda; the console goes first).
 	Devices []DeviceSpec
+	// VcpuAffinity, when not empty, pins every vcpu thread to these host
+	// CPUs (on big.LITTLE hosts, all vcpus on one kind of core).
+	VcpuAffinity []int
 	// Log receives gokvm's own diagnostics; nil discards them.
 	Log *log.Logger
 	// Start is when the caller started, for the time-to-first-KVM_RUN

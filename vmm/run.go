@@ -137,8 +137,13 @@ func (m *Machine) stopping() bool {
 // runVcpu is one vcpu's KVM_RUN loop, on a goroutine locked to its thread
 // so the kick signal reaches the thread that is in KVM_RUN.
 func (m *Machine) runVcpu(v *vcpu) vcpuResult {
+	// The thread stays locked when the loop ends, so the runtime retires
+	// it rather than reuse a thread renamed and pinned for this vcpu.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	nameThread(fmt.Sprintf("gokvm-vcpu%d", v.ID))
+	if err := pinThread(m.cfg.VcpuAffinity); err != nil {
+		return vcpuResult{err: fmt.Errorf("vcpu %d: %w", v.ID, err)}
+	}
 	v.tid.Store(int32(unix.Gettid()))
 	defer v.tid.Store(0)
 

@@ -121,6 +121,14 @@ func (AArch32) CPUCompatible() string { return "arm,cortex-a15" }
 // TimerCompatible implements arm64.Guest.
 func (AArch32) TimerCompatible() []string { return []string{"arm,armv7-timer"} }
 
+// AArch64Features implements arm64.Guest: KVM gives AArch32 vcpus no SVE
+// and no pointer authentication.
+func (AArch32) AArch64Features() bool { return false }
+
+// PMUCompatible implements arm64.Guest: the Cortex-A15's PMU, which
+// 32-bit kernels drive on a PMUv3.
+func (AArch32) PMUCompatible() string { return "arm,cortex-a15-pmu" }
+
 // MaxCmdline implements arm64.Guest.
 func (AArch32) MaxCmdline() int { return maxCmdline }
 

@@ -25,6 +25,9 @@ type Options struct {
 	// NoRNGSeed leaves rng-seed out of the device tree, for reproducible
 	// device trees.
 	NoRNGSeed bool
+	// CPU are the optional vcpu features: PMU, SVE, pointer
+	// authentication.
+	CPU CPUFeatures
 }
 
 // Board is the arm64 mach-virt machine (vmm.Board).
@@ -43,6 +46,10 @@ type Board struct {
 	target  uint32
 	haveTgt bool
 	mpidrs  []uint64
+	vcpus   []*kvm.Vcpu
+
+	// The optional features the vcpus get, decided in CheckHost.
+	pmu, sve, ptrauth bool
 
 	nextPlatform uint64
 	nextVirtio   uint64
@@ -109,7 +116,10 @@ func (b *Board) CheckHost(sys *kvm.System) error {
 			return err
 		}
 	}
-	return b.guest.CheckHost(sys)
+	if err := b.guest.CheckHost(sys); err != nil {
+		return err
+	}
+	return b.features(sys)
 }
 
 // MachineType implements vmm.Board: the default 40-bit IPA space, or a
@@ -155,9 +165,13 @@ func (b *Board) InitVcpu(vm *kvm.VM, v *kvm.Vcpu) error {
 		}
 		b.target, b.haveTgt = t, true
 	}
-	if err := initVcpu(v, b.target, b.guest.VcpuFeatures()...); err != nil {
+	if err := initVcpu(v, b.target, b.featureBits()...); err != nil {
 		return err
 	}
+	if err := b.finalizeSVE(v); err != nil {
+		return err
+	}
+	b.vcpus = append(b.vcpus, v)
 	mpidr, err := v.GetOneReg(b.guest.MPIDRReg())
 	if err != nil {
 		return fmt.Errorf("reading MPIDR of vcpu %d: %w", v.ID, err)
@@ -166,8 +180,14 @@ func (b *Board) InitVcpu(vm *kvm.VM, v *kvm.Vcpu) error {
 	return nil
 }
 
-// FinalizeIRQChip implements vmm.Board.
-func (b *Board) FinalizeIRQChip() error { return b.gic.init() }
+// FinalizeIRQChip implements vmm.Board: the VGIC, then what needs it
+// initialised (the PMUs' interrupts).
+func (b *Board) FinalizeIRQChip() error {
+	if err := b.gic.init(); err != nil {
+		return err
+	}
+	return b.initPMU()
+}
 
 // PlaceDevice implements vmm.Board: the next free slot of the area.
 func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
@@ -213,6 +233,7 @@ func (b *Board) FDTConfig(devices []vmm.PlacedDevice) FDTConfig {
 		Devices:         devices,
 		Cmdline:         b.cmdline,
 		CPUCompatible:   b.guest.CPUCompatible(),
+		PMUCompatible:   b.pmuCompatible(),
 		TimerCompatible: b.guest.TimerCompatible(),
 	}
 	if len(b.initrd) > 0 {
@@ -259,3 +280,11 @@ var (
 	_ vmm.Board         = (*Board)(nil)
 	_ vmm.VcpuDescriber = (*Board)(nil)
 )
+
+// pmuCompatible is the PMU node's compatible string, or "" without a PMU.
+func (b *Board) pmuCompatible() string {
+	if !b.pmu {
+		return ""
+	}
+	return b.guest.PMUCompatible()
+}

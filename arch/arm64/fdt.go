@@ -47,6 +47,9 @@ type FDTConfig struct {
 	TimerCompatible []string
 	// RNGSeed, when not empty, seeds the guest's entropy pool early.
 	RNGSeed []byte
+	// PMUCompatible, when not empty, adds a PMU node (on a per-cpu
+	// interrupt) with this compatible string.
+	PMUCompatible string
 }
 
 // Strings is a property holding a list of strings ("a\0b\0").
@@ -97,6 +100,9 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 			timerNode(c),
 		),
 	)
+	if c.PMUCompatible != "" {
+		root.Children = append(root.Children, pmuNode(c))
+	}
 	for _, n := range devs.nodes {
 		root.Children = append(root.Children, n.node)
 	}
@@ -169,12 +175,25 @@ func gicNode(c FDTConfig) *dt.Node {
 	return dt.NewNode(fmt.Sprintf("intc@%x", GICDistBase), dt.WithProperty(props...))
 }
 
-func timerNode(c FDTConfig) *dt.Node {
+// ppiFlags is a level-triggered private interrupt's flags cell: GICv2
+// specifiers carry the mask of CPUs it goes to.
+func ppiFlags(c FDTConfig) uint32 {
 	flags := uint32(irqLevelHigh)
 	if c.GIC == GICv2 {
-		// GICv2 PPI specifiers carry the mask of CPUs they go to.
 		flags |= (1<<len(c.MPIDRs) - 1) << gicv2PPICPUShift
 	}
+	return flags
+}
+
+func pmuNode(c FDTConfig) *dt.Node {
+	return dt.NewNode("pmu", dt.WithProperty(
+		Strings("compatible", c.PMUCompatible),
+		dt.PropertyU32Array("interrupts", []uint32{irqTypePPI, pmuPPI, ppiFlags(c)}),
+	))
+}
+
+func timerNode(c FDTConfig) *dt.Node {
+	flags := ppiFlags(c)
 	var cells []uint32
 	for _, ppi := range []uint32{TimerPPISecurePhys, TimerPPINonSecurePhys, TimerPPIVirt, TimerPPIHyp} {
 		cells = append(cells, irqTypePPI, ppi, flags)

@@ -32,6 +32,11 @@ type Guest interface {
 	MaxCmdline() int
 	// DescribeRegs says where a vcpu is (pc, mode) for a state dump.
 	DescribeRegs(v *kvm.Vcpu) string
+	// AArch64Features reports whether the guest's vcpus can have SVE and
+	// pointer authentication (KVM offers them to AArch64 vcpus only).
+	AArch64Features() bool
+	// PMUCompatible is the PMU node's compatible string.
+	PMUCompatible() string
 }
 
 // Kernel is a parsed kernel: its bytes and where they go.
@@ -93,3 +98,9 @@ func (AArch64) TimerCompatible() []string { return []string{"arm,armv8-timer", "
 
 // MaxCmdline implements Guest.
 func (AArch64) MaxCmdline() int { return maxCmdline }
+
+// AArch64Features implements Guest.
+func (AArch64) AArch64Features() bool { return true }
+
+// PMUCompatible implements Guest.
+func (AArch64) PMUCompatible() string { return "arm,armv8-pmuv3" }

@@ -13,6 +13,9 @@ const (
 	RegPC     = RegX0 + 0x40
 	RegPSTATE = RegX0 + 0x42
 
+	// RegSVEVLS is the bitmap of SVE vector lengths the vcpu offers
+	// (KVM_REG_ARM64_SVE_VLS): bit vq-1 for a length of vq*128 bits.
+	RegSVEVLS = regARM64 | 0x0060_0000_0000_0000 | 0x15<<16 | 0xffff
 	// RegMPIDR is MPIDR_EL1 (op0=3, op1=0, CRn=0, CRm=0, op2=5).
 	RegMPIDR = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 0<<7 | 0<<3 | 5
 )
@@ -37,7 +40,11 @@ const MPIDRHWIDMask = 0xff_ffff
 
 // KVM vcpu init features (asm/kvm.h).
 const (
-	VcpuFeaturePowerOff = 0
-	VcpuFeatureEL132Bit = 1
-	VcpuFeaturePSCI02   = 2
+	VcpuFeaturePowerOff   = 0
+	VcpuFeatureEL132Bit   = 1
+	VcpuFeaturePSCI02     = 2
+	VcpuFeaturePMUv3      = 3
+	VcpuFeatureSVE        = 4
+	VcpuFeaturePtrAuthAdr = 5
+	VcpuFeaturePtrAuthGen = 6
 )

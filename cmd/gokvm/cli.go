@@ -37,6 +37,8 @@ func Main(args []string, env Env) int {
 	switch args[0] {
 	case "run":
 		return runCommand(args[1:], env)
+	case "check":
+		return checkCommand(args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "gokvm %s\n", version)
 		return 0
@@ -44,7 +46,7 @@ func Main(args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, version or help)\n", args[0])
+	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, check, version or help)\n", args[0])
 	return machine.ExitUsage
 }
 
@@ -85,6 +87,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&f.IRQChip, "irqchip")
 	str(&f.KVMDevice, "kvm-device")
 	str(&f.Transport, "virtio-transport")
+	str(&f.VcpuAffinity, "vcpu-affinity")
+	fs.BoolVar(&f.PMU, "pmu", false, "")
+	fs.BoolVar(&f.DisableSVE, "disable-sve", false, "")
+	fs.IntVar(&f.SVEMaxVL, "sve-max-vl", 0, "")
+	fs.BoolVar(&f.DisablePtrAuth, "disable-ptrauth", false, "")
 	str(&o.dumpDTB, "dump-dtb")
 	str(&config, "config")
 	fs.IntVar(&f.CPUs, "c", 0, "")
@@ -151,6 +158,22 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.Timeout = timeout.String()
 		case "aarch32":
 			o.spec.AArch32 = f.AArch32
+		case "pmu":
+			o.spec.PMU = f.PMU
+		case "disable-sve":
+			o.spec.DisableSVE = f.DisableSVE
+		case "sve-max-vl":
+			o.spec.SVEMaxVL = f.SVEMaxVL
+			if f.SVEMaxVL == 0 {
+				err = fmt.Errorf("--sve-max-vl 0: want a multiple of 128 from 128 to 2048")
+			}
+		case "disable-ptrauth":
+			o.spec.DisablePtrAuth = f.DisablePtrAuth
+		case "vcpu-affinity":
+			o.spec.VcpuAffinity = f.VcpuAffinity
+			if f.VcpuAffinity == "" {
+				err = fmt.Errorf("--vcpu-affinity: an empty CPU list")
+			}
 		case "d", "disk":
 			o.spec.Disks, err = parseList(disks, machine.ParseDisk)
 		case "n", "network":

@@ -72,6 +72,12 @@ func TestBadInput(t *testing.T) {
 		{"-c -3", []string{"run", "-k", kernel, "-c", "-3"}, "at least 1 vcpu"},
 		{"unknown flag", []string{"run", "-k", kernel, "--frobnicate"}, "flag provided but not defined: -frobnicate"},
 		{"bad irqchip", []string{"run", "-k", kernel, "--irqchip", "gicv4"}, "want auto, gicv3 or gicv2"},
+		{"bad sve-max-vl", []string{"run", "-k", kernel, "--sve-max-vl", "100"}, "multiple of 128"},
+		{"zero sve-max-vl", []string{"run", "-k", kernel, "--sve-max-vl", "0"}, "multiple of 128"},
+		{"sve-max-vl and disable-sve", []string{"run", "-k", kernel, "--sve-max-vl", "256", "--disable-sve"}, "contradict"},
+		{"empty vcpu-affinity", []string{"run", "-k", kernel, "--vcpu-affinity", ""}, "empty CPU list"},
+		{"bad vcpu-affinity", []string{"run", "-k", kernel, "--vcpu-affinity", "one"}, "is not a CPU number"},
+		{"vcpu-affinity beyond the host", []string{"run", "-k", kernel, "--vcpu-affinity", "0,1000"}, "CPU 1000 is not one gokvm may run on"},
 		{"stray argument", []string{"run", "-k", kernel, "extra"}, "unexpected argument"},
 		{"unknown command", []string{"boot"}, "unknown command"},
 		{"missing disk", []string{"run", "-k", kernel, "-d", filepath.Join(dir, "none.img")}, "disk " + filepath.Join(dir, "none.img") + ": no such file"},
@@ -123,7 +129,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "Ctrl-A x"} {
+	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "--pmu", "--disable-sve", "--sve-max-vl", "--disable-ptrauth", "--vcpu-affinity", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}

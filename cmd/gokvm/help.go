@@ -6,6 +6,9 @@ const usageText = `gokvm boots Linux guest kernels on KVM/ARM hosts.
 
 Usage:
   gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
+  gokvm check [--json]          report what this host offers gokvm (KVM, GIC,
+                                SVE, PMU, taps...); status 0 when an arm64
+                                guest can boot here, 1 otherwise
   gokvm version                 print the version
   gokvm help                    print this help
 
@@ -27,6 +30,15 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          first printing where each vcpu was
       --stats            print boot and exit figures to stderr when the guest stops
       --kvm-device PATH  the KVM device (default /dev/kvm)
+      --pmu              give each vcpu a PMUv3 (perf in the guest); the host
+                         must have KVM_CAP_ARM_PMU_V3
+      --disable-sve      no SVE (AArch64 guests get it where the host has it,
+                         with the host's vector lengths)
+      --sve-max-vl BITS  the largest SVE vector length, a multiple of 128
+      --disable-ptrauth  no pointer authentication (on where the host has it)
+      --vcpu-affinity CPULIST
+                         pin the vcpu threads to these host CPUs (e.g. 1 or
+                         4-7: one kind of core on big.LITTLE boards)
       --config FILE      read the VM from a JSON file (see the README); flags
                          given as well override it (-d and -n replace its lists)
       --print-config     print the VM as JSON, every default filled in, and exit

@@ -36,6 +36,8 @@ func runExtra(action string) error {
 		return netAction(f)
 	case "kmsg": // kmsg:TEXT: is TEXT (with _ for spaces) in the kernel log?
 		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
+	case "sve", "pmu":
+		return cpuAction(f)
 	case "counter": // counter:N: N lines GUEST-COUNT i, one every 100 ms
 		n, _ := strconv.Atoi(f[1])
 		for i := 1; i <= n; i++ {

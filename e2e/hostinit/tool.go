@@ -2,12 +2,14 @@ package main
 
 import (
 	"net"
+	"time"
 
 	"fmt"
-	"github.com/gokvm/gokvm/e2e/netcfg"
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/gokvm/gokvm/e2e/netcfg"
 
 	"github.com/gokvm/gokvm/e2e/pattern"
 )
@@ -21,6 +23,7 @@ import (
 //	blocks FILE            print the 512-byte blocks allocated to the file
 //	truncate FILE BYTES    set the file's size
 //	capture FILE PROG ...  run PROG with its standard output in FILE
+//	vcpuaffinity SECONDS   print the allowed CPUs of gokvm's vcpu threads
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -85,6 +88,8 @@ func runTool(args []string) error {
 		return netPeer(num(1), int(num(2)))
 	case "truncate":
 		return os.Truncate(file, int64(num(2)))
+	case "vcpuaffinity": // vcpuaffinity WAIT-SECONDS
+		return vcpuAffinity(time.Duration(num(1)) * time.Second)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:

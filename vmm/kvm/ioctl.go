@@ -32,6 +32,7 @@ const (
 	kvmCreateDevice        = 0xc00caee0
 	kvmSetDeviceAttr       = 0x4018aee1
 	kvmHasDeviceAttr       = 0x4018aee3
+	kvmArmVcpuFinalize     = 0x4004aec2
 	kvmAPIVersionSupported = 12
 )
 
@@ -51,6 +52,11 @@ const (
 	CapArmPSCI02     Capability = 102
 	CapImmediateExit Capability = 136
 	CapArmVMIPASize  Capability = 165
+	CapArmPMUv3      Capability = 126
+	CapArmSVE        Capability = 170
+	CapArmPtrAuthAdr Capability = 171
+	CapArmPtrAuthGen Capability = 172
+	CapArmMTE        Capability = 205
 )
 
 var capNames = map[Capability]string{
@@ -65,6 +71,11 @@ var capNames = map[Capability]string{
 	CapArmPSCI02:     "KVM_CAP_ARM_PSCI_0_2",
 	CapImmediateExit: "KVM_CAP_IMMEDIATE_EXIT",
 	CapArmVMIPASize:  "KVM_CAP_ARM_VM_IPA_SIZE",
+	CapArmPMUv3:      "KVM_CAP_ARM_PMU_V3",
+	CapArmSVE:        "KVM_CAP_ARM_SVE",
+	CapArmPtrAuthAdr: "KVM_CAP_ARM_PTRAUTH_ADDRESS",
+	CapArmPtrAuthGen: "KVM_CAP_ARM_PTRAUTH_GENERIC",
+	CapArmMTE:        "KVM_CAP_ARM_MTE",
 }
 
 func (c Capability) String() string {

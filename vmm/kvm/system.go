@@ -45,6 +45,10 @@ func OpenSystem(path string) (*System, error) {
 	return s, nil
 }
 
+// APIVersion is the KVM API version the device speaks (12: OpenSystem
+// refuses others).
+func (s *System) APIVersion() int { return kvmAPIVersionSupported }
+
 // Path is the device path the system was opened from.
 func (s *System) Path() string { return s.path }
 

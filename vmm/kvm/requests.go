@@ -1,0 +1,13 @@
+package kvm
+
+// Requests of the run phase, exported for the seccomp allow-list
+// (vmm/seccomp), which must name every ioctl gokvm makes once the guest
+// runs. The numbers are those in ioctl.go.
+const (
+	RequestRun            uint32 = kvmRun
+	RequestIRQLine        uint32 = kvmIRQLine
+	RequestIOEventFD      uint32 = kvmIOEventFD
+	RequestCheckExtension uint32 = kvmCheckExtension
+	RequestGetOneReg      uint32 = kvmGetOneReg
+	RequestGetMPState     uint32 = kvmGetMPState
+)
