@@ -74,8 +74,9 @@ type Machine struct {
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
-	ran       atomic.Bool
-	closing   atomic.Bool
+	runMu     sync.Mutex
+	ran       bool           // Run was called
+	closing   bool           // Close was called
 	running   sync.WaitGroup // a Run in progress
 
 	faultMu sync.Mutex
@@ -197,8 +198,10 @@ func (m *Machine) Devices() []PlacedDevice { return m.placed }
 // vcpus' kvm_run pages must outlive their threads. Devices close next
 // (disks flush what the guest wrote), in reverse order of creation.
 func (m *Machine) Close() error {
-	m.closing.Store(true)
+	m.runMu.Lock()
+	m.closing = true
 	m.stopOnce.Do(func() { close(m.stopped) })
+	m.runMu.Unlock()
 	m.running.Wait()
 	var errs *multierror.Error
 	for i := len(m.closers) - 1; i >= 0; i-- {

@@ -28,14 +28,21 @@ type vcpuResult struct {
 // something first, such as dumping the vcpus), gives OutcomeTimeout; any
 // other end gives OutcomeStopped. A machine runs once.
 func (m *Machine) Run(ctx context.Context) (Outcome, error) {
-	if m.ran.Swap(true) {
+	// Under runMu, so that Close either sees this run and waits for it,
+	// or has already stopped the machine and this run does nothing.
+	m.runMu.Lock()
+	switch {
+	case m.ran:
+		m.runMu.Unlock()
 		return OutcomeError, ErrRanBefore
+	case m.closing:
+		m.runMu.Unlock()
+		return OutcomeStopped, nil
 	}
+	m.ran = true
 	m.running.Add(1)
+	m.runMu.Unlock()
 	defer m.running.Done()
-	if m.stopping() {
-		return OutcomeStopped, nil // closed before it ran
-	}
 	devCtx, stopDevices := context.WithCancel(ctx)
 	defer stopDevices()
 	for _, d := range m.devices {
@@ -95,7 +102,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	switch {
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return OutcomeTimeout, nil
-	case ctx.Err() != nil, m.closing.Load():
+	case ctx.Err() != nil, m.closed():
 		return OutcomeStopped, nil
 	}
 	return OutcomeError, errors.New("vcpus stopped without a guest event")
@@ -217,4 +224,11 @@ func (m *Machine) reportUnclaimed(v *vcpu, addr uint64, n int, isWrite bool) {
 		dir = "write"
 	}
 	m.log.Printf("vcpu %d: %d-byte MMIO %s at %#x hits no device (%d such accesses so far)", v.ID, n, dir, addr, c)
+}
+
+// closed reports whether Close was called.
+func (m *Machine) closed() bool {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	return m.closing
 }
