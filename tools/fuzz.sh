@@ -1,13 +1,57 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target in the module for a bounded time each
-# (FUZZTIME, default 10s), failing on the first crasher.
+# (FUZZTIME, default 10s), then prints how many executions each reached
+# (the last "execs: N" that go test -fuzz printed) and fails if any target
+# found a crasher. Every target runs even after one fails, so a long run
+# (make fuzz-long: FUZZTIME=10m) reports them all; FUZZFAILFAST=1 stops at
+# the first.
+#
+# Targets in packages matching FUZZRACE (a grep -E pattern over import
+# paths; default: the virtio devices, whose targets run device goroutines
+# alongside the driver) run under the race detector. FUZZRACE=. races
+# every target, FUZZRACE='^$' none. FUZZPARALLEL sets go test's -parallel
+# (default: GOMAXPROCS). FUZZLOG keeps each target's output in that
+# directory (default: a temporary one, removed).
 set -euo pipefail
 fuzztime=${FUZZTIME:-10s}
+race=${FUZZRACE:-/devices/virtio(/|$)}
 go=${GO:-go}
+parallel=()
+if [ -n "${FUZZPARALLEL:-}" ]; then
+	parallel=(-parallel "$FUZZPARALLEL")
+fi
+logdir=${FUZZLOG:-}
+if [ -z "$logdir" ]; then
+	logdir=$(mktemp -d)
+	trap 'rm -rf "$logdir"' EXIT
+fi
+mkdir -p "$logdir"
+
+summary=()
+failed=0
 for pkg in $($go list ./...); do
 	targets=$($go test -short -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
 	for t in $targets; do
-		echo "fuzz: $pkg $t for $fuzztime"
-		$go test -run '^$' -fuzz "^$t\$" -fuzztime "$fuzztime" "$pkg"
+		flags=()
+		if echo "$pkg" | grep -Eq -- "$race"; then
+			flags=(-race)
+		fi
+		echo "fuzz: $pkg $t for $fuzztime ${flags[*]:-}"
+		log="$logdir/$(echo "$pkg" | tr / _).$t.log"
+		status=ok
+		if ! $go test "${flags[@]}" "${parallel[@]}" -run '^$' -fuzz "^$t\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
+			status=FAIL
+			failed=1
+		fi
+		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2 || true)
+		summary+=("$(printf '%-8s %12s  %s %s %s' "$status" "${execs:-?}" "$t" "$pkg" "${flags[*]:-}")")
+		if [ "$status" = FAIL ] && [ -n "${FUZZFAILFAST:-}" ]; then
+			break 2
+		fi
 	done
 done
+
+echo
+echo "fuzz: executions per target in $fuzztime:"
+printf '%s\n' "${summary[@]}"
+exit $failed

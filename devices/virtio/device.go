@@ -17,9 +17,13 @@ type Device interface {
 	// ReadConfig and WriteConfig access the device-specific config space.
 	ReadConfig(offset uint64, data []byte)
 	WriteConfig(offset uint64, data []byte)
-	// Activate starts the device when the driver sets DRIVER_OK.
+	// Activate starts the device when the driver sets DRIVER_OK. Each
+	// goroutine it starts defers env.Recover.
 	Activate(env ActivateEnv) error
 	// Reset stops whatever Activate started and waits until it stopped.
+	// It returns promptly (a device checks for a stop between requests
+	// and within long ones), and is safe to call any number of times, from
+	// any number of goroutines at once, and alongside a Close.
 	Reset()
 }
 
@@ -34,8 +38,14 @@ type ActivateEnv struct {
 	// Interrupt tells the driver about used buffers.
 	Interrupt func()
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
-	// broke a queue; the device stops using its queues.
+	// broke a queue; the device stops using its queues, and the transport
+	// shuts Gate so that its other goroutines stop too.
 	Fail func(error)
+	// Fault reports a bug in gokvm on one of the device's goroutines (a
+	// recovered panic, see Recover): the device fails as with Fail, and
+	// the machine ends with a failure status once the guest stops
+	// (vmm.DeviceEnv.Fault).
+	Fault func(error)
 	// Gate holds the device's goroutines between requests while the
 	// machine is paused: they touch guest memory and interrupt only
 	// between Gate.Enter and Gate.Leave. ServeQueue uses it; a device

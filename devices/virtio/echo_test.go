@@ -2,6 +2,7 @@ package virtio_test
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -21,11 +22,14 @@ type echoDevice struct {
 	// when not nil, is received from before each request completes.
 	started chan struct{}
 	hold    chan struct{}
+	// panics, when set, makes the handler panic (a bug in a device).
+	panics atomic.Bool
 
 	handled atomic.Int64
 	closed  atomic.Bool
 	scratch []byte // the serving goroutine's, reused
 
+	mu         sync.Mutex // Activate, Reset and Close may race
 	stop, done chan struct{}
 }
 
@@ -43,6 +47,8 @@ func (e *echoDevice) Activate(env virtio.ActivateEnv) error {
 	if !env.Queues[0].Ready {
 		return fmt.Errorf("the echo queue is not set up")
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	stop, done := make(chan struct{}), make(chan struct{})
 	e.stop, e.done = stop, done
 	go func() {
@@ -65,6 +71,10 @@ func (e *echoDevice) handle(c *virtio.Chain, stop <-chan struct{}) (uint32, bool
 			return 0, false
 		}
 	}
+	if e.panics.Load() {
+		var table []int
+		_ = table[len(c.Buffers)] // index out of range: a device bug
+	}
 	in := e.scratch[:0]
 	for _, b := range c.Buffers {
 		if !b.Writable {
@@ -84,6 +94,8 @@ func (e *echoDevice) handle(c *virtio.Chain, stop <-chan struct{}) (uint32, bool
 }
 
 func (e *echoDevice) Reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.stop == nil {
 		return
 	}

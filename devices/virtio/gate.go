@@ -2,11 +2,13 @@ package virtio
 
 import "sync"
 
-// Gate is how a transport pauses its device. The device's goroutines
-// touch guest memory and raise interrupts only between Enter and Leave,
-// one request at a time; Pause closes the gate and waits until none is
-// inside, Resume opens it again. Its zero value is open, and a nil *Gate
-// never closes.
+// Gate is how a transport pauses its device, and stops it serving once it
+// is broken. The device's goroutines touch guest memory and raise
+// interrupts only between Enter and Leave, one request at a time; Pause
+// closes the gate and waits until none is inside, Resume opens it again.
+// Shut turns every goroutine away until Reopen (a device the driver or a
+// bug broke serves nothing more until it is reset). Its zero value is
+// open, and a nil *Gate never closes.
 //
 // A goroutine waits outside the gate for anything that is not guest
 // memory (a kick, a backend read), so that Pause never waits for the
@@ -16,27 +18,45 @@ type Gate struct {
 	busy   int           // goroutines between Enter and Leave
 	resume chan struct{} // non-nil while paused; Resume closes it
 	idle   chan struct{} // non-nil while Pause waits for busy to be 0
+	shut   bool          // Shut and no Reopen since
+	shutC  chan struct{} // closed by Shut, for goroutines waiting on resume
 }
 
 // Enter waits until the gate is open and lets the caller in. It returns
-// false, leaving the caller outside, when stop is closed while it waits:
-// a device stopped while paused stops at once.
+// false, leaving the caller outside, when stop is closed, before or while
+// it waits (so a device checks for a stop between requests, and one
+// stopped while paused stops at once), or when the gate is shut.
 func (g *Gate) Enter(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
 	if g == nil {
 		return true
 	}
 	for {
 		g.mu.Lock()
+		if g.shut {
+			g.mu.Unlock()
+			return false
+		}
 		resume := g.resume
 		if resume == nil {
 			g.busy++
 			g.mu.Unlock()
 			return true
 		}
+		if g.shutC == nil {
+			g.shutC = make(chan struct{})
+		}
+		shut := g.shutC
 		g.mu.Unlock()
 		select {
 		case <-resume:
 		case <-stop:
+			return false
+		case <-shut:
 			return false
 		}
 	}
@@ -91,3 +111,60 @@ func (g *Gate) Resume() {
 	}
 	g.mu.Unlock()
 }
+
+// Shut turns away every later Enter, and the goroutines waiting at a
+// paused gate, until Reopen. Goroutines inside finish their request.
+func (g *Gate) Shut() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	if !g.shut {
+		g.shut = true
+		if g.shutC != nil {
+			close(g.shutC)
+			g.shutC = nil
+		}
+	}
+	g.mu.Unlock()
+}
+
+// Reopen undoes Shut; a paused gate stays paused.
+func (g *Gate) Reopen() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.shut = false
+	g.mu.Unlock()
+}
+
+// Pass is one goroutine's way through a Gate: it remembers whether the
+// goroutine is inside, so that a goroutine that ends in a panic leaves on
+// its way out (Release) rather than holding every later Pause forever.
+// Its methods are the Gate's.
+type Pass struct {
+	g      *Gate
+	inside bool
+}
+
+// Pass makes a goroutine's pass through g (a nil g never closes).
+func (g *Gate) Pass() Pass { return Pass{g: g} }
+
+// Enter is Gate.Enter.
+func (p *Pass) Enter(stop <-chan struct{}) bool {
+	p.inside = p.g.Enter(stop)
+	return p.inside
+}
+
+// Leave is Gate.Leave; leaving when outside does nothing.
+func (p *Pass) Leave() {
+	if p.inside {
+		p.inside = false
+		p.g.Leave()
+	}
+}
+
+// Release leaves the gate if the goroutine is inside. A device's goroutine
+// defers it before its Recover, so that it runs after it.
+func (p *Pass) Release() { p.Leave() }

@@ -98,3 +98,55 @@ func TestGateStopWhilePaused(t *testing.T) {
 		t.Fatal("Pause waits for a goroutine that never entered")
 	}
 }
+
+// TestGateEnterChecksStop: a stopped device is turned away between
+// requests, though the gate is open (a nil one too), so that a stop does
+// not wait for every request in the ring.
+func TestGateEnterChecksStop(t *testing.T) {
+	stop := make(chan struct{})
+	close(stop)
+	var g virtio.Gate
+	var nilGate *virtio.Gate
+	if g.Enter(stop) || nilGate.Enter(stop) {
+		t.Fatal("Enter let a stopped goroutine in")
+	}
+	g.Pause() // nobody is inside
+	g.Resume()
+}
+
+// TestGateShut: a shut gate turns goroutines away, those waiting at a
+// paused gate too, until Reopen; a Pass left inside by a goroutine that
+// panicked is released, so Pause does not wait for it.
+func TestGateShut(t *testing.T) {
+	var g virtio.Gate
+	g.Pause()
+	turned := make(chan bool)
+	go func() { turned <- !g.Enter(nil) }()
+	time.Sleep(10 * time.Millisecond)
+	g.Shut()
+	select {
+	case ok := <-turned:
+		if !ok {
+			t.Fatal("Enter let a goroutine in a shut gate")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Shut did not turn away a goroutine waiting at a paused gate")
+	}
+	g.Resume()
+	if g.Enter(nil) {
+		t.Fatal("a shut gate let a goroutine in")
+	}
+	g.Reopen()
+	func() {
+		p := g.Pass()
+		defer p.Release()
+		defer func() { recover() }()
+		if !p.Enter(nil) {
+			t.Fatal("a reopened gate refused Enter")
+		}
+		panic("a device bug")
+	}()
+	if !returnsWithin(time.Second, g.Pause) {
+		t.Fatal("Pause waits for a goroutine that panicked inside")
+	}
+}

@@ -1,6 +1,7 @@
 package virtio
 
 import (
+	"errors"
 	"io"
 	"unsafe"
 
@@ -74,18 +75,45 @@ func offs2lohi(off int64) (lo, hi uintptr) {
 // MaxIOV is the kernel's IOV_MAX: the most segments one call takes.
 const MaxIOV = 1024
 
+// TransferChunk is the most bytes one Transfer call moves: a stop is
+// noticed between calls, so a device stops within that much I/O however
+// large the guest's request (1 MiB from the page cache takes well under a
+// millisecond). It is a multiple of any O_DIRECT alignment.
+const TransferChunk = 1 << 20
+
+// ErrStopped is returned by a transfer that stop ended before every byte
+// moved.
+var ErrStopped = errors.New("stopped")
+
 // Transfer runs preadv (or pwritev when write) on fd at offset off until
-// every byte moved, in calls of at most MaxIOV segments.
-func (s *IOVecs) Transfer(fd int, off int64, write bool) error {
+// every byte moved, in calls of at most MaxIOV segments and TransferChunk
+// bytes. Before each call it checks stop (nil never stops), returning
+// ErrStopped once it is closed.
+func (s *IOVecs) Transfer(fd int, off int64, write bool, stop <-chan struct{}) error {
 	trap := uintptr(unix.SYS_PREADV)
 	if write {
 		trap = unix.SYS_PWRITEV
 	}
 	v := s.v // the backing array stays with s for reuse
 	for len(v) > 0 {
-		cnt := min(len(v), MaxIOV)
+		select {
+		case <-stop:
+			return ErrStopped
+		default:
+		}
+		cnt, cut := chunk(v)
+		var saved uint64
+		if cut {
+			// The first segment alone is larger than a chunk: move
+			// its first chunk, then the rest.
+			saved = uint64(v[0].Len)
+			v[0].SetLen(TransferChunk)
+		}
 		lo, hi := offs2lohi(off)
 		n, _, e := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(cnt), lo, hi, 0)
+		if cut {
+			v[0].SetLen(int(saved))
+		}
 		if e == unix.EINTR {
 			continue
 		}
@@ -99,4 +127,23 @@ func (s *IOVecs) Transfer(fd int, off int64, write bool) error {
 		off += int64(n)
 	}
 	return nil
+}
+
+// chunk is how many of v's first segments one call moves: at most MaxIOV,
+// and at most TransferChunk bytes, or one segment cut to TransferChunk
+// bytes when the first is larger.
+func chunk(v []unix.Iovec) (cnt int, cut bool) {
+	total := uint64(0)
+	for cnt < len(v) && cnt < MaxIOV {
+		l := uint64(v[cnt].Len)
+		if total+l > TransferChunk {
+			break
+		}
+		total += l
+		cnt++
+	}
+	if cnt == 0 {
+		return 1, true
+	}
+	return cnt, false
 }

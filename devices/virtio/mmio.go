@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"fmt"
 	"log"
 	"os"
 	"sync"
@@ -31,8 +30,21 @@ const (
 )
 
 // MMIO is the virtio-mmio transport of one device. It implements
-// vmm.MMIODevice, seeing only offsets in its window, and vmm.Pauser.
+// vmm.MMIODevice, seeing only offsets in its window, and vmm.Pauser. Any
+// number of vcpus may access it at once.
+//
+// It follows virtio 1.2's device status rules (2.1, 4.2.2, and 4.2.4 for
+// legacy): status bits only accumulate until a reset, and queue and
+// feature registers are the driver's only while it sets the device up.
+// A driver that breaks them has its write ignored and the device stops
+// serving until it is reset (status.go).
 type MMIO struct {
+	// life serialises what starts and stops the device: status writes
+	// (activation, reset) and Close. It is taken before mu; the device's
+	// goroutines never take it, so a reset may wait for them holding it.
+	life sync.Mutex
+	// mu guards the registers; the device's goroutines take it to
+	// interrupt or fail.
 	mu      sync.Mutex
 	name    string
 	version TransportVersion
@@ -40,22 +52,26 @@ type MMIO struct {
 	mem     *memory.GuestMemory
 	pulse   func()
 	log     *log.Logger
+	onFault func(error)
 
-	offered     uint64
-	driverFeat  uint64
-	devFeatSel  uint32
-	drvFeatSel  uint32
-	queueSel    uint32
-	status      uint32
-	intStatus   uint32
-	pageSize    uint32 // legacy
-	queues      []*Queue
-	legacyAlign []uint32
-	legacyPFN   []uint32
-	kicks       []chan struct{}
-	gate        Gate
-	active      bool
-	failedOnce  bool
+	offered    uint64
+	driverFeat uint64
+	devFeatSel uint32
+	drvFeatSel uint32
+	queueSel   uint32
+	status     uint32
+	intStatus  uint32
+	pageSize   uint32 // legacy
+	// queues are the driver's register values; the device runs with
+	// Queues built from copies of them (queueconfig.go).
+	queues []queueConfig
+	kicks  []chan struct{}
+	gate   Gate
+
+	active     bool // the device runs: Activate succeeded, no Reset since
+	broken     bool // a driver error or a failure: nothing is served until a reset
+	closed     bool // Close was called: the device never runs again
+	failedOnce bool // a failure was logged
 }
 
 // NewMMIO wraps dev in a transport. pulse raises the device's (edge)
@@ -72,13 +88,20 @@ func NewMMIO(name string, version TransportVersion, dev Device, mem *memory.Gues
 		t.offered &= 0xffffffff
 	}
 	for _, max := range dev.QueueMaxSizes() {
-		t.queues = append(t.queues, &Queue{MaxSize: max})
+		t.queues = append(t.queues, newQueueConfig(max))
 		t.kicks = append(t.kicks, make(chan struct{}, 1))
-		t.legacyAlign = append(t.legacyAlign, 4096)
-		t.legacyPFN = append(t.legacyPFN, 0)
 	}
 	t.pageSize = 4096
 	return t
+}
+
+// OnFault sets what a bug in gokvm on one of the device's goroutines (a
+// recovered panic) is reported to, besides failing the device: the
+// machine's vmm.DeviceEnv.Fault. Set it before the guest runs.
+func (t *MMIO) OnFault(f func(error)) {
+	t.mu.Lock()
+	t.onFault = f
+	t.mu.Unlock()
 }
 
 // Kick notifies queue i as a QueueNotify write does; KVM's ioeventfd
@@ -134,17 +157,17 @@ func (t *MMIO) readReg(off uint64) uint32 {
 		if q == nil {
 			return 0
 		}
-		return uint32(q.MaxSize)
+		return uint32(q.max)
 	case RegQueueReady:
 		if q == nil {
 			return 0
 		}
-		return b2u(q.Ready)
+		return b2u(q.isReady(t.version))
 	case RegQueuePFN:
 		if t.version != Legacy || q == nil {
 			return 0
 		}
-		return t.legacyPFN[t.queueSel]
+		return q.pfn
 	case RegInterruptStatus:
 		return t.intStatus
 	case RegStatus:
@@ -174,157 +197,129 @@ func (t *MMIO) WriteMMIO(off uint64, data []byte) {
 		return
 	}
 	v := binary.LittleEndian.Uint32(data)
-	if off == RegQueueNotify {
+	switch off {
+	case RegQueueNotify:
 		t.Kick(int(v))
-		return
+	case RegStatus:
+		t.writeStatus(v)
+	default:
+		t.mu.Lock()
+		t.writeReg(off, v)
+		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.writeReg(off, v)
 }
 
-func (t *MMIO) selected() *Queue {
+func (t *MMIO) selected() *queueConfig {
 	if int(t.queueSel) < len(t.queues) {
-		return t.queues[t.queueSel]
+		return &t.queues[t.queueSel]
 	}
 	return nil
 }
 
-// setupAllowed: queue and feature registers change only before DRIVER_OK.
-func (t *MMIO) setupAllowed() bool { return t.status&StatusDriverOK == 0 }
-
 func setLow(p *uint64, v uint32)  { *p = *p&^0xffffffff | uint64(v) }
 func setHigh(p *uint64, v uint32) { *p = *p&0xffffffff | uint64(v)<<32 }
 
+// writeReg writes a register other than Status and QueueNotify; t.mu is
+// held.
 func (t *MMIO) writeReg(off uint64, v uint32) {
-	q := t.selected()
 	switch off {
 	case RegDeviceFeaturesSel:
 		t.devFeatSel = v
 	case RegDriverFeaturesSel:
 		t.drvFeatSel = v
 	case RegDriverFeatures:
-		if t.setupAllowed() && t.status&StatusFeaturesOK == 0 && t.drvFeatSel <= 1 {
+		if t.featuresFixed() {
+			t.driverError("DriverFeatures written after the features were settled (status %#x)", t.status)
+			return
+		}
+		if t.drvFeatSel <= 1 {
 			shift := 32 * t.drvFeatSel
 			t.driverFeat = t.driverFeat&^(0xffffffff<<shift) | uint64(v)<<shift
 		}
 	case RegGuestPageSize:
+		// Read only when the device is activated: a later write
+		// changes no running queue.
 		if t.version == Legacy && v != 0 && v&(v-1) == 0 {
 			t.pageSize = v
 		}
 	case RegQueueSel:
 		t.queueSel = v
+	case RegInterruptACK:
+		t.intStatus &^= v
+	default:
+		t.writeQueueReg(off, v)
+	}
+}
+
+// queueRegs are the registers that configure the selected queue, in each
+// layout.
+var queueRegs = map[TransportVersion]map[uint64]string{
+	Modern: {
+		RegQueueNum: "QueueNum", RegQueueReady: "QueueReady",
+		RegQueueDescLow: "QueueDescLow", RegQueueDescHigh: "QueueDescHigh",
+		RegQueueDriverLow: "QueueDriverLow", RegQueueDriverHigh: "QueueDriverHigh",
+		RegQueueDeviceLow: "QueueDeviceLow", RegQueueDeviceHigh: "QueueDeviceHigh",
+	},
+	Legacy: {RegQueueNum: "QueueNum", RegQueueAlign: "QueueAlign", RegQueuePFN: "QueuePFN"},
+}
+
+// writeQueueReg writes one of the selected queue's registers, while the
+// driver may; t.mu is held.
+func (t *MMIO) writeQueueReg(off uint64, v uint32) {
+	name, ok := queueRegs[t.version][off]
+	q := t.selected()
+	if !ok || q == nil {
+		return // not a register of this layout, or no such queue
+	}
+	if t.queueFixed(q) {
+		t.driverError("%s %#x written for queue %d while it runs (status %#x)", name, v, t.queueSel, t.status)
+		return
+	}
+	switch off {
 	case RegQueueNum:
-		if q != nil && t.setupAllowed() {
-			q.Size = uint16(min(v, 0xffff))
-		}
+		q.size = uint16(min(v, 0xffff))
 	case RegQueueAlign:
-		if t.version == Legacy && q != nil && v != 0 && v&(v-1) == 0 {
-			t.legacyAlign[t.queueSel] = v
+		if v != 0 && v&(v-1) == 0 {
+			q.align = v
 		}
 	case RegQueuePFN:
-		if t.version == Legacy && q != nil {
-			t.setLegacyPFN(q, v)
-		}
+		q.pfn = v
 	case RegQueueReady:
-		if t.version == Modern && q != nil && t.setupAllowed() {
-			q.Ready = v == 1
-		}
-	case RegQueueDescLow, RegQueueDescHigh, RegQueueDriverLow, RegQueueDriverHigh, RegQueueDeviceLow, RegQueueDeviceHigh:
-		if t.version != Modern || q == nil || !t.setupAllowed() || q.Ready {
-			return
+		q.ready = v == 1
+	default:
+		if q.ready {
+			return // the addresses of a ready queue stay as they are
 		}
 		switch off {
 		case RegQueueDescLow:
-			setLow(&q.Desc, v)
+			setLow(&q.desc, v)
 		case RegQueueDescHigh:
-			setHigh(&q.Desc, v)
+			setHigh(&q.desc, v)
 		case RegQueueDriverLow:
-			setLow(&q.Avail, v)
+			setLow(&q.avail, v)
 		case RegQueueDriverHigh:
-			setHigh(&q.Avail, v)
+			setHigh(&q.avail, v)
 		case RegQueueDeviceLow:
-			setLow(&q.Used, v)
+			setLow(&q.used, v)
 		case RegQueueDeviceHigh:
-			setHigh(&q.Used, v)
-		}
-	case RegInterruptACK:
-		t.intStatus &^= v
-	case RegStatus:
-		t.setStatus(v)
-	}
-}
-
-// setLegacyPFN lays out a legacy queue from its page frame number: the
-// descriptor table, the available ring right after it, the used ring at the
-// next QueueAlign boundary.
-func (t *MMIO) setLegacyPFN(q *Queue, pfn uint32) {
-	t.legacyPFN[t.queueSel] = pfn
-	if pfn == 0 {
-		q.Ready = false
-		return
-	}
-	if q.Size == 0 {
-		q.Size = q.MaxSize
-	}
-	align := uint64(t.legacyAlign[t.queueSel])
-	n := uint64(q.Size)
-	q.Desc = uint64(pfn) * uint64(t.pageSize)
-	q.Avail = q.Desc + 16*n
-	q.Used = (q.Avail + 6 + 2*n + align - 1) &^ (align - 1)
-	q.Ready = true
-}
-
-func (t *MMIO) setStatus(v uint32) {
-	if v == 0 {
-		t.reset()
-		return
-	}
-	old := t.status
-	if v&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
-		// The driver may only take what was offered; a legacy driver
-		// never sets FEATURES_OK.
-		if t.driverFeat&^t.offered != 0 || (t.version == Modern && t.driverFeat&(1<<FeatureVersion1) == 0) {
-			v &^= StatusFeaturesOK
-		}
-	}
-	t.status = v | old&StatusDeviceNeedsReset
-	if v&StatusDriverOK != 0 && old&StatusDriverOK == 0 && !t.active {
-		if err := t.activate(); err != nil {
-			t.failLocked(fmt.Errorf("activating: %w", err))
+			setHigh(&q.used, v)
 		}
 	}
 }
 
-func (t *MMIO) activate() error {
-	if t.version == Modern && t.status&StatusFeaturesOK == 0 {
-		return fmt.Errorf("DRIVER_OK without FEATURES_OK")
+// featuresFixed: the driver's features are settled at FEATURES_OK
+// (modern) or DRIVER_OK (legacy, which has no FEATURES_OK).
+func (t *MMIO) featuresFixed() bool {
+	return t.status&(StatusFeaturesOK|StatusDriverOK) != 0
+}
+
+// queueFixed: a modern queue's registers are the driver's until DRIVER_OK
+// (virtio 1.2, 4.2.2); a legacy queue's until the device runs with it.
+func (t *MMIO) queueFixed(q *queueConfig) bool {
+	if t.version == Legacy {
+		return q.running
 	}
-	eventIdx := t.driverFeat&(1<<FeatureEventIdx) != 0
-	indirect := t.driverFeat&(1<<FeatureIndirectDesc) != 0
-	var kicks []<-chan struct{}
-	for i, q := range t.queues {
-		if q.Ready {
-			if err := q.Activate(t.mem, eventIdx, indirect); err != nil {
-				return fmt.Errorf("queue %d: %w", i, err)
-			}
-		}
-		kicks = append(kicks, t.kicks[i])
-	}
-	err := t.dev.Activate(ActivateEnv{
-		Mem:       t.mem,
-		Features:  t.driverFeat,
-		Queues:    t.queues,
-		Kicks:     kicks,
-		Interrupt: t.interrupt,
-		Fail:      t.fail,
-		Gate:      &t.gate,
-	})
-	if err != nil {
-		return err
-	}
-	t.active = true
-	return nil
+	return t.status&StatusDriverOK != 0
 }
 
 // interrupt raises a used-buffer notification.
@@ -335,53 +330,6 @@ func (t *MMIO) interrupt() {
 	t.pulse()
 }
 
-// fail sets DEVICE_NEEDS_RESET and tells the driver through a config
-// change interrupt; it logs the first failure only.
-func (t *MMIO) fail(err error) {
-	t.mu.Lock()
-	t.failLocked(err)
-	t.mu.Unlock()
-	t.pulse()
-}
-
-func (t *MMIO) failLocked(err error) {
-	if !t.failedOnce {
-		t.failedOnce = true
-		t.log.Printf("%s: %v; the device needs a reset", t.name, err)
-	}
-	t.status |= StatusDeviceNeedsReset
-	t.intStatus |= InterruptConfigChange
-}
-
-// stopDevice stops an active device; t.mu is held on entry and exit.
-func (t *MMIO) stopDevice() {
-	if !t.active {
-		return
-	}
-	// The device's goroutines may be calling interrupt or fail, which
-	// take the lock: let them finish without it.
-	t.mu.Unlock()
-	t.dev.Reset()
-	t.mu.Lock()
-	t.active = false
-}
-
-func (t *MMIO) reset() {
-	t.stopDevice()
-	for i, q := range t.queues {
-		q.Reset()
-		t.legacyPFN[i] = 0
-		t.legacyAlign[i] = 4096
-		select {
-		case <-t.kicks[i]:
-		default:
-		}
-	}
-	t.status, t.intStatus, t.driverFeat = 0, 0, 0
-	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
-	t.pageSize = 4096
-}
-
 // Pause implements vmm.Pauser: it returns once the device's goroutines
 // are between requests, and holds them there (no Pop, no guest memory, no
 // interrupt) until Resume. A Reset or Close meanwhile still stops the
@@ -390,10 +338,3 @@ func (t *MMIO) Pause() { t.gate.Pause() }
 
 // Resume implements vmm.Pauser: the device carries on where it was.
 func (t *MMIO) Resume() { t.gate.Resume() }
-
-// Close stops the device.
-func (t *MMIO) Close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopDevice()
-}

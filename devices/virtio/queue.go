@@ -49,9 +49,10 @@ func (c *Chain) WritableLen() (n int) {
 	return n
 }
 
-// Queue is one split virtqueue as the device sees it. Its addresses and
-// size are set by the transport while the driver sets the queue up; once the
-// device runs, only the device's goroutine uses it.
+// Queue is one split virtqueue as the device sees it. The transport builds
+// it from the driver's register values when the driver sets DRIVER_OK; from
+// then on only the device's goroutine uses it, and no register write
+// changes it (the transport keeps the driver's values apart).
 type Queue struct {
 	MaxSize uint16
 	Size    uint16
@@ -69,6 +70,10 @@ type Queue struct {
 	pendingU   uint16 // used index including unpublished elements
 	signalledU uint16 // used index at the last interrupt decision
 }
+
+// errNotActive is returned by a queue used without a successful Activate:
+// a device bug, never a reason to panic.
+var errNotActive = errors.New("queue not activated")
 
 // Reset forgets the driver's setup.
 func (q *Queue) Reset() {
@@ -103,42 +108,70 @@ func (q *Queue) Activate(mem *memory.GuestMemory, eventIdx, indirect bool) error
 	return nil
 }
 
+// active reports whether Activate readied the queue: every ring access
+// checks it, so a queue used before (or without) a good layout returns an
+// error instead of dividing by a zero size or reading through no memory.
+func (q *Queue) active() bool { return q.Ready && q.mem != nil && q.Size != 0 }
+
 // loadU16 reads a ring field with acquire ordering. Activate checked that
-// every ring field lies in RAM; a field that does not reads as zero.
-func (q *Queue) loadU16(gpa uint64) uint16 {
-	v, _ := q.mem.LoadU16(gpa)
-	return v
+// every ring field lies in RAM; one that does not is an error all the same.
+func (q *Queue) loadU16(gpa uint64) (uint16, error) {
+	if !q.active() {
+		return 0, errNotActive
+	}
+	v, err := q.mem.LoadU16(gpa)
+	if err != nil {
+		return 0, fmt.Errorf("ring field: %w", err)
+	}
+	return v, nil
 }
 
 // storeU16 writes a ring field with release ordering.
-func (q *Queue) storeU16(gpa uint64, v uint16) {
-	_ = q.mem.StoreU16(gpa, v)
+func (q *Queue) storeU16(gpa uint64, v uint16) error {
+	if !q.active() {
+		return errNotActive
+	}
+	if err := q.mem.StoreU16(gpa, v); err != nil {
+		return fmt.Errorf("ring field: %w", err)
+	}
+	return nil
 }
 
 // availIdx is the driver's next available slot.
-func (q *Queue) availIdx() uint16 { return q.loadU16(q.Avail + 2) }
+func (q *Queue) availIdx() (uint16, error) { return q.loadU16(q.Avail + 2) }
 
 // HasAvailable reports whether the driver made a chain available that the
-// device has not taken yet.
+// device has not taken yet. A ring it cannot read has nothing (Pop says
+// why).
 func (q *Queue) HasAvailable() bool {
-	return q.Ready && q.mem != nil && q.availIdx() != q.lastAvail
+	if !q.active() {
+		return false
+	}
+	avail, err := q.availIdx()
+	return err == nil && avail != q.lastAvail
 }
 
 // Pop takes the next available chain into c. It returns false when there
 // is none; an error means the driver broke the ring, and the queue must not
 // be used until the device is reset.
 func (q *Queue) Pop(c *Chain) (bool, error) {
-	if !q.HasAvailable() {
+	if !q.active() {
 		return false, nil
 	}
-	avail := q.availIdx()
+	avail, err := q.availIdx()
+	if err != nil {
+		return false, err
+	}
+	if avail == q.lastAvail {
+		return false, nil
+	}
 	if uint16(avail-q.lastAvail) > q.Size {
 		return false, fmt.Errorf("%w: available index jumped from %d to %d on a queue of %d", ErrBadChain, q.lastAvail, avail, q.Size)
 	}
 	slot := uint64(q.lastAvail % q.Size)
 	headB, err := q.mem.Slice(q.Avail+4+2*slot, 2)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("available ring: %w", err)
 	}
 	head := binary.LittleEndian.Uint16(headB)
 	q.lastAvail++
@@ -162,7 +195,7 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 		}
 		d, err := q.mem.Slice(table+16*uint64(idx), 16)
 		if err != nil {
-			return fmt.Errorf("%w: descriptor table: %v", ErrBadChain, err)
+			return fmt.Errorf("%w: descriptor table: %w", ErrBadChain, err)
 		}
 		addr := binary.LittleEndian.Uint64(d[0:])
 		length := binary.LittleEndian.Uint32(d[8:])
@@ -186,7 +219,7 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 		}
 		buf, err := q.mem.Slice(addr, uint64(length))
 		if err != nil {
-			return fmt.Errorf("%w: buffer: %v", ErrBadChain, err)
+			return fmt.Errorf("%w: buffer: %w", ErrBadChain, err)
 		}
 		if len(c.Buffers) >= 4*MaxQueueSize {
 			return fmt.Errorf("%w: more than %d buffers", ErrBadChain, 4*MaxQueueSize)
@@ -200,34 +233,43 @@ func (q *Queue) walk(c *Chain, table uint64, n uint32, idx uint16, top bool) err
 }
 
 // Push returns chain head to the driver with written bytes written.
-func (q *Queue) Push(head uint16, written uint32) {
-	q.AddUsed(head, written)
-	q.PublishUsed()
+func (q *Queue) Push(head uint16, written uint32) error {
+	if err := q.AddUsed(head, written); err != nil {
+		return err
+	}
+	return q.PublishUsed()
 }
 
 // AddUsed writes a used element without showing it to the driver yet;
 // PublishUsed shows every element added so far at once (a packet spread over
 // several chains must appear whole).
-func (q *Queue) AddUsed(head uint16, written uint32) {
+func (q *Queue) AddUsed(head uint16, written uint32) error {
+	if !q.active() {
+		return errNotActive
+	}
 	slot := uint64(q.pendingU % q.Size)
 	e, err := q.mem.Slice(q.Used+4+8*slot, 8)
 	if err != nil {
-		return // Activate checked the used ring lies in RAM
+		return fmt.Errorf("used ring: %w", err)
 	}
 	binary.LittleEndian.PutUint32(e[0:], uint32(head))
 	binary.LittleEndian.PutUint32(e[4:], written)
 	q.pendingU++
+	return nil
 }
 
 // PublishUsed makes the added used elements visible to the driver.
-func (q *Queue) PublishUsed() {
+func (q *Queue) PublishUsed() error {
 	if q.pendingU == q.usedIdx {
-		return
+		return nil
 	}
-	q.usedIdx = q.pendingU
 	// Release: the elements are visible before the index that publishes
 	// them.
-	q.storeU16(q.Used+2, q.usedIdx)
+	if err := q.storeU16(q.Used+2, q.pendingU); err != nil {
+		return err
+	}
+	q.usedIdx = q.pendingU
+	return nil
 }
 
 // Unpop gives back the chain taken last, unused (a receive buffer too
@@ -237,15 +279,26 @@ func (q *Queue) Unpop() { q.lastAvail-- }
 // EnableNotifications asks the driver to kick again for anything after
 // what the device has taken, and reports whether more arrived meanwhile
 // (then the device must keep going rather than wait).
-func (q *Queue) EnableNotifications() bool {
-	if q.EventIdx {
-		q.storeU16(q.Used+4+8*uint64(q.Size), q.lastAvail)
+func (q *Queue) EnableNotifications() (bool, error) {
+	if !q.active() {
+		return false, errNotActive
 	}
-	return q.HasAvailable()
+	if q.EventIdx {
+		if err := q.storeU16(q.Used+4+8*uint64(q.Size), q.lastAvail); err != nil {
+			return false, err
+		}
+	}
+	avail, err := q.availIdx()
+	if err != nil {
+		return false, err
+	}
+	return avail != q.lastAvail, nil
 }
 
 // ShouldInterrupt decides, after a batch of Push calls, whether the driver
 // wants an interrupt for them (its used_event, or the NO_INTERRUPT flag).
+// When it cannot read the driver's wish it interrupts: an interrupt too
+// many costs the driver a look at the ring, one too few a hang.
 func (q *Queue) ShouldInterrupt() bool {
 	old, cur := q.signalledU, q.usedIdx
 	if old == cur {
@@ -253,8 +306,9 @@ func (q *Queue) ShouldInterrupt() bool {
 	}
 	q.signalledU = cur
 	if q.EventIdx {
-		event := q.loadU16(q.Avail + 4 + 2*uint64(q.Size))
-		return uint16(cur-event-1) < uint16(cur-old)
+		event, err := q.loadU16(q.Avail + 4 + 2*uint64(q.Size))
+		return err != nil || uint16(cur-event-1) < uint16(cur-old)
 	}
-	return q.loadU16(q.Avail)&AvailFNoInterrupt == 0
+	flags, err := q.loadU16(q.Avail)
+	return err != nil || flags&AvailFNoInterrupt == 0
 }

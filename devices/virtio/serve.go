@@ -12,16 +12,21 @@ type Handler func(c *Chain) (written uint32, ok bool)
 // queue i of env: it waits for a kick, then takes each available chain,
 // has handle perform it and returns it to the driver, asks for the next
 // kick, and interrupts the driver when it wants to hear about the used
-// chains. It returns once stop is closed (while it waits for a kick, or
-// while the machine is paused), when handle reports it was stopped, or
-// when the driver broke the queue; then it marks the device broken with
-// env.Fail, the error naming the queue as name ("request queue").
+// chains. It returns once stop is closed (while it waits for a kick,
+// between two requests, or while the machine is paused), when handle
+// reports it was stopped, when the transport shut the gate (the device is
+// broken), or when the driver broke the queue; then it marks the device
+// broken with env.Fail, the error naming the queue as name ("request
+// queue"). A panic in handle is recovered and reported with env.Fault.
 //
 // Each request is taken, performed and returned inside env.Gate, so a
 // paused device is held between requests. Serving a request allocates
 // nothing.
 func ServeQueue(env ActivateEnv, i int, name string, stop <-chan struct{}, handle Handler) {
-	q, kick, gate := env.Queues[i], env.Kicks[i], env.Gate
+	pass := env.Gate.Pass()
+	defer pass.Release()
+	defer env.Recover(name)
+	q, kick := env.Queues[i], env.Kicks[i]
 	var c Chain // its buffers are reused from one request to the next
 	for {
 		select {
@@ -30,33 +35,41 @@ func ServeQueue(env ActivateEnv, i int, name string, stop <-chan struct{}, handl
 		case <-kick:
 		}
 		for {
-			if !gate.Enter(stop) {
+			if !pass.Enter(stop) {
 				return
 			}
 			ok, err := q.Pop(&c)
 			if err != nil {
 				env.Fail(fmt.Errorf("%s: %w", name, err))
-				gate.Leave()
+				pass.Leave()
 				return
 			}
 			if ok {
 				written, ok := handle(&c)
 				if ok {
-					q.Push(c.Head, written)
+					err = q.Push(c.Head, written)
 				}
-				gate.Leave()
-				if !ok {
+				if err != nil {
+					env.Fail(fmt.Errorf("%s: %w", name, err))
+				}
+				pass.Leave()
+				if !ok || err != nil {
 					return
 				}
 				continue
 			}
 			// The queue is empty: ask for a kick, unless more came
 			// meanwhile, and tell the driver about this batch.
-			more := q.EnableNotifications()
+			more, err := q.EnableNotifications()
+			if err != nil {
+				env.Fail(fmt.Errorf("%s: %w", name, err))
+				pass.Leave()
+				return
+			}
 			if !more && q.ShouldInterrupt() {
 				env.Interrupt()
 			}
-			gate.Leave()
+			pass.Leave()
 			if !more {
 				break
 			}

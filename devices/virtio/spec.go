@@ -22,8 +22,9 @@ func Describe(dt vmm.DeviceTree, p vmm.Placement) {
 // transport in its window, and each queue's notifications routed through
 // KVM ioeventfds where the host has them, so a notify costs the vcpu no
 // exit to gokvm. The device is the machine's from then on: the machine's
-// Close closes it (and the backend it owns) when it is an io.Closer, and
-// the machine's Pause pauses it.
+// Close closes it (and the backend it owns) when it is an io.Closer, the
+// machine's Pause pauses it, and a bug in gokvm on one of its goroutines
+// (a recovered panic) is reported to the machine (vmm.DeviceEnv.Fault).
 func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 	return vmm.DeviceSpec{
 		Name:     name,
@@ -32,6 +33,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 		Describe: Describe,
 		New: func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
 			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
+			t.OnFault(env.Fault)
 			a := &attached{MMIO: t, dev: dev}
 			for i := 0; i < t.NumQueues(); i++ {
 				efd, err := env.WatchWrite(RegQueueNotify, uint32(i))
@@ -69,17 +71,23 @@ type attached struct {
 	dev  Device
 	efds []vmm.Notification
 	wg   sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Close stops the device, its forwarders, and closes the device's backend.
+// Every call returns the first one's result, once it is done.
 func (a *attached) Close() error {
-	a.MMIO.Close()
-	for _, e := range a.efds {
-		e.Close()
-	}
-	a.wg.Wait()
-	if c, ok := a.dev.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
+	a.closeOnce.Do(func() {
+		a.MMIO.Close()
+		for _, e := range a.efds {
+			e.Close()
+		}
+		a.wg.Wait()
+		if c, ok := a.dev.(io.Closer); ok {
+			a.closeErr = c.Close()
+		}
+	})
+	return a.closeErr
 }

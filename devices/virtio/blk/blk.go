@@ -63,8 +63,15 @@ type Block struct {
 	log  *log.Logger
 	cfg  [60]byte
 
-	stop chan struct{}
-	done chan struct{}
+	// run serialises Activate, Reset and Close, which any number of
+	// vcpus (and the machine) may call at once.
+	run    sync.Mutex
+	stop   chan struct{} // closed to stop the worker; nil when stopped
+	done   chan struct{} // closed when the worker has returned
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
 
 	// Per-request state, reused: the worker allocates nothing per request.
 	iov  virtio.IOVecs
@@ -126,17 +133,34 @@ func (b *Block) Activate(env virtio.ActivateEnv) error {
 	if !env.Queues[0].Ready {
 		return fmt.Errorf("the request queue is not set up")
 	}
+	b.run.Lock()
+	defer b.run.Unlock()
+	switch {
+	case b.closed:
+		return fmt.Errorf("disk %s: %w", b.disk.opts.Path, errClosed)
+	case b.stop != nil:
+		return fmt.Errorf("disk %s: activated twice", b.disk.opts.Path)
+	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	b.stop, b.done = stop, done
 	go func() {
 		defer close(done)
-		virtio.ServeQueue(env, 0, "request queue", stop, b.serve)
+		virtio.ServeQueue(env, 0, "request queue", stop, func(c *virtio.Chain) (uint32, bool) {
+			return b.handle(c, stop)
+		})
 	}()
 	return nil
 }
 
-// Reset implements virtio.Device.
+// Reset implements virtio.Device: it stops the worker between requests,
+// or within a long one, and waits for it.
 func (b *Block) Reset() {
+	b.run.Lock()
+	defer b.run.Unlock()
+	b.stopLocked()
+}
+
+func (b *Block) stopLocked() {
 	if b.stop == nil {
 		return
 	}
@@ -145,14 +169,16 @@ func (b *Block) Reset() {
 	b.stop, b.done = nil, nil
 }
 
-// Close stops the device and flushes and closes its disk.
+// Close stops the device and flushes and closes its disk. Every call
+// returns the first one's result, once it is done.
 func (b *Block) Close() error {
-	b.Reset()
-	return b.disk.Close()
+	b.run.Lock()
+	b.stopLocked()
+	b.closed = true
+	b.run.Unlock()
+	b.closeOnce.Do(func() { b.closeErr = b.disk.Close() })
+	return b.closeErr
 }
-
-// serve is the queue's Handler: every request is answered.
-func (b *Block) serve(c *virtio.Chain) (uint32, bool) { return b.handle(c), true }
 
 // logOnce reports a kind of guest error the first time it happens.
 func (b *Block) logOnce(kind, format string, args ...any) {

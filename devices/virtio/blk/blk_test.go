@@ -272,8 +272,8 @@ func TestBlockHotPathAllocatesNothing(t *testing.T) {
 		if typ == blkTFlush {
 			c.Buffers = []virtio.Buffer{c.Buffers[0], c.Buffers[2]}
 		}
-		b.handle(&c) // warm the reusable buffers
-		if n := testing.AllocsPerRun(50, func() { b.handle(&c) }); n != 0 {
+		b.handle(&c, nil) // warm the reusable buffers
+		if n := testing.AllocsPerRun(50, func() { b.handle(&c, nil) }); n != 0 {
 			t.Errorf("request type %d allocates %.1f times per request", typ, n)
 		}
 		if mem[16+8192] != blkSOK {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -160,14 +161,20 @@ func (d *Disk) punch(off, n int64) error {
 }
 
 // zero makes a range read as zeros, keeping it allocated; it falls back to
-// writing zeros where the file system has no ZERO_RANGE.
-func (d *Disk) zero(off, n int64, buf []byte) error {
+// writing zeros where the file system has no ZERO_RANGE, checking stop
+// between writes (virtio.ErrStopped).
+func (d *Disk) zero(off, n int64, buf []byte, stop <-chan struct{}) error {
 	err := unix.Fallocate(d.fd, unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 	if err == nil || !errors.Is(err, unix.EOPNOTSUPP) {
 		return err
 	}
 	clear(buf)
 	for n > 0 {
+		select {
+		case <-stop:
+			return virtio.ErrStopped
+		default:
+		}
 		c := min(n, int64(len(buf)))
 		if _, err := unix.Pwrite(d.fd, buf[:c], off); err != nil {
 			return err

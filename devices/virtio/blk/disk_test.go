@@ -124,3 +124,21 @@ func TestDiskCloseTwice(t *testing.T) {
 		t.Errorf("a second Close: %v", err)
 	}
 }
+
+// TestFailedFinalFlushNamesTheDisk: fdatasync fails on /dev/full; closing
+// the device must report it, naming the disk, so gokvm exits 1.
+func TestFailedFinalFlushNamesTheDisk(t *testing.T) {
+	d, err := OpenDisk(DiskOptions{Path: "/dev/full"})
+	if err != nil {
+		t.Fatalf("opening /dev/full as a disk: %v", err)
+	}
+	b := New(d, nil)
+	err = b.Close()
+	if err == nil || !strings.Contains(err.Error(), "disk /dev/full") {
+		t.Errorf("closing a disk whose flush fails: %v, want an error naming disk /dev/full", err)
+	}
+	// Close is idempotent: a second call reports the same outcome.
+	if again := b.Close(); again == nil || again.Error() != err.Error() {
+		t.Errorf("a second Close: %v, want %v again", again, err)
+	}
+}

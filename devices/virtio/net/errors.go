@@ -1,6 +1,7 @@
 package net
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gokvm/gokvm/vmm"
@@ -21,3 +22,6 @@ func (e *causedError) Unwrap() error { return e.cause }
 func configError(cause error, format string, args ...any) error {
 	return &vmm.ConfigError{Err: &causedError{msg: fmt.Sprintf(format, args...), cause: cause}}
 }
+
+// errClosed: a closed device does not start again.
+var errClosed = errors.New("device closed")

@@ -58,8 +58,16 @@ type Net struct {
 	name  string
 	Stats NetStats
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// run serialises Activate, Reset and Close, which any number of
+	// vcpus (and the machine) may call at once.
+	run    sync.Mutex
+	stop   chan struct{} // closed to stop the loops; nil when stopped
+	wg     sync.WaitGroup
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
+
 	once sync.Map // kinds of guest error already logged
 
 	hdrLen int
@@ -111,6 +119,14 @@ func (n *Net) Activate(env virtio.ActivateEnv) error {
 	if !env.Queues[netRX].Ready || !env.Queues[netTX].Ready {
 		return fmt.Errorf("receive or transmit queue not set up")
 	}
+	n.run.Lock()
+	defer n.run.Unlock()
+	switch {
+	case n.closed:
+		return fmt.Errorf("%s: %w", n.name, errClosed)
+	case n.stop != nil:
+		return fmt.Errorf("%s: activated twice", n.name)
+	}
 	n.mrg = env.Has(netFMrgRxbuf)
 	n.hdrLen = 10
 	if n.mrg || env.Has(virtio.FeatureVersion1) {
@@ -122,15 +138,23 @@ func (n *Net) Activate(env virtio.ActivateEnv) error {
 	if err := n.io.SetOffload(OffloadFlags(env.Features)); err != nil {
 		return err
 	}
-	n.stop = make(chan struct{})
+	stop := make(chan struct{})
+	n.stop = stop
 	n.wg.Add(2)
-	go n.rxLoop(env)
-	go n.txLoop(env)
+	go n.rxLoop(env, stop)
+	go n.txLoop(env, stop)
 	return nil
 }
 
-// Reset implements virtio.Device.
+// Reset implements virtio.Device: the loops stop between frames, a
+// blocked backend read or write is interrupted, and Reset waits for them.
 func (n *Net) Reset() {
+	n.run.Lock()
+	defer n.run.Unlock()
+	n.stopLocked()
+}
+
+func (n *Net) stopLocked() {
 	if n.stop == nil {
 		return
 	}
@@ -142,15 +166,21 @@ func (n *Net) Reset() {
 }
 
 // Close stops the device and closes its PacketIO (a tap gokvm created
-// goes with it).
+// goes with it). Every call returns the first one's result, once it is
+// done.
 func (n *Net) Close() error {
-	n.Reset()
-	return n.io.Close()
+	n.run.Lock()
+	n.stopLocked()
+	n.closed = true
+	n.run.Unlock()
+	n.closeOnce.Do(func() { n.closeErr = n.io.Close() })
+	return n.closeErr
 }
 
-func (n *Net) stopped() bool {
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
 	select {
-	case <-n.stop:
+	case <-stop:
 		return true
 	default:
 		return false

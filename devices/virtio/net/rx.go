@@ -10,39 +10,50 @@ import (
 
 // rxLoop receives frames from the backend into the guest's buffers. It
 // reads from the backend outside env.Gate: while the device is paused it
-// may take a frame, and holds it until resumed.
-func (n *Net) rxLoop(env virtio.ActivateEnv) {
+// may take a frame, and holds it until resumed. A panic is recovered and
+// reported as the device's fault.
+func (n *Net) rxLoop(env virtio.ActivateEnv, stop <-chan struct{}) {
 	defer n.wg.Done()
-	q, kick, gate := env.Queues[netRX], env.Kicks[netRX], env.Gate
+	pass := env.Gate.Pass()
+	defer pass.Release()
+	defer env.Recover("receive queue")
+	q, kick := env.Queues[netRX], env.Kicks[netRX]
 	buf := make([]byte, maxFrame+n.hdrLen)
 	var chain virtio.Chain
 	for {
 		size, err := n.io.ReadPacket(buf)
 		if err != nil {
-			if n.stopped() {
+			if stopped(stop) {
 				return
 			}
 			// A backend error (the tap detached, say) must not spin:
 			// try again a little later.
 			n.logOnce("rxerr", "reading from the backend: %v", err)
 			select {
-			case <-n.stop:
+			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+			continue
+		}
+		if size < 0 || size > len(buf) {
+			// Not a length the buffer can hold: a backend bug, never
+			// a reason to slice past the buffer.
+			n.Stats.RxDropped.Add(1)
+			n.logOnce("rxlen", "the backend read %d bytes into a %d-byte buffer; dropping the frame", size, len(buf))
 			continue
 		}
 		if size < n.hdrLen {
 			n.Stats.RxDropped.Add(1)
 			continue
 		}
-		if !gate.Enter(n.stop) {
+		if !pass.Enter(stop) {
 			return
 		}
-		ok, err := n.deliver(q, kick, gate, &chain, buf[:size])
+		ok, err := n.deliver(q, kick, &pass, stop, &chain, buf[:size])
 		if err != nil {
 			env.Fail(fmt.Errorf("receive queue: %w", err))
-			gate.Leave()
+			pass.Leave()
 			return
 		}
 		if !ok {
@@ -51,26 +62,29 @@ func (n *Net) rxLoop(env virtio.ActivateEnv) {
 		if q.ShouldInterrupt() {
 			env.Interrupt()
 		}
-		gate.Leave()
+		pass.Leave()
 	}
 }
 
 // waitBuffers waits until the driver offers receive buffers, outside the
 // gate while it waits for a kick. It returns false when the device stops
 // first; the caller is then outside the gate.
-func (n *Net) waitBuffers(q *virtio.Queue, kick <-chan struct{}, gate *virtio.Gate) bool {
-	for !q.EnableNotifications() {
-		gate.Leave()
+func (n *Net) waitBuffers(q *virtio.Queue, kick <-chan struct{}, pass *virtio.Pass, stop <-chan struct{}) (bool, error) {
+	for {
+		more, err := q.EnableNotifications()
+		if err != nil || more {
+			return err == nil, err
+		}
+		pass.Leave()
 		select {
-		case <-n.stop:
-			return false
+		case <-stop:
+			return false, nil
 		case <-kick:
 		}
-		if !gate.Enter(n.stop) {
-			return false
+		if !pass.Enter(stop) {
+			return false, nil
 		}
 	}
-	return true
 }
 
 // deliver places one frame (with its header) in receive chains: one chain
@@ -78,7 +92,7 @@ func (n *Net) waitBuffers(q *virtio.Queue, kick <-chan struct{}, gate *virtio.Ga
 // elements appear together, after num_buffers is set. It is called inside
 // the gate, and returns false, outside it, when the device stops while it
 // waits for buffers.
-func (n *Net) deliver(q *virtio.Queue, kick <-chan struct{}, gate *virtio.Gate, c *virtio.Chain, frame []byte) (bool, error) {
+func (n *Net) deliver(q *virtio.Queue, kick <-chan struct{}, pass *virtio.Pass, stop <-chan struct{}, c *virtio.Chain, frame []byte) (bool, error) {
 	if n.hdrLen == vnetHdrSize {
 		binary.LittleEndian.PutUint16(frame[10:], 1) // num_buffers, fixed below
 	}
@@ -86,8 +100,10 @@ func (n *Net) deliver(q *virtio.Queue, kick <-chan struct{}, gate *virtio.Gate, 
 	chains := uint16(0)
 	rest := frame
 	for len(rest) > 0 {
-		if !q.HasAvailable() && !n.waitBuffers(q, kick, gate) {
-			return false, nil
+		if !q.HasAvailable() {
+			if ok, err := n.waitBuffers(q, kick, pass, stop); !ok {
+				return false, err
+			}
 		}
 		ok, err := q.Pop(c)
 		if err != nil {
@@ -116,18 +132,20 @@ func (n *Net) deliver(q *virtio.Queue, kick <-chan struct{}, gate *virtio.Gate, 
 			rest = rest[m:]
 			written += m
 		}
-		if written == 0 {
-			// A chain with no writable room: return it empty.
-			q.AddUsed(c.Head, 0)
-			continue
+		// A chain with no writable room is returned empty.
+		if err := q.AddUsed(c.Head, uint32(written)); err != nil {
+			return false, err
 		}
-		q.AddUsed(c.Head, uint32(written))
-		chains++
+		if written > 0 {
+			chains++
+		}
 	}
 	if n.mrg && chains > 1 && len(first) >= vnetHdrSize {
 		binary.LittleEndian.PutUint16(first[10:], chains)
 	}
-	q.PublishUsed()
+	if err := q.PublishUsed(); err != nil {
+		return false, err
+	}
 	n.Stats.RxPackets.Add(1)
 	n.Stats.RxBytes.Add(uint64(len(frame) - n.hdrLen))
 	storeMax(&n.Stats.RxLargest, uint64(len(frame)-n.hdrLen))

@@ -3,12 +3,13 @@ package net
 import "github.com/gokvm/gokvm/devices/virtio"
 
 // txLoop sends what the guest transmits, straight from guest memory.
-func (n *Net) txLoop(env virtio.ActivateEnv) {
+// ServeQueue recovers a panic of its own.
+func (n *Net) txLoop(env virtio.ActivateEnv, stop <-chan struct{}) {
 	defer n.wg.Done()
 	var iov virtio.IOVecs
-	virtio.ServeQueue(env, netTX, "transmit queue", n.stop, func(c *virtio.Chain) (uint32, bool) {
+	virtio.ServeQueue(env, netTX, "transmit queue", stop, func(c *virtio.Chain) (uint32, bool) {
 		// A write interrupted by a stop leaves the chain to the reset.
-		return 0, n.transmit(c, &iov) || !n.stopped()
+		return 0, n.transmit(c, &iov) || !stopped(stop)
 	})
 }
 

@@ -49,15 +49,18 @@ type Driver struct {
 	cur   int
 	alloc uint64 // bump allocator for buffers
 
-	log logBuffer
+	log    logBuffer
+	faults faultLog
 }
 
 // New makes a transport (virtio.NewMMIO) of the given version for dev
 // over fresh guest RAM, and a driver for it. The transport is closed when
-// the test ends; it does not close dev.
+// the test ends; it does not close dev. The device's faults are recorded
+// (Faults).
 func New(t testing.TB, version virtio.TransportVersion, dev virtio.Device) *Driver {
 	d := newDriver(t)
 	tr := virtio.NewMMIO("test", version, dev, d.Mem, d.pulse, log.New(&d.log, "", 0))
+	tr.OnFault(d.faults.add)
 	d.Dev = tr
 	t.Cleanup(tr.Close)
 	return d
@@ -66,7 +69,8 @@ func New(t testing.TB, version virtio.TransportVersion, dev virtio.Device) *Driv
 // NewFromSpec creates the device as the machine does, through spec.New,
 // over fresh guest RAM, and a driver for it. watch is the machine's
 // WatchWrite; nil means the host has none (vmm.ErrUnsupported). The device
-// is closed when the test ends.
+// is closed when the test ends, and its faults (vmm.DeviceEnv.Fault) are
+// recorded (Faults).
 func NewFromSpec(t testing.TB, spec vmm.DeviceSpec, watch func(offset uint64, value uint32) (vmm.Notification, error)) *Driver {
 	d := newDriver(t)
 	if watch == nil {
@@ -80,6 +84,7 @@ func NewFromSpec(t testing.TB, spec vmm.DeviceSpec, watch func(offset uint64, va
 		SetLevel:   func(bool) {},
 		Pulse:      d.pulse,
 		WatchWrite: watch,
+		Fault:      d.faults.add,
 	})
 	if err != nil {
 		t.Fatalf("creating %s: %v", spec.Name, err)

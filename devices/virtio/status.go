@@ -1,0 +1,202 @@
+package virtio
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The device status rules (virtio 1.2, 2.1 and 4.2.2; 4.2.4 for legacy).
+// The driver's status bits only accumulate until it writes 0 (a reset):
+// clearing one, or writing a queue's configuration once the device runs
+// with it (or the features once they are settled), is a driver error. The
+// write is ignored, the device is marked broken (DEVICE_NEEDS_RESET on a
+// modern transport; a legacy one has no such bit and just stops serving),
+// the first error is logged, and nothing is served until the driver
+// resets the device.
+
+// writeStatus handles a Status write.
+func (t *MMIO) writeStatus(v uint32) {
+	t.life.Lock()
+	defer t.life.Unlock()
+	if v == 0 {
+		t.reset()
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.broken {
+		return // only a reset brings a broken device back
+	}
+	old := t.status
+	if v&old != old {
+		t.driverError("status %#x clears bits of %#x without a reset", v, old)
+		return
+	}
+	v &^= StatusDeviceNeedsReset // the device's bit, never the driver's
+	if v&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
+		// The driver may only take what was offered; a legacy driver
+		// never sets FEATURES_OK.
+		if t.driverFeat&^t.offered != 0 || (t.version == Modern && t.driverFeat&(1<<FeatureVersion1) == 0) {
+			v &^= StatusFeaturesOK
+		}
+	}
+	t.status = v
+	if v&StatusDriverOK != 0 && old&StatusDriverOK == 0 && !t.active && !t.closed {
+		if err := t.activate(); err != nil {
+			t.failLocked(fmt.Errorf("activating: %w", err))
+		}
+	}
+}
+
+// activate starts the device with Queues built from the driver's
+// registers; t.life and t.mu are held.
+func (t *MMIO) activate() error {
+	if t.version == Modern && t.status&StatusFeaturesOK == 0 {
+		return errors.New("DRIVER_OK without FEATURES_OK")
+	}
+	eventIdx := t.driverFeat&(1<<FeatureEventIdx) != 0
+	indirect := t.driverFeat&(1<<FeatureIndirectDesc) != 0
+	queues := make([]*Queue, len(t.queues))
+	kicks := make([]<-chan struct{}, len(t.queues))
+	for i := range t.queues {
+		q := t.queues[i].queue(t.version, t.pageSize)
+		if q.Ready {
+			if err := q.Activate(t.mem, eventIdx, indirect); err != nil {
+				return fmt.Errorf("queue %d: %w", i, err)
+			}
+		}
+		queues[i], kicks[i] = q, t.kicks[i]
+	}
+	err := t.dev.Activate(ActivateEnv{
+		Mem:       t.mem,
+		Features:  t.driverFeat,
+		Queues:    queues,
+		Kicks:     kicks,
+		Interrupt: t.interrupt,
+		Fail:      t.fail,
+		Fault:     t.fault,
+		Gate:      &t.gate,
+	})
+	if err != nil {
+		return err
+	}
+	for i := range t.queues {
+		t.queues[i].running = queues[i].Ready
+	}
+	t.active = true
+	return nil
+}
+
+// driverError is a register write the driver must not make: ignored, and
+// the device broken until a reset. t.mu is held.
+func (t *MMIO) driverError(format string, args ...any) {
+	if t.broken {
+		return
+	}
+	t.failLocked(fmt.Errorf("driver error: "+format, args...))
+}
+
+// fail marks the device broken after the driver broke a queue (its
+// ActivateEnv.Fail); it logs the first failure only.
+func (t *MMIO) fail(err error) {
+	t.mu.Lock()
+	t.failLocked(err)
+	t.mu.Unlock()
+}
+
+func (t *MMIO) failLocked(err error) {
+	if !t.failedOnce {
+		t.failedOnce = true
+		t.log.Printf("%s: %v; the device needs a reset", t.name, err)
+	}
+	t.breakLocked()
+}
+
+// fault is a bug in gokvm on one of the device's goroutines (its
+// ActivateEnv.Fault): logged always, with the stack of a panic, then the
+// device fails and the machine hears of it.
+func (t *MMIO) fault(err error) {
+	t.mu.Lock()
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		t.log.Printf("%s: %v; the device needs a reset\n%s", t.name, err, pe.Stack)
+	} else {
+		t.log.Printf("%s: %v; the device needs a reset", t.name, err)
+	}
+	t.breakLocked()
+	report := t.onFault
+	t.mu.Unlock()
+	if report != nil {
+		report(err) // the machine names the device
+	}
+}
+
+// breakLocked stops the device serving: the gate turns its goroutines
+// away between requests. A modern driver sees DEVICE_NEEDS_RESET with a
+// configuration change interrupt. t.mu is held.
+func (t *MMIO) breakLocked() {
+	if t.broken {
+		return
+	}
+	t.broken = true
+	t.gate.Shut()
+	if t.version == Modern {
+		t.status |= StatusDeviceNeedsReset
+		t.intStatus |= InterruptConfigChange
+		t.pulse()
+	}
+}
+
+// NeedsReset reports whether the device stopped serving after a driver
+// error or a failure, until the driver resets it. On a modern transport
+// the driver reads it as DEVICE_NEEDS_RESET; a legacy one has no such bit.
+func (t *MMIO) NeedsReset() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.broken
+}
+
+// stopDevice stops an active device and waits until it stopped; t.life
+// is held, t.mu is not (the device's goroutines may be taking it to
+// interrupt or fail).
+func (t *MMIO) stopDevice() {
+	if !t.active {
+		return
+	}
+	t.dev.Reset()
+	t.mu.Lock()
+	t.active = false
+	t.mu.Unlock()
+}
+
+// reset is the driver's reset: the device stops, and every register
+// returns to its initial value. t.life is held.
+func (t *MMIO) reset() {
+	t.stopDevice()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.queues {
+		t.queues[i].reset()
+		select {
+		case <-t.kicks[i]:
+		default:
+		}
+	}
+	t.status, t.intStatus, t.driverFeat = 0, 0, 0
+	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
+	t.pageSize = 4096
+	t.broken = false
+	t.gate.Reopen()
+}
+
+// Close stops the device for good: a later DRIVER_OK starts nothing. It
+// may be called any number of times, from any goroutine, alongside
+// register accesses.
+func (t *MMIO) Close() {
+	t.life.Lock()
+	defer t.life.Unlock()
+	t.stopDevice()
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+}
