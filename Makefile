@@ -24,7 +24,8 @@ build:
 
 # Installs the Debian packages the tests use when a command is missing (as
 # root, or with sudo): dtc for device tree golden files, cpio and xz for
-# kernel packages, gcc for the race detector; then the emulated arm64 host,
+# kernel packages, kmod's depmod for the sandbox's modules.dep, gcc for
+# the race detector; then the emulated arm64 host,
 # QEMU 8 or newer (tools/install-qemu.sh says why).
 deps:
 	@missing=""; \
@@ -32,6 +33,7 @@ deps:
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	PATH=$$PATH:/usr/sbin:/sbin command -v depmod >/dev/null || missing="$$missing kmod"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		echo "installing$$missing"; \

@@ -28,6 +28,13 @@ type Options struct {
 	// NoRNGSeed leaves the device tree's rng-seed out, so the same spec
 	// gives the same device tree blob byte for byte.
 	NoRNGSeed bool
+	// Initrd, when not nil, is the initial ramdisk's contents, built in
+	// memory by the caller (gokvm sandbox); the spec's Initrd must then
+	// be empty.
+	Initrd []byte
+	// Devices are more devices, placed after the console UART (the
+	// sandbox's second UART and status device).
+	Devices []vmm.DeviceSpec
 }
 
 // Machine is a VM built from a Spec: the core machine and what the
@@ -72,7 +79,13 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	}
 	defer release()
 
-	devices := []vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}
+	if o.Initrd != nil {
+		if r.spec.Initrd != "" {
+			return nil, vmm.Configf("an initrd given twice: %s and one built in memory", r.spec.Initrd)
+		}
+		payload.Initrd = o.Initrd
+	}
+	devices := append([]vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}, o.Devices...)
 	disks, err := m.openDisks(r)
 	if err != nil {
 		return nil, err
@@ -81,7 +94,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	devices = append(append(devices, disks...), nics...)
+	shares, err := m.openShares(r)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(append(append(devices, disks...), nics...), shares...)
 
 	cfg := vmm.Config{
 		KVMDevice:    r.spec.KVMDevice,

@@ -6,6 +6,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/blk"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
+	"github.com/gokvm/gokvm/devices/virtio/ninep"
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -54,6 +55,27 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
 		dev := vnet.New(name, io, n.mac, m.log)
 		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
+		specs = append(specs, virtio.Spec(name, r.transport, dev))
+	}
+	return specs, nil
+}
+
+// openShares opens every shared directory and describes a virtio-9p
+// device for each, in order, which owns its directory once the machine
+// is built.
+func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
+	var specs []vmm.DeviceSpec
+	for i, sh := range r.spec.Shares {
+		share, err := ninep.OpenShare(sh.Dir, sh.ReadOnly)
+		if err != nil {
+			return nil, err
+		}
+		m.backends = append(m.backends, share)
+		name := fmt.Sprintf("virtio-9p%d (%s)", i, sh.Tag)
+		dev, err := ninep.New(name, sh.Tag, share, m.log)
+		if err != nil {
+			return nil, vmm.Configf("shares[%d].tag: %v", i, err)
+		}
 		specs = append(specs, virtio.Spec(name, r.transport, dev))
 	}
 	return specs, nil

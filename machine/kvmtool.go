@@ -49,3 +49,22 @@ func ParseNIC(s string) (NIC, error) {
 	}
 	return n, nil
 }
+
+// ParseShare reads kvmtool's --9p spelling: DIR,TAG[,ro]. Values are
+// checked when the spec is resolved.
+func ParseShare(s string) (Share, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return Share{}, fmt.Errorf("--9p %q: want DIR,TAG[,ro]", s)
+	}
+	sh := Share{Dir: parts[0], Tag: parts[1]}
+	for _, p := range parts[2:] {
+		switch p {
+		case "ro":
+			sh.ReadOnly = true
+		default:
+			return sh, fmt.Errorf("--9p %q: unknown option %q (want ro)", s, p)
+		}
+	}
+	return sh, nil
+}

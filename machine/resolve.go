@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/virtio"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
+	"github.com/gokvm/gokvm/devices/virtio/ninep"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/gokvm/gokvm/vmm/seccomp"
 )
 
 // maxSerial is virtio-blk's GET_ID answer size.
@@ -40,8 +43,12 @@ func (s Spec) WithDefaults() Spec {
 	if s.KVMDevice == "" {
 		s.KVMDevice = kvm.DefaultDevice
 	}
+	if s.Seccomp == "" {
+		s.Seccomp = string(seccomp.On)
+	}
 	s.Disks = append([]Disk(nil), s.Disks...)
 	s.NICs = append([]NIC(nil), s.NICs...)
+	s.Shares = append([]Share(nil), s.Shares...)
 	for i := range s.NICs {
 		n := &s.NICs[i]
 		if n.Mode == "" {
@@ -177,5 +184,36 @@ func (s Spec) resolve() (*resolved, error) {
 		}
 		r.nics = append(r.nics, resolvedNIC{index: i, tapif: n.TapIf, mac: mac})
 	}
+	if err := checkShares(s.Shares); err != nil {
+		return nil, err
+	}
+	if _, err := seccomp.ParseMode(s.Seccomp); err != nil {
+		return nil, fieldErr("seccomp", "%v", err)
+	}
 	return r, nil
+}
+
+// checkShares checks each share's directory and tag (unique, 1 to 31
+// bytes).
+func checkShares(shares []Share) error {
+	tags := map[string]int{}
+	for i, sh := range shares {
+		field := fmt.Sprintf("shares[%d]", i)
+		if sh.Dir == "" {
+			return fieldErr(field+".dir", "no directory")
+		}
+		if fi, err := os.Stat(sh.Dir); err != nil {
+			return fieldErr(field+".dir", "%v", err)
+		} else if !fi.IsDir() {
+			return fieldErr(field+".dir", "%s is not a directory", sh.Dir)
+		}
+		if err := ninep.ValidTag(sh.Tag); err != nil {
+			return fieldErr(field+".tag", "%v", err)
+		}
+		if j, dup := tags[sh.Tag]; dup {
+			return fieldErr(field+".tag", "%q is the tag of shares[%d] too", sh.Tag, j)
+		}
+		tags[sh.Tag] = i
+	}
+	return nil
 }

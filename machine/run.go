@@ -14,6 +14,9 @@ import (
 // timed-out boot test needs to know first) and the outcome is
 // vmm.OutcomeTimeout.
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
+	if err := m.installSeccomp(); err != nil {
+		return vmm.OutcomeError, err
+	}
 	if m.timeout <= 0 {
 		return m.Machine.Run(ctx)
 	}

@@ -42,6 +42,8 @@ type Spec struct {
 	Disks []Disk `json:"disks,omitempty"`
 	// NICs are virtio-net devices, the guest's eth0, eth1, ... in order.
 	NICs []NIC `json:"nics,omitempty"`
+	// Shares are host directories served over virtio-9p, after the NICs.
+	Shares []Share `json:"shares,omitempty"`
 	// Transport is mmio (virtio-mmio version 2, the default) or
 	// mmio-legacy (version 1).
 	Transport string `json:"transport,omitempty"`
@@ -63,6 +65,9 @@ type Spec struct {
 	// VcpuAffinity pins the vcpu threads to host CPUs, a list like
 	// "1,4-7" (as taskset -c takes it).
 	VcpuAffinity string `json:"vcpu_affinity,omitempty"`
+	// Seccomp is the system call filter of the run phase: on (the
+	// default), off, or log (forbidden calls named, and let through).
+	Seccomp string `json:"seccomp,omitempty"`
 }
 
 // Disk is one raw disk image.
@@ -84,6 +89,16 @@ type NIC struct {
 	// GuestMAC is the guest's MAC (default 52:54:00 and a hash of the
 	// tap's name and index).
 	GuestMAC string `json:"guest_mac,omitempty"`
+}
+
+// Share is a host directory the guest mounts over 9P2000.L by its tag
+// (mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt). Nothing
+// outside Dir is reachable from the guest.
+type Share struct {
+	Dir string `json:"dir"`
+	Tag string `json:"tag"`
+	// ReadOnly refuses every change with EROFS.
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 // Console devices.

@@ -35,6 +35,8 @@ func Main(args []string, env Env) int {
 		return machine.ExitUsage
 	}
 	switch args[0] {
+	case "sandbox":
+		return sandboxCommand(args[1:], env)
 	case "run":
 		return runCommand(args[1:], env)
 	case "check":
@@ -46,7 +48,7 @@ func Main(args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, check, version or help)\n", args[0])
+	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, sandbox, check, version or help)\n", args[0])
 	return machine.ExitUsage
 }
 
@@ -57,6 +59,9 @@ type runOptions struct {
 	dumpDTB     string
 	printConfig bool
 	stats       bool
+
+	// consoleLog is --console-log FILE: a copy of the guest console.
+	consoleLog string
 }
 
 // listFlag collects a repeatable flag (-d, -n) in order.
@@ -74,7 +79,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.SetOutput(io.Discard)
 	var f machine.Spec
 	var config string
-	var disks, nics listFlag
+	var disks, nics, shares listFlag
 	str := func(p *string, names ...string) {
 		for _, n := range names {
 			fs.StringVar(p, n, "", "")
@@ -88,11 +93,13 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&f.KVMDevice, "kvm-device")
 	str(&f.Transport, "virtio-transport")
 	str(&f.VcpuAffinity, "vcpu-affinity")
+	str(&f.Seccomp, "seccomp")
 	fs.BoolVar(&f.PMU, "pmu", false, "")
 	fs.BoolVar(&f.DisableSVE, "disable-sve", false, "")
 	fs.IntVar(&f.SVEMaxVL, "sve-max-vl", 0, "")
 	fs.BoolVar(&f.DisablePtrAuth, "disable-ptrauth", false, "")
 	str(&o.dumpDTB, "dump-dtb")
+	str(&o.consoleLog, "console-log")
 	str(&config, "config")
 	fs.IntVar(&f.CPUs, "c", 0, "")
 	fs.IntVar(&f.CPUs, "cpus", 0, "")
@@ -105,6 +112,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.Var(&disks, "disk", "")
 	fs.Var(&nics, "n", "")
 	fs.Var(&nics, "network", "")
+	fs.Var(&shares, "9p", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -169,6 +177,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			}
 		case "disable-ptrauth":
 			o.spec.DisablePtrAuth = f.DisablePtrAuth
+		case "seccomp":
+			o.spec.Seccomp = f.Seccomp
 		case "vcpu-affinity":
 			o.spec.VcpuAffinity = f.VcpuAffinity
 			if f.VcpuAffinity == "" {
@@ -178,6 +188,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.Disks, err = parseList(disks, machine.ParseDisk)
 		case "n", "network":
 			o.spec.NICs, err = parseList(nics, machine.ParseNIC)
+		case "9p":
+			o.spec.Shares, err = parseList(shares, machine.ParseShare)
 		}
 	})
 	if err != nil {
@@ -221,8 +233,18 @@ func runCommand(args []string, env Env) (status int) {
 	}
 
 	console := newConsole(env.Stdin, env.Stdout)
+	guestOut := env.Stdout
+	if o.consoleLog != "" {
+		f, err := os.Create(o.consoleLog)
+		if err != nil {
+			logger.Printf("--console-log: %v", err)
+			return machine.ExitFailure
+		}
+		defer f.Close()
+		guestOut = teeWriter{env.Stdout, f}
+	}
 	m, err := machine.Build(o.spec, machine.Options{
-		Stdout:    env.Stdout,
+		Stdout:    guestOut,
 		Stdin:     console.input(),
 		Log:       logger,
 		Start:     start,

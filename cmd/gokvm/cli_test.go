@@ -179,3 +179,47 @@ func TestErrorLineJoinsCollectedErrors(t *testing.T) {
 		t.Errorf("errorLine of one collected error = %q", got)
 	}
 }
+
+// TestShareFlag: --9p DIR,TAG[,ro] is repeatable, reaches the spec (and
+// --print-config), and each mistake is a one-line usage error naming it.
+func TestShareFlag(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, dir, "Image", testimage.Arm64(1<<20, 0, 20<<20))
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.Mkdir(a, 0o755)
+	os.Mkdir(b, 0o755)
+	o, err := parseRunFlags([]string{"-k", kernel, "--9p", a + ",host", "--9p", b + ",ro_share,ro"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []machine.Share{{Dir: a, Tag: "host"}, {Dir: b, Tag: "ro_share", ReadOnly: true}}
+	if len(o.spec.Shares) != 2 || o.spec.Shares[0] != want[0] || o.spec.Shares[1] != want[1] {
+		t.Errorf("shares %+v, want %+v", o.spec.Shares, want)
+	}
+	code, stdout, _ := runCLI(t, "run", "-k", kernel, "--9p", b+",t,ro", "--print-config")
+	if code != 0 || !strings.Contains(stdout, `"shares": [`) || !strings.Contains(stdout, `"tag": "t"`) || !strings.Contains(stdout, `"read_only": true`) {
+		t.Errorf("--print-config: status %d\n%s", code, stdout)
+	}
+	if _, stdout, _ := runCLI(t, "help"); !strings.Contains(stdout, "--9p DIR,TAG[,ro]") {
+		t.Errorf("help lacks --9p")
+	}
+	for _, tc := range []struct {
+		name, arg, want string
+	}{
+		{"no tag", a, "want DIR,TAG[,ro]"},
+		{"empty tag", a + ",", "want DIR,TAG[,ro]"},
+		{"bad option", a + ",t,rw", `unknown option "rw"`},
+		{"missing dir", filepath.Join(dir, "none") + ",t", "shares[0].dir"},
+		{"a file", kernel + ",t", "is not a directory"},
+		{"long tag", a + "," + strings.Repeat("x", 32), "longer than 31 bytes"},
+	} {
+		code, _, stderr := runCLI(t, "run", "-k", kernel, "--9p", tc.arg)
+		if code != machine.ExitUsage || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("--9p %s (%s): status %d, stderr %q; want %d and %q", tc.arg, tc.name, code, stderr, machine.ExitUsage, tc.want)
+		}
+	}
+	code, _, stderr := runCLI(t, "run", "-k", kernel, "--9p", a+",same", "--9p", b+",same")
+	if code != machine.ExitUsage || !strings.Contains(stderr, "shares[1].tag") {
+		t.Errorf("two shares with one tag: status %d, stderr %q", code, stderr)
+	}
+}

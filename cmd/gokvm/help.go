@@ -6,6 +6,9 @@ const usageText = `gokvm boots Linux guest kernels on KVM/ARM hosts.
 
 Usage:
   gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
+  gokvm sandbox -k KERNEL [flags] -- CMD [ARGS...]
+                                run CMD in a guest booted on the host's root
+                                (read-only, writes vanish); exit with CMD's status
   gokvm check [--json]          report what this host offers gokvm (KVM, GIC,
                                 SVE, PMU, taps...); status 0 when an arm64
                                 guest can boot here, 1 otherwise
@@ -26,6 +29,7 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          guest-physical ADDR (default 256, at 0x80000000)
       --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
       --dump-dtb FILE    write the generated device tree blob to FILE and exit
+      --console-log FILE also write the guest console to FILE
       --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
                          first printing where each vcpu was
       --stats            print boot and exit figures to stderr when the guest stops
@@ -39,6 +43,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --vcpu-affinity CPULIST
                          pin the vcpu threads to these host CPUs (e.g. 1 or
                          4-7: one kind of core on big.LITTLE boards)
+      --seccomp MODE     the system call filter of the run phase (see the
+                         README): on (default; a forbidden call stops gokvm,
+                         naming it), off, or log (forbidden calls named and
+                         let through, to find what the filter lacks)
       --config FILE      read the VM from a JSON file (see the README); flags
                          given as well override it (-d and -n replace its lists)
       --print-config     print the VM as JSON, every default filled in, and exit
@@ -54,6 +62,12 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          exist is created, brought up, and removed on exit.
                          Default tapif: gokvmN; default MAC: 52:54:00 and a hash
                          of the tap name. Needs CAP_NET_ADMIN to create taps.
+      --9p DIR,TAG[,ro]  serve the host directory DIR over virtio-9p (9P2000.L);
+                         the guest mounts it with mount -t 9p -o
+                         trans=virtio,version=9p2000.L TAG /mnt. Nothing outside
+                         DIR is reachable (symlinks are never followed); ro:
+                         every change fails with EROFS. Files the guest creates
+                         belong to gokvm's user. Repeat for more shares
       --virtio-transport T
                          mmio (virtio-mmio version 2, default) or mmio-legacy
                          (version 1, for old guest kernels)
@@ -65,6 +79,34 @@ raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
 Signals: SIGINT and SIGTERM stop the guest (status 6). SIGUSR1 prints to
 stderr where each vcpu is (its power state, pc, lr and mode) and the guest
 runs on: for a guest that seems stuck.
+
+gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
+--dump-dtb or --print-config; -p adds kernel parameters) and these:
+      --root DIR         the host directory that is the guest's root (default /),
+                         over 9p, read-only under a tmpfs overlay: CMD can write,
+                         and its writes vanish at exit (a --9p share given rw,
+                         mounted at its host path, keeps them)
+      --modules DIR      a /lib/modules/VERSION tree (with depmod's modules.dep)
+                         for a kernel with virtio_mmio, 9pnet_virtio, 9p or
+                         overlay as modules: they and their dependencies are put
+                         in the initramfs and loaded (built-in ones need nothing)
+      --init FILE        the guest's /init: a static gokvm for the guest's
+                         architecture (default: this gokvm; required with
+                         --aarch32 on an arm64 host: bin/gokvm-arm)
+      --console-log FILE the whole guest console (kernel messages); otherwise it
+                         is discarded and the kernel runs with quiet
+CMD runs as root in the host's current directory with PATH, HOME and TERM,
+on a serial port of its own: its stdin, stdout and stderr are gokvm's (a
+terminal in the guest when gokvm's stdin is one); kernel messages never mix in.
+Exit status of gokvm sandbox (docker run's and GNU timeout's):
+  0-255  CMD's status (128+N when signal N killed it)
+  124    --timeout passed
+  125    gokvm or the guest failed before CMD ran (the message names what:
+         a bad flag, a kernel without 9p and no --modules, a missing module)
+  126    CMD was found but could not be run (not executable)
+  127    CMD was not found
+  255    the guest kernel went down (panic, reset) while CMD ran
+  130, 143  stopped by SIGINT (or Ctrl-A x), SIGTERM
 
 `
 

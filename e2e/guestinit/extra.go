@@ -38,6 +38,8 @@ func runExtra(action string) error {
 		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
 	case "sve", "pmu":
 		return cpuAction(f)
+	case "mount9p", "fsha", "fwrite", "trywrite", "trymodify", "ls", "readlink", "cat", "readbench":
+		return ninepAction(f)
 	case "counter": // counter:N: N lines GUEST-COUNT i, one every 100 ms
 		n, _ := strconv.Atoi(f[1])
 		for i := 1; i <= n; i++ {

@@ -69,6 +69,11 @@ type Build struct {
 	// HostModules are kernel modules for the emulated host (tun), by
 	// file name.
 	HostModules map[string]string
+	// HostFiles are more files for the emulated host's initramfs, by
+	// their path in it (e.g. bin/busybox, lib/modules/...), and
+	// HostLinks its symlinks (path -> target).
+	HostFiles map[string]string
+	HostLinks map[string]string
 }
 
 // GoBuild cross-compiles a package of this module for goarch.
@@ -184,6 +189,11 @@ func copyFile(src, dst string) error {
 // /dev/console node (the kernel opens it before any devtmpfs is mounted),
 // and files, keyed by their path in the archive.
 func WriteInitramfs(out string, files map[string]string) error {
+	return writeInitramfs(out, files, nil)
+}
+
+// writeInitramfs is WriteInitramfs with symlinks (path -> target) too.
+func writeInitramfs(out string, files, links map[string]string) error {
 	f, err := os.Create(out)
 	if err != nil {
 		return err
@@ -216,6 +226,14 @@ func WriteInitramfs(out string, files map[string]string) error {
 			mode = 0o755
 		}
 		recs = append(recs, cpio.StaticFile(name, string(b), mode))
+	}
+	linkNames := make([]string, 0, len(links))
+	for name := range links {
+		linkNames = append(linkNames, name)
+	}
+	sort.Strings(linkNames)
+	for _, name := range linkNames {
+		recs = append(recs, cpio.Symlink(name, links[name]))
 	}
 	for i := range recs {
 		recs[i] = cpio.MakeReproducible(recs[i])
@@ -265,8 +283,11 @@ func (b *Build) HostInitramfs(tag, jobName string, job []byte) (string, error) {
 	for name, path := range b.HostModules {
 		files["modules/"+name] = path
 	}
+	for name, path := range b.HostFiles {
+		files[name] = path
+	}
 	initrd := filepath.Join(b.Dir, tag+".cpio")
-	return initrd, WriteInitramfs(initrd, files)
+	return initrd, writeInitramfs(initrd, files, b.HostLinks)
 }
 
 // QEMUArgs is the command line of the emulated arm64 host: EL2 (so KVM

@@ -90,6 +90,8 @@ func runTool(args []string) error {
 		return os.Truncate(file, int64(num(2)))
 	case "vcpuaffinity": // vcpuaffinity WAIT-SECONDS
 		return vcpuAffinity(time.Duration(num(1)) * time.Second)
+	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
+		return ninepTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:

@@ -15,15 +15,23 @@ mkdir -p "$cache"
 cd "$cache"
 
 # Kernel modules the test guests load (uncompressed .ko in Debian's kernel);
-# tun is for the emulated host's taps.
-modules="virtio_mmio virtio_blk virtio_net failover net_failover tun"
+# tun is for the emulated host's taps; netfs, fscache, 9pnet, 9pnet_virtio
+# and 9p (loaded in that order) for virtio-9p.
+modules="virtio_mmio virtio_blk virtio_net failover net_failover tun netfs fscache 9pnet 9pnet_virtio 9p"
 # The 32-bit (armhf, LPAE) guest kernel and its modules.
 modules32="virtio_mmio virtio_blk"
+# What `gokvm sandbox` loads in the arm64 guest (their dependencies come
+# from modules.dep): arm64/lib/modules/VERSION is a small /lib/modules tree
+# with those modules and depmod's modules.dep, for --modules.
+sandbox_modules="virtio_mmio 9pnet_virtio 9p overlay"
+PATH=$PATH:/usr/sbin:/sbin
 
 complete() {
 	[ -f manifest.txt ] && [ -f arm64/Image ] && [ -f armhf/zImage ] || return 1
 	for m in $modules; do [ -f "arm64/modules/$m.ko" ] || return 1; done
 	for m in $modules32; do [ -f "armhf/modules/$m.ko" ] || return 1; done
+	ls arm64/lib/modules/*/modules.dep >/dev/null 2>&1 || return 1
+	[ -x arm64/busybox ] || return 1
 	sha256sum --quiet -c manifest.sha256 2>/dev/null
 }
 if complete; then
@@ -70,13 +78,58 @@ fetch() {
 		*) cp "$f" "$dir/modules/$m.ko" ;;
 		esac
 	done
+	[ "$arch" != arm64 ] || modules_tree "$work/x" "$dir"
 	echo "$arch $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(sha256sum <"$deb" | cut -d' ' -f1)" >>manifest.txt.new
+	rm -rf "$work"
+}
+
+# modules_tree ROOT DIR: run depmod on the kernel package extracted at ROOT
+# (Debian ships no modules.dep) and copy $sandbox_modules, with everything
+# they depend on, into DIR/lib/modules/VERSION with their modules.dep lines
+# and modules.builtin.
+modules_tree() {
+	local root=$1 dir=$2 ver src dst keys m line k
+	command -v depmod >/dev/null || { echo "fetch.sh: depmod not found (Debian package kmod; make deps installs it)" >&2; exit 1; }
+	ver=$(ls "$root/lib/modules")
+	depmod -b "$root" "$ver"
+	src=$root/lib/modules/$ver
+	dst=$dir/lib/modules/$ver
+	mkdir -p "$dst"
+	keys=""
+	for m in $sandbox_modules; do
+		line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$src/modules.dep" || true)
+		if [ -z "$line" ]; then
+			grep -qE "(^|/)$m\.ko\$" "$src/modules.builtin" || { echo "fetch.sh: module $m neither in modules.dep nor built in" >&2; exit 1; }
+			continue
+		fi
+		keys="$keys ${line%%:*} ${line#*:}"
+	done
+	for k in $(echo $keys | tr ' ' '\n' | sort -u); do
+		mkdir -p "$dst/$(dirname "$k")"
+		cp "$src/$k" "$dst/$k"
+		grep -E "^$k:" "$src/modules.dep" >>"$dst/modules.dep"
+	done
+	cp "$src/modules.builtin" "$dst/"
+}
+
+# busybox-static for the sandbox end-to-end tests: the emulated host's
+# shell and coreutils (sh, true, sleep, echo) for the sandboxed guest.
+fetch_busybox() {
+	local work deb
+	work=$(mktemp -d)
+	(cd "$work" && apt-get download -q busybox-static:arm64 >/dev/null 2>&1 || apt-get download busybox-static:arm64)
+	deb=$(ls "$work"/*.deb)
+	dpkg-deb -x "$deb" "$work/x"
+	cp "$work/x/bin/busybox" arm64/busybox
+	chmod 755 arm64/busybox
+	echo "arm64 $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version) $(sha256sum <"$deb" | cut -d' ' -f1)" >>manifest.txt.new
 	rm -rf "$work"
 }
 
 rm -f manifest.txt.new
 fetch linux-image-arm64 arm64 arm64 Image "$modules"
 fetch linux-image-armmp-lpae armhf armhf zImage "$modules32"
+fetch_busybox
 mv manifest.txt.new manifest.txt
 find arm64 armhf -type f | sort | xargs sha256sum >manifest.sha256
 echo "fetched into $cache:"

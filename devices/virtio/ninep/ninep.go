@@ -1,0 +1,583 @@
+// Package ninep is virtio-9p: a host directory (a Share) served to the
+// guest over 9P2000.L by github.com/hugelgupf/p9's server, behind a virtio
+// transport. The guest mounts it by its tag:
+//
+//	mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt
+//
+// Each chain of the request queue carries one T-message in its readable
+// buffers and room for the R-message in its writable ones. The device
+// checks each message (its size, its type, that its fields are all there,
+// the negotiated msize), writes it into the server's input stream, and
+// returns the chain when the server's answer with the same tag comes out
+// of its output stream: the server handles requests concurrently, so a
+// slow request holds up no other and answers come in any order.
+package ninep
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/hugelgupf/p9/p9"
+	"golang.org/x/sys/unix"
+)
+
+// DeviceID is virtio-9p's device type.
+const DeviceID = 9
+
+// featureMountTag is VIRTIO_9P_MOUNT_TAG: the config space holds the tag.
+const featureMountTag = 0
+
+// MaxTagLen is the longest mount tag.
+const MaxTagLen = 31
+
+// MaxMsize is the largest message size the device negotiates: a request
+// or answer never takes more memory than this. Linux's virtio transport
+// takes up to about 500 KiB (msize=... when mounting; its default is
+// 128 KiB).
+const MaxMsize = 1 << 20
+
+// MinMsize is the smallest msize the device agrees to: p9's server drops
+// the connection on a message larger than the msize, and a Tversion must
+// always fit to negotiate again.
+const MinMsize = 8192
+
+// queueSize is the request queue's largest size.
+const queueSize = virtio.MaxQueueSize
+
+var (
+	_ virtio.Device = (*Device)(nil)
+	_ io.Closer     = (*Device)(nil)
+)
+
+// Device is a virtio-9p device serving a Share, which it owns: Close
+// closes it.
+type Device struct {
+	name  string
+	tag   string
+	share *Share
+	log   *log.Logger
+	cfg   []byte
+
+	// run serialises Activate, Reset and Close.
+	run    sync.Mutex
+	sess   *session // nil when stopped
+	closed bool
+
+	mu     sync.Mutex
+	logged map[string]bool
+}
+
+// ValidTag checks a mount tag: 1 to MaxTagLen bytes.
+func ValidTag(tag string) error {
+	switch {
+	case tag == "":
+		return errors.New("an empty mount tag")
+	case len(tag) > MaxTagLen:
+		return fmt.Errorf("mount tag %q is longer than %d bytes", tag, MaxTagLen)
+	}
+	return nil
+}
+
+// New makes a device serving share under tag; name is how its log lines
+// start. The device owns the share from then on.
+func New(name, tag string, share *Share, logger *log.Logger) (*Device, error) {
+	if err := ValidTag(tag); err != nil {
+		return nil, err
+	}
+	cfg := make([]byte, 2+len(tag))
+	binary.LittleEndian.PutUint16(cfg, uint16(len(tag)))
+	copy(cfg[2:], tag)
+	return &Device{name: name, tag: tag, share: share, log: logger, cfg: cfg, logged: map[string]bool{}}, nil
+}
+
+// Tag is the mount tag.
+func (d *Device) Tag() string { return d.tag }
+
+// DeviceID implements virtio.Device.
+func (d *Device) DeviceID() uint32 { return DeviceID }
+
+// Features implements virtio.Device.
+func (d *Device) Features() uint64 {
+	return 1<<virtio.FeatureIndirectDesc | 1<<virtio.FeatureEventIdx | 1<<featureMountTag
+}
+
+// QueueMaxSizes implements virtio.Device: one request queue.
+func (d *Device) QueueMaxSizes() []uint16 { return []uint16{queueSize} }
+
+// ReadConfig implements virtio.Device: tag_len[2] then the tag.
+func (d *Device) ReadConfig(off uint64, data []byte) {
+	if off < uint64(len(d.cfg)) {
+		copy(data, d.cfg[off:])
+	}
+}
+
+// WriteConfig implements virtio.Device: nothing is writable.
+func (d *Device) WriteConfig(uint64, []byte) {}
+
+var errClosed = errors.New("device closed")
+
+// Activate implements virtio.Device: a fresh 9P server (no fids) and the
+// goroutines that feed it and answer the guest.
+func (d *Device) Activate(env virtio.ActivateEnv) error {
+	if !env.Queues[0].Ready {
+		return fmt.Errorf("the request queue is not set up")
+	}
+	d.run.Lock()
+	defer d.run.Unlock()
+	switch {
+	case d.closed:
+		return fmt.Errorf("%s: %w", d.name, errClosed)
+	case d.sess != nil:
+		return fmt.Errorf("%s: activated twice", d.name)
+	}
+	d.sess = startSession(d, env)
+	return nil
+}
+
+// Reset implements virtio.Device: it stops the session and waits until
+// the server has finished its requests and closed their files.
+func (d *Device) Reset() {
+	d.run.Lock()
+	defer d.run.Unlock()
+	d.stopLocked()
+}
+
+func (d *Device) stopLocked() {
+	if d.sess != nil {
+		d.sess.shutdown()
+		d.sess = nil
+	}
+}
+
+// Close stops the device and closes its share. Every call returns the
+// first one's result.
+func (d *Device) Close() error {
+	d.run.Lock()
+	defer d.run.Unlock()
+	d.stopLocked()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.share.Close()
+}
+
+// logOnce reports a kind of guest error the first time it happens.
+func (d *Device) logOnce(kind, format string, args ...any) {
+	d.mu.Lock()
+	seen := d.logged[kind]
+	d.logged[kind] = true
+	d.mu.Unlock()
+	if !seen && d.log != nil {
+		d.log.Printf("%s: "+format, append([]any{d.name}, args...)...)
+	}
+}
+
+// request is a chain whose answer the server has yet to give.
+type request struct {
+	head     uint16
+	writable []virtio.Buffer // guest memory: touched only inside the gate
+	flush    bool            // a Tflush
+}
+
+// session is one activation: the server and the two goroutines around it.
+type session struct {
+	d    *Device
+	env  virtio.ActivateEnv
+	q    *virtio.Queue
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	tw *io.PipeWriter // T-messages into the server
+	rr *io.PipeReader // R-messages out of it
+
+	// mu guards the queue (both goroutines pop and push) and what follows.
+	mu      sync.Mutex
+	pending map[uint16]*request
+	idle    chan struct{} // closed when pending empties, for waitIdle
+	msize   uint32        // the negotiated msize (MaxMsize until Tversion)
+}
+
+func startSession(d *Device, env virtio.ActivateEnv) *session {
+	tr, tw := io.Pipe()
+	rr, rw := io.Pipe()
+	s := &session{
+		d: d, env: env, q: env.Queues[0], stop: make(chan struct{}),
+		tw: tw, rr: rr, pending: map[uint16]*request{}, msize: MaxMsize,
+	}
+	srv := p9.NewServer(d.share)
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		defer env.Recover("9p server")
+		srv.Handle(tr, rw)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.serveQueue()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.answer()
+	}()
+	return s
+}
+
+var errStopped = errors.New("9p device stopped")
+
+// shutdown stops both goroutines and the server, and waits for them: the
+// server returns once its handlers did, and closes every file it held.
+func (s *session) shutdown() {
+	close(s.stop)
+	s.tw.CloseWithError(errStopped)
+	s.rr.CloseWithError(errStopped)
+	s.wg.Wait()
+}
+
+// fail marks the device broken after the driver broke the queue.
+func (s *session) fail(err error) {
+	s.env.Fail(fmt.Errorf("request queue: %w", err))
+}
+
+// serveQueue takes each chain the driver makes available, checks its
+// message and gives it to the server, or answers it at once when it is
+// malformed.
+func (s *session) serveQueue() {
+	pass := s.env.Gate.Pass()
+	defer pass.Release()
+	defer s.env.Recover("request queue")
+	kick := s.env.Kicks[0]
+	var c virtio.Chain
+	var tbuf []byte
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-kick:
+		}
+		for {
+			if !pass.Enter(s.stop) {
+				return
+			}
+			s.mu.Lock()
+			ok, err := s.q.Pop(&c)
+			if err != nil {
+				s.mu.Unlock()
+				s.fail(err)
+				pass.Leave()
+				return
+			}
+			if ok {
+				var msg []byte
+				var version bool
+				msg, version, tbuf, err = s.take(&c, tbuf)
+				s.mu.Unlock()
+				pass.Leave()
+				if err != nil {
+					s.fail(err)
+					return
+				}
+				if msg != nil && !s.feed(&c, msg, version) {
+					return
+				}
+				continue
+			}
+			// The queue is empty: ask for a kick, unless more came
+			// meanwhile, and tell the driver about what was used.
+			more, err := s.q.EnableNotifications()
+			if err == nil && !more && s.q.ShouldInterrupt() {
+				s.env.Interrupt()
+			}
+			s.mu.Unlock()
+			pass.Leave()
+			if err != nil {
+				s.fail(err)
+				return
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// take reads the message of chain c into tbuf (grown as needed, up to
+// msize) and either records the chain as pending and returns the message
+// for the server, or answers the chain at once (msg nil). version says
+// the message is a Tversion, which the server must see alone: the chain
+// is then not recorded yet (feed does it). It runs inside the gate with
+// s.mu held; an error is the queue's (the driver broke it).
+func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, version bool, _ []byte, err error) {
+	var hdr [headerSize]byte
+	n := c.ReadableLen()
+	gather(hdr[:], c.Buffers)
+	tag := uint16(noTag)
+	if n >= headerSize {
+		tag = binary.LittleEndian.Uint16(hdr[5:])
+	}
+	size := binary.LittleEndian.Uint32(hdr[:])
+	typ := hdr[4]
+	refuse := func(errno unix.Errno, kind, format string, args ...any) ([]byte, bool, []byte, error) {
+		s.d.logOnce(kind, format, args...)
+		return nil, false, tbuf, s.reply(c.Head, c.Buffers, errorReply(tag, errno))
+	}
+	switch {
+	case n < headerSize:
+		return refuse(unix.EINVAL, "short", "a request of %d bytes has no 9P header; failing it", n)
+	case size < headerSize || uint64(size) > uint64(n):
+		return refuse(unix.EINVAL, "size", "a request's size field says %d bytes, its buffers hold %d; failing it", size, n)
+	case size > s.msize:
+		return refuse(unix.EMSGSIZE, "msize", "a request of %d bytes is larger than msize %d; failing it", size, s.msize)
+	}
+	layout, known := layouts[typ]
+	if !known {
+		return refuse(unix.ENOSYS, "type", "a request of type %d, not a 9P2000.L request; failing it", typ)
+	}
+	if cap(tbuf) < int(size) {
+		tbuf = make([]byte, max(int(size), 64<<10))
+	}
+	msg = tbuf[:size]
+	gather(msg, c.Buffers)
+	if !fits(layout, msg[headerSize:]) {
+		return refuse(unix.EINVAL, "layout", "a request of type %d is too short for its fields; failing it", typ)
+	}
+	if _, dup := s.pending[tag]; dup {
+		return refuse(unix.EINVAL, "dup", "a request reuses tag %d of one in progress; failing it", tag)
+	}
+	switch typ {
+	case msgTversion:
+		// The device's bounds on msize are the server's too.
+		m := binary.LittleEndian.Uint32(msg[headerSize:])
+		binary.LittleEndian.PutUint32(msg[headerSize:], min(max(m, MinMsize), MaxMsize))
+		return msg, true, tbuf, nil
+	case msgTxattrwalk:
+		// The share serves no extended attributes, but p9's server
+		// answers a Txattrwalk with EINVAL whatever the file says, and
+		// overlayfs takes EINVAL for a broken lower layer: every file
+		// of a 9p-backed overlay would fail to look up. EOPNOTSUPP is
+		// what "no xattrs here" is.
+		return nil, false, tbuf, s.reply(c.Head, c.Buffers, errorReply(tag, unix.EOPNOTSUPP))
+	case msgTflush:
+		// p9's server waits for the old tag to finish: a Tflush of
+		// itself, or of another Tflush (which may wait for this one),
+		// would wait forever. There is nothing to wait for: done.
+		old := binary.LittleEndian.Uint16(msg[headerSize:])
+		if p := s.pending[old]; old == tag || p != nil && p.flush {
+			return nil, false, tbuf, s.reply(c.Head, c.Buffers, emptyReply(msgTflush+1, tag))
+		}
+	}
+	r := s.record(c)
+	r.flush = typ == msgTflush
+	s.pending[tag] = r
+	return msg, false, tbuf, nil
+}
+
+// record keeps what the answer to chain c needs.
+func (s *session) record(c *virtio.Chain) *request {
+	r := &request{head: c.Head}
+	for _, b := range c.Buffers {
+		if b.Writable {
+			r.writable = append(r.writable, b)
+		}
+	}
+	return r
+}
+
+// feed writes msg into the server's input. A Tversion (version) changes
+// the connection's msize, so the server sees it with no other request in
+// progress and takes the next only once it answered. It returns false
+// once the device is stopping.
+func (s *session) feed(c *virtio.Chain, msg []byte, version bool) bool {
+	if version {
+		if !s.waitIdle() {
+			return false
+		}
+		// The chain's buffers are guest memory: record it inside the
+		// gate. Nothing touched c since take; the queue is ours.
+		s.mu.Lock()
+		s.pending[binary.LittleEndian.Uint16(msg[5:])] = s.record(c)
+		s.mu.Unlock()
+	}
+	if _, err := s.tw.Write(msg); err != nil {
+		return false
+	}
+	if version {
+		return s.waitIdle()
+	}
+	return true
+}
+
+// waitIdle waits until the server answered every request it was given.
+func (s *session) waitIdle() bool {
+	s.mu.Lock()
+	if len(s.pending) == 0 {
+		s.mu.Unlock()
+		return true
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+// answer reads the server's answers and returns each to the chain that
+// asked, by tag.
+func (s *session) answer() {
+	pass := s.env.Gate.Pass()
+	defer pass.Release()
+	defer s.env.Recover("9p answers")
+	var rbuf []byte
+	for {
+		msg, tag, tooBig, err := readMessage(s.rr, &rbuf)
+		if err != nil {
+			return // the device is stopping (or the server ended)
+		}
+		if !pass.Enter(s.stop) {
+			return
+		}
+		s.mu.Lock()
+		r := s.pending[tag]
+		delete(s.pending, tag)
+		if r == nil {
+			s.mu.Unlock()
+			pass.Leave()
+			s.d.logOnce("orphan", "the 9P server answered tag %d, which no request has; dropping it", tag)
+			continue
+		}
+		if tooBig {
+			s.d.logOnce("bigreply", "an answer of more than %d bytes; failing the request", MaxMsize)
+			msg = errorReply(tag, unix.EMSGSIZE)
+		}
+		if msg[4] == msgRversion && len(msg) >= headerSize+4 {
+			if m := binary.LittleEndian.Uint32(msg[headerSize:]); m != 0 {
+				s.msize = min(max(m, MinMsize), MaxMsize)
+			}
+		}
+		err = s.reply(r.head, r.writable, msg)
+		if len(s.pending) == 0 && s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
+		if err == nil && s.q.ShouldInterrupt() {
+			s.env.Interrupt()
+		}
+		s.mu.Unlock()
+		pass.Leave()
+		if err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+// reply writes msg into the writable buffers of bufs and returns chain
+// head to the driver. An answer larger than the room the driver gave
+// becomes an Rlerror(EMSGSIZE) (or nothing, when not even that fits).
+// Inside the gate, s.mu held.
+func (s *session) reply(head uint16, bufs []virtio.Buffer, msg []byte) error {
+	room := 0
+	for _, b := range bufs {
+		if b.Writable {
+			room += len(b.Data)
+		}
+	}
+	if len(msg) > room {
+		s.d.logOnce("room", "an answer of %d bytes does not fit the request's %d writable bytes; failing it", len(msg), room)
+		msg = errorReply(binary.LittleEndian.Uint16(msg[5:]), unix.EMSGSIZE)
+		if len(msg) > room {
+			msg = nil
+		}
+	}
+	n := scatter(bufs, msg)
+	return s.q.Push(head, uint32(n))
+}
+
+// emptyReply is an R-message with no body (Rflush).
+func emptyReply(typ uint8, tag uint16) []byte {
+	b := make([]byte, headerSize)
+	binary.LittleEndian.PutUint32(b, headerSize)
+	b[4] = typ
+	binary.LittleEndian.PutUint16(b[5:], tag)
+	return b
+}
+
+// errorReply is an Rlerror.
+func errorReply(tag uint16, errno unix.Errno) []byte {
+	b := make([]byte, headerSize+4)
+	binary.LittleEndian.PutUint32(b, uint32(len(b)))
+	b[4] = msgRlerror
+	binary.LittleEndian.PutUint16(b[5:], tag)
+	binary.LittleEndian.PutUint32(b[7:], uint32(errno))
+	return b
+}
+
+// readMessage reads one R-message from r into *buf (grown as needed up to
+// MaxMsize). An answer larger than that is read and dropped: tooBig.
+func readMessage(r io.Reader, buf *[]byte) (msg []byte, tag uint16, tooBig bool, err error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, 0, false, err
+	}
+	size := binary.LittleEndian.Uint32(hdr[:])
+	tag = binary.LittleEndian.Uint16(hdr[5:])
+	if size < headerSize {
+		return nil, 0, false, fmt.Errorf("the 9P server sent a message of %d bytes", size)
+	}
+	if size > MaxMsize {
+		if _, err := io.CopyN(io.Discard, r, int64(size-headerSize)); err != nil {
+			return nil, 0, false, err
+		}
+		return nil, tag, true, nil
+	}
+	if cap(*buf) < int(size) {
+		*buf = make([]byte, max(int(size), 64<<10))
+	}
+	msg = (*buf)[:size]
+	copy(msg, hdr[:])
+	if _, err := io.ReadFull(r, msg[headerSize:]); err != nil {
+		return nil, 0, false, err
+	}
+	return msg, tag, false, nil
+}
+
+// gather copies the start of the chain's readable bytes into dst.
+func gather(dst []byte, bufs []virtio.Buffer) int {
+	n := 0
+	for _, b := range bufs {
+		if b.Writable {
+			continue
+		}
+		n += copy(dst[n:], b.Data)
+		if n == len(dst) {
+			break
+		}
+	}
+	return n
+}
+
+// scatter copies src into the writable buffers.
+func scatter(bufs []virtio.Buffer, src []byte) int {
+	n := 0
+	for _, b := range bufs {
+		if !b.Writable {
+			continue
+		}
+		n += copy(b.Data, src[n:])
+		if n == len(src) {
+			break
+		}
+	}
+	return n
+}

@@ -1,0 +1,500 @@
+// Package sandbox runs one command in a guest kernel and returns its exit
+// status: `gokvm sandbox` as a library, for a CI tool or a Go test that
+// boots a kernel, runs a command in it and checks its status and output.
+//
+// The guest boots an initramfs built in memory whose /init is gokvm
+// itself (package guestinit), with the kernel modules the sandbox needs
+// when the kernel has them as modules. The init mounts the host's root
+// (Options.Root) read-only over 9p under a tmpfs overlay, enters the
+// working directory, and runs the command on a serial port of its own
+// (the guest's second UART; the kernel console is the first, and goes to
+// Options.ConsoleLog). The command's status comes back through a status
+// device (devices/exitdev), never through its output.
+//
+//	res, err := sandbox.Run(ctx, sandbox.Options{
+//		Spec:    machine.Spec{Kernel: "Image", Timeout: "60s"},
+//		Modules: "/lib/modules/6.1.0-50-arm64",
+//		Command: []string{"sh", "-c", "make test"},
+//		Stdout:  &out,
+//	})
+//
+// The guest's init is the running program when the guest's architecture
+// is its own: a program other than gokvm that uses this package must call
+// MaybeInit first thing in main (or TestMain), or give Options.Init.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gokvm/gokvm/devices/exitdev"
+	"github.com/gokvm/gokvm/devices/uart"
+	"github.com/gokvm/gokvm/machine"
+	"github.com/gokvm/gokvm/sandbox/guestinit"
+	"github.com/gokvm/gokvm/vmm"
+	"github.com/u-root/u-root/pkg/cpio"
+	"golang.org/x/sys/unix"
+)
+
+// RootTag is the 9p tag of the host's root share.
+const RootTag = "gokvm-root"
+
+// MaybeInit runs the sandbox's guest init, and never returns, when this
+// process is that init (process 1 in a sandbox guest); otherwise it
+// returns at once. A program that is its own guest init calls it first.
+func MaybeInit() {
+	if guestinit.IsSandboxInit() {
+		guestinit.Main()
+	}
+}
+
+// Options describe one sandboxed command.
+type Options struct {
+	// Spec is the VM: kernel, vcpus, memory, 9p shares (each mounted in
+	// the guest at its host path), a timeout (status 124), extra kernel
+	// parameters. Its Initrd must be empty: the sandbox builds its own.
+	Spec machine.Spec
+	// Command is the command and its arguments (required).
+	Command []string
+	// Root is the host directory that is the guest's root, read-only
+	// under a tmpfs overlay (default "/").
+	Root string
+	// Dir is the command's working directory, a path in Root (default:
+	// the current directory).
+	Dir string
+	// Env is the command's environment (default: PATH and HOME from this
+	// process's, and TERM: this process's on a terminal, else dumb).
+	Env []string
+	// Modules is a /lib/modules/VERSION tree with modules.dep, for a
+	// kernel that has virtio-mmio, 9p or overlayfs as modules.
+	Modules string
+	// Init is the guest's /init: a static gokvm (or a program calling
+	// MaybeInit) for the guest's architecture. Default: the running
+	// program, when the guest's architecture is its own.
+	Init string
+	// Stdin is the command's standard input (none when nil).
+	Stdin io.Reader
+	// Terminal makes the command's standard input, output and error a
+	// terminal in the guest (its controlling terminal, cooked mode):
+	// for a Stdin that is a terminal in raw mode. Rows and Cols are its
+	// size.
+	Terminal   bool
+	Rows, Cols uint16
+	// Stdout receives the command's standard output and error.
+	Stdout io.Writer
+	// ConsoleLog receives the whole guest console (kernel messages and
+	// the init's); when nil the console is discarded and the kernel runs
+	// with quiet.
+	ConsoleLog io.Writer
+	// Log receives gokvm's diagnostics; nil discards them.
+	Log *log.Logger
+	// Start is when the caller started; now when zero.
+	Start time.Time
+}
+
+// Result is how the command ended.
+type Result struct {
+	// Status is the exit status: the command's own (0-255, 128+N for a
+	// signal), or one of the Status constants.
+	Status int
+	// Outcome is how the VM ended.
+	Outcome vmm.Outcome
+	// Started: the command was started in the guest.
+	Started bool
+	// Message says why, for a status that is not the command's own (a
+	// command not found, a kernel gone down).
+	Message string
+	// ConsoleTail is the end of the guest console, kept for a kernel
+	// that went down.
+	ConsoleTail string
+}
+
+// Sandbox is a built sandbox VM, ready to run.
+type Sandbox struct {
+	m       *machine.Machine
+	exit    *exitdev.Device
+	tail    *tailBuffer
+	stop    chan struct{}
+	once    sync.Once
+	timeout time.Duration
+}
+
+// Run builds the sandbox, runs the command and returns how it ended. An
+// error means status StatusFailed: gokvm or the guest failed before the
+// command ran (the error says why).
+func Run(ctx context.Context, o Options) (Result, error) {
+	s, err := New(o)
+	if err != nil {
+		return Result{Status: StatusFailed, Message: err.Error()}, err
+	}
+	res, err := s.Run(ctx)
+	if cerr := s.Close(); cerr != nil && err == nil {
+		return Result{Status: StatusFailed, Outcome: res.Outcome, Message: cerr.Error()}, cerr
+	}
+	return res, err
+}
+
+// New builds the sandbox VM: the initramfs, the devices, the machine.
+func New(o Options) (*Sandbox, error) {
+	if len(o.Command) == 0 {
+		return nil, vmm.Configf("no command given (gokvm sandbox [flags] -- CMD [ARGS...])")
+	}
+	if o.Spec.Initrd != "" {
+		return nil, vmm.Configf("the sandbox builds its own initramfs: no --initrd")
+	}
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
+	}
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	spec := o.Spec
+	var timeout time.Duration
+	if spec.Timeout != "" {
+		d, err := time.ParseDuration(spec.Timeout)
+		if err != nil || d < 0 {
+			return nil, vmm.Configf("timeout: %q is not a duration like 90s", spec.Timeout)
+		}
+		// The sandbox times out through its context: the command's
+		// timeout is not a stuck guest, so no vcpu dump.
+		timeout, spec.Timeout = d, ""
+	}
+	root := o.Root
+	if root == "" {
+		root = "/"
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil, vmm.Configf("--root %s: not a directory", root)
+	}
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("the current directory: %w", err)
+		}
+	}
+	initPath, err := guestInit(o.Init, spec)
+	if err != nil {
+		return nil, err
+	}
+	initBin, unmap, err := mapFile(initPath)
+	if err != nil {
+		return nil, &vmm.ConfigError{Err: fmt.Errorf("--init: %w", err)}
+	}
+	defer unmap()
+	var mods []Module
+	if o.Modules != "" {
+		if mods, err = ResolveModules(o.Modules, NeededModules); err != nil {
+			return nil, &vmm.ConfigError{Err: err}
+		}
+	}
+	cfg := guestinit.Config{
+		Command: o.Command, Dir: dir, Env: o.Env, Terminal: o.Terminal,
+		Rows: o.Rows, Cols: o.Cols, RootTag: RootTag,
+	}
+	if cfg.Env == nil {
+		cfg.Env = defaultEnv(o.Terminal)
+	}
+	if spec, cfg.Shares, err = withShares(spec, root); err != nil {
+		return nil, err
+	}
+	initrd, err := buildInitramfs(initBin, &cfg, mods)
+	if err != nil {
+		return nil, err
+	}
+	params := "console=ttyS0 panic=-1"
+	if o.ConsoleLog == nil {
+		params += " quiet"
+	}
+	spec.Cmdline = strings.TrimSpace(params + " " + spec.Cmdline)
+
+	s := &Sandbox{exit: exitdev.New(), tail: &tailBuffer{max: 4096}, stop: make(chan struct{}), timeout: timeout}
+	console := io.Writer(s.tail)
+	if o.ConsoleLog != nil {
+		console = io.MultiWriter(o.ConsoleLog, s.tail)
+	}
+	in := &gatedInput{ready: s.exit.Ready(), stop: s.stop, r: o.Stdin, framed: !o.Terminal}
+	var stdin io.Reader = in
+	if o.Terminal && o.Stdin == nil {
+		stdin = nil
+	}
+	stdout := o.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	devices := []vmm.DeviceSpec{
+		uart.PlainSpec("uart1 (sandbox stdio)", stdout, stdin, func(n vmm.DeviceNode) { n.Flag(guestinit.StdioProperty) }),
+		s.exit.Spec("sandbox-exit"),
+	}
+	s.m, err = machine.Build(spec, machine.Options{
+		Stdout: console, Log: o.Log, Start: o.Start, Initrd: initrd, Devices: devices,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Machine is the sandbox's VM (for DumpVcpus, Stats).
+func (s *Sandbox) Machine() *machine.Machine { return s.m }
+
+// Close closes the VM.
+func (s *Sandbox) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	return s.m.Close()
+}
+
+// Run boots the guest and runs the command. ctx ending stops it (status
+// StatusSignalBase+SIGINT: the caller knows better which signal).
+func (s *Sandbox) Run(ctx context.Context) (Result, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.timeout, context.DeadlineExceeded)
+		defer cancel()
+	}
+	outcome, err := s.m.Run(ctx)
+	s.once.Do(func() { close(s.stop) })
+	rep := s.exit.Report()
+	res := Result{Outcome: outcome, Started: rep.Started}
+	if err != nil {
+		res.Status, res.Message = StatusFailed, err.Error()
+		return res, err
+	}
+	switch {
+	case outcome == vmm.OutcomeTimeout:
+		res.Status, res.Message = StatusTimeout, fmt.Sprintf("the timeout (%v) passed", s.timeout)
+	case outcome == vmm.OutcomeStopped:
+		res.Status, res.Message = StatusSignalBase+int(syscall.SIGINT), "stopped"
+	case rep.OK:
+		res.Status, res.Message = rep.Status, rep.Message
+		if outcome != vmm.OutcomePowerOff {
+			res.Message = strings.TrimSpace(res.Message + fmt.Sprintf(" (the guest then %s instead of powering off)", outcome))
+		}
+		if res.Status == StatusFailed && !rep.Started {
+			if res.Message == "" {
+				res.Message = "the guest failed before the command ran"
+			}
+			return res, errors.New(res.Message)
+		}
+	case rep.Started:
+		res.Status = StatusKernelDown
+		res.Message = fmt.Sprintf("the guest kernel went down (%s) while the command ran", outcome)
+		res.ConsoleTail = s.tail.String()
+	default:
+		res.Status = StatusFailed
+		res.Message = fmt.Sprintf("the guest %s before the command ran", outcome)
+		res.ConsoleTail = s.tail.String()
+		return res, errors.New(res.Message)
+	}
+	return res, nil
+}
+
+// guestInit picks the guest's /init: the given file, or the running
+// program when the guest runs its architecture. The file must be a static
+// ELF executable for the guest.
+func guestInit(given string, spec machine.Spec) (string, error) {
+	guestArch := "arm64"
+	if spec.AArch32 || runtime.GOARCH == "arm" {
+		guestArch = "arm"
+	}
+	path := given
+	if path == "" {
+		if runtime.GOARCH != guestArch {
+			return "", vmm.Configf("the guest runs %s and this gokvm is %s: give --init FILE, a gokvm built for the guest (bin/gokvm-%s)", guestArch, runtime.GOARCH, guestArch)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("finding the running gokvm for the guest's /init: %w", err)
+		}
+		return exe, nil
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", vmm.Configf("--init %s: not an ELF executable (%v)", path, err)
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"arm64": elf.EM_AARCH64, "arm": elf.EM_ARM}[guestArch]
+	if f.Machine != want {
+		return "", vmm.Configf("--init %s: a %v program; the guest needs %v (%s)", path, f.Machine, want, guestArch)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "", vmm.Configf("--init %s: dynamically linked; the guest's initramfs has no libraries (build it with CGO_ENABLED=0)", path)
+		}
+	}
+	return path, nil
+}
+
+func defaultEnv(terminal bool) []string {
+	get := func(k, def string) string {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	term := "dumb"
+	if terminal {
+		term = get("TERM", "vt100")
+	}
+	return []string{
+		"PATH=" + get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+		"HOME=" + get("HOME", "/"),
+		"TERM=" + term,
+	}
+}
+
+// buildInitramfs is the guest's initramfs: /init, its configuration and
+// the modules, numbered in load order.
+func buildInitramfs(initBin []byte, cfg *guestinit.Config, mods []Module) ([]byte, error) {
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		cpio.Directory("sandbox", 0o755),
+		cpio.Directory("modules", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticRecord(initBin, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	}
+	for i, m := range mods {
+		b, err := os.ReadFile(m.Path)
+		if err != nil {
+			return nil, &vmm.ConfigError{Err: fmt.Errorf("module %s: %w", m.Name, err)}
+		}
+		name := fmt.Sprintf("modules/%02d-%s", i, filepath.Base(m.Path))
+		cfg.Modules = append(cfg.Modules, "/"+name)
+		recs = append(recs, cpio.StaticRecord(b, cpio.Info{Name: name, Mode: cpio.S_IFREG | 0o644}))
+	}
+	recs = append(recs, cpio.StaticRecord(cfg.Marshal(), cpio.Info{Name: strings.TrimPrefix(guestinit.ConfigPath, "/"), Mode: cpio.S_IFREG | 0o644}))
+	// One buffer of the archive's size, written once: fresh memory is
+	// what costs here (7 MiB, most of it /init).
+	size := 512
+	for i := range recs {
+		recs[i] = cpio.MakeReproducible(recs[i])
+		size += 110 + len(recs[i].Name) + 8 + int(recs[i].FileSize) + 4
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w := cpio.Newc.Writer(buf)
+	if err := cpio.WriteRecords(w, recs); err != nil {
+		return nil, err
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// mapFile maps a file read-only: the guest's /init is copied once, from
+// the page cache into the initramfs.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return nil, nil, fmt.Errorf("%s: not a program", path)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, func() { unix.Munmap(b) }, nil
+}
+
+// gatedInput holds the command's input back until the guest is ready for
+// it (bytes sent to a serial port nobody has opened are lost), and when
+// the input is not a terminal frames it so its end reaches the guest.
+type gatedInput struct {
+	ready, stop <-chan struct{}
+	r           io.Reader
+	framed      bool
+	pending     []byte
+	ended       bool
+	buf         [2048]byte
+}
+
+func (g *gatedInput) Read(p []byte) (int, error) {
+	select {
+	case <-g.ready:
+	case <-g.stop:
+		return 0, io.EOF
+	}
+	if !g.framed {
+		if g.r == nil {
+			return 0, io.EOF
+		}
+		return g.r.Read(p)
+	}
+	for len(g.pending) == 0 {
+		if g.ended {
+			return 0, io.EOF
+		}
+		var n int
+		var err error
+		if g.r != nil {
+			n, err = g.r.Read(g.buf[:min(len(g.buf), max(len(p)/2, 1))])
+		} else {
+			err = io.EOF
+		}
+		for _, b := range g.buf[:n] {
+			if b == guestinit.InputEscape {
+				g.pending = append(g.pending, b)
+			}
+			g.pending = append(g.pending, b)
+		}
+		if err != nil {
+			g.pending = append(g.pending, guestinit.InputEscape, guestinit.InputEOF)
+			g.ended = true
+		}
+	}
+	n := copy(p, g.pending)
+	g.pending = g.pending[n:]
+	return n, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.b
+	if len(b) > t.max {
+		b = b[len(b)-t.max:]
+	}
+	return strings.ToValidUTF8(string(b), "?")
+}

@@ -1,0 +1,163 @@
+package seccomp
+
+import (
+	"fmt"
+	"slices"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Offsets in struct seccomp_data (linux/seccomp.h): int nr; u32 arch;
+// u64 instruction_pointer; u64 args[6]. gokvm's hosts are little-endian,
+// so an argument's low 32 bits come first.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// x32Bit marks the x32 ABI's system call numbers on x86_64.
+const x32Bit = 0x40000000
+
+// target is the architecture a program is built for.
+type target struct {
+	goarch string
+	audit  uint32            // AUDIT_ARCH_* in seccomp_data.arch
+	nr     map[string]uint32 // system call numbers by name
+}
+
+// nativeTarget is the architecture gokvm was built for.
+func nativeTarget() (target, error) {
+	if auditArch == 0 {
+		return target{}, fmt.Errorf("seccomp: no filter for GOARCH %s (gokvm's filter knows amd64, arm64 and arm)", goarch)
+	}
+	t := target{goarch: goarch, audit: auditArch, nr: make(map[string]uint32, len(sysNames))}
+	for nr, name := range sysNames {
+		t.nr[name] = uint32(nr)
+	}
+	return t, nil
+}
+
+// applies says whether an allow-list entry is for t's architecture.
+func (c Call) applies(t target) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, t.goarch)
+}
+
+// program builds the filter: a system call of another architecture (or
+// x86_64's x32 ABI) kills the process at once; an allowed call is
+// allowed; anything else gets deny (SECCOMP_RET_USER_NOTIF, so gokvm's
+// listener names it, or SECCOMP_RET_TRAP where the kernel has no
+// listener for a whole process). Each allowed call is a compare and a
+// return; a call with an argument rule is a compare that skips a block
+// of its own which loads the argument and ends in returns, so no jump is
+// longer than classic BPF's 255 instructions however long the list.
+func program(t target, calls []Call, deny uint32) ([]bpf.Instruction, error) {
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: offArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: t.audit, SkipTrue: 1},
+		bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS},
+		bpf.LoadAbsolute{Off: offNr, Size: 4},
+	}
+	if t.audit == unix.AUDIT_ARCH_X86_64 {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
+			bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS})
+	}
+	seen := map[string]bool{}
+	for _, c := range calls {
+		if !c.applies(t) {
+			continue
+		}
+		nr, ok := t.nr[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("seccomp: the allow-list names %q, which linux/%s does not have", c.Name, t.goarch)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("seccomp: the allow-list names %q twice", c.Name)
+		}
+		seen[c.Name] = true
+		if c.Args == nil {
+			prog = append(prog,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
+				bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+			continue
+		}
+		block, err := argBlock(c, deny)
+		if err != nil {
+			return nil, err
+		}
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: uint8(len(block))})
+		prog = append(prog, block...)
+	}
+	return append(prog, bpf.RetConstant{Val: deny}), nil
+}
+
+// argBlock checks one argument of a call whose number is matched: it
+// returns allow for a listed value and deny for any other.
+func argBlock(c Call, deny uint32) ([]bpf.Instruction, error) {
+	r := c.Args
+	if r.Index < 0 || r.Index > 5 || len(r.Values) == 0 {
+		return nil, fmt.Errorf("seccomp: %s: bad argument rule %+v", c.Name, *r)
+	}
+	block := []bpf.Instruction{bpf.LoadAbsolute{Off: uint32(offArgs + 8*r.Index), Size: 4}}
+	if r.Mask != 0 {
+		block = append(block, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: r.Mask})
+	}
+	n := len(r.Values)
+	if n > 250 {
+		return nil, fmt.Errorf("seccomp: %s: %d values are too many for one block", c.Name, n)
+	}
+	for i, v := range r.Values {
+		if r.Mask != 0 && v.V&^r.Mask != 0 {
+			return nil, fmt.Errorf("seccomp: %s: value %s (%#x) has bits outside the mask %#x", c.Name, v.Name, v.V, r.Mask)
+		}
+		// On a match, skip the other compares and the deny.
+		block = append(block, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v.V, SkipTrue: uint8(n - i)})
+	}
+	return append(block, bpf.RetConstant{Val: deny}, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}), nil
+}
+
+// assemble turns a program into what seccomp(2) takes.
+func assemble(prog []bpf.Instruction) ([]unix.SockFilter, error) {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: assembling the filter: %w", err)
+	}
+	if len(raw) > bpfMaxInsns {
+		return nil, fmt.Errorf("seccomp: the filter has %d instructions; the kernel takes at most %d", len(raw), bpfMaxInsns)
+	}
+	out := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		out[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return out, nil
+}
+
+// bpfMaxInsns is BPF_MAXINSNS, the kernel's limit for a classic program.
+const bpfMaxInsns = 4096
+
+// merge adds extra calls to base: a call base does not have is appended,
+// one it has replaces its entry (no argument rule: allowed whatever the
+// arguments) or widens its rule (the same argument, more values). Extra
+// calls that t's architecture lacks are skipped.
+func merge(t target, base, extra []Call) []Call {
+	out := append([]Call(nil), base...)
+	for _, e := range extra {
+		if _, ok := t.nr[e.Name]; !ok || !e.applies(t) {
+			continue
+		}
+		i := slices.IndexFunc(out, func(c Call) bool { return c.Name == e.Name && c.applies(t) })
+		switch {
+		case i < 0:
+			out = append(out, e)
+		case e.Args == nil || out[i].Args == nil:
+			out[i] = Call{Name: e.Name, Why: out[i].Why + "; " + e.Why, Only: out[i].Only}
+		default:
+			rule := *out[i].Args
+			rule.Values = append(append([]Value(nil), rule.Values...), e.Args.Values...)
+			out[i] = Call{Name: e.Name, Why: out[i].Why + "; " + e.Why, Only: out[i].Only, Args: &rule}
+		}
+	}
+	return out
+}
