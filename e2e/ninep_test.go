@@ -18,8 +18,7 @@ func init() {
 const ninepModules = "modules:virtio_mmio:netfs:fscache:9pnet:9pnet_virtio:9p"
 
 // ninepScenarios: a guest that mounts two shares itself (`gokvm run --9p
-// DIR,TAG` and `--9p DIR,TAG,ro`), reads a 16 MiB file and a 64 MiB one
-// (timed), writes a file, is refused every change to the read-only share,
+// DIR,TAG` and `--9p DIR,TAG,ro`), reads a 16 MiB file, writes a file, is refused every change to the read-only share,
 // and follows symlinks pointing out of the share (to /etc, absolute, and
 // to ../outside, relative) only into its own file system.
 func ninepScenarios(host string) []scenario.Scenario {
@@ -29,7 +28,7 @@ func ninepScenarios(host string) []scenario.Scenario {
 	actions := strings.Join([]string{
 		ninepModules,
 		"mount9p:host:/mnt", "mount9p:rotag:/ro",
-		"fsha:/mnt/big", "readbench:/mnt/bench",
+		"fsha:/mnt/big",
 		"fwrite:/mnt/sub/fromguest:41:1024",
 		"trywrite:/ro/new", "trymodify:/ro/keep", "fsha:/ro/keep",
 		"readlink:/mnt/etc", "ls:/mnt/etc", "cat:/mnt/etc/gokvm-host-marker",
@@ -48,7 +47,6 @@ func ninepScenarios(host string) []scenario.Scenario {
 		{tool, "symlink", "/etc", "$WORK/share/etc"},
 		{tool, "symlink", "../outside", "$WORK/share/rel"},
 		{tool, "mkrand", "$WORK/share/big", "31", "16"},
-		{tool, "mkrand", "$WORK/share/bench", "32", "64"},
 		{tool, "treesha", "$WORK/ro"},
 	}
 	after := [][]string{
@@ -61,7 +59,6 @@ func ninepScenarios(host string) []scenario.Scenario {
 var (
 	guestFSHA   = regexp.MustCompile(`GUEST-FSHA (\S+) (\S+) (\d+)`)
 	hostTree    = regexp.MustCompile(`HOST-TREE (\S+) ([0-9a-f]{64})`)
-	ninepRead   = regexp.MustCompile(`GUEST-9P-READ (\S+) (\d+) (\S+) (\S+) MB/s`)
 	ninepMounts = []string{"GUEST-MOUNT9P host /mnt ok", "GUEST-MOUNT9P rotag /ro ok"}
 )
 
@@ -90,7 +87,8 @@ func ninepResult(t *testing.T, h string) scenario.Result {
 }
 
 // TestNinepReadsHostFile: a 16 MiB file written on the host before the
-// run is read in the guest byte for byte; a 64 MiB one is read for time.
+// run is read in the guest byte for byte. (Its speed is a benchmark's to
+// measure: the guest's readbench action times a sequential read.)
 func TestNinepReadsHostFile(t *testing.T) {
 	eachEmulated(t, func(t *testing.T, h string) {
 		r := ninepResult(t, h)
@@ -98,11 +96,6 @@ func TestNinepReadsHostFile(t *testing.T) {
 		m := guestFSHA.FindStringSubmatch(lineWith(r.Output(), "GUEST-FSHA /mnt/big "))
 		if m == nil || m[2] != want || m[3] != "16777216" {
 			t.Errorf("the guest read /mnt/big as %q, want SHA-256 %s of 16777216 bytes", m, want)
-		}
-		if b := ninepRead.FindStringSubmatch(r.Output()); b == nil || b[2] != "67108864" {
-			t.Errorf("the 64 MiB sequential read: %q", lineWith(r.Output(), "GUEST-9P-READ"))
-		} else {
-			t.Logf("virtio-9p sequential read of 64 MiB (%s): %s s, %s MB/s (%s)", h, b[3], b[4], lineWith(r.Output(), "GUEST-MOUNT9P-OPTS /mnt "))
 		}
 	})
 }

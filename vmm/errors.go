@@ -25,3 +25,19 @@ func IsConfigError(err error) bool {
 	var ce *ConfigError
 	return errors.As(err, &ce)
 }
+
+// ConfigCause is a ConfigError with a message of its own, saying what the
+// user can do, that still wraps cause: errors.Is sees through it (to
+// fs.ErrPermission, say) while the message stays the one written here.
+func ConfigCause(cause error, format string, args ...any) error {
+	return &ConfigError{Err: &causedError{msg: fmt.Sprintf(format, args...), cause: cause}}
+}
+
+// causedError has a message of its own and wraps its cause.
+type causedError struct {
+	msg   string
+	cause error
+}
+
+func (e *causedError) Error() string { return e.msg }
+func (e *causedError) Unwrap() error { return e.cause }
