@@ -9,6 +9,8 @@
 # archive index; the manifest written next to the files records the package
 # versions and the sums of what was extracted, and later runs verify them.
 set -euo pipefail
+# depmod lives in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 cache=${1:-${HOME}/.cache/gokvm/kernels}
 mkdir -p "$cache"
