@@ -116,6 +116,15 @@ func (t *MMIO) failLocked(err error) {
 // ActivateEnv.Fault): logged always, with the stack of a panic, then the
 // device fails and the machine hears of it.
 func (t *MMIO) fault(err error) {
+	// Reported before the device shows it is broken, so whoever sees the
+	// broken device finds the fault already recorded (the machine names
+	// the device; it takes no lock of ours).
+	t.mu.Lock()
+	report := t.onFault
+	t.mu.Unlock()
+	if report != nil {
+		report(err)
+	}
 	t.mu.Lock()
 	var pe *PanicError
 	if errors.As(err, &pe) {
@@ -124,11 +133,7 @@ func (t *MMIO) fault(err error) {
 		t.log.Printf("%s: %v; the device needs a reset", t.name, err)
 	}
 	t.breakLocked()
-	report := t.onFault
 	t.mu.Unlock()
-	if report != nil {
-		report(err) // the machine names the device
-	}
 }
 
 // breakLocked stops the device serving: the gate turns its goroutines
