@@ -39,7 +39,7 @@ func TestHandlerPanicIsDeviceFault(t *testing.T) {
 			if log := d.Log(); !strings.Contains(log, "echo queue: panic: runtime error: index out of range") || !strings.Contains(log, "echoDevice).handle") {
 				t.Errorf("the log lacks the panic and its stack: %q", log)
 			}
-			if !returnsWithin(time.Second, d.Pause) {
+			if !virtiotest.ReturnsWithin(time.Second, d.Pause) {
 				t.Fatal("Pause waits for the goroutine that panicked")
 			}
 			d.Resume()
@@ -92,7 +92,7 @@ func TestConcurrentResetsAndClose(t *testing.T) {
 			for range 8 {
 				fns = append(fns, func() { d.Write32(virtio.RegStatus, 0) })
 			}
-			if !returnsWithin(5*time.Second, func() { parallel(fns...) }) {
+			if !virtiotest.ReturnsWithin(5*time.Second, func() { parallel(fns...) }) {
 				t.Fatalf("v%d: concurrent resets hang", v)
 			}
 			d.FreeBufs()
@@ -104,7 +104,7 @@ func TestConcurrentResetsAndClose(t *testing.T) {
 		for range 6 {
 			fns = append(fns, func() { d.Write32(virtio.RegStatus, 0) })
 		}
-		if !returnsWithin(5*time.Second, func() { parallel(fns...) }) {
+		if !virtiotest.ReturnsWithin(5*time.Second, func() { parallel(fns...) }) {
 			t.Fatalf("v%d: Close racing resets hangs", v)
 		}
 		if !e.closed.Load() {

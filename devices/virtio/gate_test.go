@@ -5,23 +5,8 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 )
-
-// returnsWithin reports whether f returns within d (leaving it running
-// when not).
-func returnsWithin(d time.Duration, f func()) bool {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
 
 func TestGateNilNeverPauses(t *testing.T) {
 	var g *virtio.Gate
@@ -72,7 +57,7 @@ func TestGatePauseWaitsForInside(t *testing.T) {
 	g.Pause()
 	g.Pause()
 	g.Resume()
-	if !returnsWithin(time.Second, func() { g.Enter(stop) }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { g.Enter(stop) }) {
 		t.Fatal("the gate stayed closed after Resume")
 	}
 	g.Leave()
@@ -94,7 +79,7 @@ func TestGateStopWhilePaused(t *testing.T) {
 		t.Fatal("a stop did not end Enter on a paused gate")
 	}
 	// The stopped goroutine is not inside: Pause does not wait for it.
-	if !returnsWithin(time.Second, g.Pause) {
+	if !virtiotest.ReturnsWithin(time.Second, g.Pause) {
 		t.Fatal("Pause waits for a goroutine that never entered")
 	}
 }
@@ -146,7 +131,7 @@ func TestGateShut(t *testing.T) {
 		}
 		panic("a device bug")
 	}()
-	if !returnsWithin(time.Second, g.Pause) {
+	if !virtiotest.ReturnsWithin(time.Second, g.Pause) {
 		t.Fatal("Pause waits for a goroutine that panicked inside")
 	}
 }

@@ -113,7 +113,7 @@ func TestStopWhilePaused(t *testing.T) {
 	d.Pause()
 	submitEcho(d, "dropped", false)
 	d.Kick()
-	if !returnsWithin(time.Second, func() { d.Write32(virtio.RegStatus, 0) }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Write32(virtio.RegStatus, 0) }) {
 		t.Fatal("a reset of a paused device does not return")
 	}
 	d.Setup(16, 0)
@@ -123,7 +123,7 @@ func TestStopWhilePaused(t *testing.T) {
 	d.Pause()
 	submitEcho(d, "dropped", false)
 	d.Kick()
-	if !returnsWithin(time.Second, func() { d.Close() }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
 		t.Fatal("Close of a paused device does not return")
 	}
 	if e.handled.Load() != 1 {

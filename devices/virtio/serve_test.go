@@ -48,7 +48,7 @@ func TestServeQueueStopsMidRequest(t *testing.T) {
 	submitEcho(d, "never", false)
 	d.Kick()
 	<-e.started
-	if !returnsWithin(time.Second, func() { d.Write32(virtio.RegStatus, 0) }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Write32(virtio.RegStatus, 0) }) {
 		t.Fatal("a reset did not stop a request in progress")
 	}
 	if d.Pending() != 0 || e.handled.Load() != 0 {

@@ -74,7 +74,7 @@ func TestSpecDevice(t *testing.T) {
 	d.Resume()
 	checkEcho(t, d, out, "paused")
 
-	if !returnsWithin(time.Second, func() { d.Close() }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
 		t.Fatal("Close does not return")
 	}
 	if !e.closed.Load() {

@@ -10,20 +10,6 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 )
 
-func returnsWithin(d time.Duration, f func()) bool {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
 // TestBlockPause: a write kicked while the device is paused is neither
 // performed nor returned until Resume; then it completes.
 func TestBlockPause(t *testing.T) {
@@ -63,7 +49,7 @@ func TestBlockCloseWhilePaused(t *testing.T) {
 	d.Pause()
 	submitRequest(d, blkTIn, 0, nil, 512, false)
 	d.Kick()
-	if !returnsWithin(time.Second, func() { d.Close() }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
 		t.Fatal("Close of a paused device does not return")
 	}
 	if disk.f != nil {

@@ -150,7 +150,7 @@ func TestBlockConcurrentResetsAndClose(t *testing.T) {
 				fn()
 			}()
 		}
-		if !returnsWithin(5*time.Second, wg.Wait) {
+		if !virtiotest.ReturnsWithin(5*time.Second, wg.Wait) {
 			t.Fatal("concurrent resets or closes hang")
 		}
 	}

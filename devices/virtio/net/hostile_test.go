@@ -111,7 +111,7 @@ func TestNetRxPanicIsDeviceFault(t *testing.T) {
 	if !strings.Contains(d.Log(), "receive queue: panic: backend bug") {
 		t.Errorf("logged %q", d.Log())
 	}
-	if !returnsWithin(time.Second, d.Pause) {
+	if !virtiotest.ReturnsWithin(time.Second, d.Pause) {
 		t.Fatal("Pause waits for the goroutine that panicked")
 	}
 	d.Resume()
@@ -139,7 +139,7 @@ func TestNetConcurrentResetsAndClose(t *testing.T) {
 				fn()
 			}()
 		}
-		if !returnsWithin(5*time.Second, wg.Wait) {
+		if !virtiotest.ReturnsWithin(5*time.Second, wg.Wait) {
 			t.Fatal("concurrent resets or closes hang")
 		}
 	}

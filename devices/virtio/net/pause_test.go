@@ -13,20 +13,6 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 )
 
-func returnsWithin(d time.Duration, f func()) bool {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
 // nothingFrom checks that the backend got no frame.
 func nothingFrom(t *testing.T, peer int, what string) {
 	t.Helper()
@@ -92,7 +78,7 @@ func TestNetPauseWhileWaitingForBuffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTaken(t, n) // the device holds the frame, waiting for buffers
-	if !returnsWithin(time.Second, d.Pause) {
+	if !virtiotest.ReturnsWithin(time.Second, d.Pause) {
 		t.Fatal("Pause waits for the guest's receive buffers")
 	}
 	bufs := postRX(d, 1, 2000)
@@ -145,7 +131,7 @@ func TestNetCloseWhilePaused(t *testing.T) {
 	d.Submit([]virtiotest.Seg{{GPA: d.Buf(out, 0), N: uint32(len(out))}}, false)
 	d.Kick()
 	time.Sleep(20 * time.Millisecond)
-	if !returnsWithin(time.Second, func() { d.Close() }) {
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
 		t.Fatal("Close of a paused device does not return")
 	}
 	nothingFrom(t, peer, "closed while paused")
