@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,17 +141,7 @@ func TestBlockConcurrentResetsAndClose(t *testing.T) {
 	d := virtiotest.NewFromSpec(t, virtio.Spec("virtio-blk0", virtio.Modern, b), nil)
 	run := func(fns ...func()) {
 		t.Helper()
-		var wg sync.WaitGroup
-		for _, fn := range fns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				fn()
-			}()
-		}
-		if !virtiotest.ReturnsWithin(5*time.Second, wg.Wait) {
-			t.Fatal("concurrent resets or closes hang")
-		}
+		virtiotest.Concurrently(t, 5*time.Second, fns...)
 	}
 	resetReg := func() { d.Write32(virtio.RegStatus, 0) }
 	for range 10 {

@@ -131,17 +131,7 @@ func TestNetConcurrentResetsAndClose(t *testing.T) {
 	d := virtiotest.NewFromSpec(t, virtio.Spec("virtio-net0", virtio.Modern, n), nil)
 	run := func(fns ...func()) {
 		t.Helper()
-		var wg sync.WaitGroup
-		for _, fn := range fns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				fn()
-			}()
-		}
-		if !virtiotest.ReturnsWithin(5*time.Second, wg.Wait) {
-			t.Fatal("concurrent resets or closes hang")
-		}
+		virtiotest.Concurrently(t, 5*time.Second, fns...)
 	}
 	resetReg := func() { d.Write32(virtio.RegStatus, 0) }
 	for range 10 {
