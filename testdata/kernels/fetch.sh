@@ -18,8 +18,14 @@ cd "$cache"
 
 # Kernel modules the test guests load (uncompressed .ko in Debian's kernel);
 # tun is for the emulated host's taps; netfs, fscache, 9pnet, 9pnet_virtio
-# and 9p (loaded in that order) for virtio-9p.
-modules="virtio_mmio virtio_blk virtio_net failover net_failover tun netfs fscache 9pnet 9pnet_virtio 9p"
+# and 9p (loaded in that order) for virtio-9p; virtio_console and virtio-rng
+# for the guest's hvc0 and hwrng; vsock, vmw_vsock_virtio_transport_common
+# and vmw_vsock_virtio_transport for the guest's AF_VSOCK; vhost_iotlb,
+# vhost, tap, vhost_net and vhost_vsock for the emulated host's vhost
+# back-ends (each list in load order).
+modules="virtio_mmio virtio_blk virtio_net failover net_failover tun netfs fscache 9pnet 9pnet_virtio 9p
+	virtio_console virtio-rng vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
+	vhost_iotlb vhost tap vhost_net vhost_vsock"
 # The 32-bit (armhf, LPAE) guest kernel and its modules.
 modules32="virtio_mmio virtio_blk"
 # What `gokvm sandbox` loads in the arm64 guest (their dependencies come
