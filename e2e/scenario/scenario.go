@@ -45,6 +45,10 @@ type Scenario struct {
 	Stdin, StdinAfter string
 	// Signals are sent to gokvm, each its After after gokvm started.
 	Signals []TimedSignal
+	// UID, when not zero, runs gokvm as that user and group (no
+	// capabilities), as CI runners do; the host must let that user open
+	// what gokvm needs (/dev/kvm).
+	UID uint32
 	// Collect names files (with $WORK and $GUEST) whose contents are
 	// returned in the result after the run.
 	Collect []string
@@ -159,6 +163,9 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		return cmd.Process.Signal(syscall.SIGQUIT)
 	}
 	cmd.WaitDelay = 5 * time.Second
+	if s.UID != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: s.UID, Gid: s.UID}}
+	}
 	var stdin io.WriteCloser
 	if s.Stdin != "" {
 		var err error
