@@ -11,6 +11,9 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GIC       ?= 3
 ARGS      ?=
 AARCH32   ?=
+PEER      ?=
+ROUNDS    ?= 3
+ONLY      ?=
 LDFLAGS   := -X main.version=$(VERSION)
 
 
@@ -75,9 +78,13 @@ test: deps kernels vet build
 	$(GO) test -race -short -count=1 ./vmm/... ./devices/...
 	$(MAKE) --no-print-directory fuzz
 
-# Boot figures: time to first KVM_RUN, time to the guest's init, RSS.
+# Boot, disk, network, 9p and sandbox figures in one emulated host (or
+# directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
+# beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
+# ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox).
 bench: deps kernels
-	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench
+	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \
+		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)')
 
 # Boots a guest and shows its console: directly on an arm64 host with
 # /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags;

@@ -160,3 +160,13 @@ func oneHost(t *testing.T, f func(t *testing.T, h string)) {
 	}
 	t.Run(h, func(t *testing.T) { f(t, h) })
 }
+
+// oneEmulated runs f on the GICv3 emulated host only: for scenarios that
+// need the emulated host's own files (busybox, helper tools) and do not
+// depend on the interrupt controller. Nothing runs on a direct host.
+func oneEmulated(t *testing.T, f func(t *testing.T, h string)) {
+	if harness.Direct() {
+		t.Skip("these scenarios use the emulated host's files")
+	}
+	t.Run("gicv3", func(t *testing.T) { f(t, "gicv3") })
+}

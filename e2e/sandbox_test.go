@@ -2,16 +2,14 @@ package e2e
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/pattern"
 	"github.com/gokvm/gokvm/e2e/scenario"
 	"github.com/gokvm/gokvm/sandbox"
 )
@@ -23,12 +21,6 @@ import (
 
 // sandboxModules is the /lib/modules/VERSION path in the emulated host.
 var sandboxModules string
-
-// sandboxApplets are the busybox commands the sandboxed guest uses.
-var sandboxApplets = []string{"sh", "true", "false", "sleep", "echo", "cat", "head", "ls"}
-
-// sandboxBenchRuns is how many boots each start-up figure takes.
-const sandboxBenchRuns = 3
 
 func init() {
 	extraPrepare = append(extraPrepare, prepareSandbox)
@@ -43,43 +35,8 @@ func prepareSandbox(b *harness.Build) error {
 	if err := harness.GoBuild(root, "./e2e/cmd/sandboxtest", "arm64", filepath.Join(b.GuestDir, "sandboxtest")); err != nil {
 		return err
 	}
-	kernels := harness.Kernels()
-	trees, _ := filepath.Glob(filepath.Join(kernels, "arm64", "lib", "modules", "*", "modules.dep"))
-	if len(trees) != 1 {
-		return fmt.Errorf("no arm64/lib/modules/VERSION/modules.dep in %s: run `make kernels` (testdata/kernels/fetch.sh)", kernels)
-	}
-	tree := filepath.Dir(trees[0])
-	if b.HostFiles == nil {
-		b.HostFiles = map[string]string{}
-	}
-	if b.HostLinks == nil {
-		b.HostLinks = map[string]string{}
-	}
-	if harness.Direct() {
-		sandboxModules = tree
-		return nil
-	}
-	sandboxModules = "/lib/modules/" + filepath.Base(tree)
-	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(tree, p)
-		b.HostFiles[strings.TrimPrefix(sandboxModules, "/")+"/"+rel] = p
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	busybox := filepath.Join(kernels, "arm64", "busybox")
-	if _, err := os.Stat(busybox); err != nil {
-		return fmt.Errorf("no static busybox at %s: run `make kernels` (testdata/kernels/fetch.sh)", busybox)
-	}
-	b.HostFiles["bin/busybox"] = busybox
-	for _, a := range sandboxApplets {
-		b.HostLinks["bin/"+a] = "busybox"
-	}
-	return nil
+	sandboxModules, err = harness.AddSandboxFiles(b)
+	return err
 }
 
 // sandboxArgs is a gokvm sandbox of the test kernel with its modules.
@@ -88,8 +45,10 @@ func sandboxArgs(args ...string) []string {
 }
 
 func sandboxScenarios(host string) []scenario.Scenario {
-	if host == "direct" {
-		return nil // the scenarios use the emulated host's busybox and helper tool
+	if host != "gicv3" {
+		// The scenarios use the emulated host's busybox and helper tool,
+		// and nothing in them depends on the interrupt controller.
+		return nil
 	}
 	ss := []scenario.Scenario{
 		{Name: "sandbox-exit7", Args: sandboxArgs("--", "sh", "-c", "exit 7")},
@@ -109,14 +68,11 @@ func sandboxScenarios(host string) []scenario.Scenario {
 			Stdin: "hello from stdin\n", StdinAfter: "ready", Timeout: 150 * time.Second},
 		{Name: "sandbox-writes-vanish", Args: sandboxArgs("--", "sh", "-c", "echo changed > /scenarios.json && cat /scenarios.json && pwd && echo HOME=$HOME PATH=$PATH TERM=$TERM"),
 			After: [][]string{{tool, "sha", "/scenarios.json"}}},
+		{Name: "sandbox-9p-shares", Args: sandboxArgs("--9p", "$WORK/rw,rwtag", "--9p", "$WORK/ro,rotag,ro", "--", "sh", "-c",
+			"echo kept > $WORK/rw/fromsandbox; echo rw=$?; { echo x > $WORK/ro/new; } 2>/dev/null; echo ro=$?; cat $WORK/ro/keep"),
+			Before: [][]string{{tool, "mkdir", "$WORK/rw"}, {tool, "mkdir", "$WORK/ro"}, {tool, "writefile", "$WORK/ro/keep", "keep me"}, {tool, "treesha", "$WORK/ro"}},
+			After:  [][]string{{tool, "sha", "$WORK/rw/fromsandbox"}, {tool, "treesha", "$WORK/ro"}}},
 		{Name: "sandbox-go-api", Program: "$GUEST/sandboxtest", Args: []string{"$GUEST/Image", sandboxModules}, Timeout: 240 * time.Second},
-	}
-	if host == "gicv3" {
-		for i := 0; i < sandboxBenchRuns; i++ {
-			ss = append(ss,
-				scenario.Scenario{Name: fmt.Sprintf("sandbox-bench-plain-%d", i), Args: bootArgs("marker,poweroff")},
-				scenario.Scenario{Name: fmt.Sprintf("sandbox-bench-sandbox-%d", i), Args: sandboxArgs("--", "true")})
-		}
 	}
 	return ss
 }
@@ -134,7 +90,7 @@ func sandboxResult(t *testing.T, h, name string, status int) scenario.Result {
 // for a command not found, not executable, a timeout, and a kernel that
 // went down; 125 for a kernel without 9p and no --modules.
 func TestSandboxStatuses(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		t.Run("exit7", func(t *testing.T) { sandboxResult(t, h, "sandbox-exit7", 7) })
 		t.Run("true", func(t *testing.T) {
 			r := sandboxResult(t, h, "sandbox-true", 0)
@@ -187,7 +143,7 @@ func TestSandboxStatuses(t *testing.T) {
 // TestSandboxOutput: stdout carries only the command's output, exactly;
 // --console-log holds the kernel's boot messages.
 func TestSandboxOutput(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		r := sandboxResult(t, h, "sandbox-stdout", 0)
 		if got := string(r.Files["$WORK/stdout"]); got != "hello\n" {
 			t.Errorf("stdout %q, want exactly %q", got, "hello\n")
@@ -206,7 +162,7 @@ func TestSandboxOutput(t *testing.T) {
 
 // TestSandboxStdin: input that is not a terminal reaches the command.
 func TestSandboxStdin(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		r := sandboxResult(t, h, "sandbox-stdin", 3)
 		if out := r.Output(); out != "ready\ngot hello from stdin\n" {
 			t.Errorf("output %q", out)
@@ -218,7 +174,7 @@ func TestSandboxStdin(t *testing.T) {
 // own write, runs in the host's directory with PATH, HOME and TERM set; the
 // host file is unchanged afterwards.
 func TestSandboxWritesVanish(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		r := sandboxResult(t, h, "sandbox-writes-vanish", 0)
 		out := r.Output()
 		if !strings.HasPrefix(out, "changed\n/\nHOME=") || !strings.Contains(out, "PATH=/bin:") || !strings.Contains(out, "TERM=dumb") {
@@ -234,7 +190,7 @@ func TestSandboxWritesVanish(t *testing.T) {
 
 // TestSandboxGoAPI: sandbox.Run from a Go program (e2e/cmd/sandboxtest).
 func TestSandboxGoAPI(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		r := result(t, h, "sandbox-go-api")
 		out := r.Output()
 		if r.Exit != 0 || strings.Contains(out, "SANDBOXTEST FAIL") || !strings.Contains(out, "SANDBOXTEST ok") {
@@ -243,30 +199,28 @@ func TestSandboxGoAPI(t *testing.T) {
 	})
 }
 
-// TestSandboxStartup prints the time gokvm sandbox -- true takes next to
-// a plain boot of the same kernel to its init (which powers off at once);
-// no timed assertion, the figures are for the report.
-func TestSandboxStartup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	if harness.Direct() {
-		t.Skip("the sandbox scenarios run in the emulated host")
-	}
-	var plain, toInit, sb []float64
-	for i := 0; i < sandboxBenchRuns; i++ {
-		p := result(t, "gicv3", fmt.Sprintf("sandbox-bench-plain-%d", i))
-		s := result(t, "gicv3", fmt.Sprintf("sandbox-bench-sandbox-%d", i))
-		if p.Exit != 0 || s.Exit != 0 {
-			t.Fatalf("plain boot exit %d, sandbox exit %d\n%s", p.Exit, s.Exit, s.Stderr)
+// TestSandboxShares: under sandbox, a file the command writes in a `--9p`
+// share given rw is on the host after exit; under `,ro` the write is
+// refused and the host's directory is as it was.
+func TestSandboxShares(t *testing.T) {
+	oneEmulated(t, func(t *testing.T, h string) {
+		r := sandboxResult(t, h, "sandbox-9p-shares", 0)
+		out := r.Output()
+		if !strings.Contains(out, "rw=0\n") || !strings.Contains(out, "ro=1\n") || !strings.Contains(out, "keep me") {
+			t.Errorf("the command's output %q, want rw=0, ro=1 and the read-only file's text", out)
 		}
-		plain = append(plain, float64(p.ElapsedMS))
-		toInit = append(toInit, float64(p.LineMS("GOKVM-GUEST-MARKER")))
-		sb = append(sb, float64(s.ElapsedMS))
-	}
-	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
-	msg := fmt.Sprintf("sandbox start-up (median of %d, emulated GICv3 host): plain boot to its init %.0f ms, to power-off %.0f ms; gokvm sandbox -- true %.0f ms (%.2fx the plain boot to power-off; runs %v vs %v)",
-		sandboxBenchRuns, med(toInit), med(plain), med(sb), med(sb)/med(plain), sb, plain)
-	fmt.Println("e2e: " + msg)
-	t.Log(msg)
+		shas, _ := hostFacts(r)
+		if got, want := shas["fromsandbox"], pattern.SHA256([]byte("kept\n")); len(got) != 1 || got[0] != want {
+			t.Errorf("the rw share's file on the host after the run: %v, want %s", got, want)
+		}
+		var trees []string
+		for _, n := range r.Notes {
+			for _, m := range hostTree.FindAllStringSubmatch(n, -1) {
+				trees = append(trees, m[2])
+			}
+		}
+		if len(trees) != 2 || trees[0] != trees[1] {
+			t.Errorf("the read-only share's tree before and after the run: %v", trees)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/uart"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/seccomp"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -35,6 +36,10 @@ type Options struct {
 	// Devices are more devices, placed after the console UART (the
 	// sandbox's second UART and status device).
 	Devices []vmm.DeviceSpec
+	// SystemCalls are calls the caller's own code makes while the guest
+	// runs (a CPU profile's timers), allowed beyond the seccomp filter's
+	// list.
+	SystemCalls []seccomp.Call
 }
 
 // Machine is a VM built from a Spec: the core machine and what the
@@ -45,6 +50,8 @@ type Machine struct {
 	timeout time.Duration
 	log     *log.Logger
 	nics    []nicStats
+	// callerCalls are Options.SystemCalls.
+	callerCalls []seccomp.Call
 	// backends are what the builder opened for devices; they are closed
 	// here only when building fails (a device owns its backend once the
 	// machine is built).
@@ -65,7 +72,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls}
 	defer func() {
 		if err != nil {
 			if cerr := m.closeBackends(); cerr != nil {

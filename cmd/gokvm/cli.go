@@ -243,12 +243,15 @@ func runCommand(args []string, env Env) (status int) {
 		defer f.Close()
 		guestOut = teeWriter{env.Stdout, f}
 	}
+	stopProfile, profileCalls := startProfile(env.Stderr)
+	defer stopProfile()
 	m, err := machine.Build(o.spec, machine.Options{
-		Stdout:    guestOut,
-		Stdin:     console.input(),
-		Log:       logger,
-		Start:     start,
-		NoRNGSeed: o.dumpDTB != "",
+		Stdout:      guestOut,
+		Stdin:       console.input(),
+		Log:         logger,
+		Start:       start,
+		NoRNGSeed:   o.dumpDTB != "",
+		SystemCalls: profileCalls,
 	})
 	if err != nil {
 		logger.Print(errorLine(err))

@@ -92,6 +92,10 @@ func runTool(args []string) error {
 		return vcpuAffinity(time.Duration(num(1)) * time.Second)
 	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
 		return ninepTool(args)
+	case "rrpeer": // rrpeer PORT
+		return rrPeer(int(num(1)))
+	case "lkvm": // lkvm ARGS...: the benchmark peer
+		return execPeer(args[1:])
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:

@@ -45,6 +45,9 @@ type Scenario struct {
 	Stdin, StdinAfter string
 	// Signals are sent to gokvm, each its After after gokvm started.
 	Signals []TimedSignal
+	// Env is added to gokvm's environment (NAME=value), $WORK and
+	// $GUEST expanded.
+	Env []string
 	// UID, when not zero, runs gokvm as that user and group (no
 	// capabilities), as CI runners do; the host must let that user open
 	// what gokvm needs (/dev/kvm).
@@ -163,6 +166,9 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		return cmd.Process.Signal(syscall.SIGQUIT)
 	}
 	cmd.WaitDelay = 5 * time.Second
+	if len(s.Env) > 0 {
+		cmd.Env = append(os.Environ(), expand(s.Env, guestDir, workDir)...)
+	}
 	if s.UID != 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: s.UID, Gid: s.UID}}
 	}

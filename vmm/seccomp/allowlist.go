@@ -102,6 +102,7 @@ var Allowed = []Call{
 	{Name: "clone", Why: "the Go runtime starts threads (vcpu threads among them); only with CLONE_THREAD, so never a new process",
 		Args: &ArgRule{Index: 0, Mask: unix.CLONE_THREAD, Values: []Value{{unix.CLONE_THREAD, "CLONE_THREAD", "a thread of this process"}}}},
 	{Name: "arch_prctl", Only: []string{"amd64"}, Why: "the Go runtime sets a new thread's TLS (x86_64, where the unit tests run)"},
+	{Name: "restart_syscall", Why: "the kernel resumes a sleep (futex or nanosleep with a timeout) that a signal interrupted: SIGURG kicks and preemption, SIGPROF"},
 	{Name: "rt_sigreturn", Why: "return from every signal handler (SIGURG kicks and preemption)"},
 	{Name: "rt_sigprocmask", Why: "the Go runtime masks signals on its threads"},
 	{Name: "rt_sigaction", Why: "os/signal: signal.Stop when the run ends; the Go runtime when it crashes"},

@@ -90,8 +90,27 @@ func program(t target, calls []Call, deny uint32) ([]bpf.Instruction, error) {
 		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: uint8(len(block))})
 		prog = append(prog, block...)
 	}
+	if deny == unix.SECCOMP_RET_USER_NOTIF {
+		// Go's syscall.Exec holds the runtime's exec lock, which stops
+		// new threads, across the execve, on a thread that keeps its P:
+		// the listener could then find no P and no thread to run on,
+		// and the notified call would wait for ever (seen under load).
+		// An exec is trapped instead: SIGSYS, and the Go runtime's
+		// traceback shows the exec.
+		for _, name := range trappedCalls {
+			if nr, ok := t.nr[name]; ok {
+				prog = append(prog,
+					bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
+					bpf.RetConstant{Val: unix.SECCOMP_RET_TRAP})
+			}
+		}
+	}
 	return append(prog, bpf.RetConstant{Val: deny}), nil
 }
+
+// trappedCalls are forbidden calls that are trapped (SIGSYS), never
+// handed to the listener, in every mode: see program.
+var trappedCalls = []string{"execve", "execveat"}
 
 // argBlock checks one argument of a call whose number is matched: it
 // returns allow for a listed value and deny for any other.

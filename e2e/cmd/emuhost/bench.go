@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -14,96 +15,94 @@ import (
 	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
-// figure is one benchmark row: a name, a unit, and how to read a value off
-// a scenario result (false when the result lacks it).
+// `make bench` boots the guest under gokvm and, given PEER, under kvmtool's
+// lkvm in the same emulated host, alternating the two round by round, and
+// prints each figure for both with their ratio. Every workload is the same
+// guest init doing the same thing; only the VMM differs.
+
+// vmmUnderTest is gokvm or the peer.
+type vmmUnderTest struct {
+	label string
+	peer  bool
+}
+
+// benchConfig is one `make bench` run.
+type benchConfig struct {
+	build   *harness.Build
+	host    harness.Host
+	vmms    []vmmUnderTest
+	boots   int    // boots per VMM for the boot figures
+	rounds  int    // runs per VMM of each I/O workload
+	tool    string // the helper tool (hostinit) as scenarios run it
+	peerBin string // where the peer is, as scenarios run it
+	modules string // the sandbox's --modules tree
+	profile string // a directory for gokvm's CPU profiles, or ""
+}
+
+// Workload sizes.
+const (
+	benchDiskMiB   = 64
+	benchRandReads = 2000
+	benchNetMiB    = 32
+	bench9pMiB     = 16
+	benchRRSeconds = 5
+)
+
+// guestLine is the guest command line for actions, as both VMMs boot it.
+func guestLine(actions string) string {
+	return "console=ttyS0 quiet panic=-1 gokvm.do=" + actions
+}
+
+// scenario runs the test kernel and initramfs under v with mem MiB, one
+// vcpu, the guest actions, and devices: flags both VMMs spell alike (-d,
+// -n, --9p).
+func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions string, devices ...string) scenario.Scenario {
+	common := []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", strconv.Itoa(mem), "-c", "1", "-p", guestLine(actions)}
+	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute}
+	if !v.peer {
+		s.Args = append(append(common, "--stats"), devices...)
+		if c.profile != "" {
+			s.Env = []string{"GOKVM_CPUPROFILE=$WORK/cpu.prof"}
+			s.Collect = []string{"$WORK/cpu.prof"}
+		}
+		return s
+	}
+	// kvmtool on arm64 defaults to virtio-pci; Debian's kernel has
+	// virtio-mmio as a module, which is what gokvm offers too.
+	args := append(common, "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", c.host.GIC))
+	args = append(args, devices...)
+	if harness.Direct() {
+		s.Program, s.Args = c.peerBin, args
+	} else {
+		s.Program, s.Args = c.tool, append([]string{"lkvm"}, args...)
+	}
+	return s
+}
+
+// figure is one benchmark row: a name, a unit, whether more is better,
+// and how to read a value off a scenario result (false when it lacks it).
 type figure struct {
 	name, unit string
+	higher     bool
 	get        func(r scenario.Result) (float64, bool)
+}
+
+// workload is a set of scenarios (per VMM, alternating) and the figures
+// read off them.
+type workload struct {
+	title string
+	runs  map[string][]string // VMM label -> scenario names
+	figs  []figure
+	// cost prints the ratio as the first column's time over the
+	// second's (what the first costs), not as a speed-up.
+	cost bool
 }
 
 var (
 	statsFirstRun = regexp.MustCompile(`first KVM_RUN ([0-9.]+) ms`)
 	statsRSS      = regexp.MustCompile(`RSS without guest RAM ([0-9]+) KiB`)
+	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
 )
-
-func fromStderr(re *regexp.Regexp, scale float64) func(scenario.Result) (float64, bool) {
-	return func(r scenario.Result) (float64, bool) {
-		v, ok := grepFloat(re, r.Stderr)
-		return v * scale, ok
-	}
-}
-
-var bootFigures = []figure{
-	{"gokvm start to first KVM_RUN", "ms", fromStderr(statsFirstRun, 1)},
-	{"gokvm start to guest init marker", "ms", func(r scenario.Result) (float64, bool) {
-		ms := r.LineMS("GOKVM-GUEST-MARKER")
-		return float64(ms), ms >= 0
-	}},
-	{"gokvm start to exit (guest powered off)", "ms", func(r scenario.Result) (float64, bool) {
-		return float64(r.ElapsedMS), r.Exit == 0
-	}},
-	{"gokvm RSS without guest RAM", "MiB", fromStderr(statsRSS, 1.0/1024)},
-}
-
-// Disk benchmark sizes.
-const (
-	benchDiskMiB   = 64
-	benchRandReads = 2000
-	benchDiskRuns  = 2
-)
-
-var statsExits = regexp.MustCompile(`([0-9]+) MMIO exits`)
-
-func diskScenarios() []scenario.Scenario {
-	var ss []scenario.Scenario
-	for i := 0; i < benchDiskRuns; i++ {
-		ss = append(ss, scenario.Scenario{
-			Name: fmt.Sprintf("disk-%d", i),
-			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "256", "--stats",
-				"-d", "$WORK/bench.img",
-				"-p", fmt.Sprintf("console=ttyS0 quiet panic=-1 gokvm.do=modules,bench-seqwrite:vda:%d,bench-seqread:vda:%d,bench-randread:vda:%d,poweroff",
-					benchDiskMiB, benchDiskMiB, benchRandReads)},
-			Before: [][]string{{"/init", "mksparse", "$WORK/bench.img", fmt.Sprint(benchDiskMiB)}},
-			After:  [][]string{{"/init", "benchfile", "$WORK/bench.img", fmt.Sprint(benchDiskMiB), fmt.Sprint(benchRandReads)}},
-		})
-	}
-	return ss
-}
-
-// Network benchmark size, each way.
-const benchNetMiB = 32
-
-func netScenarios() []scenario.Scenario {
-	var ss []scenario.Scenario
-	for i := 0; i < benchDiskRuns; i++ {
-		ss = append(ss, scenario.Scenario{
-			Name: fmt.Sprintf("net-%d", i),
-			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "512", "--stats",
-				"-n", "mode=tap,tapif=tapb0",
-				"-p", fmt.Sprintf("console=ttyS0 quiet panic=-1 gokvm.do=modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,tcpsend:169.254.1.1:5001:1:%d,tcprecv:169.254.1.1:5002,poweroff", benchNetMiB)},
-			Before:     [][]string{{"/init", "mktap", "tapb0", "169.254.1.1/24"}},
-			Background: [][]string{{"/init", "netpeer", "2", fmt.Sprint(benchNetMiB)}},
-		})
-	}
-	return ss
-}
-
-func netFigures(bootExits float64) []figure {
-	g := func(re string) func(scenario.Result) (float64, bool) {
-		rx := regexp.MustCompile(re)
-		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
-	}
-	return []figure{
-		{"TCP guest to host (host's receive rate)", "MB/s", func(r scenario.Result) (float64, bool) {
-			return grepFloat(regexp.MustCompile(`HOST-RECV \S+ \d+ ([0-9.]+) MB/s`), notes(r))
-		}},
-		{"TCP host to guest (guest's receive rate)", "MB/s", g(`GUEST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
-		{"MMIO exits per MiB transferred", "exits", func(r scenario.Result) (float64, bool) {
-			v, ok := grepFloat(statsExits, r.Stderr)
-			return (v - bootExits) / float64(2*benchNetMiB), ok
-		}},
-	}
-}
 
 func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
 	m := re.FindStringSubmatch(s)
@@ -116,49 +115,181 @@ func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
 
 func notes(r scenario.Result) string { return strings.Join(r.Notes, "\n") }
 
-func diskFigures(bootExits float64) []figure {
-	g := func(re string) func(scenario.Result) (float64, bool) {
-		rx := regexp.MustCompile(re)
-		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
-	}
-	h := func(re string) func(scenario.Result) (float64, bool) {
-		rx := regexp.MustCompile(re)
-		return func(r scenario.Result) (float64, bool) { return grepFloat(rx, notes(r)) }
-	}
-	mib := float64(2*benchDiskMiB) + float64(benchRandReads)*4096/(1<<20)
-	return []figure{
-		{"guest sequential write (1 MiB, O_DIRECT)", "MB/s", g(`GUEST-BENCH seqwrite \S+ ([0-9.]+) MB/s`)},
-		{"host writes the same file directly", "MB/s", h(`HOST-BENCH seqwrite ([0-9.]+) MB/s`)},
-		{"guest sequential read (1 MiB, O_DIRECT)", "MB/s", g(`GUEST-BENCH seqread \S+ ([0-9.]+) MB/s`)},
-		{"host reads the same file directly", "MB/s", h(`HOST-BENCH seqread ([0-9.]+) MB/s`)},
-		{"guest 4 KiB random read (O_DIRECT)", "IOPS", g(`GUEST-BENCH randread \S+ ([0-9.]+) IOPS`)},
-		{"host 4 KiB random read, same file", "IOPS", h(`HOST-BENCH randread ([0-9.]+) IOPS`)},
-		{"MMIO exits per MiB transferred", "exits", func(r scenario.Result) (float64, bool) {
-			v, ok := grepFloat(statsExits, r.Stderr)
-			return (v - bootExits) / mib, ok
-		}},
+func fromStderr(re *regexp.Regexp, scale float64) func(scenario.Result) (float64, bool) {
+	return func(r scenario.Result) (float64, bool) {
+		v, ok := grepFloat(re, r.Stderr)
+		return v * scale, ok
 	}
 }
 
-func printTable(title string, figs []figure, ss []scenario.Scenario, res map[string]scenario.Result) {
-	defer reportMissing(figs, ss, res)
-	fmt.Printf("%s\n\n", title)
-	fmt.Printf("%-42s %10s %10s %10s  %s\n", "figure", "min", "median", "max", "unit")
-	for _, f := range figs {
-		var vals []float64
-		for _, s := range ss {
-			if v, ok := f.get(res[s.Name]); ok {
-				vals = append(vals, v)
-			}
+func fromConsole(re string) func(scenario.Result) (float64, bool) {
+	rx := regexp.MustCompile(re)
+	return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
+}
+
+func fromNotes(re string) func(scenario.Result) (float64, bool) {
+	rx := regexp.MustCompile(re)
+	return func(r scenario.Result) (float64, bool) { return grepFloat(rx, notes(r)) }
+}
+
+// fromConsoleLog reads a duration (Go's notation) off the sandbox's
+// --console-log, in milliseconds.
+func fromConsoleLog(re string) func(scenario.Result) (float64, bool) {
+	rx := regexp.MustCompile(re)
+	return func(r scenario.Result) (float64, bool) {
+		m := rx.FindSubmatch(r.Files["$WORK/console.log"])
+		if m == nil {
+			return 0, false
 		}
-		if len(vals) == 0 {
-			fmt.Printf("%-42s %10s %10s %10s  %s\n", f.name, "-", "-", "-", f.unit)
-			continue
-		}
-		sort.Float64s(vals)
-		fmt.Printf("%-42s %10.1f %10.1f %10.1f  %s (%d of %d runs)\n", f.name, vals[0], vals[len(vals)/2], vals[len(vals)-1], f.unit, len(vals), len(ss))
+		d, err := time.ParseDuration(string(m[1]))
+		return float64(d) / float64(time.Millisecond), err == nil
 	}
-	fmt.Println()
+}
+
+// alternate makes n rounds of one scenario per VMM, VMMs taking turns.
+func (c *benchConfig) alternate(n int, w *workload, mk func(v vmmUnderTest, i int) scenario.Scenario) []scenario.Scenario {
+	var ss []scenario.Scenario
+	w.runs = map[string][]string{}
+	for i := 0; i < n; i++ {
+		for _, v := range c.vmms {
+			s := mk(v, i)
+			ss = append(ss, s)
+			w.runs[v.label] = append(w.runs[v.label], s.Name)
+		}
+	}
+	return ss
+}
+
+func (c *benchConfig) bootWorkload() (*workload, []scenario.Scenario) {
+	w := &workload{
+		title: fmt.Sprintf("Boot: the Debian arm64 kernel with a Go init that powers off at once, 1 vcpu, 256 MiB, %d boots each", c.boots),
+		figs: []figure{
+			{"start to guest init marker", "ms", false, func(r scenario.Result) (float64, bool) {
+				ms := r.LineMS("GOKVM-GUEST-MARKER")
+				return float64(ms), ms >= 0
+			}},
+			{"start to exit (guest powered off)", "ms", false, func(r scenario.Result) (float64, bool) {
+				return float64(r.ElapsedMS), r.Exit == 0
+			}},
+			{"gokvm: start to first KVM_RUN", "ms", false, fromStderr(statsFirstRun, 1)},
+			{"gokvm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
+		},
+	}
+	ss := c.alternate(c.boots, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		return c.scenario(v, fmt.Sprintf("boot-%d", i), 256, "marker,poweroff")
+	})
+	return w, ss
+}
+
+func (c *benchConfig) diskWorkload() (*workload, []scenario.Scenario) {
+	w := &workload{
+		title: fmt.Sprintf("virtio-blk: a %d MiB image on the emulated host's tmpfs, O_DIRECT in the guest, %d runs each", benchDiskMiB, c.rounds),
+		figs: []figure{
+			{"sequential write, 1 MiB requests", "MB/s", true, fromConsole(`GUEST-BENCH seqwrite \S+ ([0-9.]+) MB/s`)},
+			{"sequential read, 1 MiB requests", "MB/s", true, fromConsole(`GUEST-BENCH seqread \S+ ([0-9.]+) MB/s`)},
+			{"4 KiB random read", "IOPS", true, fromConsole(`GUEST-BENCH randread \S+ ([0-9.]+) IOPS`)},
+			{"host: the same file directly, sequential read", "MB/s", true, fromNotes(`HOST-BENCH seqread ([0-9.]+) MB/s`)},
+		},
+	}
+	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		img := fmt.Sprintf("$WORK/bench-%s-%d.img", v.label, i)
+		s := c.scenario(v, fmt.Sprintf("disk-%d", i), 256,
+			fmt.Sprintf("modules,bench-seqwrite:vda:%d,bench-seqread:vda:%d,bench-randread:vda:%d,poweroff", benchDiskMiB, benchDiskMiB, benchRandReads),
+			"-d", img)
+		s.Before = [][]string{{c.tool, "mksparse", img, fmt.Sprint(benchDiskMiB)}}
+		s.After = [][]string{{c.tool, "benchfile", img, fmt.Sprint(benchDiskMiB), fmt.Sprint(benchRandReads)}}
+		return s
+	})
+	return w, ss
+}
+
+// netWorkload: TCP both ways and request/response round trips through a
+// tap; vhost hands the data path to the host kernel's vhost-net.
+func (c *benchConfig) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
+	kind, opt := "net", ""
+	title := "virtio-net through a tap (link-local addresses)"
+	if vhost {
+		kind, opt = "vhostnet", ",vhost=1"
+		title = "virtio-net through a tap with vhost=1 (the host kernel's vhost-net)"
+	}
+	w := &workload{
+		title: fmt.Sprintf("%s: %d MiB over TCP each way, then %d s of 1-byte TCP round trips, %d runs each", title, benchNetMiB, benchRRSeconds, c.rounds),
+		figs: []figure{
+			{"TCP guest to host", "MB/s", true, fromNotes(`HOST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
+			{"TCP host to guest", "MB/s", true, fromConsole(`GUEST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
+			{"TCP round trips (1 byte each way)", "R/s", true, fromConsole(`GUEST-RR \d+ round trips \S+ seconds ([0-9.]+) R/s`)},
+		},
+	}
+	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		s := c.scenario(v, fmt.Sprintf("%s-%d", kind, i), 512,
+			fmt.Sprintf("modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,tcpsend:169.254.1.1:5001:1:%d,tcprecv:169.254.1.1:5002,tcprr:169.254.1.1:5003:%d,poweroff", benchNetMiB, benchRRSeconds),
+			"-n", "mode=tap,tapif=tapb0"+opt)
+		s.Before = [][]string{{c.tool, "mktap", "tapb0", "169.254.1.1/24"}}
+		s.Background = [][]string{{c.tool, "netpeer", "2", fmt.Sprint(benchNetMiB)}, {c.tool, "rrpeer", "5003"}}
+		return s
+	})
+	return w, ss
+}
+
+func (c *benchConfig) ninepWorkload() (*workload, []scenario.Scenario) {
+	w := &workload{
+		title: fmt.Sprintf("virtio-9p: a %d MiB file read sequentially in 1 MiB reads (msize 128 KiB, no cache), %d runs each", bench9pMiB, c.rounds),
+		figs: []figure{
+			{"sequential read", "MB/s", true, fromConsole(`GUEST-9P-READ \S+ \d+ \S+ ([0-9.]+) MB/s`)},
+			{"stat of a file (a Tgetattr round trip)", "us", false, fromConsole(`GUEST-STAT \d+ calls \S+ seconds ([0-9.]+) us/call`)},
+		},
+	}
+	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		dir := fmt.Sprintf("$WORK/share-%s-%d", v.label, i)
+		s := c.scenario(v, fmt.Sprintf("9p-%d", i), 256,
+			"modules:virtio_mmio:netfs:fscache:9pnet:9pnet_virtio:9p,mount9p:bench:/mnt,readbench:/mnt/big,statbench:/mnt/big:200,poweroff",
+			"--9p", dir+",bench")
+		s.Before = [][]string{{c.tool, "mkdir", dir}, {c.tool, "mkrand", dir + "/big", "5", fmt.Sprint(bench9pMiB)}}
+		return s
+	})
+	return w, ss
+}
+
+// sandboxWorkload times `gokvm sandbox -- true` beside a plain boot of
+// the same kernel to its init, which powers off at once (gokvm only).
+func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
+	w := &workload{
+		title: fmt.Sprintf("gokvm sandbox start-up: `sandbox -- true` and a plain boot, start to exit, %d runs each", c.rounds),
+		runs:  map[string][]string{},
+		cost:  true,
+		figs: []figure{
+			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
+				return float64(r.ElapsedMS), r.Exit == 0
+			}},
+			{"sandbox: kernel uptime when its init ends", "ms", false, fromConsoleLog(`kernel uptime ([0-9.]+s)`)},
+			{"sandbox: time in its init", "ms", false, fromConsoleLog(`status \d+ after (\S+) in the init`)},
+			{"sandbox: loading modules", "ms", false, fromConsoleLog(`modules \d+ in ([^;]+);`)},
+			{"sandbox: modules and mounting the root", "ms", false, fromConsoleLog(`root mounted after (\S+)`)},
+		},
+	}
+	var ss []scenario.Scenario
+	for i := 0; i < c.rounds; i++ {
+		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-%d", i), 256, "marker,poweroff")
+		sb := scenario.Scenario{Name: fmt.Sprintf("sandbox-true-%d", i), Timeout: 5 * time.Minute,
+			Args:    []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--console-log", "$WORK/console.log", "--", "true"},
+			Collect: []string{"$WORK/console.log"}}
+		ss = append(ss, plain, sb)
+		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
+		w.runs["sandbox"] = append(w.runs["sandbox"], sb.Name)
+	}
+	return w, ss
+}
+
+// values are a figure's values over a VMM's runs, sorted.
+func (f figure) values(names []string, res map[string]scenario.Result) []float64 {
+	var vals []float64
+	for _, n := range names {
+		if v, ok := f.get(res[n]); ok {
+			vals = append(vals, v)
+		}
+	}
+	sort.Float64s(vals)
+	return vals
 }
 
 func median(vals []float64) float64 {
@@ -169,54 +300,177 @@ func median(vals []float64) float64 {
 	return vals[len(vals)/2]
 }
 
-func runBench(b *harness.Build, host harness.Host, runs int) error {
-	var ss []scenario.Scenario
-	for i := 0; i < runs; i++ {
-		ss = append(ss, scenario.Scenario{
-			Name: fmt.Sprintf("boot-%d", i),
-			Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", "256", "--stats",
-				"-p", "console=ttyS0 quiet panic=-1 gokvm.do=marker,poweroff"},
-		})
+// print shows each figure's median (min-max) per column, and with two
+// columns the ratio: the first column's speed over the second's (above
+// 1 the first is faster, whichever way the unit counts).
+func (w *workload) print(columns []string, res map[string]scenario.Result) {
+	fmt.Printf("%s\n\n", w.title)
+	fmt.Printf("| %-44s |", "figure")
+	for _, c := range columns {
+		fmt.Printf(" %-30s |", c)
 	}
-	all := append(append(append([]scenario.Scenario{}, ss...), diskScenarios()...), netScenarios()...)
-	where := "directly on this arm64 host"
-	var res map[string]scenario.Result
-	if harness.Direct() {
-		res = harness.RunDirect(b, all)
-	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (qemu-system-aarch64 TCG, GICv%d, -cpu %s)", host.GIC, host.CPUModel())
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		var err error
-		if res, err = harness.RunEmulated(ctx, b, host, all, nil); err != nil {
-			return err
+	if len(columns) == 2 {
+		fmt.Printf(" %s/%s |", columns[0], columns[1])
+	}
+	fmt.Println()
+	fmt.Printf("|%s|", strings.Repeat("-", 46))
+	for range columns {
+		fmt.Printf("%s|", strings.Repeat("-", 32))
+	}
+	if len(columns) == 2 {
+		fmt.Printf("%s|", strings.Repeat("-", len(columns[0])+len(columns[1])+3))
+	}
+	fmt.Println()
+	for _, f := range w.figs {
+		fmt.Printf("| %-44s |", f.name+" ("+f.unit+")")
+		var meds []float64
+		for _, c := range columns {
+			vals := f.values(w.runs[c], res)
+			if len(vals) == 0 {
+				fmt.Printf(" %-30s |", "-")
+				meds = append(meds, 0)
+				continue
+			}
+			meds = append(meds, median(vals))
+			fmt.Printf(" %-30s |", fmt.Sprintf("%.1f (%.1f-%.1f, %d/%d)", median(vals), vals[0], vals[len(vals)-1], len(vals), len(w.runs[c])))
 		}
-	}
-	printTable(fmt.Sprintf("Boot: %d boots of the Debian arm64 kernel with a Go init, 1 vcpu, 256 MiB, %s", runs, where), bootFigures, ss, res)
-	var bootExits []float64
-	for _, s := range ss {
-		if v, ok := grepFloat(statsExits, res[s.Name].Stderr); ok {
-			bootExits = append(bootExits, v)
+		if len(columns) == 2 {
+			ratio := "-"
+			if meds[0] > 0 && meds[1] > 0 {
+				r := meds[0] / meds[1]
+				if !f.higher && !w.cost {
+					r = meds[1] / meds[0]
+				}
+				ratio = fmt.Sprintf("%.2f", r)
+			}
+			fmt.Printf(" %*s |", len(columns[0])+len(columns[1])+1, ratio)
 		}
+		fmt.Println()
 	}
-	printTable(fmt.Sprintf("virtio-blk: %d MiB image on the emulated host's tmpfs, %d runs (exits per MiB: beyond a plain boot's %.0f)", benchDiskMiB, benchDiskRuns, median(bootExits)),
-		diskFigures(median(bootExits)), diskScenarios(), res)
-	printTable(fmt.Sprintf("virtio-net: %d MiB over TCP each way between the guest and the emulated host through a tap, %d runs", benchNetMiB, benchDiskRuns),
-		netFigures(median(bootExits)), netScenarios(), res)
-	return nil
+	fmt.Println()
+	w.reportMissing(columns, res)
 }
 
 // reportMissing shows, on stderr, each run a figure could not be read off
-// (it failed, or its guest's output was interleaved with kernel messages),
-// so a short table is explained.
-func reportMissing(figs []figure, ss []scenario.Scenario, res map[string]scenario.Result) {
-	for _, s := range ss {
-		r := res[s.Name]
-		for _, f := range figs {
-			if _, ok := f.get(r); !ok {
-				fmt.Fprintf(os.Stderr, "run %s lacks %q: exit %d\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n", s.Name, f.name, r.Exit, r.Output(), r.Stderr, notes(r))
-				break
+// (it failed, or its guest's output was interleaved with kernel
+// messages), so a short table is explained.
+func (w *workload) reportMissing(columns []string, res map[string]scenario.Result) {
+	for _, c := range columns {
+		for _, n := range w.runs[c] {
+			r := res[n]
+			for _, f := range w.figs {
+				if strings.HasPrefix(f.name, "gokvm:") && c != "gokvm" {
+					continue
+				}
+				if _, ok := f.get(r); !ok {
+					fmt.Fprintf(os.Stderr, "run %s lacks %q: exit %d\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n", n, f.name, r.Exit, r.Output(), r.Stderr, notes(r))
+					break
+				}
 			}
 		}
 	}
+}
+
+// runBench runs every workload in one emulated host (or directly) and
+// prints the tables. peer is the path of kvmtool's lkvm, or "".
+func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile string, only *regexp.Regexp) error {
+	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile}
+	if harness.Direct() {
+		c.tool = b.HostInit // hostinit is the helper tool when it is not pid 1
+	}
+	var err error
+	if c.modules, err = harness.AddSandboxFiles(b); err != nil {
+		return err
+	}
+	if peer != "" {
+		c.vmms = append(c.vmms, vmmUnderTest{label: "kvmtool", peer: true})
+		c.peerBin = peer
+		if !harness.Direct() {
+			if b.HostFiles == nil {
+				b.HostFiles = map[string]string{}
+			}
+			b.HostFiles["bin/lkvm"] = peer
+		}
+	}
+	type built struct {
+		w  *workload
+		ss []scenario.Scenario
+	}
+	var all []built
+	for _, mk := range []struct {
+		name string
+		f    func() (*workload, []scenario.Scenario)
+	}{
+		{"boot", c.bootWorkload},
+		{"disk", c.diskWorkload},
+		{"net", func() (*workload, []scenario.Scenario) { return c.netWorkload(false) }},
+		{"vhostnet", func() (*workload, []scenario.Scenario) { return c.netWorkload(true) }},
+		{"9p", c.ninepWorkload},
+		{"sandbox", c.sandboxWorkload},
+	} {
+		if only != nil && !only.MatchString(mk.name) {
+			continue
+		}
+		w, ss := mk.f()
+		all = append(all, built{w, ss})
+	}
+	var ss []scenario.Scenario
+	for _, x := range all {
+		ss = append(ss, x.ss...)
+	}
+	where := "directly on this arm64 host"
+	var res map[string]scenario.Result
+	if harness.Direct() {
+		res = harness.RunDirect(b, ss)
+	} else {
+		where = fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+		defer cancel()
+		if res, err = harness.RunEmulated(ctx, b, host, ss, nil); err != nil {
+			return err
+		}
+	}
+	if profile != "" {
+		if err := saveProfiles(profile, b.Gokvm, res); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("gokvm benchmarks %s, %s; medians with (min-max, runs with the figure/runs)\n\n", where, time.Now().Format("2006-01-02"))
+	var columns []string
+	for _, v := range c.vmms {
+		columns = append(columns, v.label)
+	}
+	for _, x := range all {
+		cols := columns
+		if _, ok := x.w.runs["sandbox"]; ok {
+			cols = []string{"sandbox", "plain boot"}
+		}
+		x.w.print(cols, res)
+	}
+	return nil
+}
+
+// saveProfiles writes each run's CPU profile (GOKVM_CPUPROFILE) into dir
+// as NAME.prof, with the gokvm binary they belong to, for `go tool pprof
+// dir/gokvm dir/NAME.prof`.
+func saveProfiles(dir, gokvm string, res map[string]scenario.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	bin, err := os.ReadFile(gokvm)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gokvm"), bin, 0o755); err != nil {
+		return err
+	}
+	for name, r := range res {
+		for _, data := range r.Files {
+			if err := os.WriteFile(filepath.Join(dir, name+".prof"), data, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Printf("CPU profiles of gokvm's runs are in %s (go tool pprof %s/gokvm %s/NAME.prof)\n\n", dir, dir, dir)
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -20,7 +22,11 @@ import (
 func main() {
 	gic := flag.Int("gic", 3, "GIC version of the emulated host (3 or 2)")
 	bench := flag.Bool("bench", false, "measure boot figures and print a table")
-	runs := flag.Int("runs", 5, "boots per figure with --bench")
+	runs := flag.Int("runs", 5, "boots per VMM for the boot figures with --bench")
+	rounds := flag.Int("rounds", 3, "runs per VMM of each I/O workload with --bench")
+	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm")
+	profile := flag.String("profile", "", "with --bench: write a CPU profile of each gokvm run (GOKVM_CPUPROFILE) into this directory")
+	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox)")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
 	repeat := flag.Int("repeat", 0, "boot the guest this many times in one emulated host and report each run")
@@ -37,7 +43,21 @@ func main() {
 	}
 	host := harness.Host{GIC: *gic, CPU: *cpu}
 	if *bench {
-		if err := runBench(b, host, *runs); err != nil {
+		var re *regexp.Regexp
+		if *only != "" {
+			if re, err = regexp.Compile(*only); err != nil {
+				fatal(err)
+			}
+		}
+		if *peer != "" {
+			if *peer, err = filepath.Abs(*peer); err == nil {
+				_, err = os.Stat(*peer)
+			}
+			if err != nil {
+				fatal(fmt.Errorf("--peer: %w", err))
+			}
+		}
+		if err := runBench(b, host, *runs, *rounds, *peer, *profile, re); err != nil {
 			fatal(err)
 		}
 		return
