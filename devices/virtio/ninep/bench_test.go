@@ -53,3 +53,36 @@ func BenchmarkSequentialRead(b *testing.B) {
 		b.Fatalf("last Rread count %d", n)
 	}
 }
+
+// BenchmarkGetattr is one small round trip (a Tgetattr, what stat(2) on
+// a mount without a cache sends): the device's latency per request,
+// which the hand-offs between its goroutines set.
+func BenchmarkGetattr(b *testing.B) {
+	dir := b.TempDir()
+	hostFile(b, dir, "f", []byte("x"))
+	c := newClient(b, dir, false)
+	c.attach(1)
+	if r := c.walk(1, 2, "f"); r.typ != tWalk+1 {
+		b.Fatalf("walk: type %d", r.typ)
+	}
+	req := c.d.Buf(message(tGetattr, 9, enc(nil).u32(2).u64(0x3fff)), 0)
+	out := c.d.Buf(nil, 256)
+	segs := []virtiotest.Seg{{GPA: req, N: headerSize + 12}, {GPA: out, N: 256, Writable: true}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.d.Submit(segs, false)
+		c.d.Kick()
+		for c.d.Pending() < 1 {
+			runtime.Gosched()
+		}
+		if u := c.d.Wait(1)[0]; u.Len < headerSize+8 {
+			b.Fatalf("Rgetattr of %d bytes", u.Len)
+		}
+	}
+	b.StopTimer()
+	var hdr [headerSize]byte
+	c.d.Mem.Read(out, hdr[:])
+	if hdr[4] != tGetattr+1 {
+		b.Fatalf("answer type %d", hdr[4])
+	}
+}

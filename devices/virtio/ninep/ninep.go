@@ -193,8 +193,7 @@ type session struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	tw *io.PipeWriter // T-messages into the server
-	rr *io.PipeReader // R-messages out of it
+	tw *pipe // T-messages into the server
 
 	// mu guards the queue (both goroutines pop and push) and what follows.
 	mu      sync.Mutex
@@ -204,26 +203,30 @@ type session struct {
 }
 
 func startSession(d *Device, env virtio.ActivateEnv) *session {
-	tr, tw := io.Pipe()
-	rr, rw := io.Pipe()
+	// The requests' way holds up to two of the largest messages
+	// before the queue's goroutine waits: bounded, and enough that it
+	// need not wait for the server to read a message in pieces.
+	t := newPipe(2 * MaxMsize)
 	s := &session{
 		d: d, env: env, q: env.Queues[0], stop: make(chan struct{}),
-		tw: tw, rr: rr, pending: map[uint16]*request{}, msize: MaxMsize,
+		tw: t, pending: map[uint16]*request{}, msize: MaxMsize,
+	}
+	pass := env.Gate.Pass()
+	a := &answers{
+		deliver: func(msg []byte, tag uint16, tooBig bool) error { return s.deliver(&pass, msg, tag, tooBig) },
+		release: pass.Release,
+		recover: env.Recover,
 	}
 	srv := p9.NewServer(d.share)
-	s.wg.Add(3)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		defer env.Recover("9p server")
-		srv.Handle(tr, rw)
+		srv.Handle(t, a)
 	}()
 	go func() {
 		defer s.wg.Done()
 		s.serveQueue()
-	}()
-	go func() {
-		defer s.wg.Done()
-		s.answer()
 	}()
 	return s
 }
@@ -235,7 +238,6 @@ var errStopped = errors.New("9p device stopped")
 func (s *session) shutdown() {
 	close(s.stop)
 	s.tw.CloseWithError(errStopped)
-	s.rr.CloseWithError(errStopped)
 	s.wg.Wait()
 }
 
@@ -432,54 +434,45 @@ func (s *session) waitIdle() bool {
 	}
 }
 
-// answer reads the server's answers and returns each to the chain that
-// asked, by tag.
-func (s *session) answer() {
-	pass := s.env.Gate.Pass()
-	defer pass.Release()
-	defer s.env.Recover("9p answers")
-	var rbuf []byte
-	for {
-		msg, tag, tooBig, err := readMessage(s.rr, &rbuf)
-		if err != nil {
-			return // the device is stopping (or the server ended)
-		}
-		if !pass.Enter(s.stop) {
-			return
-		}
-		s.mu.Lock()
-		r := s.pending[tag]
-		delete(s.pending, tag)
-		if r == nil {
-			s.mu.Unlock()
-			pass.Leave()
-			s.d.logOnce("orphan", "the 9P server answered tag %d, which no request has; dropping it", tag)
-			continue
-		}
-		if tooBig {
-			s.d.logOnce("bigreply", "an answer of more than %d bytes; failing the request", MaxMsize)
-			msg = errorReply(tag, unix.EMSGSIZE)
-		}
-		if msg[4] == msgRversion && len(msg) >= headerSize+4 {
-			if m := binary.LittleEndian.Uint32(msg[headerSize:]); m != 0 {
-				s.msize = min(max(m, MinMsize), MaxMsize)
-			}
-		}
-		err = s.reply(r.head, r.writable, msg)
-		if len(s.pending) == 0 && s.idle != nil {
-			close(s.idle)
-			s.idle = nil
-		}
-		if err == nil && s.q.ShouldInterrupt() {
-			s.env.Interrupt()
-		}
-		s.mu.Unlock()
-		pass.Leave()
-		if err != nil {
-			s.fail(err)
-			return
+// deliver returns the server's answer msg (whole, or tooBig: larger
+// than MaxMsize and dropped) to the chain that asked, by tag, and
+// interrupts the driver when it wants to hear. It runs on the server's
+// goroutine that wrote the answer (see answers); pass is the writer's.
+func (s *session) deliver(pass *virtio.Pass, msg []byte, tag uint16, tooBig bool) error {
+	if !pass.Enter(s.stop) {
+		return errStopped
+	}
+	defer pass.Leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.pending[tag]
+	delete(s.pending, tag)
+	if r == nil {
+		s.d.logOnce("orphan", "the 9P server answered tag %d, which no request has; dropping it", tag)
+		return nil
+	}
+	if tooBig {
+		s.d.logOnce("bigreply", "an answer of more than %d bytes; failing the request", MaxMsize)
+		msg = errorReply(tag, unix.EMSGSIZE)
+	}
+	if msg[4] == msgRversion && len(msg) >= headerSize+4 {
+		if m := binary.LittleEndian.Uint32(msg[headerSize:]); m != 0 {
+			s.msize = min(max(m, MinMsize), MaxMsize)
 		}
 	}
+	err := s.reply(r.head, r.writable, msg)
+	if len(s.pending) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	if err != nil {
+		s.fail(err)
+		return errStopped
+	}
+	if s.q.ShouldInterrupt() {
+		s.env.Interrupt()
+	}
+	return nil
 }
 
 // reply writes msg into the writable buffers of bufs and returns chain
@@ -523,34 +516,84 @@ func errorReply(tag uint16, errno unix.Errno) []byte {
 	return b
 }
 
-// readMessage reads one R-message from r into *buf (grown as needed up to
-// MaxMsize). An answer larger than that is read and dropped: tooBig.
-func readMessage(r io.Reader, buf *[]byte) (msg []byte, tag uint16, tooBig bool, err error) {
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, 0, false, err
-	}
-	size := binary.LittleEndian.Uint32(hdr[:])
-	tag = binary.LittleEndian.Uint16(hdr[5:])
-	if size < headerSize {
-		return nil, 0, false, fmt.Errorf("the 9P server sent a message of %d bytes", size)
-	}
-	if size > MaxMsize {
-		if _, err := io.CopyN(io.Discard, r, int64(size-headerSize)); err != nil {
-			return nil, 0, false, err
-		}
-		return nil, tag, true, nil
-	}
-	if cap(*buf) < int(size) {
-		*buf = make([]byte, max(int(size), 64<<10))
-	}
-	msg = (*buf)[:size]
-	copy(msg, hdr[:])
-	if _, err := io.ReadFull(r, msg[headerSize:]); err != nil {
-		return nil, 0, false, err
-	}
-	return msg, tag, false, nil
+// answers is the server's output: it assembles each R-message from the
+// pieces the server writes (p9 writes an answer's header, body and
+// payload separately, one answer at a time under its send lock) and
+// delivers it as soon as it is whole, on the writing goroutine, so an
+// answer reaches the guest with no hand-off to another goroutine. An
+// answer larger than MaxMsize is dropped as it arrives and fails its
+// request.
+type answers struct {
+	// deliver hands a whole answer on (session.deliver). Each Write
+	// defers release (its pass leaves the gate) and recover (a panic
+	// fails the device, not gokvm); both may be nil in tests.
+	deliver func(msg []byte, tag uint16, tooBig bool) error
+	release func()
+	recover func(where string)
+	buf     []byte // the answer so far (up to MaxMsize)
+	// drop counts the bytes still to come of an answer too large to
+	// keep; dropTag is its tag.
+	drop    uint32
+	dropTag uint16
 }
+
+// Write takes the next piece of the server's output. Once the device
+// stops it fails, and the server stops answering.
+func (a *answers) Write(b []byte) (n int, err error) {
+	if a.release != nil {
+		defer a.release()
+	}
+	if a.recover != nil {
+		// A deferred method value: recover() is called by the
+		// deferred function itself, as it must be.
+		defer a.recover("9p answers")
+	}
+	n = len(b)
+	for len(b) > 0 {
+		if a.drop > 0 {
+			k := min(uint32(len(b)), a.drop)
+			a.drop -= k
+			b = b[k:]
+			if a.drop == 0 {
+				if err := a.deliver(nil, a.dropTag, true); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		if len(a.buf) < headerSize {
+			k := min(len(b), headerSize-len(a.buf))
+			a.buf = append(a.buf, b[:k]...)
+			b = b[k:]
+			if len(a.buf) < headerSize {
+				break
+			}
+		}
+		size := binary.LittleEndian.Uint32(a.buf)
+		tag := binary.LittleEndian.Uint16(a.buf[5:])
+		switch {
+		case size < headerSize:
+			return 0, fmt.Errorf("the 9P server wrote a message of %d bytes", size)
+		case size > MaxMsize:
+			a.drop, a.dropTag, a.buf = size-headerSize, tag, a.buf[:0]
+			continue
+		}
+		k := min(len(b), int(size)-len(a.buf))
+		a.buf = append(a.buf, b[:k]...)
+		b = b[k:]
+		if len(a.buf) == int(size) {
+			err := a.deliver(a.buf, tag, false)
+			a.buf = a.buf[:0]
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Close is the server's end of its output; nothing is left to do.
+func (a *answers) Close() error { return nil }
 
 // gather copies the start of the chain's readable bytes into dst.
 func gather(dst []byte, bufs []virtio.Buffer) int {
