@@ -66,7 +66,7 @@ func (f *forwarder) hostTarget(dst netip.Addr, port uint16) (netip.AddrPort, boo
 	case dst == DNSIP:
 		r := f.u.cfg.Resolver
 		return r, port == 53 && r.IsValid()
-	case Subnet.Contains(dst), !dst.IsGlobalUnicast():
+	case Subnet.Contains(dst), !dst.IsGlobalUnicast(), f.u.cfg.hostOnly:
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(dst, port), true

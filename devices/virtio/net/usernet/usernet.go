@@ -66,6 +66,10 @@ type Config struct {
 	// 127.0.0.1).
 	Loopback netip.Addr
 	Log      *log.Logger
+
+	// hostOnly keeps tests' traffic on the host: addresses outside
+	// the guest's network are refused as the gateway's own are not.
+	hostOnly bool
 }
 
 var (
