@@ -21,7 +21,7 @@ func (m *Machine) installSeccomp() error {
 	if mode == seccomp.Off {
 		return nil
 	}
-	in, err := seccomp.Install(seccomp.Options{Mode: mode, Prefix: "gokvm: ", ExitStatus: ExitFailure, Extra: m.extraSystemCalls()})
+	in, err := seccomp.Install(seccomp.Options{Mode: mode, Prefix: "gokvm: ", ExitStatus: ExitFailure, Extra: append(m.extraSystemCalls(), m.userNetSystemCalls()...)})
 	if err != nil {
 		return fmt.Errorf("%w (--seccomp off runs without the filter)", err)
 	}
