@@ -53,6 +53,7 @@ func userNetScenarios(host string) []scenario.Scenario {
 		Before: [][]string{
 			{tool, "chmod", "0666", "/dev/kvm"},
 			{tool, "chmod", "0777", "$WORK"},
+			{tool, "loup", "-"},
 		},
 		Background: [][]string{
 			{tool, "userpeer", userPeerPort, "62", userNetMiB},

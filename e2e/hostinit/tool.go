@@ -92,7 +92,7 @@ func runTool(args []string) error {
 		return vcpuAffinity(time.Duration(num(1)) * time.Second)
 	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
 		return ninepTool(args)
-	case "chmod", "userpeer", "fwdpeer": // see usernet.go
+	case "chmod", "loup", "userpeer", "fwdpeer": // see usernet.go
 		return userNetTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gokvm/gokvm/e2e/netcfg"
 	"github.com/gokvm/gokvm/e2e/pattern"
 )
 
@@ -15,6 +16,8 @@ import (
 //
 //	chmod MODE PATH...           set each path's mode (octal): /dev/kvm
 //	                             for an unprivileged gokvm
+//	loup                         bring up the loopback interface (the
+//	                             emulated host's init leaves it down)
 //	userpeer PORT SEED MiB       on 127.0.0.1:PORT, take one connection:
 //	                             read to EOF (HOST-UPEER-RECV), then send
 //	                             the pattern and close (HOST-UPEER-SENT)
@@ -40,6 +43,8 @@ func userNetTool(args []string) error {
 			}
 		}
 		return nil
+	case "loup":
+		return netcfg.Up("lo", "127.0.0.1/8")
 	case "userpeer":
 		return userPeer(int(num(1)), num(2), int(num(3)))
 	case "fwdpeer":
