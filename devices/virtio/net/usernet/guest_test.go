@@ -30,7 +30,6 @@ type testGuest struct {
 	u     *IO
 	s     *stack.Stack
 	link  *channel.Endpoint
-	raw   chan []byte // frames from the network, when not wired to s
 	cance context.CancelFunc
 }
 
