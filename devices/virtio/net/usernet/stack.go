@@ -45,6 +45,18 @@ func newStack() (*stack.Stack, *channel.Endpoint, error) {
 		return nil, nil, errors.New("network stack: the guest's subnet")
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: sub, NIC: nicID}})
+	// Fixed buffers (the stack's defaults are 1 MiB, growing to 4):
+	// what a guest can make gokvm hold is maxTCPFlows times these.
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: tcpBuffer, Max: tcpBuffer}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: tcpBuffer, Max: tcpBuffer}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("network stack: %s", err)
+	}
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("network stack: %s", err)
+	}
 	if err := s.SetPromiscuousMode(nicID, true); err != nil {
 		s.Close()
 		return nil, nil, fmt.Errorf("network stack: %s", err)

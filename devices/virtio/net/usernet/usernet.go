@@ -47,9 +47,12 @@ const (
 	// queueLen bounds the frames waiting for the guest; past it the
 	// stack's frames are dropped (TCP sends them again).
 	queueLen = 1024
-	// Bounds on what a guest can make the host hold open.
-	maxTCPFlows = 1024
+	// Bounds on what a guest can make the host hold open: at most
+	// maxTCPFlows connections, each with tcpBuffer to send and to
+	// receive in the stack (256 MiB in all), and maxUDPFlows flows.
+	maxTCPFlows = 512
 	maxUDPFlows = 256
+	tcpBuffer   = 256 << 10
 )
 
 // Config describes one user-mode network.
