@@ -49,10 +49,10 @@ const (
 	queueLen = 1024
 	// Bounds on what a guest can make the host hold open: at most
 	// maxTCPFlows connections, each with tcpBuffer to send and to
-	// receive in the stack (256 MiB in all), and maxUDPFlows flows.
-	maxTCPFlows = 512
+	// receive in the stack (512 MiB in all), and maxUDPFlows flows.
+	maxTCPFlows = 256
 	maxUDPFlows = 256
-	tcpBuffer   = 256 << 10
+	tcpBuffer   = 1 << 20
 )
 
 // Config describes one user-mode network.
