@@ -43,6 +43,14 @@ func (m *Machine) openDisks(r *resolved) ([]vmm.DeviceSpec, error) {
 func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 	var specs []vmm.DeviceSpec
 	for _, n := range r.nics {
+		if n.user {
+			spec, err := m.openUserNIC(r, n)
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, spec)
+			continue
+		}
 		t, err := vnet.OpenTap(n.tapif)
 		if err != nil {
 			return nil, err

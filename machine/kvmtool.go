@@ -27,7 +27,8 @@ func ParseDisk(s string) (Disk, error) {
 	return d, nil
 }
 
-// ParseNIC reads kvmtool's -n spelling: mode=tap[,tapif=NAME][,guest_mac=MAC]
+// ParseNIC reads kvmtool's -n spelling: mode=tap[,tapif=NAME][,guest_mac=MAC],
+// or mode=user[,guest_mac=MAC][,hostfwd=RULE]... (QEMU's hostfwd rules)
 // or mode=none. Values are checked when the spec is resolved.
 func ParseNIC(s string) (NIC, error) {
 	n := NIC{Mode: NICModeTap}
@@ -43,8 +44,10 @@ func ParseNIC(s string) (NIC, error) {
 			n.TapIf = v
 		case "guest_mac":
 			n.GuestMAC = v
+		case "hostfwd":
+			n.HostFwd = append(n.HostFwd, v)
 		default:
-			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif or guest_mac)", s, k)
+			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif, guest_mac or hostfwd)", s, k)
 		}
 	}
 	return n, nil

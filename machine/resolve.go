@@ -11,6 +11,7 @@ import (
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/virtio"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
+	"github.com/gokvm/gokvm/devices/virtio/net/usernet"
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvm"
@@ -54,6 +55,9 @@ func (s Spec) WithDefaults() Spec {
 		if n.Mode == "" {
 			n.Mode = NICModeTap
 		}
+		if n.Mode == NICModeUser && n.GuestMAC == "" {
+			n.GuestMAC = userMAC(i).String()
+		}
 		if n.Mode != NICModeTap {
 			continue
 		}
@@ -91,6 +95,8 @@ type resolvedNIC struct {
 	index int
 	tapif string
 	mac   net.HardwareAddr
+	user  bool // a user-mode network, forwarding hostfwd
+	fwds  []usernet.HostFwd
 }
 
 // fieldErr is a configuration error naming the spec field.
@@ -168,12 +174,18 @@ func (s Spec) resolve() (*resolved, error) {
 		switch n.Mode {
 		case NICModeNone:
 			continue
-		case NICModeTap:
+		case NICModeTap, NICModeUser:
 		default:
-			return nil, fieldErr(field+".mode", "%q: want tap or none", n.Mode)
+			return nil, fieldErr(field+".mode", "%q: want tap, user or none", n.Mode)
 		}
-		if err := vnet.ValidTapName(n.TapIf); err != nil {
-			return nil, fieldErr(field+".tapif", "%v", err)
+		rn, err := resolveUserNIC(field, n)
+		if err != nil {
+			return nil, err
+		}
+		if !rn.user {
+			if err := vnet.ValidTapName(n.TapIf); err != nil {
+				return nil, fieldErr(field+".tapif", "%v", err)
+			}
 		}
 		mac, err := net.ParseMAC(n.GuestMAC)
 		if err != nil || len(mac) != 6 {
@@ -182,7 +194,8 @@ func (s Spec) resolve() (*resolved, error) {
 		if mac[0]&1 != 0 {
 			return nil, fieldErr(field+".guest_mac", "%s is a multicast address", n.GuestMAC)
 		}
-		r.nics = append(r.nics, resolvedNIC{index: i, tapif: n.TapIf, mac: mac})
+		rn.index, rn.tapif, rn.mac = i, n.TapIf, mac
+		r.nics = append(r.nics, rn)
 	}
 	if err := checkShares(s.Shares); err != nil {
 		return nil, err

@@ -21,7 +21,10 @@ func (m *Machine) installSeccomp() error {
 	if mode == seccomp.Off {
 		return nil
 	}
-	in, err := seccomp.Install(seccomp.Options{Mode: mode, Prefix: "gokvm: ", ExitStatus: ExitFailure, Extra: append(m.extraSystemCalls(), m.callerCalls...)})
+	extra := m.extraSystemCalls()
+	extra = append(extra, m.userNetSystemCalls()...)
+	extra = append(extra, m.callerCalls...)
+	in, err := seccomp.Install(seccomp.Options{Mode: mode, Prefix: "gokvm: ", ExitStatus: ExitFailure, Extra: extra})
 	if err != nil {
 		return fmt.Errorf("%w (--seccomp off runs without the filter)", err)
 	}

@@ -82,13 +82,17 @@ type Disk struct {
 
 // NIC is one network interface.
 type NIC struct {
-	// Mode is tap, or none (no device: a placeholder kvmtool accepts).
+	// Mode is tap, user (a user-mode network: no tap, no privilege), or
+	// none (no device: a placeholder kvmtool accepts).
 	Mode string `json:"mode"`
 	// TapIf is the tap interface (default gokvmN, N the NIC's index).
 	TapIf string `json:"tapif,omitempty"`
 	// GuestMAC is the guest's MAC (default 52:54:00 and a hash of the
 	// tap's name and index).
 	GuestMAC string `json:"guest_mac,omitempty"`
+	// HostFwd (mode user) forwards host ports into the guest, each in
+	// QEMU's spelling [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT.
+	HostFwd []string `json:"hostfwd,omitempty"`
 }
 
 // Share is a host directory the guest mounts over 9P2000.L by its tag
@@ -116,6 +120,7 @@ const (
 const (
 	NICModeTap  = "tap"
 	NICModeNone = "none"
+	NICModeUser = "user"
 )
 
 // Defaults.

@@ -55,7 +55,7 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"negative timeout", func(s *Spec) { s.Timeout = "-5s" }, "timeout: -5s is negative"},
 		{"disk path", func(s *Spec) { s.Disks = []Disk{{Path: "a"}, {}} }, "disks[1].path: no image file"},
 		{"disk serial", func(s *Spec) { s.Disks = []Disk{{Path: "a", Serial: strings.Repeat("x", 21)}} }, "disks[0].serial"},
-		{"nic mode", func(s *Spec) { s.NICs = []NIC{{Mode: "user"}} }, `nics[0].mode: "user": want tap or none`},
+		{"nic mode", func(s *Spec) { s.NICs = []NIC{{Mode: "slirp"}} }, `nics[0].mode: "slirp": want tap, user or none`},
 		{"tap name", func(s *Spec) { s.NICs = []NIC{{Mode: "tap", TapIf: "a-very-long-tap-name"}} }, "nics[0].tapif"},
 		{"mac", func(s *Spec) { s.NICs = []NIC{{Mode: "tap", GuestMAC: "52:54:zz:00:00:01"}} }, "nics[0].guest_mac"},
 		{"multicast", func(s *Spec) { s.NICs = []NIC{{Mode: "tap", GuestMAC: "01:00:5e:00:00:01"}} }, "multicast"},
@@ -131,7 +131,7 @@ func TestKvmtoolSpellings(t *testing.T) {
 		}
 	}
 	n, err := ParseNIC("mode=tap,tapif=tap3,guest_mac=52:54:00:12:34:56")
-	if err != nil || n != (NIC{Mode: "tap", TapIf: "tap3", GuestMAC: "52:54:00:12:34:56"}) {
+	if err != nil || !reflect.DeepEqual(n, NIC{Mode: "tap", TapIf: "tap3", GuestMAC: "52:54:00:12:34:56"}) {
 		t.Errorf("ParseNIC: %+v %v", n, err)
 	}
 	for _, bad := range []string{"tap", "mode=tap,script=/bin/true"} {

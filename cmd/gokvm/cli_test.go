@@ -89,7 +89,8 @@ func TestBadInput(t *testing.T) {
 		{"tap name invalid", []string{"run", "-k", kernel, "-n", "mode=tap,tapif=ta/p"}, "not a valid interface name"},
 		{"malformed MAC", []string{"run", "-k", kernel, "-n", "mode=tap,guest_mac=52:54:00:zz:00:01"}, "is not a MAC address"},
 		{"multicast MAC", []string{"run", "-k", kernel, "-n", "mode=tap,guest_mac=01:00:5e:00:00:01"}, "multicast"},
-		{"bad network mode", []string{"run", "-k", kernel, "-n", "mode=user"}, "want tap or none"},
+		{"bad network mode", []string{"run", "-k", kernel, "-n", "mode=bridge"}, "want tap, user or none"},
+		{"bad hostfwd", []string{"run", "-k", kernel, "-n", "mode=user,hostfwd=tcp::99999-:22"}, "nics[0].hostfwd[0]"},
 		{"bad network key", []string{"run", "-k", kernel, "-n", "mode=tap,script=/bin/true"}, "unknown key \"script\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,13 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          exist is created, brought up, and removed on exit.
                          Default tapif: gokvmN; default MAC: 52:54:00 and a hash
                          of the tap name. Needs CAP_NET_ADMIN to create taps.
+  -n mode=user[,guest_mac=MAC][,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...
+                         a user-mode network (no tap, no privilege), as QEMU's
+                         -netdev user: DHCP gives the guest 10.0.2.15/24,
+                         gateway 10.0.2.2 (the host's 127.0.0.1), DNS 10.0.2.3
+                         (the host's resolver); TCP and UDP leave through host
+                         sockets. hostfwd forwards a host port (HOSTADDR
+                         default 0.0.0.0) to the guest (default 10.0.2.15).
       --9p DIR,TAG[,ro]  serve the host directory DIR over virtio-9p (9P2000.L);
                          the guest mounts it with mount -t 9p -o
                          trans=virtio,version=9p2000.L TAG /mnt. Nothing outside

@@ -96,6 +96,8 @@ func runTool(args []string) error {
 		return rrPeer(int(num(1)))
 	case "lkvm": // lkvm ARGS...: the benchmark peer
 		return execPeer(args[1:])
+	case "chmod", "loup", "userpeer", "fwdpeer": // see usernet.go
+		return userNetTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:

@@ -86,13 +86,17 @@ func (n *Net) DeviceID() uint32 { return virtio.DeviceIDNet }
 // Features implements virtio.Device: checksum and TSO offloads both ways
 // (the tap takes what the guest sends; what the guest receives is set on
 // the tap when the driver accepts it), mergeable receive buffers, MAC and
-// link status.
+// link status. A NoGSO backend takes no segmentation offload.
 func (n *Net) Features() uint64 {
-	return 1<<virtio.FeatureIndirectDesc | 1<<virtio.FeatureEventIdx |
+	f := uint64(1<<virtio.FeatureIndirectDesc | 1<<virtio.FeatureEventIdx |
 		1<<netFCsum | 1<<netFGuestCsum | 1<<netFMAC |
 		1<<netFGuestTSO4 | 1<<netFGuestTSO6 | 1<<netFGuestECN |
 		1<<netFHostTSO4 | 1<<netFHostTSO6 | 1<<netFHostECN |
-		1<<netFMrgRxbuf | 1<<netFStatus
+		1<<netFMrgRxbuf | 1<<netFStatus)
+	if _, ok := n.io.(NoGSO); ok {
+		f &^= hostGSO
+	}
+	return f
 }
 
 // QueueMaxSizes implements virtio.Device: one receive and one transmit
