@@ -196,8 +196,8 @@ func sandboxCommand(args []string, env Env) (status int) {
 	restore()
 	if o.run.stats {
 		st := s.Machine().Stats()
-		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB",
-			float64(st.ToFirstRun.Microseconds())/1000, st.MMIOExits, st.RSSWithoutGuestKiB)
+		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
+			float64(st.ToFirstRun.Microseconds())/1000, st.MMIOExits, st.RSSWithoutGuestKiB, st.AnonWithoutGuestKiB)
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

@@ -101,6 +101,7 @@ type workload struct {
 var (
 	statsFirstRun = regexp.MustCompile(`first KVM_RUN ([0-9.]+) ms`)
 	statsRSS      = regexp.MustCompile(`RSS without guest RAM ([0-9]+) KiB`)
+	statsAnon     = regexp.MustCompile(`RSS without guest RAM [0-9]+ KiB \(([0-9]+) KiB anonymous\)`)
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
 )
 
@@ -173,6 +174,7 @@ func (c *benchConfig) bootWorkload() (*workload, []scenario.Scenario) {
 			}},
 			{"gokvm: start to first KVM_RUN", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"gokvm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
+			{"gokvm: of which anonymous (not the binary's pages)", "MiB", false, fromStderr(statsAnon, 1.0/1024)},
 		},
 	}
 	ss := c.alternate(c.boots, w, func(v vmmUnderTest, i int) scenario.Scenario {
