@@ -241,6 +241,17 @@ func mountRoot(cfg *Config) error {
 	if err := unix.Mount("overlay", rootDir, "overlay", 0, opts); err != nil {
 		return failf(StatusFailed, "mounting the overlay on the host's root: %v", err)
 	}
+	for _, d := range []string{"/proc", "/sys", "/dev", "/tmp"} {
+		target := rootDir + d
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return failf(StatusFailed, "%v", err)
+		}
+		if err := unix.Mount(d, target, "", unix.MS_MOVE, ""); err != nil {
+			return failf(StatusFailed, "moving %s into the command's root: %v", d, err)
+		}
+	}
+	// Shares go on top of the guest's own /proc, /sys, /dev and /tmp, so
+	// that a share under /tmp (a CI job's scratch directory) is seen.
 	for _, s := range cfg.Shares {
 		target := filepath.Join(rootDir, s.Path)
 		if err := os.MkdirAll(target, 0o755); err != nil {
@@ -252,15 +263,6 @@ func mountRoot(cfg *Config) error {
 		}
 		if err := unix.Mount(s.Tag, target, "9p", flags, "trans=virtio,version=9p2000.L,cache=mmap"); err != nil {
 			return failf(StatusFailed, "mounting share %s at %s: %v", s.Tag, s.Path, err)
-		}
-	}
-	for _, d := range []string{"/proc", "/sys", "/dev", "/tmp"} {
-		target := rootDir + d
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return failf(StatusFailed, "%v", err)
-		}
-		if err := unix.Mount(d, target, "", unix.MS_MOVE, ""); err != nil {
-			return failf(StatusFailed, "moving %s into the command's root: %v", d, err)
 		}
 	}
 	os.Mkdir(rootDir+"/dev/pts", 0o755)
