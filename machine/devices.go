@@ -48,11 +48,21 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 			return nil, err
 		}
 		m.backends = append(m.backends, t)
+		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
+		if n.vhost {
+			dev, err := vnet.NewVhost(name, t, n.mac, m.log)
+			if err != nil {
+				return nil, err
+			}
+			m.backends = append(m.backends, dev)
+			m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats})
+			specs = append(specs, virtio.Spec(name, r.transport, dev))
+			continue
+		}
 		io, err := vnet.NewTapIO(t)
 		if err != nil {
 			return nil, err
 		}
-		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
 		dev := vnet.New(name, io, n.mac, m.log)
 		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
 		specs = append(specs, virtio.Spec(name, r.transport, dev))

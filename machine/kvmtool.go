@@ -27,8 +27,8 @@ func ParseDisk(s string) (Disk, error) {
 	return d, nil
 }
 
-// ParseNIC reads kvmtool's -n spelling: mode=tap[,tapif=NAME][,guest_mac=MAC]
-// or mode=none. Values are checked when the spec is resolved.
+// ParseNIC reads kvmtool's -n spelling:
+// mode=tap[,tapif=NAME][,guest_mac=MAC][,vhost=1] or mode=none. Values are checked when the spec is resolved.
 func ParseNIC(s string) (NIC, error) {
 	n := NIC{Mode: NICModeTap}
 	for _, kv := range strings.Split(s, ",") {
@@ -43,8 +43,14 @@ func ParseNIC(s string) (NIC, error) {
 			n.TapIf = v
 		case "guest_mac":
 			n.GuestMAC = v
+		case "vhost":
+			on, err := parseSwitch(v)
+			if err != nil {
+				return n, fmt.Errorf("-n %q: vhost=%s: %v", s, v, err)
+			}
+			n.Vhost = on
 		default:
-			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif or guest_mac)", s, k)
+			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif, guest_mac or vhost)", s, k)
 		}
 	}
 	return n, nil

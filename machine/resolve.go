@@ -91,6 +91,7 @@ type resolvedNIC struct {
 	index int
 	tapif string
 	mac   net.HardwareAddr
+	vhost bool
 }
 
 // fieldErr is a configuration error naming the spec field.
@@ -182,7 +183,10 @@ func (s Spec) resolve() (*resolved, error) {
 		if mac[0]&1 != 0 {
 			return nil, fieldErr(field+".guest_mac", "%s is a multicast address", n.GuestMAC)
 		}
-		r.nics = append(r.nics, resolvedNIC{index: i, tapif: n.TapIf, mac: mac})
+		r.nics = append(r.nics, resolvedNIC{index: i, tapif: n.TapIf, mac: mac, vhost: n.Vhost})
+	}
+	if err := checkVsockCID(s.VsockCID); err != nil {
+		return nil, err
 	}
 	if err := checkShares(s.Shares); err != nil {
 		return nil, err
