@@ -7,6 +7,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio/blk"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
+	"github.com/gokvm/gokvm/devices/virtio/vsock"
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -89,4 +90,19 @@ func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
 		specs = append(specs, virtio.Spec(name, r.transport, dev))
 	}
 	return specs, nil
+}
+
+// openVsock opens /dev/vhost-vsock and claims the guest's CID, when the
+// spec gives one, and describes the virtio-vsock device.
+func (m *Machine) openVsock(r *resolved) ([]vmm.DeviceSpec, error) {
+	if r.spec.VsockCID == 0 {
+		return nil, nil
+	}
+	name := fmt.Sprintf("virtio-vsock (CID %d)", r.spec.VsockCID)
+	dev, err := vsock.New(name, r.spec.VsockCID, m.log)
+	if err != nil {
+		return nil, err
+	}
+	m.backends = append(m.backends, dev)
+	return []vmm.DeviceSpec{virtio.Spec(name, r.transport, dev)}, nil
 }

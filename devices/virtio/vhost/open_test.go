@@ -52,7 +52,7 @@ func TestNotVhost(t *testing.T) {
 // TestClosedDev: a closed device fails every request instead of using a
 // stale descriptor.
 func TestClosedDev(t *testing.T) {
-	d := &Dev{path: "/dev/vhost-test", fd: -1}
+	d := &Dev{path: "/dev/vhost-test"}
 	if _, err := d.Features(); err == nil {
 		t.Error("Features on a closed device succeeded")
 	}

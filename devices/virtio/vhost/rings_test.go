@@ -50,7 +50,7 @@ func (b *countingBackend) Detach(*Dev) error { b.detach.Add(1); return nil }
 // cleanly; a second Close does nothing.
 func TestRingsClosedDevice(t *testing.T) {
 	b := &countingBackend{}
-	r, err := NewRings("test", &Dev{path: "/dev/vhost-test", fd: -1}, []int{0, 1}, b)
+	r, err := NewRings("test", &Dev{path: "/dev/vhost-test"}, []int{0, 1}, b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,12 @@ const (
 )
 
 // Dev is an open vhost device. Its methods are not safe for concurrent
-// use; Rings serialises them.
+// use; Rings serialises them. The zero Dev is a closed one, whose every
+// request fails.
 type Dev struct {
 	path string
 	fd   int
+	open bool
 }
 
 // Open opens a vhost device (NetDevice, VsockDevice) and makes gokvm its
@@ -42,7 +44,7 @@ func Open(path, module string) (*Dev, error) {
 	if err != nil {
 		return nil, openError(path, module, err)
 	}
-	d := &Dev{path: path, fd: fd}
+	d := &Dev{path: path, fd: fd, open: true}
 	if err := ioctlInt(fd, reqSetOwner, 0); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("%s: VHOST_SET_OWNER: %w", path, err)
@@ -67,8 +69,8 @@ func (d *Dev) Path() string { return d.path }
 
 // fdOrErr is the descriptor, or an error once the device is closed.
 func (d *Dev) fdOrErr() (int, error) {
-	if d.fd < 0 {
-		return -1, fmt.Errorf("%s: closed", d.path)
+	if !d.open {
+		return -1, fmt.Errorf("vhost device %s: closed", d.path)
 	}
 	return d.fd, nil
 }
@@ -220,10 +222,10 @@ func (d *Dev) VsockSetRunning(on bool) error {
 // Close releases the device: the kernel stops and forgets its rings.
 // Calls after the first do nothing.
 func (d *Dev) Close() error {
-	if d.fd < 0 {
+	if !d.open {
 		return nil
 	}
 	err := unix.Close(d.fd)
-	d.fd = -1
+	d.fd, d.open = -1, false
 	return d.wrap("close", err)
 }
