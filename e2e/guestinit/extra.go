@@ -34,6 +34,8 @@ func runExtra(action string) error {
 		return benchAction(f)
 	case "netup", "ping", "tcpsend", "tcprecv", "mac":
 		return netAction(f)
+	case "vsocksend", "vsockrecv":
+		return vsockAction(f)
 	case "kmsg": // kmsg:TEXT: is TEXT (with _ for spaces) in the kernel log?
 		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
 	case "sve", "pmu":

@@ -92,6 +92,8 @@ func runTool(args []string) error {
 		return vcpuAffinity(time.Duration(num(1)) * time.Second)
 	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
 		return ninepTool(args)
+	case "vsockpeer", "holdcid", "holdcid-child": // see vsock.go
+		return vsockTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:
