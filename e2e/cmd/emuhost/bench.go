@@ -179,6 +179,7 @@ func runBench(b *harness.Build, host harness.Host, runs int) error {
 		})
 	}
 	all := append(append(append([]scenario.Scenario{}, ss...), diskScenarios()...), netScenarios()...)
+	all = append(all, vhostNetScenarios()...)
 	where := "directly on this arm64 host"
 	var res map[string]scenario.Result
 	if harness.Direct() {
@@ -203,6 +204,7 @@ func runBench(b *harness.Build, host harness.Host, runs int) error {
 		diskFigures(median(bootExits)), diskScenarios(), res)
 	printTable(fmt.Sprintf("virtio-net: %d MiB over TCP each way between the guest and the emulated host through a tap, %d runs", benchNetMiB, benchDiskRuns),
 		netFigures(median(bootExits)), netScenarios(), res)
+	printVhostNetTable(median(bootExits), res)
 	return nil
 }
 
