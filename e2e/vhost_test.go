@@ -153,7 +153,7 @@ var kernelTestVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (Test\w+)
 func TestVhostKernelTests(t *testing.T) {
 	oneHost(t, func(t *testing.T, h string) {
 		for name, tests := range map[string][]string{
-			"vhost-kernel-tests": {"TestRingsKernel"},
+			"vhost-kernel-tests": {"TestRingsKernel", "TestRingsKernelLegacy"},
 			"vsock-kernel-tests": {"TestCIDInUse", "TestHostileEventQueue"},
 		} {
 			r := vhostResult(t, h, name)

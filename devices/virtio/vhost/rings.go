@@ -32,7 +32,12 @@ type Backend interface {
 // each call eventfd and raises the transport's interrupt, which sets the
 // bit and then pulses the line (kvmtool does the same for virtio-mmio).
 // The goroutine does so inside the transport's Gate, so none is raised
-// while the machine is paused.
+// while the machine is paused; once the transport breaks the device
+// (DEVICE_NEEDS_RESET), the goroutine finds the gate shut at the kernel's
+// next signal and detaches the backend until the driver resets the
+// device. vhost translates every descriptor through the memory table
+// itself, so a broken device's rings can reach nothing but guest RAM
+// meanwhile.
 //
 // Notifications: where KVM has ioeventfds, the kernel waits on the
 // queue's ioeventfd itself (ActivateEnv.NotifyFDs); elsewhere a goroutine
@@ -50,6 +55,7 @@ type Rings struct {
 	mu       sync.Mutex
 	active   bool // the rings are set up: Activate, no Reset since
 	attached bool // the backend runs
+	broken   bool // detached after the transport broke the device
 	paused   bool
 	closed   bool
 	stop     chan struct{}
@@ -147,7 +153,7 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 		}
 		r.attached = true
 	}
-	r.stop, r.fault, r.active = stop, env.Fault, true
+	r.stop, r.fault, r.active, r.broken = stop, env.Fault, true, false
 	for i := range r.queues {
 		r.wg.Add(1)
 		go r.interrupts(env, r.calls[i], stop)
@@ -168,10 +174,34 @@ func (r *Rings) interrupts(env virtio.ActivateEnv, call *eventFD, stop <-chan st
 	defer env.Recover(r.name + " interrupts")
 	for call.wait() == nil {
 		if !pass.Enter(stop) {
-			return // stopped, or the transport broke the device
+			// Stopped, or the transport broke the device: then the
+			// kernel must stop serving it too, until a reset.
+			go r.detachBroken(stop)
+			return
 		}
 		env.Interrupt()
 		pass.Leave()
+	}
+}
+
+// detachBroken stops the data path of a device the transport broke (its
+// gate shut), unless a reset came first. It runs on a goroutine of its
+// own, outside wg: Reset holds mu while it waits for the interrupt
+// goroutines.
+func (r *Rings) detachBroken(stop <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if (<-chan struct{})(r.stop) != stop || !r.active || !r.attached {
+		return // reset, closed, or paused meanwhile
+	}
+	select {
+	case <-stop:
+		return
+	default:
+	}
+	r.attached, r.broken = false, true
+	if err := r.backend.Detach(r.dev); err != nil && r.fault != nil {
+		r.fault(fmt.Errorf("%s: stopping a broken device: %w", r.name, err))
 	}
 }
 
@@ -250,7 +280,7 @@ func (r *Rings) Resume() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused = false
-	if !r.active || r.attached {
+	if !r.active || r.attached || r.broken {
 		return
 	}
 	if err := r.backend.Attach(r.dev); err != nil {

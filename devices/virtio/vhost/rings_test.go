@@ -155,6 +155,25 @@ func TestRingsKernel(t *testing.T) {
 	if a, dt := b.attach.Load(), b.detach.Load(); a != 4 || dt != 4 {
 		t.Errorf("%d attaches and %d detaches, want 4 and 4 (per round: activation, pause, resume, reset)", a, dt)
 	}
+	// A driver error breaks the device: at the kernel's next signal the
+	// backend is detached, and a resume does not attach it again.
+	d.Setup(256, 0)
+	d.Write32(virtio.RegQueueSel, 0)
+	d.Write32(virtio.RegQueueNum, 16) // while running: a driver error
+	if !d.NeedsReset() {
+		t.Fatal("no DEVICE_NEEDS_RESET after a driver error")
+	}
+	r.calls[0].signal() // as the kernel does for used buffers
+	deadline := time.Now().Add(5 * time.Second)
+	for b.detach.Load() != 5 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	d.Pause()
+	d.Resume()
+	if a, dt := b.attach.Load(), b.detach.Load(); a != 5 || dt != 5 {
+		t.Errorf("broken device: %d attaches and %d detaches, want 5 and 5", a, dt)
+	}
+	d.Write32(virtio.RegStatus, 0)
 	done := make(chan error, 1)
 	go func() { done <- r.Close() }()
 	select {
@@ -164,5 +183,33 @@ func TestRingsKernel(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs")
+	}
+}
+
+// TestRingsKernelLegacy: a legacy driver's rings (laid out from QueuePFN,
+// the used ring at a page boundary, no VERSION_1) go to the real
+// vhost-net too.
+func TestRingsKernelLegacy(t *testing.T) {
+	if _, err := os.Stat("/dev/vhost-net"); os.IsNotExist(err) {
+		t.Skip("no /dev/vhost-net on this host")
+	}
+	dev, err := Open("/dev/vhost-net", "vhost_net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &countingBackend{}
+	r, err := NewRings("test", dev, []int{0, 1}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d := virtiotest.New(t, virtio.Legacy, withMax(&ringsDevice{rings: r, n: 2}, 256))
+	d.Setup(256, 0)
+	if d.NeedsReset() || b.attach.Load() != 1 {
+		t.Fatalf("legacy set-up: needs reset %v, %d attaches, log %q", d.NeedsReset(), b.attach.Load(), d.Log())
+	}
+	d.Write32(virtio.RegStatus, 0)
+	if b.detach.Load() != 1 {
+		t.Errorf("%d detaches after the reset, want 1", b.detach.Load())
 	}
 }
