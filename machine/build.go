@@ -106,6 +106,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		return nil, err
 	}
 	devices = append(append(append(devices, disks...), nics...), shares...)
+	vsockDev, err := m.openVsock(r)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(devices, vsockDev...)
 
 	cfg := vmm.Config{
 		KVMDevice:    r.spec.KVMDevice,

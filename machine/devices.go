@@ -7,6 +7,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio/blk"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
+	"github.com/gokvm/gokvm/devices/virtio/vsock"
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -56,11 +57,21 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 			return nil, err
 		}
 		m.backends = append(m.backends, t)
+		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
+		if n.vhost {
+			dev, err := vnet.NewVhost(name, t, n.mac, m.log)
+			if err != nil {
+				return nil, err
+			}
+			m.backends = append(m.backends, dev)
+			m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats})
+			specs = append(specs, virtio.Spec(name, r.transport, dev))
+			continue
+		}
 		io, err := vnet.NewTapIO(t)
 		if err != nil {
 			return nil, err
 		}
-		name := fmt.Sprintf("virtio-net%d (%s)", n.index, n.tapif)
 		dev := vnet.New(name, io, n.mac, m.log)
 		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
 		specs = append(specs, virtio.Spec(name, r.transport, dev))
@@ -87,4 +98,19 @@ func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
 		specs = append(specs, virtio.Spec(name, r.transport, dev))
 	}
 	return specs, nil
+}
+
+// openVsock opens /dev/vhost-vsock and claims the guest's CID, when the
+// spec gives one, and describes the virtio-vsock device.
+func (m *Machine) openVsock(r *resolved) ([]vmm.DeviceSpec, error) {
+	if r.spec.VsockCID == 0 {
+		return nil, nil
+	}
+	name := fmt.Sprintf("virtio-vsock (CID %d)", r.spec.VsockCID)
+	dev, err := vsock.New(name, r.spec.VsockCID, m.log)
+	if err != nil {
+		return nil, err
+	}
+	m.backends = append(m.backends, dev)
+	return []vmm.DeviceSpec{virtio.Spec(name, r.transport, dev)}, nil
 }

@@ -27,7 +27,8 @@ func ParseDisk(s string) (Disk, error) {
 	return d, nil
 }
 
-// ParseNIC reads kvmtool's -n spelling: mode=tap[,tapif=NAME][,guest_mac=MAC],
+// ParseNIC reads kvmtool's -n spelling:
+// mode=tap[,tapif=NAME][,guest_mac=MAC][,vhost=1],
 // or mode=user[,guest_mac=MAC][,hostfwd=RULE]... (QEMU's hostfwd rules)
 // or mode=none. Values are checked when the spec is resolved.
 func ParseNIC(s string) (NIC, error) {
@@ -46,8 +47,14 @@ func ParseNIC(s string) (NIC, error) {
 			n.GuestMAC = v
 		case "hostfwd":
 			n.HostFwd = append(n.HostFwd, v)
+		case "vhost":
+			on, err := parseSwitch(v)
+			if err != nil {
+				return n, fmt.Errorf("-n %q: vhost=%s: %v", s, v, err)
+			}
+			n.Vhost = on
 		default:
-			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif, guest_mac or hostfwd)", s, k)
+			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif, guest_mac, vhost or hostfwd)", s, k)
 		}
 	}
 	return n, nil

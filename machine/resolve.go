@@ -97,6 +97,7 @@ type resolvedNIC struct {
 	mac   net.HardwareAddr
 	user  bool // a user-mode network, forwarding hostfwd
 	fwds  []usernet.HostFwd
+	vhost bool
 }
 
 // fieldErr is a configuration error naming the spec field.
@@ -194,8 +195,14 @@ func (s Spec) resolve() (*resolved, error) {
 		if mac[0]&1 != 0 {
 			return nil, fieldErr(field+".guest_mac", "%s is a multicast address", n.GuestMAC)
 		}
-		rn.index, rn.tapif, rn.mac = i, n.TapIf, mac
+		if rn.user && n.Vhost {
+			return nil, fieldErr(field+".vhost", "mode user has no tap for vhost-net to move frames through")
+		}
+		rn.index, rn.tapif, rn.mac, rn.vhost = i, n.TapIf, mac, n.Vhost
 		r.nics = append(r.nics, rn)
+	}
+	if err := checkVsockCID(s.VsockCID); err != nil {
+		return nil, err
 	}
 	if err := checkShares(s.Shares); err != nil {
 		return nil, err

@@ -68,6 +68,10 @@ type Spec struct {
 	// Seccomp is the system call filter of the run phase: on (the
 	// default), off, or log (forbidden calls named, and let through).
 	Seccomp string `json:"seccomp,omitempty"`
+	// VsockCID gives the guest a virtio-vsock device with this context
+	// ID (3 to 0xFFFFFFFE), its data path in the host kernel's
+	// vhost-vsock; none when 0.
+	VsockCID uint64 `json:"vsock_cid,omitempty"`
 }
 
 // Disk is one raw disk image.
@@ -93,6 +97,9 @@ type NIC struct {
 	// HostFwd (mode user) forwards host ports into the guest, each in
 	// QEMU's spelling [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT.
 	HostFwd []string `json:"hostfwd,omitempty"`
+	// Vhost moves the NIC's frames in the host kernel (vhost-net,
+	// /dev/vhost-net) instead of in gokvm.
+	Vhost bool `json:"vhost,omitempty"`
 }
 
 // Share is a host directory the guest mounts over 9P2000.L by its tag

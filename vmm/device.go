@@ -59,6 +59,15 @@ type Notification interface {
 	Close() error
 }
 
+// EventFDNotification is a Notification backed by an eventfd whose
+// descriptor a host kernel driver can wait on itself (vhost takes a
+// queue's notifications this way, with no thread of gokvm's in between).
+// The descriptor stays the Notification's: its user must not close it.
+type EventFDNotification interface {
+	Notification
+	EventFD() int
+}
+
 // Starter is a device with work of its own once the guest runs (a console
 // reading its input). Start is called when Run begins; ctx ends when Run
 // returns.

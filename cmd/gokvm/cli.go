@@ -98,6 +98,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.BoolVar(&f.DisableSVE, "disable-sve", false, "")
 	fs.IntVar(&f.SVEMaxVL, "sve-max-vl", 0, "")
 	fs.BoolVar(&f.DisablePtrAuth, "disable-ptrauth", false, "")
+	fs.Uint64Var(&f.VsockCID, "vsock", 0, "")
 	str(&o.dumpDTB, "dump-dtb")
 	str(&o.consoleLog, "console-log")
 	str(&config, "config")
@@ -183,6 +184,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.VcpuAffinity = f.VcpuAffinity
 			if f.VcpuAffinity == "" {
 				err = fmt.Errorf("--vcpu-affinity: an empty CPU list")
+			}
+		case "vsock":
+			o.spec.VsockCID = f.VsockCID
+			if f.VsockCID == 0 {
+				err = fmt.Errorf("--vsock 0: a guest's CID is from 3 to 4294967294")
 			}
 		case "d", "disk":
 			o.spec.Disks, err = parseList(disks, machine.ParseDisk)

@@ -56,12 +56,14 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          direct: O_DIRECT; serial: the GET_ID answer (default:
                          the file name). Images are locked against a second
                          writer.
-  -n, --network mode=tap[,tapif=NAME][,guest_mac=MAC] | mode=none
+  -n, --network mode=tap[,tapif=NAME][,guest_mac=MAC][,vhost=1] | mode=none
                          a virtio-net device on a tap interface; repeat for more
                          NICs. An existing tap is attached; one that does not
                          exist is created, brought up, and removed on exit.
                          Default tapif: gokvmN; default MAC: 52:54:00 and a hash
                          of the tap name. Needs CAP_NET_ADMIN to create taps.
+                         vhost=1 (or on): frames move in the host kernel's
+                         vhost-net (/dev/vhost-net); vhost=0/off: in gokvm
   -n mode=user[,guest_mac=MAC][,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...
                          a user-mode network (no tap, no privilege), as QEMU's
                          -netdev user: DHCP gives the guest 10.0.2.15/24,
@@ -69,6 +71,9 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          (the host's resolver); TCP and UDP leave through host
                          sockets. hostfwd forwards a host port (HOSTADDR
                          default 0.0.0.0) to the guest (default 10.0.2.15).
+      --vsock CID        a virtio-vsock device (the host's vhost-vsock,
+                         /dev/vhost-vsock) with guest context ID CID (3 to
+                         4294967294); the guest reaches the host at CID 2
       --9p DIR,TAG[,ro]  serve the host directory DIR over virtio-9p (9P2000.L);
                          the guest mounts it with mount -t 9p -o
                          trans=virtio,version=9p2000.L TAG /mnt. Nothing outside

@@ -35,6 +35,13 @@ type ActivateEnv struct {
 	// Kicks has one channel per queue, signalled when the driver notifies
 	// that queue.
 	Kicks []<-chan struct{}
+	// NotifyFDs, for an FDNotified device, has one entry per queue: the
+	// eventfd KVM signals when the driver notifies the queue, or -1 where
+	// there is none (a queue the device did not list, or a host without
+	// ioeventfds): those notifications come on Kicks. The descriptors
+	// are the transport's; the device must not close them. Nil for other
+	// devices.
+	NotifyFDs []int
 	// Interrupt tells the driver about used buffers.
 	Interrupt func()
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver

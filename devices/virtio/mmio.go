@@ -66,7 +66,10 @@ type MMIO struct {
 	// Queues built from copies of them (queueconfig.go).
 	queues []queueConfig
 	kicks  []chan struct{}
-	gate   Gate
+	// fds are the eventfds of an FDNotified device's queues (-1: none),
+	// set once before the guest runs (SetNotifyFD).
+	fds  []int
+	gate Gate
 
 	active     bool // the device runs: Activate succeeded, no Reset since
 	broken     bool // a driver error or a failure: nothing is served until a reset
@@ -90,6 +93,7 @@ func NewMMIO(name string, version TransportVersion, dev Device, mem *memory.Gues
 	for _, max := range dev.QueueMaxSizes() {
 		t.queues = append(t.queues, newQueueConfig(max))
 		t.kicks = append(t.kicks, make(chan struct{}, 1))
+		t.fds = append(t.fds, -1)
 	}
 	t.pageSize = 4096
 	return t
@@ -334,7 +338,17 @@ func (t *MMIO) interrupt() {
 // are between requests, and holds them there (no Pop, no guest memory, no
 // interrupt) until Resume. A Reset or Close meanwhile still stops the
 // device.
-func (t *MMIO) Pause() { t.gate.Pause() }
+func (t *MMIO) Pause() {
+	t.gate.Pause()
+	if p, ok := t.dev.(vmm.Pauser); ok {
+		p.Pause()
+	}
+}
 
 // Resume implements vmm.Pauser: the device carries on where it was.
-func (t *MMIO) Resume() { t.gate.Resume() }
+func (t *MMIO) Resume() {
+	if p, ok := t.dev.(vmm.Pauser); ok {
+		p.Resume()
+	}
+	t.gate.Resume()
+}

@@ -35,6 +35,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
 			t.OnFault(env.Fault)
 			a := &attached{MMIO: t, dev: dev}
+			byFD := fdNotifiedQueues(dev)
 			for i := 0; i < t.NumQueues(); i++ {
 				efd, err := env.WatchWrite(RegQueueNotify, uint32(i))
 				if errors.Is(err, vmm.ErrUnsupported) {
@@ -45,6 +46,12 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
 				}
 				a.efds = append(a.efds, efd)
+				if raw, ok := efd.(vmm.EventFDNotification); ok && byFD[i] {
+					// A host kernel driver waits on it: no
+					// forwarder must read it first.
+					t.SetNotifyFD(i, raw.EventFD())
+					continue
+				}
 				a.wg.Add(1)
 				go func() {
 					defer a.wg.Done()

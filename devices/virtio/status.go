@@ -72,6 +72,7 @@ func (t *MMIO) activate() error {
 		Features:  t.driverFeat,
 		Queues:    queues,
 		Kicks:     kicks,
+		NotifyFDs: t.notifyFDs(),
 		Interrupt: t.interrupt,
 		Fail:      t.fail,
 		Fault:     t.fault,

@@ -40,6 +40,8 @@ func runExtra(action string) error {
 		return statBench(f)
 	case "dhcp", "tcpxchg", "tcpserve":
 		return userNetAction(f)
+	case "vsocksend", "vsockrecv":
+		return vsockAction(f)
 	case "kmsg": // kmsg:TEXT: is TEXT (with _ for spaces) in the kernel log?
 		return kmsg(strings.ReplaceAll(strings.Join(f[1:], ":"), "_", " "))
 	case "sve", "pmu":

@@ -144,6 +144,9 @@ func Prepare(dir string) (*Build, error) {
 			b.HostModules["tun.ko"] = m
 			continue
 		}
+		if vhostHostModules[filepath.Base(m)] {
+			b.HostModules[filepath.Base(m)] = m // and the guest's too
+		}
 		files["modules/"+filepath.Base(m)] = m
 	}
 	if err := WriteInitramfs(filepath.Join(b.GuestDir, "initrd.cpio"), files); err != nil {

@@ -41,6 +41,7 @@ func main() {
 		}
 		f.Close()
 	}
+	loadVhostModules()
 	if err := run(); err != nil {
 		fmt.Printf("L1-ERROR %v\n", err)
 	}

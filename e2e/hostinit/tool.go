@@ -98,6 +98,8 @@ func runTool(args []string) error {
 		return execPeer(args[1:])
 	case "chmod", "loup", "userpeer", "fwdpeer": // see usernet.go
 		return userNetTool(args)
+	case "vsockpeer", "holdcid", "holdcid-child": // see vsock.go
+		return vsockTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
 	default:

@@ -82,6 +82,10 @@ func NewEventFD() (*EventFD, error) {
 // FD is the descriptor, for KVM.
 func (e *EventFD) FD() int { return e.fd }
 
+// EventFD is the descriptor, for a host kernel driver that waits on it
+// (vmm.EventFDNotification).
+func (e *EventFD) EventFD() int { return e.fd }
+
 // Signal adds one to the counter.
 func (e *EventFD) Signal() error {
 	var b [8]byte

@@ -88,25 +88,32 @@ func (n *Net) DeviceID() uint32 { return virtio.DeviceIDNet }
 // the tap when the driver accepts it), mergeable receive buffers, MAC and
 // link status. A NoGSO backend takes no segmentation offload.
 func (n *Net) Features() uint64 {
-	f := uint64(1<<virtio.FeatureIndirectDesc | 1<<virtio.FeatureEventIdx |
-		1<<netFCsum | 1<<netFGuestCsum | 1<<netFMAC |
-		1<<netFGuestTSO4 | 1<<netFGuestTSO6 | 1<<netFGuestECN |
-		1<<netFHostTSO4 | 1<<netFHostTSO6 | 1<<netFHostECN |
-		1<<netFMrgRxbuf | 1<<netFStatus)
+	f := uint64(netFeatures)
 	if _, ok := n.io.(NoGSO); ok {
 		f &^= hostGSO
 	}
 	return f
 }
 
+// netFeatures is what virtio-net offers (Net.Features).
+const netFeatures = 1<<virtio.FeatureIndirectDesc | 1<<virtio.FeatureEventIdx |
+	1<<netFCsum | 1<<netFGuestCsum | 1<<netFMAC |
+	1<<netFGuestTSO4 | 1<<netFGuestTSO6 | 1<<netFGuestECN |
+	1<<netFHostTSO4 | 1<<netFHostTSO6 | 1<<netFHostECN |
+	1<<netFMrgRxbuf | 1<<netFStatus
+
 // QueueMaxSizes implements virtio.Device: one receive and one transmit
 // queue.
 func (n *Net) QueueMaxSizes() []uint16 { return []uint16{netQueueSize, netQueueSize} }
 
 // ReadConfig implements virtio.Device: mac, status, max_virtqueue_pairs.
-func (n *Net) ReadConfig(off uint64, data []byte) {
+func (n *Net) ReadConfig(off uint64, data []byte) { readConfig(n.mac, off, data) }
+
+// readConfig reads virtio-net's config space: mac, status (link up),
+// max_virtqueue_pairs (1).
+func readConfig(mac stdnet.HardwareAddr, off uint64, data []byte) {
 	var cfg [10]byte
-	copy(cfg[0:6], n.mac)
+	copy(cfg[0:6], mac)
 	binary.LittleEndian.PutUint16(cfg[6:], netSLinkUp)
 	binary.LittleEndian.PutUint16(cfg[8:], 1)
 	if off < uint64(len(cfg)) {

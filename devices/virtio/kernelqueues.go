@@ -1,0 +1,50 @@
+package virtio
+
+// FDNotified is a Device that hands some of its queues to a host kernel
+// driver (a vhost back-end), which waits on those queues' notifications
+// itself: Spec registers their KVM ioeventfds without a forwarding
+// goroutine and passes the raw descriptors in ActivateEnv.NotifyFDs. The
+// device still knows nothing of the transport beyond this.
+//
+// A device may also implement vmm.Pauser: the transport's Pause then
+// pauses it after holding the device's goroutines (Gate), and Resume
+// resumes it before letting them go, so a driver running in the host
+// kernel stops touching guest memory while the machine is paused.
+type FDNotified interface {
+	Device
+	// FDNotifiedQueues lists the queues whose notifications the device
+	// takes as eventfds.
+	FDNotifiedQueues() []int
+}
+
+// SetNotifyFD records that KVM signals eventfd fd when the driver
+// notifies queue i of an FDNotified device, which gets it in
+// ActivateEnv.NotifyFDs. Set it before the guest runs; the transport
+// does not close fd.
+func (t *MMIO) SetNotifyFD(i int, fd int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i >= 0 && i < len(t.fds) {
+		t.fds[i] = fd
+	}
+}
+
+// notifyFDs is ActivateEnv.NotifyFDs: a copy, for an FDNotified device
+// only. t.mu is held.
+func (t *MMIO) notifyFDs() []int {
+	if _, ok := t.dev.(FDNotified); !ok {
+		return nil
+	}
+	return append([]int(nil), t.fds...)
+}
+
+// fdNotifiedQueues is the set of queues dev takes as eventfds.
+func fdNotifiedQueues(dev Device) map[int]bool {
+	set := map[int]bool{}
+	if d, ok := dev.(FDNotified); ok {
+		for _, i := range d.FDNotifiedQueues() {
+			set[i] = true
+		}
+	}
+	return set
+}
