@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,4 +42,59 @@ func rrPeer(port int) error {
 	n, err := io.Copy(c, c)
 	fmt.Printf("HOST-RR echoed %d bytes err=%v\n", n, err)
 	return nil
+}
+
+// rssOf waits, then prints the resident memory of the process named comm
+// (gokvm or lkvm) without its guest RAM: every mapping of 64 MiB or more
+// is left out (guest RAM is the only one so large), so two VMMs compare
+// alike. HOST-RSS COMM TOTAL-KiB ANON-KiB
+func rssOf(comm string, wait time.Duration) error {
+	time.Sleep(wait)
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		total, anon, err := smapsWithoutLarge(filepath.Join(filepath.Dir(p), "smaps"), 64<<20)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("HOST-RSS %s %d %d\n", comm, total, anon)
+		return nil
+	}
+	return fmt.Errorf("no process named %s", comm)
+}
+
+// smapsWithoutLarge sums Rss and Anonymous (KiB) over the mappings of an
+// smaps file smaller than limit bytes.
+func smapsWithoutLarge(path string, limit uint64) (total, anon int64, _ error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	skip := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(f[0], "-"); ok && !strings.HasSuffix(f[0], ":") {
+			a, err1 := strconv.ParseUint(lo, 16, 64)
+			z, err2 := strconv.ParseUint(hi, 16, 64)
+			skip = err1 == nil && err2 == nil && z-a >= limit
+			continue
+		}
+		if skip || len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Rss:":
+			total += v
+		case "Anonymous:":
+			anon += v
+		}
+	}
+	return total, anon, nil
 }

@@ -92,6 +92,8 @@ func runTool(args []string) error {
 		return vcpuAffinity(time.Duration(num(1)) * time.Second)
 	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
 		return ninepTool(args)
+	case "rss": // rss COMM MILLISECONDS
+		return rssOf(file, time.Duration(num(2))*time.Millisecond)
 	case "rrpeer": // rrpeer PORT
 		return rrPeer(int(num(1)))
 	case "lkvm": // lkvm ARGS...: the benchmark peer

@@ -128,6 +128,14 @@ func fromConsole(re string) func(scenario.Result) (float64, bool) {
 	return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
 }
 
+func fromNotesScaled(re string, scale float64) func(scenario.Result) (float64, bool) {
+	rx := regexp.MustCompile(re)
+	return func(r scenario.Result) (float64, bool) {
+		v, ok := grepFloat(rx, notes(r))
+		return v * scale, ok
+	}
+}
+
 func fromNotes(re string) func(scenario.Result) (float64, bool) {
 	rx := regexp.MustCompile(re)
 	return func(r scenario.Result) (float64, bool) { return grepFloat(rx, notes(r)) }
@@ -172,13 +180,24 @@ func (c *benchConfig) bootWorkload() (*workload, []scenario.Scenario) {
 			{"start to exit (guest powered off)", "ms", false, func(r scenario.Result) (float64, bool) {
 				return float64(r.ElapsedMS), r.Exit == 0
 			}},
+			{"RSS without guest RAM, 2.5 s in", "MiB", false, fromNotesScaled(`HOST-RSS \S+ ([0-9]+) `, 1.0/1024)},
+			{"of which anonymous (not the binary's file pages)", "MiB", false, fromNotesScaled(`HOST-RSS \S+ [0-9]+ ([0-9]+)`, 1.0/1024)},
 			{"gokvm: start to first KVM_RUN", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"gokvm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"gokvm: of which anonymous (not the binary's pages)", "MiB", false, fromStderr(statsAnon, 1.0/1024)},
 		},
 	}
 	ss := c.alternate(c.boots, w, func(v vmmUnderTest, i int) scenario.Scenario {
-		return c.scenario(v, fmt.Sprintf("boot-%d", i), 256, "marker,poweroff")
+		s := c.scenario(v, fmt.Sprintf("boot-%d", i), 256, "marker,poweroff")
+		comm := "gokvm"
+		if v.peer {
+			comm = "lkvm"
+			if harness.Direct() {
+				comm = filepath.Base(c.peerBin)
+			}
+		}
+		s.Background = [][]string{{c.tool, "rss", comm, "2500"}}
+		return s
 	})
 	return w, ss
 }
@@ -273,7 +292,7 @@ func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 	for i := 0; i < c.rounds; i++ {
 		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-%d", i), 256, "marker,poweroff")
 		sb := scenario.Scenario{Name: fmt.Sprintf("sandbox-true-%d", i), Timeout: 5 * time.Minute,
-			Args:    []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--console-log", "$WORK/console.log", "--", "true"},
+			Args:    []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--console-log", "$WORK/console.log", "-p", "quiet", "--", "true"},
 			Collect: []string{"$WORK/console.log"}}
 		ss = append(ss, plain, sb)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
