@@ -9,7 +9,6 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm"
 	"github.com/gokvm/gokvm/arch/arm64"
-	"github.com/gokvm/gokvm/devices/uart"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/hashicorp/go-multierror"
 )
@@ -85,7 +84,8 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		}
 		payload.Initrd = o.Initrd
 	}
-	devices := append([]vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}, o.Devices...)
+	console, virtioConsole := consoleDevices(r, o)
+	devices := append(console, o.Devices...)
 	disks, err := m.openDisks(r)
 	if err != nil {
 		return nil, err
@@ -99,6 +99,8 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		return nil, err
 	}
 	devices = append(append(append(devices, disks...), nics...), shares...)
+	// After the other virtio devices, whose addresses stay as they were.
+	devices = append(append(devices, virtioConsole...), rngDevices(r, o)...)
 
 	cfg := vmm.Config{
 		KVMDevice:    r.spec.KVMDevice,
