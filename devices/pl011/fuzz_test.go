@@ -45,7 +45,7 @@ func FuzzRegisters(f *testing.F) {
 				_ = u.Feed(done, []byte{byte(off), byte(off >> 8), op})
 			}
 			u.UART.mu.Lock()
-			if len(u.rx) > fifoDepth {
+			if len(u.rx) > fifoDepth || len(u.pending) > pendingSize {
 				t.Fatalf("receive FIFO holds %d bytes", len(u.rx))
 			}
 			if want := u.rawStatus()&u.imsc != 0; u.line() != want {

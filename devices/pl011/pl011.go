@@ -76,6 +76,12 @@ const (
 // fifoDepth is the receive FIFO's depth with the FIFOs on (LCR_H.FEN).
 const fifoDepth = 32
 
+// pendingSize bounds the host's input held outside the FIFO while the
+// FIFO is full or the receiver off (before the guest's driver turns it
+// on): the input pump keeps reading, so a console escape typed meanwhile
+// is seen, and waits only once this much is pending.
+const pendingSize = 4096
+
 // rxTriggers are the receive interrupt's FIFO levels for IFLS.RXIFLSEL
 // (1/8, 1/4, 1/2, 3/4, 7/8 full); other values are reserved and read as
 // 1/2.
@@ -93,8 +99,9 @@ type UART struct {
 	ris                                           uint32 // latched interrupts: TX, OE
 	irqLevel                                      bool
 
-	rx     []byte
-	rxRoom chan struct{} // signalled when the FIFO may take more
+	rx      []byte
+	pending []byte        // host input not yet in the FIFO
+	rxRoom  chan struct{} // signalled when pending input moved on
 }
 
 // New makes a PL011 that writes what the guest transmits to out and
@@ -111,8 +118,9 @@ func New(out io.Writer, irq func(level bool)) *UART {
 		irq:    irq,
 		cr:     crTXE | crRXE, // the TRM's reset value
 		ifls:   0x12,          // both FIFOs at 1/2
-		rx:     make([]byte, 0, fifoDepth),
-		rxRoom: make(chan struct{}, 1),
+		rx:      make([]byte, 0, fifoDepth),
+		pending: make([]byte, 0, pendingSize),
+		rxRoom:  make(chan struct{}, 1),
 	}
 }
 
@@ -160,7 +168,7 @@ func (u *UART) readReg(reg uint64) uint32 {
 		}
 		b := u.rx[0]
 		u.rx = append(u.rx[:0], u.rx[1:]...)
-		u.signalRoom()
+		u.refill()
 		return uint32(b)
 	case regRSR:
 		return u.rsr
@@ -233,10 +241,10 @@ func (u *UART) writeReg(reg uint64, v uint32) {
 			u.rx = u.rx[:1]
 		}
 		u.lcrh = v & 0xff
-		u.signalRoom()
+		u.refill()
 	case regCR:
 		u.cr = v & 0xff87 // bits 3..6 are reserved
-		u.signalRoom()
+		u.refill()
 	case regIFLS:
 		u.ifls = v & 0x3f
 	case regIMSC:
@@ -297,24 +305,32 @@ func (u *UART) push(b []byte) int {
 	return n
 }
 
-// signalRoom wakes a Feed waiting for the FIFO.
-func (u *UART) signalRoom() {
+// refill moves pending input into the FIFO while the receiver is on and
+// the FIFO has room, and wakes a Feed waiting for room.
+func (u *UART) refill() {
+	if len(u.pending) == 0 || !u.accepting() {
+		return
+	}
+	n := u.push(u.pending)
+	if n == 0 {
+		return
+	}
+	u.pending = append(u.pending[:0], u.pending[n:]...)
 	select {
 	case u.rxRoom <- struct{}{}:
 	default:
 	}
 }
 
-// Feed queues input for the guest, waiting while the receive FIFO is
-// full or the receiver is off. It returns early with ctx's error when ctx
-// ends.
+// Feed queues input for the guest, waiting while more than pendingSize
+// bytes wait for the receive FIFO (full, or the receiver off). It returns
+// early with ctx's error when ctx ends.
 func (u *UART) Feed(ctx context.Context, b []byte) error {
 	for len(b) > 0 {
 		u.mu.Lock()
-		n := 0
-		if u.accepting() {
-			n = u.push(b)
-		}
+		n := min(len(b), pendingSize-len(u.pending))
+		u.pending = append(u.pending, b[:n]...)
+		u.refill()
 		u.updateIRQ()
 		u.mu.Unlock()
 		b = b[n:]

@@ -251,17 +251,12 @@ func (u *UART) rxSnapshot() []byte {
 	return append([]byte(nil), u.rx...)
 }
 
-// With the FIFOs off the receiver holds one byte.
+// With the FIFOs off the receiver holds one byte; the rest waits.
 func TestFIFOsOff(t *testing.T) {
 	u := newTestUART()
 	u.enable()
 	u.w32(regLCRH, 0x60)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err := u.Feed(ctx, []byte("ab"))
-	if err == nil {
-		t.Fatal("two bytes fit a one-byte holding register")
-	}
+	feed(t, u, "ab")
 	if fr := u.r32(regFR); fr&frRXFF == 0 {
 		t.Errorf("FR %#x: holding register not full", fr)
 	}
@@ -270,6 +265,27 @@ func TestFIFOsOff(t *testing.T) {
 	}
 	if c := u.r32(regDR); c != 'a' {
 		t.Errorf("read %q", rune(c))
+	}
+	if c := u.r32(regDR); c != 'b' {
+		t.Errorf("then read %q", rune(c))
+	}
+}
+
+// Input beyond what waits outside the FIFO makes Feed wait: the host's
+// input is not read further.
+func TestPendingBounded(t *testing.T) {
+	u := newTestUART() // the receiver is off
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := u.Feed(ctx, make([]byte, pendingSize+1)); err == nil {
+		t.Fatal("more than pendingSize bytes held with the receiver off")
+	}
+	if n := len(u.rxSnapshot()); n != 0 {
+		t.Errorf("%d bytes in the FIFO of a UART that is off", n)
+	}
+	u.enable()
+	if n := len(u.rxSnapshot()); n != fifoDepth {
+		t.Errorf("turning the receiver on moved %d bytes into the FIFO, want %d", n, fifoDepth)
 	}
 }
 
@@ -334,7 +350,7 @@ func TestHostileConcurrentRegisters(t *testing.T) {
 	wg.Wait()
 	u.UART.mu.Lock()
 	defer u.UART.mu.Unlock()
-	if len(u.rx) > fifoDepth {
+	if len(u.rx) > fifoDepth || len(u.pending) > pendingSize {
 		t.Errorf("receive FIFO holds %d bytes", len(u.rx))
 	}
 	if want := u.rawStatus()&u.imsc != 0; u.line() != want {
