@@ -114,10 +114,10 @@ func New(out io.Writer, irq func(level bool)) *UART {
 		out = io.Discard
 	}
 	return &UART{
-		out:    out,
-		irq:    irq,
-		cr:     crTXE | crRXE, // the TRM's reset value
-		ifls:   0x12,          // both FIFOs at 1/2
+		out:     out,
+		irq:     irq,
+		cr:      crTXE | crRXE, // the TRM's reset value
+		ifls:    0x12,          // both FIFOs at 1/2
 		rx:      make([]byte, 0, fifoDepth),
 		pending: make([]byte, 0, pendingSize),
 		rxRoom:  make(chan struct{}, 1),
