@@ -25,6 +25,8 @@ func init() {
 //   - console-virtio: --console virtio -p console=hvc0: the guest loads
 //     virtio_console, makes /dev/hvc0 its stdio, writes its marker there
 //     and reads a line gokvm's stdin carried.
+//   - sandbox-pl011: gokvm sandbox --console pl011 (no kernel boot of its
+//     own beyond the sandbox's).
 func consoleScenarios(host string) []scenario.Scenario {
 	if host == "gicv2" {
 		return nil
@@ -36,7 +38,7 @@ func consoleScenarios(host string) []scenario.Scenario {
 		"poweroff",
 	}, ",")
 	virtioActions := "modules:virtio_mmio:virtio_console,hvc0,marker,readline,poweroff"
-	return []scenario.Scenario{
+	ss := []scenario.Scenario{
 		{Name: "console-pl011", Args: []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio",
 			"--console", "pl011", "--rng",
 			"-p", "console=ttyAMA0 earlycon=pl011,0x9000000 quiet panic=-1 gokvm.do=" + pl011Actions},
@@ -46,6 +48,15 @@ func consoleScenarios(host string) []scenario.Scenario {
 			"-p", "console=hvc0 quiet panic=-1 gokvm.do=" + virtioActions},
 			Stdin: "hello over hvc0\n", StdinAfter: "GOKVM-GUEST-MARKER", Timeout: 90 * time.Second},
 	}
+	if host == "direct" {
+		return ss // the sandbox scenario uses the emulated host's tools
+	}
+	// gokvm sandbox --console pl011: the kernel console on ttyAMA0 in
+	// the console log, CMD's output on its own serial port exactly.
+	return append(ss, scenario.Scenario{Name: "sandbox-pl011", Program: tool,
+		Args: append([]string{"capture", "$WORK/stdout", "/gokvm"},
+			sandboxArgs("--console", "pl011", "--console-log", "$WORK/console.log", "--", "sh", "-c", "echo hello")...),
+		Collect: []string{"$WORK/stdout", "$WORK/console.log"}, Timeout: 150 * time.Second})
 }
 
 var guestHWRNG = regexp.MustCompile(`GUEST-HWRNG current=(\S+) bytes=(\d+) zeros=(\d+)`)
@@ -112,6 +123,29 @@ func TestConsoleVirtio(t *testing.T) {
 		}
 		if r.Exit != machine.ExitPowerOff {
 			t.Errorf("exit status %d", r.Exit)
+		}
+	})
+}
+
+// TestSandboxPL011: gokvm sandbox with --console pl011 keeps the kernel
+// console (on ttyAMA0) in --console-log and CMD's output apart.
+func TestSandboxPL011(t *testing.T) {
+	oneHost(t, func(t *testing.T, h string) {
+		if h == "direct" {
+			t.Skip("needs the emulated host's tools")
+		}
+		r := sandboxResult(t, h, "sandbox-pl011", 0)
+		if got := string(r.Files["$WORK/stdout"]); got != "hello\n" {
+			t.Errorf("stdout %q, want exactly %q", got, "hello\n")
+		}
+		log := string(r.Files["$WORK/console.log"])
+		for _, want := range []string{"Booting Linux", "ttyAMA0 at MMIO 0x9000000", "gokvm-sandbox: status 0"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("--console-log lacks %q:\n%s", want, log)
+			}
+		}
+		if strings.Contains(log, "hello") {
+			t.Errorf("the command's output is in the console log")
 		}
 	})
 }
