@@ -9,7 +9,6 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm"
 	"github.com/gokvm/gokvm/arch/arm64"
-	"github.com/gokvm/gokvm/devices/uart"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/seccomp"
 	"github.com/hashicorp/go-multierror"
@@ -92,7 +91,8 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		}
 		payload.Initrd = o.Initrd
 	}
-	devices := append([]vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}, o.Devices...)
+	console, virtioConsole := consoleDevices(r, o)
+	devices := append(console, o.Devices...)
 	disks, err := m.openDisks(r)
 	if err != nil {
 		return nil, err
@@ -111,6 +111,8 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		return nil, err
 	}
 	devices = append(devices, vsockDev...)
+	// After the other virtio devices, whose addresses stay as they were.
+	devices = append(append(devices, virtioConsole...), rngDevices(r, o)...)
 
 	cfg := vmm.Config{
 		KVMDevice:    r.spec.KVMDevice,

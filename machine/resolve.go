@@ -129,9 +129,9 @@ func (s Spec) resolve() (*resolved, error) {
 		return nil, err
 	}
 	switch s.Console {
-	case ConsoleSerial:
+	case ConsoleSerial, ConsolePL011, ConsoleVirtio:
 	default:
-		return nil, fieldErr("console", "%q: want serial", s.Console)
+		return nil, fieldErr("console", "%q: want serial, pl011 or virtio", s.Console)
 	}
 	switch s.Transport {
 	case TransportMMIO:

@@ -36,8 +36,13 @@ type Spec struct {
 	// IRQChip is auto, gicv3 or gicv2 (default auto).
 	IRQChip string `json:"irqchip,omitempty"`
 	// Console is the device that is the guest's console: serial (a
-	// 16550A, the guest's ttyS0; the default).
+	// 16550A, the guest's ttyS0; the default), pl011 (an ARM PL011 at
+	// 0x0900_0000 as on QEMU's virt board, ttyAMA0) or virtio (a
+	// virtio-console, hvc0; the 16550A stays for early messages).
 	Console string `json:"console,omitempty"`
+	// RNG adds a virtio-rng device fed from the host's getrandom (the
+	// guest's /dev/hwrng).
+	RNG bool `json:"rng,omitempty"`
 	// Disks are virtio-blk devices, the guest's vda, vdb, ... in order.
 	Disks []Disk `json:"disks,omitempty"`
 	// NICs are virtio-net devices, the guest's eth0, eth1, ... in order.
@@ -115,6 +120,8 @@ type Share struct {
 // Console devices.
 const (
 	ConsoleSerial = "serial"
+	ConsolePL011  = "pl011"
+	ConsoleVirtio = "virtio"
 )
 
 // Transports.

@@ -217,7 +217,7 @@ func New(o Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	params := "console=ttyS0 panic=-1"
+	params := "console=" + kernelConsole(spec.Console) + " panic=-1"
 	if o.ConsoleLog == nil {
 		params += " quiet"
 	}

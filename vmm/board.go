@@ -17,6 +17,10 @@ const (
 	// AreaVirtio holds virtio-mmio windows; on mach-virt 512-byte slots
 	// from 0x0300_0000.
 	AreaVirtio
+	// AreaFixedUART is one slot at the address guests' command lines
+	// name for the board's UART (earlycon=pl011,0x9000000 on QEMU's virt
+	// board, which CI harnesses hard-code); the board says where.
+	AreaFixedUART
 )
 
 func (a Area) String() string {
@@ -25,6 +29,8 @@ func (a Area) String() string {
 		return "platform"
 	case AreaVirtio:
 		return "virtio-mmio"
+	case AreaFixedUART:
+		return "fixed UART"
 	}
 	return "unknown area"
 }
@@ -56,6 +62,9 @@ type DeviceTree interface {
 	AddDevice(prefix string, p Placement, trigger Trigger) DeviceNode
 	// SetStdout makes n the guest's console (/chosen/stdout-path).
 	SetStdout(n DeviceNode)
+	// FixedClock describes a fixed-rate clock named name (once for each
+	// name) and returns the handle by which devices refer to it.
+	FixedClock(name string, hz uint32) (phandle uint32)
 }
 
 // DeviceNode is one device's node, to which it adds its properties.
@@ -64,6 +73,8 @@ type DeviceNode interface {
 	Strings(name string, values ...string)
 	// U32 sets a one-cell property.
 	U32(name string, v uint32)
+	// U32s sets a property of several cells (clocks = <&a &b>).
+	U32s(name string, v ...uint32)
 	// Flag sets a property without a value (dma-coherent).
 	Flag(name string)
 }

@@ -53,6 +53,7 @@ type Board struct {
 
 	nextPlatform uint64
 	nextVirtio   uint64
+	fixedUART    bool // the AreaFixedUART slot is taken
 	nextSPI      uint32
 }
 
@@ -204,11 +205,18 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 		if b.gic != nil && b.gic.version == GICv3 {
 			end = GICv3RedistBase(len(b.mpidrs))
 		}
+		end = min(end, FixedUARTBase)
 		if size > VirtioStride || VirtioBase+(b.nextVirtio+1)*VirtioStride > end {
 			return p, fmt.Errorf("no room for another virtio-mmio device")
 		}
 		p.Base = VirtioBase + b.nextVirtio*VirtioStride
 		b.nextVirtio++
+	case vmm.AreaFixedUART:
+		if size > FixedUARTSize || b.fixedUART {
+			return p, fmt.Errorf("the fixed UART slot at %#x is taken or too small for %d bytes", uint64(FixedUARTBase), size)
+		}
+		p.Base = FixedUARTBase
+		b.fixedUART = true
 	default:
 		return p, fmt.Errorf("no %s area on this board", area)
 	}

@@ -103,6 +103,7 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 	if c.PMUCompatible != "" {
 		root.Children = append(root.Children, pmuNode(c))
 	}
+	root.Children = append(root.Children, devs.clocks...)
 	for _, n := range devs.nodes {
 		root.Children = append(root.Children, n.node)
 	}
@@ -212,6 +213,10 @@ type deviceTree struct {
 	ncpus  int
 	nodes  []*deviceNode
 	stdout *deviceNode
+	// clocks are the fixed clocks devices asked for, with their
+	// phandles by name.
+	clocks       []*dt.Node
+	clockHandles map[string]uint32
 }
 
 var _ vmm.DeviceTree = (*deviceTree)(nil)
@@ -237,6 +242,30 @@ func (t *deviceTree) SetStdout(n vmm.DeviceNode) {
 	}
 }
 
+// firstClockPhandle follows the GIC's phandle.
+const firstClockPhandle = gicPhandle + 1
+
+// FixedClock implements vmm.DeviceTree: a "fixed-clock" node at the root,
+// named name, as QEMU's virt board describes the PL011's apb-pclk.
+func (t *deviceTree) FixedClock(name string, hz uint32) uint32 {
+	if ph, ok := t.clockHandles[name]; ok {
+		return ph
+	}
+	if t.clockHandles == nil {
+		t.clockHandles = map[string]uint32{}
+	}
+	ph := firstClockPhandle + uint32(len(t.clocks))
+	t.clockHandles[name] = ph
+	t.clocks = append(t.clocks, dt.NewNode(name, dt.WithProperty(
+		Strings("compatible", "fixed-clock"),
+		dt.PropertyU32("#clock-cells", 0),
+		dt.PropertyU32("clock-frequency", hz),
+		Strings("clock-output-names", name),
+		dt.PropertyU32("phandle", ph),
+	)))
+	return ph
+}
+
 // deviceNode is vmm.DeviceNode: one device's node.
 type deviceNode struct{ node *dt.Node }
 
@@ -256,6 +285,11 @@ func (n *deviceNode) Strings(name string, values ...string) {
 // U32 implements vmm.DeviceNode.
 func (n *deviceNode) U32(name string, v uint32) {
 	n.node.Properties = append(n.node.Properties, dt.PropertyU32(name, v))
+}
+
+// U32s implements vmm.DeviceNode.
+func (n *deviceNode) U32s(name string, v ...uint32) {
+	n.node.Properties = append(n.node.Properties, dt.PropertyU32Array(name, v))
 }
 
 // Flag implements vmm.DeviceNode.

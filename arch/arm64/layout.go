@@ -7,6 +7,9 @@ package arm64
 //
 //	0x0100_0000  platform devices (UARTs), one 4 KiB slot each
 //	0x0300_0000  virtio-mmio windows, one 512-byte slot each
+//	0x0900_0000  the PL011 console UART (4 KiB), where QEMU's virt board
+//	             has it (earlycon=pl011,0x9000000); virtio-mmio windows
+//	             stay below it (interrupts run out long before)
 //	  ...        GICv3 redistributors, 128 KiB per vcpu, below the distributor
 //	0x3ffd_0000  GICv2 CPU interface (128 KiB)
 //	0x3fff_0000  GIC distributor (64 KiB)
@@ -18,6 +21,8 @@ const (
 	PlatformAreaEnd = 0x0200_0000
 	VirtioBase      = 0x0300_0000
 	VirtioStride    = 0x200
+	FixedUARTBase   = 0x0900_0000
+	FixedUARTSize   = 0x1000
 	DeviceAreaEnd   = 0x4000_0000
 	DefaultRAMBase  = 0x8000_0000
 

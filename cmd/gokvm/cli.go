@@ -94,6 +94,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&f.Transport, "virtio-transport")
 	str(&f.VcpuAffinity, "vcpu-affinity")
 	str(&f.Seccomp, "seccomp")
+	str(&f.Console, "console")
+	fs.BoolVar(&f.RNG, "rng", false, "")
 	fs.BoolVar(&f.PMU, "pmu", false, "")
 	fs.BoolVar(&f.DisableSVE, "disable-sve", false, "")
 	fs.IntVar(&f.SVEMaxVL, "sve-max-vl", 0, "")
@@ -180,6 +182,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.DisablePtrAuth = f.DisablePtrAuth
 		case "seccomp":
 			o.spec.Seccomp = f.Seccomp
+		case "console":
+			o.spec.Console = f.Console
+			err = checkConsoleFlag(f.Console)
+		case "rng":
+			o.spec.RNG = f.RNG
 		case "vcpu-affinity":
 			o.spec.VcpuAffinity = f.VcpuAffinity
 			if f.VcpuAffinity == "" {

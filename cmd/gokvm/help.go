@@ -83,9 +83,16 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --virtio-transport T
                          mmio (virtio-mmio version 2, default) or mmio-legacy
                          (version 1, for old guest kernels)
+      --console DEV      the device that is this terminal: serial (default; a
+                         16550A, the guest's ttyS0), pl011 (an ARM PL011 at
+                         0x9000000 as on QEMU's virt board: console=ttyAMA0,
+                         earlycon=pl011,0x9000000) or virtio (a virtio-console,
+                         hvc0: console=hvc0; the 16550A stays for early output)
+      --rng              a virtio-rng device fed from the host's getrandom (the
+                         guest's /dev/hwrng)
 
-The console: the guest's first serial port (ttyS0) is gokvm's standard output,
-and standard input goes to it. When standard input is a terminal it is put in
+The console: the guest's first serial port (ttyS0; with --console, ttyAMA0 or
+hvc0) is gokvm's standard output, and standard input goes to it. When standard input is a terminal it is put in
 raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
 
 Signals: SIGINT and SIGTERM stop the guest (status 6). SIGUSR1 prints to

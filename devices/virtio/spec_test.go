@@ -139,6 +139,8 @@ func (f *fakeTree) AddDevice(prefix string, p vmm.Placement, trigger vmm.Trigger
 func (f *fakeTree) SetStdout(vmm.DeviceNode)              {}
 func (n *fakeNode) Strings(name string, values ...string) { n.strings[name] = values }
 func (n *fakeNode) U32(string, uint32)                    {}
+func (n *fakeNode) U32s(string, ...uint32)                {}
+func (f *fakeTree) FixedClock(string, uint32) uint32      { return 0 }
 func (n *fakeNode) Flag(name string)                      { n.flags[name] = true }
 
 func TestDescribe(t *testing.T) {

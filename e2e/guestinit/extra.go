@@ -58,6 +58,8 @@ func runExtra(action string) error {
 	case "say": // say:WORD: a marker for the host to act on
 		fmt.Printf("GUEST-SAY %s\n", f[1])
 		return nil
+	case "hvc0", "hwrng":
+		return consoleAction(f)
 	case "serial": // serial:DEV
 		b, err := os.ReadFile("/sys/block/" + f[1] + "/serial")
 		if err != nil {

@@ -188,8 +188,9 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, b, 0o644)
 }
 
-// WriteInitramfs writes a newc cpio archive: the standard directories, a
-// /dev/console node (the kernel opens it before any devtmpfs is mounted),
+// WriteInitramfs writes a newc cpio archive: the standard directories,
+// /dev/console and /dev/null nodes (the kernel opens the console before
+// any devtmpfs is mounted),
 // and files, keyed by their path in the archive.
 func WriteInitramfs(out string, files map[string]string) error {
 	return writeInitramfs(out, files, nil)
@@ -209,6 +210,10 @@ func writeInitramfs(out string, files, links map[string]string) error {
 		cpio.Directory("sys", 0o755),
 		cpio.Directory("tmp", 0o1777),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
+		// An init started with no console (console=hvc0 before
+		// virtio_console loads) has no fds 0-2; the Go runtime then
+		// opens /dev/null for them, or dies.
+		cpio.CharDev("dev/null", 0o666, 1, 3),
 	}
 	names := make([]string, 0, len(files))
 	for name := range files {
