@@ -14,7 +14,7 @@ AARCH32   ?=
 PEER      ?=
 ROUNDS    ?= 3
 ONLY      ?=
-LDFLAGS   := -X main.version=$(VERSION)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 
 .PHONY: all build deps kernels unit fuzz fuzz-long e2e test bench try vet clean

@@ -78,7 +78,9 @@ type Build struct {
 
 // GoBuild cross-compiles a package of this module for goarch.
 func GoBuild(root, pkg, goarch, out string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	// -s -w as `make build` does: no symbol table or DWARF (stack traces
+	// and profiles use the pclntab), so the binaries are what ships.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 	if goarch == "arm" {

@@ -44,8 +44,9 @@ func rrPeer(port int) error {
 	return nil
 }
 
-// rssOf waits, then prints the resident memory of the process named comm
-// (gokvm or lkvm) without its guest RAM: every mapping of 64 MiB or more
+// rssOf waits, then prints the resident memory of the process whose name
+// starts with comm (gokvm, whose main thread may have become a vcpu
+// thread named gokvm-vcpuN, or lkvm) without its guest RAM: every mapping of 64 MiB or more
 // is left out (guest RAM is the only one so large), so two VMMs compare
 // alike. HOST-RSS COMM TOTAL-KiB ANON-KiB
 func rssOf(comm string, wait time.Duration) error {
@@ -53,7 +54,7 @@ func rssOf(comm string, wait time.Duration) error {
 	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || strings.TrimSpace(string(b)) != comm {
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(b)), comm) {
 			continue
 		}
 		total, anon, err := smapsWithoutLarge(filepath.Join(filepath.Dir(p), "smaps"), 64<<20)
