@@ -49,7 +49,7 @@ const (
 // checkVsockCID checks a guest's vsock context ID; 0 means no vsock.
 func checkVsockCID(cid uint64) error {
 	if cid != 0 && (cid < MinVsockCID || cid > MaxVsockCID) {
-		return fieldErr("vsock_cid", "%d: a guest's CID is from %d to %d (%#x)", cid, MinVsockCID, MaxVsockCID, MaxVsockCID)
+		return fieldErr("vsock_cid", "%d: a guest's CID is from %d to %d (%#x)", cid, MinVsockCID, uint64(MaxVsockCID), uint64(MaxVsockCID))
 	}
 	return nil
 }
