@@ -322,6 +322,7 @@ func runCommand(args []string, env Env) (status int) {
 		s := m.Stats()
 		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
 			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)
+		logger.Printf("stats: %s", goMemory())
 		for _, line := range m.NICStats() {
 			logger.Printf("stats: %s", line)
 		}
