@@ -258,7 +258,11 @@ func (s *Server) serveConn(c *net.UnixConn) {
 			return
 		}
 		last := err != nil // a final line without its newline
-		req, derr := DecodeRequest(bytes.TrimSpace(line))
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue // a blank line between requests
+		}
+		req, derr := DecodeRequest(line)
 		if derr != nil {
 			if !writeResponse(c, errorResponse(derr)) || last {
 				return

@@ -11,6 +11,7 @@ import (
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/devices/uart"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/seccomp"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// Devices are more devices, placed after the console UART (the
 	// sandbox's second UART and status device).
 	Devices []vmm.DeviceSpec
+	// SystemCalls are more calls the run phase's seccomp filter allows,
+	// for what the caller does while the guest runs (a control socket).
+	SystemCalls []seccomp.Call
 }
 
 // Machine is a VM built from a Spec: the core machine and what the
@@ -45,6 +49,10 @@ type Machine struct {
 	timeout time.Duration
 	log     *log.Logger
 	nics    []nicStats
+	// console is the console UART, for SysRq; extraCalls is
+	// Options.SystemCalls.
+	console    vmm.MMIODevice
+	extraCalls []seccomp.Call
 	// backends are what the builder opened for devices; they are closed
 	// here only when building fails (a device owns its backend once the
 	// machine is built).
@@ -65,7 +73,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, extraCalls: o.SystemCalls}
 	defer func() {
 		if err != nil {
 			if cerr := m.closeBackends(); cerr != nil {
@@ -85,7 +93,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		}
 		payload.Initrd = o.Initrd
 	}
-	devices := append([]vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}, o.Devices...)
+	devices := append([]vmm.DeviceSpec{m.keepConsole(uart.Spec("uart0", o.Stdout, o.Stdin))}, o.Devices...)
 	disks, err := m.openDisks(r)
 	if err != nil {
 		return nil, err

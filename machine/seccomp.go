@@ -35,10 +35,10 @@ func (m *Machine) installSeccomp() error {
 // allow-list: a 9p share works on host files while the guest runs, so its
 // file system calls are allowed only when the machine has a share.
 func (m *Machine) extraSystemCalls() []seccomp.Call {
+	calls := append([]seccomp.Call(nil), m.extraCalls...)
 	if len(m.spec.Shares) == 0 {
-		return nil
+		return calls
 	}
-	var calls []seccomp.Call
 	for _, name := range ninep.SystemCalls {
 		c := seccomp.Call{Name: name, Why: "a 9p share (--9p) serves host files"}
 		if name == "fcntl" {

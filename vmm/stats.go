@@ -69,3 +69,6 @@ func rssWithout(exclude uintptr) (int64, error) {
 	}
 	return total, sc.Err()
 }
+
+// Started reports whether a vcpu has entered the guest.
+func (m *Machine) Started() bool { return m.firstRun.Load() != 0 }
