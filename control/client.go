@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,11 +49,23 @@ func DialPath(path string) (*Client, error) {
 		case errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%w (%s)", ErrNoVM, path)
 		case errors.Is(err, unix.ECONNREFUSED):
-			// Nobody listens: the VM died without removing it.
-			os.Remove(path)
+			// Nobody listens: the VM died without removing it, or one
+			// is between bind and listen, which it does under the
+			// directory's lock: look again under the lock.
+			if unlock, lerr := lockDir(filepath.Dir(path)); lerr == nil {
+				conn, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+				if errors.Is(err, unix.ECONNREFUSED) {
+					os.Remove(path)
+				}
+				unlock()
+			}
+			if err == nil {
+				break
+			}
 			return nil, fmt.Errorf("%w (%s was left by a VM that is gone; removed)", ErrNoVM, path)
+		default:
+			return nil, fmt.Errorf("control socket: %w", err)
 		}
-		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return &Client{name: path, conn: conn, r: bufio.NewReader(conn)}, nil
 }
