@@ -55,7 +55,12 @@ func (v *cliVM) Paused() bool { v.mu.Lock(); defer v.mu.Unlock(); return v.pause
 
 func (v *cliVM) DumpVcpus(w io.Writer) { fmt.Fprint(w, "vcpu states\nvcpu 0: x\nvcpu 1: y\n") }
 
-func (v *cliVM) SysRq(k byte) error { v.mu.Lock(); v.keys = append(v.keys, k); v.mu.Unlock(); return nil }
+func (v *cliVM) SysRq(k byte) error {
+	v.mu.Lock()
+	v.keys = append(v.keys, k)
+	v.mu.Unlock()
+	return nil
+}
 
 func (v *cliVM) Stop() { go v.finish() }
 
@@ -174,8 +179,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestConsoleAttachWithPipes(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
@@ -186,7 +195,9 @@ func TestConsoleAttachWithPipes(t *testing.T) {
 	var out, errOut syncBuffer
 	sigs := make(chan os.Signal, 1)
 	done := make(chan int)
-	go func() { done <- Main([]string{"console", "con"}, Env{Stdin: inR, Stdout: &out, Stderr: &errOut, Signals: sigs}) }()
+	go func() {
+		done <- Main([]string{"console", "con"}, Env{Stdin: inR, Stdout: &out, Stderr: &errOut, Signals: sigs})
+	}()
 	if _, err := inW.Write([]byte("echo hi\n")); err != nil {
 		t.Fatal(err)
 	}

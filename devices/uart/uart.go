@@ -78,9 +78,9 @@ type UART struct {
 	lsrErrors               byte // OE, BI, cleared by reading LSR
 	// breakAt is 1 + the index in rx of the NUL a break received (see
 	// SendBreak), 0 for none.
-	breakAt int
-	thrPending              bool // THRE interrupt raised and not yet acknowledged
-	irqLevel                bool
+	breakAt    int
+	thrPending bool // THRE interrupt raised and not yet acknowledged
+	irqLevel   bool
 
 	rx     []byte
 	rxRoom chan struct{} // signalled when the guest drains the FIFO
