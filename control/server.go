@@ -176,8 +176,10 @@ func (s *Server) Finish(status int, outcome string) {
 		st := status
 		s.result = Response{Version: Version, OK: true, Status: &st, Outcome: outcome}
 		s.mu.Unlock()
+		// The socket goes first (Close removes it), so that nobody
+		// answered below finds the VM still there.
+		s.ln.Close()
 		close(s.done)
-		s.ln.Close() // removes the socket
 		// Connections waiting for a request will not get one: wake them.
 		s.mu.Lock()
 		for c := range s.conns {

@@ -220,6 +220,7 @@ func TestConsoleAttachWithPipes(t *testing.T) {
 		t.Errorf("console ended with %d", code)
 	}
 	// The VM ending ends an attached console.
+	waitFor(t, func() bool { info, _ := control.List(); return len(info) == 1 && info[0].ConsoleClient == "" })
 	go func() {
 		done <- Main([]string{"console", "con"}, Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errOut, Signals: make(chan os.Signal)})
 	}()
