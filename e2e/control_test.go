@@ -51,7 +51,8 @@ func TestControlSocket(t *testing.T) {
 			"debug --dump describes both vcpus",
 			"the guest's SysRq handler answered on its console",
 			"vm-a's disk holds what it wrote after stop",
-			"wait vm-b returned its status after it powered off",
+			"run --detach without --name returned 0 and printed the name it made up",
+			"wait returned the second VM's status after it powered off",
 			"the state directory holds nothing after both ended",
 		} {
 			if !strings.Contains(out, "CONTROLTEST ok "+want) {

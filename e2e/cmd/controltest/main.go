@@ -131,10 +131,12 @@ func main() {
 	code, out, _ := run(append(base, "--name", "vm-a", "-c", "2", "-d", disk, "--console-log", logA,
 		"-p", params(fmt.Sprintf("marker,modules,write:vda:%d:%d,say:written,readline,counter:100000", diskSeed, diskMiB)))...)
 	check(code == 0 && out == "", "run --detach --name vm-a returned 0 at once, printing nothing (status %d, %q)", code, out)
-	code, out, _ = run(append(base, "--name", "vm-b", "--console-log", logB, "-p", params("marker,counter:250,poweroff"))...)
-	check(code == 0, "run --detach --name vm-b returned 0 (status %d)", code)
-	code, _, errOut := run(append(base, "--name", "vm-b", "-p", params("poweroff"))...)
-	check(code == 2 && strings.Contains(errOut, "running"), "a third VM named vm-b: status %d (want 2), %q", code, strings.TrimSpace(errOut))
+	// The second VM gets a name made up for it.
+	code, out, _ = run(append(base, "--console-log", logB, "-p", params("marker,counter:250,poweroff"))...)
+	vmB := strings.TrimSpace(out)
+	check(code == 0 && strings.HasPrefix(vmB, "vm-") && len(vmB) == 11, "run --detach without --name returned 0 and printed the name it made up (status %d, %q)", code, out)
+	code, _, errOut := run(append(base, "--name", vmB, "-p", params("poweroff"))...)
+	check(code == 2 && strings.Contains(errOut, "running"), "a third VM named %s: status %d (want 2), %q", vmB, code, strings.TrimSpace(errOut))
 	code, _, errOut = run(append(base, "--name", "bad/name")...)
 	check(code == 2, "a bad name: status %d (want 2), %q", code, strings.TrimSpace(errOut))
 	code, _, errOut = run("run", "--detach", "-k", filepath.Join(work, "no-such-kernel"))
@@ -142,7 +144,7 @@ func main() {
 
 	waited := make(chan int, 1)
 	go func() {
-		code, _, _ := run("wait", "vm-b")
+		code, _, _ := run("wait", vmB)
 		waited <- code
 	}()
 
@@ -153,8 +155,12 @@ func main() {
 		Detached                    bool
 	}
 	err := json.Unmarshal([]byte(out), &vms)
-	check(code == 0 && err == nil && len(vms) == 2 && vms[0].Name == "vm-a" && vms[1].Name == "vm-b" &&
-		vms[0].VCPUs == 2 && vms[1].VCPUs == 1 && vms[0].Memory == "128" && vms[0].Kernel == kernel && vms[0].Detached,
+	if len(vms) == 2 && vms[0].Name != "vm-a" { // sorted by name
+		vms[0], vms[1] = vms[1], vms[0]
+	}
+	check(code == 0 && err == nil && len(vms) == 2 && vms[0].Name == "vm-a" && vms[1].Name == vmB &&
+		vms[0].VCPUs == 2 && vms[1].VCPUs == 1 && vms[0].Memory == "128" && vms[0].Kernel == kernel && vms[0].Detached &&
+		vms[0].State == "running" && vms[0].PID > 0 && vms[0].PID != vms[1].PID,
 		"list --json shows both VMs: %s", strings.Join(strings.Fields(out), " "))
 	fi, err := os.Stat(state)
 	check(err == nil && fi.Mode().Perm() == 0o700, "the state directory is 0700 (%v %v)", fi.Mode().Perm(), err)
@@ -249,11 +255,11 @@ func main() {
 
 	select {
 	case code = <-waited:
-		check(code == 0, "wait vm-b returned its status after it powered off: %d", code)
+		check(code == 0, "wait returned the second VM's status after it powered off: %d", code)
 	case <-time.After(120 * time.Second):
-		check(false, "wait vm-b did not return")
+		check(false, "wait for the second VM did not return")
 	}
-	check(count(logB, "GUEST-COUNT") == 250, "vm-b counted to the end (%d)", count(logB, "GUEST-COUNT"))
+	check(count(logB, "GUEST-COUNT") == 250, "the second VM counted to the end (%d)", count(logB, "GUEST-COUNT"))
 	entries, err := os.ReadDir(state)
 	check(err == nil && len(entries) == 0, "the state directory holds nothing after both ended (%d entries, %v)", len(entries), err)
 	code, out, _ = run("list", "--json")
