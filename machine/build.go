@@ -35,9 +35,9 @@ type Options struct {
 	// Devices are more devices, placed after the console UART (the
 	// sandbox's second UART and status device).
 	Devices []vmm.DeviceSpec
-	// SystemCalls are calls the caller's own code makes while the guest
-	// runs (a CPU profile's timers), allowed beyond the seccomp filter's
-	// list.
+	// SystemCalls are more calls the run phase's seccomp filter allows,
+	// for what the caller does while the guest runs (a control socket, a
+	// CPU profile's timers).
 	SystemCalls []seccomp.Call
 }
 
@@ -51,6 +51,8 @@ type Machine struct {
 	nics    []nicStats
 	// callerCalls are Options.SystemCalls.
 	callerCalls []seccomp.Call
+	// console is the console UART, for SysRq.
+	console vmm.MMIODevice
 	// backends are what the builder opened for devices; they are closed
 	// here only when building fails (a device owns its backend once the
 	// machine is built).
@@ -92,6 +94,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		payload.Initrd = o.Initrd
 	}
 	console, virtioConsole := consoleDevices(r, o)
+	console[0] = m.keepConsole(console[0])
 	devices := append(console, o.Devices...)
 	disks, err := m.openDisks(r)
 	if err != nil {

@@ -76,3 +76,6 @@ func rssWithout(exclude uintptr) (total, anon int64, _ error) {
 	}
 	return total, anon, sc.Err()
 }
+
+// Started reports whether a vcpu has entered the guest.
+func (m *Machine) Started() bool { return m.firstRun.Load() != 0 }

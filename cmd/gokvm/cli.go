@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gokvm/gokvm/control"
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/hashicorp/go-multierror"
@@ -41,6 +42,8 @@ func Main(args []string, env Env) int {
 		return runCommand(args[1:], env)
 	case "check":
 		return checkCommand(args[1:], env)
+	case "list", "pause", "resume", "stop", "debug", "wait", "console":
+		return controlCommand(args[0], args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "gokvm %s\n", version)
 		return 0
@@ -48,7 +51,7 @@ func Main(args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, sandbox, check, version or help)\n", args[0])
+	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, sandbox, check, list, pause, resume, stop, debug, wait, console, version or help)\n", args[0])
 	return machine.ExitUsage
 }
 
@@ -62,6 +65,10 @@ type runOptions struct {
 
 	// consoleLog is --console-log FILE: a copy of the guest console.
 	consoleLog string
+
+	// name is --name: the VM's control socket; detach is --detach.
+	name   string
+	detach bool
 }
 
 // listFlag collects a repeatable flag (-d, -n) in order.
@@ -104,6 +111,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&o.dumpDTB, "dump-dtb")
 	str(&o.consoleLog, "console-log")
 	str(&config, "config")
+	str(&o.name, "name")
+	fs.BoolVar(&o.detach, "detach", false, "")
 	fs.IntVar(&f.CPUs, "c", 0, "")
 	fs.IntVar(&f.CPUs, "cpus", 0, "")
 	var timeout time.Duration
@@ -124,6 +133,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, vmm.Configf("unexpected argument %q (see gokvm help)", fs.Arg(0))
+	}
+	if o.name != "" {
+		if err := control.CheckName(o.name); err != nil {
+			return nil, &vmm.ConfigError{Err: fmt.Errorf("--name: %w", err)}
+		}
 	}
 	if timeout < 0 {
 		return nil, vmm.Configf("--timeout %v is negative", timeout)
@@ -244,6 +258,23 @@ func runCommand(args []string, env Env) (status int) {
 		env.Stdout.Write(o.spec.JSON())
 		return 0
 	}
+	if o.detach && !isDetachedChild() {
+		return detachRun(args, o, env)
+	}
+	// With --name, the control socket; detached, the console hub is the
+	// guest's console and the log goes to it once the guest runs.
+	ctl, err := startControl(o, start, &env)
+	if err != nil {
+		logger.Print(errorLine(err))
+		return controlErrorStatus(err)
+	}
+	outcomeText := "failed to start"
+	if ctl != nil {
+		logger.SetOutput(ctl.logOut)
+		// Registered before the machine's Close, so it runs after it:
+		// wait and stop are answered once the disks are flushed.
+		defer func() { ctl.finish(status, outcomeText) }()
+	}
 
 	console := newConsole(env.Stdin, env.Stdout)
 	guestOut := env.Stdout
@@ -264,7 +295,7 @@ func runCommand(args []string, env Env) (status int) {
 		Log:         logger,
 		Start:       start,
 		NoRNGSeed:   o.dumpDTB != "",
-		SystemCalls: profileCalls,
+		SystemCalls: append(profileCalls, ctl.systemCalls()...),
 	})
 	if err != nil {
 		logger.Print(errorLine(err))
@@ -295,6 +326,7 @@ func runCommand(args []string, env Env) (status int) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	ctl.running(ctx, m, stop, guestOut, logger)
 	go func() {
 		for {
 			select {
@@ -318,6 +350,7 @@ func runCommand(args []string, env Env) (status int) {
 	restore := console.makeRaw()
 	outcome, err := m.Run(ctx)
 	restore()
+	outcomeText = outcome.String()
 	if o.stats {
 		s := m.Stats()
 		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",

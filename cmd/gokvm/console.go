@@ -73,6 +73,7 @@ func (c *console) makeRaw() (restore func()) {
 type escapeFilter struct {
 	r       io.Reader
 	quit    func()
+	detach  func() // Ctrl-A d, when not nil (gokvm console)
 	pending bool   // the last byte read was an unconsumed Ctrl-A
 	ready   []byte // filtered bytes not yet returned
 	buf     [256]byte
@@ -88,6 +89,12 @@ func (f *escapeFilter) Read(p []byte) (int, error) {
 				switch b {
 				case 'x', 'X':
 					f.quit()
+				case 'd', 'D':
+					if f.detach == nil {
+						f.ready = append(f.ready, escapeChar, b)
+						break
+					}
+					f.detach()
 				case escapeChar:
 					f.ready = append(f.ready, escapeChar)
 				default:

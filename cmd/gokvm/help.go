@@ -12,6 +12,17 @@ Usage:
   gokvm check [--json]          report what this host offers gokvm (KVM, GIC,
                                 SVE, PMU, taps...); status 0 when an arm64
                                 guest can boot here, 1 otherwise
+  gokvm list [--json]           the VMs started with --name or --detach
+  gokvm pause|resume NAME       pause or resume a VM
+  gokvm stop NAME               stop a VM as SIGTERM does; returns once it ended
+  gokvm debug NAME --dump       print where each vcpu is (as SIGUSR1)
+  gokvm debug NAME --sysrq KEY  a magic SysRq on the guest's console (a break, KEY)
+  gokvm wait NAME               wait for a VM to end; exit with its status
+  gokvm console NAME            attach to a detached VM's console (replays the
+                                last 64 KiB); Ctrl-A d detaches
+                                These exit 0 done, 1 failed (no such VM, refused),
+                                2 usage; the state: $XDG_RUNTIME_DIR/gokvm or
+                                ~/.gokvm (0700), protocol: docs/control.md
   gokvm version                 print the version
   gokvm help                    print this help
 
@@ -50,6 +61,11 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --config FILE      read the VM from a JSON file (see the README); flags
                          given as well override it (-d and -n replace its lists)
       --print-config     print the VM as JSON, every default filled in, and exit
+      --name NAME        a control socket for gokvm list, pause, stop... (1-48
+                         letters, digits, . _ -); a name in use is status 2
+      --detach           run in the background; return 0 once the guest runs, or
+                         run's status if it cannot start. No --name: one is
+                         made up and printed. Console: gokvm console NAME
   -d, --disk FILE[,ro][,direct][,serial=ID]
                          a raw disk image as a virtio-blk device; repeat for more
                          (the guest's vda, vdb, ... in order). ro: read-only;

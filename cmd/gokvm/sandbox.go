@@ -32,7 +32,7 @@ var sandboxFlags = []string{"root", "modules", "init"}
 
 // runBoolFlags are run's flags that take no value (so that the word after
 // one is not taken for its value).
-var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "help": true, "h": true}
+var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "detach": true, "help": true, "h": true}
 
 // parseSandboxFlags splits `[flags] -- CMD [ARGS...]`: the sandbox's own
 // flags are taken out, and the rest are run's.
@@ -98,6 +98,9 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 	run, err := parseRunFlags(rest)
 	if err != nil {
 		return nil, err
+	}
+	if run.name != "" || run.detach {
+		return nil, vmm.Configf("--name and --detach are gokvm run's: a sandbox runs in the foreground")
 	}
 	if run.spec.Initrd != "" {
 		return nil, vmm.Configf("initrd %s: the sandbox builds its own initramfs", run.spec.Initrd)

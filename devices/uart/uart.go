@@ -75,9 +75,12 @@ type UART struct {
 
 	ier, lcr, mcr, scr, fcr byte
 	dll, dlm                byte
-	lsrErrors               byte // OE, cleared by reading LSR
-	thrPending              bool // THRE interrupt raised and not yet acknowledged
-	irqLevel                bool
+	lsrErrors               byte // OE, BI, cleared by reading LSR
+	// breakAt is 1 + the index in rx of the NUL a break received (see
+	// SendBreak), 0 for none.
+	breakAt    int
+	thrPending bool // THRE interrupt raised and not yet acknowledged
+	irqLevel   bool
 
 	rx     []byte
 	rxRoom chan struct{} // signalled when the guest drains the FIFO
@@ -134,6 +137,7 @@ func (u *UART) readReg(reg byte) byte {
 		}
 		b := u.rx[0]
 		u.rx = append(u.rx[:0], u.rx[1:]...)
+		u.breakMoved()
 		u.signalRoom()
 		return b
 	case regIER:
@@ -216,6 +220,7 @@ func (u *UART) writeReg(reg, v byte) {
 	case regIIR: // FCR
 		if v&fcrClearRX != 0 {
 			u.rx = u.rx[:0]
+			u.breakAt = 0
 			u.signalRoom()
 		}
 		u.fcr = v & (fcrEnable | 0xc0)

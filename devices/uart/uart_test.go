@@ -159,6 +159,12 @@ func FuzzUARTRegisters(f *testing.F) {
 				rd(u, off)
 			}
 			u.Feed(ctx, []byte{ops[i+1]})
+			if ops[i]&0x40 != 0 {
+				u.SendBreak() // a full FIFO or a waiting break refuse it
+			}
+			if u.breakAt < 0 || u.breakAt > len(u.rx) || (u.breakAt > 0 && u.rx[u.breakAt-1] != 0) {
+				t.Fatalf("break at %d of a %d-byte FIFO", u.breakAt, len(u.rx))
+			}
 			// The line must follow IIR: high exactly when something is
 			// pending.
 			pending := u.pendingIIR() != iirNoInt

@@ -1,0 +1,18 @@
+package control
+
+import (
+	"github.com/gokvm/gokvm/vmm/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+// SystemCalls are what a control socket server calls while the guest
+// runs, beyond the run phase's allow-list: a VM with a control socket
+// adds them to its seccomp filter (machine.Options.SystemCalls).
+var SystemCalls = []seccomp.Call{
+	{Name: "accept4", Why: "the control socket accepts a client (gokvm list, pause, console...)"},
+	{Name: "getsockname", Why: "Go's net package names the accepted control connection"},
+	{Name: "getsockopt", Why: "the control socket names its client by pid (SO_PEERCRED)",
+		Args: &seccomp.ArgRule{Index: 2, Values: []seccomp.Value{{V: unix.SO_PEERCRED, Name: "SO_PEERCRED", Why: "the client's pid, nothing else"}}}},
+	{Name: "unlinkat", Why: "the control socket is removed when the VM ends; never a directory",
+		Args: &seccomp.ArgRule{Index: 2, Values: []seccomp.Value{{V: 0, Name: "no flags", Why: "not AT_REMOVEDIR"}}}},
+}

@@ -1,0 +1,98 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testVM stands in for a machine: it records what the server asked.
+type testVM struct {
+	mu     sync.Mutex
+	paused bool
+	sysrq  []byte
+	stops  int
+	onStop func()
+}
+
+func (v *testVM) Pause() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.paused {
+		return errors.New("the machine is already paused")
+	}
+	v.paused = true
+	return nil
+}
+
+func (v *testVM) Resume() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.paused {
+		return errors.New("the machine is not paused")
+	}
+	v.paused = false
+	return nil
+}
+
+func (v *testVM) Paused() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.paused
+}
+
+func (v *testVM) DumpVcpus(w io.Writer) {
+	fmt.Fprintln(w, "vcpu states after 1s; 0 MMIO exits")
+	fmt.Fprintln(w, "vcpu 0: runnable pc=0x1")
+	fmt.Fprintln(w, "vcpu 1: runnable pc=0x2")
+}
+
+func (v *testVM) SysRq(key byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.sysrq = append(v.sysrq, key)
+	return nil
+}
+
+func (v *testVM) Stop() {
+	v.mu.Lock()
+	v.stops++
+	f := v.onStop
+	v.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+
+// newTestServer serves a VM named name in a fresh state directory.
+func newTestServer(t *testing.T, name string, hub *Hub) (*Server, *testVM) {
+	t.Helper()
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	return startTestServer(t, name, hub)
+}
+
+func startTestServer(t *testing.T, name string, hub *Hub) (*Server, *testVM) {
+	t.Helper()
+	s, err := Listen(Info{Name: name, PID: 42, Started: time.Now(), VCPUs: 2, Memory: "64", Kernel: "Image", Detached: hub != nil}, hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &testVM{}
+	s.SetVM(vm)
+	s.Serve()
+	t.Cleanup(func() { s.Finish(0, "powered off") })
+	return s, vm
+}
+
+func dial(t *testing.T, name string) *Client {
+	t.Helper()
+	c, err := Dial(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
