@@ -60,8 +60,10 @@ func hostileArgs(extra ...string) []string {
 }
 
 func hostileScenarios(host string) []scenario.Scenario {
-	if host == "direct" {
-		return nil // the helper tool lives in the emulated host's initramfs
+	if host != "gicv3" {
+		// The helper tool and taps are the emulated host's; nothing here
+		// depends on the interrupt controller, so one host is enough.
+		return nil
 	}
 	before := [][]string{
 		{tool, "mkrand", "$WORK/scratch.img", fmt.Sprint(hostileScratchSeed), fmt.Sprint(hostileScratchMiB)},
@@ -160,7 +162,7 @@ func checkHostile(t *testing.T, r scenario.Result) {
 // through /dev/mem over the modern transport (virtio-mmio version 2) and
 // breaks every rule; gokvm survives it all and the guest powers off.
 func TestHostileGuest(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		checkHostile(t, result(t, h, "hostile"))
 	})
 }
@@ -168,7 +170,7 @@ func TestHostileGuest(t *testing.T) {
 // TestHostileGuestLegacy: the same over the legacy transport (version 1),
 // where a running queue can also be moved with QueuePFN.
 func TestHostileGuestLegacy(t *testing.T) {
-	eachEmulated(t, func(t *testing.T, h string) {
+	oneEmulated(t, func(t *testing.T, h string) {
 		r := result(t, h, "hostile-legacy")
 		if !strings.Contains(r.Output(), "HOSTILE-PROBE golden magic=0x74726976 version=1") {
 			t.Errorf("the golden disk is not on the legacy transport")
