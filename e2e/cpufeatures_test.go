@@ -45,22 +45,20 @@ var sveVL = regexp.MustCompile(`GUEST-SVE-VL (\d+)`)
 
 func TestSVE(t *testing.T) {
 	oneHost(t, func(t *testing.T, h string) {
-		{
-			on := result(t, h, "sve-default")
-			if !strings.Contains(on.Output(), "GUEST-SVE yes") || on.Exit != machine.ExitPowerOff {
-				t.Errorf("by default the guest's /proc/cpuinfo does not list sve (exit %d)", on.Exit)
-			}
-			if m := sveVL.FindStringSubmatch(on.Output()); m == nil || m[1] == "16" {
-				t.Errorf("by default the guest's SVE vector length is %v, want the host's (more than 16 bytes)", m)
-			}
-			off := result(t, h, "sve-disabled")
-			if !strings.Contains(off.Output(), "GUEST-SVE no") || off.Exit != machine.ExitPowerOff {
-				t.Errorf("with --disable-sve the guest still lists sve (exit %d)", off.Exit)
-			}
-			small := result(t, h, "sve-128")
-			if m := sveVL.FindStringSubmatch(small.Output()); m == nil || m[1] != "16" {
-				t.Errorf("with --sve-max-vl 128 the guest's default vector length is %v, want 16 bytes", m)
-			}
+		on := result(t, h, "sve-default")
+		if !strings.Contains(on.Output(), "GUEST-SVE yes") || on.Exit != machine.ExitPowerOff {
+			t.Errorf("by default the guest's /proc/cpuinfo does not list sve (exit %d)", on.Exit)
+		}
+		if m := sveVL.FindStringSubmatch(on.Output()); m == nil || m[1] == "16" {
+			t.Errorf("by default the guest's SVE vector length is %v, want the host's (more than 16 bytes)", m)
+		}
+		off := result(t, h, "sve-disabled")
+		if !strings.Contains(off.Output(), "GUEST-SVE no") || off.Exit != machine.ExitPowerOff {
+			t.Errorf("with --disable-sve the guest still lists sve (exit %d)", off.Exit)
+		}
+		small := result(t, h, "sve-128")
+		if m := sveVL.FindStringSubmatch(small.Output()); m == nil || m[1] != "16" {
+			t.Errorf("with --sve-max-vl 128 the guest's default vector length is %v, want 16 bytes", m)
 		}
 	})
 }

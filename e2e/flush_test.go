@@ -23,17 +23,15 @@ func init() {
 // says which disk and does not report the guest's power-off as success.
 func TestFailedFinalFlush(t *testing.T) {
 	oneHost(t, func(t *testing.T, h string) {
-		{
-			r := result(t, h, "flush-fails")
-			if !strings.Contains(r.Output(), "GUEST-POWEROFF") {
-				t.Fatalf("the guest did not get to power off")
-			}
-			if r.Exit != machine.ExitFailure {
-				t.Errorf("exit status %d, want %d", r.Exit, machine.ExitFailure)
-			}
-			if !strings.Contains(r.Stderr, "disk /dev/full") || !strings.Contains(r.Stderr, "closing the machine") {
-				t.Errorf("stderr does not name the disk whose flush failed:\n%s", r.Stderr)
-			}
+		r := result(t, h, "flush-fails")
+		if !strings.Contains(r.Output(), "GUEST-POWEROFF") {
+			t.Fatalf("the guest did not get to power off")
+		}
+		if r.Exit != machine.ExitFailure {
+			t.Errorf("exit status %d, want %d", r.Exit, machine.ExitFailure)
+		}
+		if !strings.Contains(r.Stderr, "disk /dev/full") || !strings.Contains(r.Stderr, "closing the machine") {
+			t.Errorf("stderr does not name the disk whose flush failed:\n%s", r.Stderr)
 		}
 	})
 }
