@@ -14,6 +14,7 @@ AARCH32   ?=
 PEER      ?=
 ROUNDS    ?= 3
 ONLY      ?=
+PROFILE   ?=
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 
@@ -81,10 +82,11 @@ test: deps kernels vet build
 # Boot, disk, network, 9p and sandbox figures in one emulated host (or
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
 # beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
-# ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox).
+# ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox);
+# PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE).
 bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \
-		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)')
+		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)') $(if $(PROFILE),--profile $(PROFILE))
 
 # Boots a guest and shows its console: directly on an arm64 host with
 # /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags;
