@@ -10,6 +10,8 @@ import (
 	"context"
 	"io"
 	"sync"
+
+	"github.com/gokvm/gokvm/devices/consoleio"
 )
 
 // Size is the MMIO window: 4 KiB, with the identification registers at
@@ -347,20 +349,4 @@ func (u *UART) Feed(ctx context.Context, b []byte) error {
 }
 
 // Pump copies r to the guest until r ends or ctx is done.
-func (u *UART) Pump(ctx context.Context, r io.Reader) error {
-	buf := make([]byte, 512)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if ferr := u.Feed(ctx, buf[:n]); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
-}
+func (u *UART) Pump(ctx context.Context, r io.Reader) error { return consoleio.Pump(ctx, u, r) }

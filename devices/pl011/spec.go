@@ -5,6 +5,8 @@ import (
 	"io"
 	"log"
 
+	"github.com/gokvm/gokvm/devices/consoleio"
+
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -62,12 +64,5 @@ var (
 
 // Start implements vmm.Starter: input flows to the guest until ctx ends.
 func (c *console) Start(ctx context.Context) {
-	if c.in == nil {
-		return
-	}
-	go func() {
-		if err := c.Pump(ctx, c.in); err != nil && ctx.Err() == nil && c.log != nil {
-			c.log.Printf("console input: %v", err)
-		}
-	}()
+	consoleio.Start(ctx, c.UART, c.in, c.log, "console")
 }

@@ -13,6 +13,8 @@ import (
 	"log"
 	"sync"
 
+	"github.com/gokvm/gokvm/devices/consoleio"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -62,7 +64,11 @@ func New(out io.Writer, logger *log.Logger) *Console {
 
 // Pump feeds r to the guest until r ends or ctx is done. Input waits in a
 // bounded buffer until the guest's driver offers receive buffers.
-func (c *Console) Pump(ctx context.Context, r io.Reader) error { return c.in.pump(ctx, r) }
+func (c *Console) Pump(ctx context.Context, r io.Reader) error { return consoleio.Pump(ctx, c.in, r) }
+
+// Feed queues input for the guest's hvc0, waiting while the buffer is
+// full, until ctx ends.
+func (c *Console) Feed(ctx context.Context, b []byte) error { return c.in.Feed(ctx, b) }
 
 // DeviceID implements virtio.Device.
 func (c *Console) DeviceID() uint32 { return DeviceID }

@@ -45,7 +45,7 @@ func FuzzConsoleInterleaved(f *testing.F) {
 				d.Submit([]virtiotest.Seg{{GPA: d.Buf(nil, int(n)), N: n, Writable: arg&4 != 0}}, arg&2 != 0)
 			},
 			// Input from the host: what fits in the buffer.
-			Backend: func(arg byte) { _ = c.in.feed(done, make([]byte, int(arg)*32)) },
+			Backend: func(arg byte) { _ = c.in.Feed(done, make([]byte, int(arg)*32)) },
 			Works: func(d *virtiotest.Driver) {
 				d.SelectQueue(transmitq)
 				d.Submit([]virtiotest.Seg{{GPA: d.Buf([]byte("ok"), 0), N: 2}}, false)

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"io"
 	"sync"
 )
 
@@ -55,7 +54,7 @@ func (in *input) take(dst []byte) int {
 
 // feed queues b, waiting while the buffer is full; it returns ctx's error
 // when ctx ends first.
-func (in *input) feed(ctx context.Context, b []byte) error {
+func (in *input) Feed(ctx context.Context, b []byte) error {
 	for len(b) > 0 {
 		in.mu.Lock()
 		n := min(len(b), inputSize-len(in.buf))
@@ -75,23 +74,4 @@ func (in *input) feed(ctx context.Context, b []byte) error {
 		}
 	}
 	return nil
-}
-
-// pump copies r into the buffer until r ends or ctx is done.
-func (in *input) pump(ctx context.Context, r io.Reader) error {
-	buf := make([]byte, 512)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if ferr := in.feed(ctx, buf[:n]); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
 }

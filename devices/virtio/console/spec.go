@@ -5,6 +5,8 @@ import (
 	"io"
 	"log"
 
+	"github.com/gokvm/gokvm/devices/consoleio"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -43,14 +45,7 @@ var (
 
 // Start implements vmm.Starter: input flows until ctx ends.
 func (w *withInput) Start(ctx context.Context) {
-	if w.in == nil {
-		return
-	}
-	go func() {
-		if err := w.dev.Pump(ctx, w.in); err != nil && ctx.Err() == nil && w.log != nil {
-			w.log.Printf("virtio-console input: %v", err)
-		}
-	}()
+	consoleio.Start(ctx, w.dev, w.in, w.log, "virtio-console")
 }
 
 // Pause and Resume implement vmm.Pauser as the transport does.
