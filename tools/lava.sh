@@ -78,4 +78,5 @@ if ! python3 lava/check-results.py "$work/lava.log" "$work/out/result.yaml" 0_ar
 	tail -n 40 "$work/lava.log"
 	exit 1
 fi
+rm -rf "$work/images"
 echo "lava: PASS in $(($(date +%s) - start)) s"
