@@ -104,8 +104,10 @@ func (f *FrameWriter) Write(typ byte, data []byte) error {
 		if _, err := f.w.Write(hdr[:]); err != nil {
 			return err
 		}
-		if _, err := f.w.Write(data[:n]); err != nil {
-			return err
+		if n > 0 {
+			if _, err := f.w.Write(data[:n]); err != nil {
+				return err
+			}
 		}
 		data = data[n:]
 		if len(data) == 0 {

@@ -86,6 +86,7 @@ func handle(c net.Conn) (poweroff bool) {
 			return false
 		}
 		fmt.Printf("labagent: %s exited %d\n", req.Argv[0], status)
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		fw.Exit(status)
 	default:
 		fw.Write(lab.FrameError, []byte(fmt.Sprintf("unknown op %q", req.Op)))
@@ -197,7 +198,12 @@ func run(argv []string, in io.Reader, fw *lab.FrameWriter) (int, error) {
 	case <-time.After(2 * time.Second):
 		outR.Close()
 		errR.Close()
-		<-waited
+		// A pump may be stuck writing to a client that reads nothing:
+		// handle's write deadline ends that.
+		select {
+		case <-waited:
+		case <-time.After(2 * time.Second):
+		}
 	}
 	outR.Close()
 	errR.Close()
