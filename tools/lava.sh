@@ -59,13 +59,18 @@ python3 lava/render-device.py --templates "$templates" \
 	lava/devices/gokvm-01.jinja2 >"$work/device.yaml"
 sed "s#file:///srv/gokvm/#file://$work/images/#" lava/jobs/gokvm-busybox.yaml >"$work/job.yaml"
 
+echo "lava: lava-dispatcher, templates and images ready after $(($(date +%s) - start)) s"
+
 # One emulated host at a time on this machine (the e2e tests share the lock).
 status=0
+echo "lava: waiting for /tmp/gokvm-qemu.lock"
 flock /tmp/gokvm-qemu.lock bash -c '
 	set -u
 	lab=$1 labhost=$2 work=$3
+	locked=$(date +%s)
+	echo "lava: got the lock"
 	"$labhost" --dir "$lab" start || exit 1
-	trap "\"$labhost\" --dir \"$lab\" stop" EXIT
+	trap "\"$labhost\" --dir \"$lab\" stop; echo \"lava: the emulated host and the job took \$((\$(date +%s) - locked)) s\"" EXIT
 	timeout 20m lava-run --job-id 1 --device "$work/device.yaml" --output-dir "$work/out" "$work/job.yaml" >"$work/lava.log" 2>&1
 ' _ "$lab" "$labhost" "$work" || status=$?
 echo "lava: lava-run's log is $work/lava.log, the emulated host's console $lab/console.log"
