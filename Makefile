@@ -96,3 +96,10 @@ try: deps kernels
 
 clean:
 	rm -rf $(BIN)
+
+# Runs the example LAVA job (lava/) with a real lava-run against the gokvm
+# device type: in an emulated arm64 host on non-ARM machines (labhost).
+# Installs lava-dispatcher if missing. See README "LAVA".
+.PHONY: lava
+lava: deps kernels
+	GO=$(GO) GOKVM_KERNELS=$(KERNELS) tools/lava.sh
