@@ -78,6 +78,7 @@ test: deps kernels vet build
 	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
 	$(GO) test -race -short -count=1 ./vmm/... ./devices/...
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory lava
 
 # Boot, disk, network, 9p and sandbox figures in one emulated host (or
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
