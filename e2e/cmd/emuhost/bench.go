@@ -381,7 +381,9 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 		for _, n := range w.runs[c] {
 			r := res[n]
 			for _, f := range w.figs {
-				if strings.HasPrefix(f.name, "gokvm:") && c != "gokvm" {
+				// A figure named "gokvm: ..." or "sandbox: ..." is
+				// that column's alone.
+				if who, _, ok := strings.Cut(f.name, ":"); ok && who != c {
 					continue
 				}
 				if _, ok := f.get(r); !ok {
