@@ -37,6 +37,10 @@ type benchConfig struct {
 	peerBin string // where the peer is, as scenarios run it
 	modules string // the sandbox's --modules tree
 	profile string // a directory for gokvm's CPU profiles, or ""
+	// haltPoll, when not "", is written to the host's KVM halt_poll_ns
+	// before each run: how long a vcpu whose guest waits spins in
+	// KVM_RUN before it sleeps (both VMMs are subject to it).
+	haltPoll string
 }
 
 // Workload sizes.
@@ -397,8 +401,8 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 
 // runBench runs every workload in one emulated host (or directly) and
 // prints the tables. peer is the path of kvmtool's lkvm, or "".
-func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile string, only *regexp.Regexp) error {
-	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile}
+func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, only *regexp.Regexp) error {
+	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll}
 	if harness.Direct() {
 		c.tool = b.HostInit // hostinit is the helper tool when it is not pid 1
 	}
@@ -441,6 +445,11 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 	var ss []scenario.Scenario
 	for _, x := range all {
 		ss = append(ss, x.ss...)
+	}
+	if c.haltPoll != "" {
+		for i := range ss {
+			ss[i].Before = append([][]string{{c.tool, "writefile", "/sys/module/kvm/parameters/halt_poll_ns", c.haltPoll}}, ss[i].Before...)
+		}
 	}
 	where := "directly on this arm64 host"
 	var res map[string]scenario.Result

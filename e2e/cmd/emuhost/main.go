@@ -26,6 +26,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "runs per VMM of each I/O workload with --bench")
 	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm")
 	profile := flag.String("profile", "", "with --bench: write a CPU profile of each gokvm run (GOKVM_CPUPROFILE) into this directory")
+	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
 	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox)")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
@@ -57,7 +58,7 @@ func main() {
 				fatal(fmt.Errorf("--peer: %w", err))
 			}
 		}
-		if err := runBench(b, host, *runs, *rounds, *peer, *profile, re); err != nil {
+		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, re); err != nil {
 			fatal(err)
 		}
 		return
