@@ -443,6 +443,17 @@ func (s *session) deliver(pass *virtio.Pass, msg []byte, tag uint16, tooBig bool
 		return errStopped
 	}
 	defer pass.Leave()
+	if err := s.answer(msg, tag, tooBig); err != nil {
+		// Outside s.mu, as the queue's goroutine fails the device.
+		s.fail(err)
+		return errStopped
+	}
+	return nil
+}
+
+// answer returns msg to the chain waiting on tag, inside the gate; an
+// error is the queue's (the driver broke it).
+func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.pending[tag]
@@ -465,14 +476,10 @@ func (s *session) deliver(pass *virtio.Pass, msg []byte, tag uint16, tooBig bool
 		close(s.idle)
 		s.idle = nil
 	}
-	if err != nil {
-		s.fail(err)
-		return errStopped
-	}
-	if s.q.ShouldInterrupt() {
+	if err == nil && s.q.ShouldInterrupt() {
 		s.env.Interrupt()
 	}
-	return nil
+	return err
 }
 
 // reply writes msg into the writable buffers of bufs and returns chain
