@@ -15,6 +15,24 @@ type Feeder interface {
 	Feed(ctx context.Context, b []byte) error
 }
 
+// Feed gives b to a device in as many pieces as it takes: push takes
+// what fits now and says how much; room is signalled when the device made
+// more. It returns ctx's error when ctx ends before all of b went in.
+func Feed(ctx context.Context, b []byte, push func([]byte) int, room <-chan struct{}) error {
+	for len(b) > 0 {
+		b = b[push(b):]
+		if len(b) == 0 {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // Pump copies r into f until r ends (nil) or ctx is done.
 func Pump(ctx context.Context, f Feeder, r io.Reader) error {
 	buf := make([]byte, 512)

@@ -31,3 +31,26 @@ func TestPump(t *testing.T) {
 		t.Fatalf("Pump into a refusing device = %v", err)
 	}
 }
+
+// TestFeedWaitsForRoom: a device that takes a few bytes at a time gets
+// all of them, in order, each time it signals room; a context that ends
+// while it has none stops the feed with its error.
+func TestFeedWaitsForRoom(t *testing.T) {
+	room := make(chan struct{}, 1)
+	var got []byte
+	push := func(b []byte) int {
+		n := min(len(b), 3)
+		got = append(got, b[:n]...)
+		room <- struct{}{} // the device made room again at once
+		return n
+	}
+	if err := Feed(context.Background(), []byte("hello, guest"), push, room); err != nil || string(got) != "hello, guest" {
+		t.Fatalf("Feed = %v, the device got %q", err, got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	full := func([]byte) int { return 0 }
+	if err := Feed(ctx, []byte("x"), full, make(chan struct{})); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Feed into a full device after cancel = %v", err)
+	}
+}

@@ -328,24 +328,19 @@ func (u *UART) refill() {
 // bytes wait for the receive FIFO (full, or the receiver off). It returns
 // early with ctx's error when ctx ends.
 func (u *UART) Feed(ctx context.Context, b []byte) error {
-	for len(b) > 0 {
-		u.mu.Lock()
-		n := min(len(b), pendingSize-len(u.pending))
-		u.pending = append(u.pending, b[:n]...)
-		u.refill()
-		u.updateIRQ()
-		u.mu.Unlock()
-		b = b[n:]
-		if len(b) == 0 {
-			return nil
-		}
-		select {
-		case <-u.rxRoom:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return consoleio.Feed(ctx, b, u.queueInput, u.rxRoom)
+}
+
+// queueInput takes what fits of b into the pending input, and the FIFO
+// what it can hold of that.
+func (u *UART) queueInput(b []byte) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := min(len(b), pendingSize-len(u.pending))
+	u.pending = append(u.pending, b[:n]...)
+	u.refill()
+	u.updateIRQ()
+	return n
 }
 
 // Pump copies r to the guest until r ends or ctx is done.

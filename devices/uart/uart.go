@@ -274,22 +274,16 @@ func (u *UART) pushRX(b []byte) int {
 // Feed queues input for the guest, waiting while the receive FIFO is full.
 // It returns early with ctx's error when ctx ends.
 func (u *UART) Feed(ctx context.Context, b []byte) error {
-	for len(b) > 0 {
-		u.mu.Lock()
-		n := u.pushRX(b)
-		u.updateIRQ()
-		u.mu.Unlock()
-		b = b[n:]
-		if len(b) == 0 {
-			return nil
-		}
-		select {
-		case <-u.rxRoom:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return consoleio.Feed(ctx, b, u.push, u.rxRoom)
+}
+
+// push takes what fits of b into the receive FIFO.
+func (u *UART) push(b []byte) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := u.pushRX(b)
+	u.updateIRQ()
+	return n
 }
 
 // Pump copies r to the guest until r ends or ctx is done.

@@ -3,6 +3,8 @@ package console
 import (
 	"context"
 	"sync"
+
+	"github.com/gokvm/gokvm/devices/consoleio"
 )
 
 // inputSize bounds the input held for the guest: the host's input waits
@@ -52,26 +54,20 @@ func (in *input) take(dst []byte) int {
 	return n
 }
 
-// feed queues b, waiting while the buffer is full; it returns ctx's error
+// Feed queues b, waiting while the buffer is full; it returns ctx's error
 // when ctx ends first.
 func (in *input) Feed(ctx context.Context, b []byte) error {
-	for len(b) > 0 {
-		in.mu.Lock()
-		n := min(len(b), inputSize-len(in.buf))
-		in.buf = append(in.buf, b[:n]...)
-		in.mu.Unlock()
-		if n > 0 {
-			signal(in.ready)
-		}
-		b = b[n:]
-		if len(b) == 0 {
-			return nil
-		}
-		select {
-		case <-in.room:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	return consoleio.Feed(ctx, b, in.push, in.room)
+}
+
+// push takes what fits of b into the buffer.
+func (in *input) push(b []byte) int {
+	in.mu.Lock()
+	n := min(len(b), inputSize-len(in.buf))
+	in.buf = append(in.buf, b[:n]...)
+	in.mu.Unlock()
+	if n > 0 {
+		signal(in.ready)
 	}
-	return nil
+	return n
 }
