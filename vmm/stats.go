@@ -1,12 +1,10 @@
 package vmm
 
 import (
-	"bufio"
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gokvm/gokvm/vmm/smaps"
 )
 
 // Stats are figures about a run, for benchmarks and --stats.
@@ -46,35 +44,7 @@ func rssWithout(exclude uintptr) (total, anon int64, _ error) {
 		return 0, 0, err
 	}
 	defer f.Close()
-	skip := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			start, err := strconv.ParseUint(strings.SplitN(fields[0], "-", 2)[0], 16, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("parsing smaps line %q: %w", line, err)
-			}
-			skip = uintptr(start) == exclude
-			continue
-		}
-		if (fields[0] == "Rss:" || fields[0] == "Anonymous:") && !skip && len(fields) >= 2 {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("parsing smaps line %q: %w", line, err)
-			}
-			if fields[0] == "Rss:" {
-				total += kb
-			} else {
-				anon += kb
-			}
-		}
-	}
-	return total, anon, sc.Err()
+	return smaps.Sum(f, func(start, _ uint64) bool { return uintptr(start) == exclude })
 }
 
 // Started reports whether a vcpu has entered the guest.

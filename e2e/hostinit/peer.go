@@ -6,10 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gokvm/gokvm/vmm/smaps"
 )
 
 // PeerPath is where `make bench PEER=...` puts kvmtool's lkvm in the
@@ -70,32 +71,10 @@ func rssOf(comm string, wait time.Duration) error {
 // smapsWithoutLarge sums Rss and Anonymous (KiB) over the mappings of an
 // smaps file smaller than limit bytes.
 func smapsWithoutLarge(path string, limit uint64) (total, anon int64, _ error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
-	skip := false
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if lo, hi, ok := strings.Cut(f[0], "-"); ok && !strings.HasSuffix(f[0], ":") {
-			a, err1 := strconv.ParseUint(lo, 16, 64)
-			z, err2 := strconv.ParseUint(hi, 16, 64)
-			skip = err1 == nil && err2 == nil && z-a >= limit
-			continue
-		}
-		if skip || len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "Rss:":
-			total += v
-		case "Anonymous:":
-			anon += v
-		}
-	}
-	return total, anon, nil
+	defer f.Close()
+	return smaps.Sum(f, func(start, end uint64) bool { return end-start >= limit })
 }
