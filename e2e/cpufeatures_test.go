@@ -36,7 +36,7 @@ func cpuScenarios(host string) []scenario.Scenario {
 	if host != "direct" {
 		// The emulated host has two CPUs; pin both vcpus to the second.
 		ss = append(ss, scenario.Scenario{Name: "affinity", Args: bootArgs("marker,sleep2,poweroff", "-c", "2", "--vcpu-affinity", "1"),
-			Background: [][]string{{tool, "vcpuaffinity", "60"}}, Timeout: 90 * time.Second})
+			Background: [][]string{{tool, "vcpuaffinity", "60", "2"}}, Timeout: 90 * time.Second})
 	}
 	return ss
 }

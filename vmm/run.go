@@ -147,10 +147,12 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	// The thread stays locked when the loop ends, so the runtime retires
 	// it rather than reuse a thread renamed and pinned for this vcpu.
 	runtime.LockOSThread()
-	nameThread(fmt.Sprintf("gokvm-vcpu%d", v.ID))
+	// Pinned before named: a thread that shows as gokvm-vcpuN already
+	// has its final affinity, for whoever watches /proc.
 	if err := pinThread(m.cfg.VcpuAffinity); err != nil {
 		return vcpuResult{err: fmt.Errorf("vcpu %d: %w", v.ID, err)}
 	}
+	nameThread(fmt.Sprintf("gokvm-vcpu%d", v.ID))
 	v.tid.Store(int32(unix.Gettid()))
 	defer v.tid.Store(0)
 

@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-// vcpuAffinity waits (up to limit) for a gokvm process with vcpu threads
-// (named gokvm-vcpuN) and prints each one's allowed CPUs as /proc says:
+// vcpuAffinity waits (up to limit) until want vcpu threads (named
+// gokvm-vcpuN) exist and prints each one's allowed CPUs as /proc says:
 // HOST-AFFINITY gokvm-vcpu0 1.
-func vcpuAffinity(limit time.Duration) error {
+func vcpuAffinity(limit time.Duration, want int) error {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		comms, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/comm")
-		found := 0
+		var lines []string
 		for _, c := range comms {
 			b, err := os.ReadFile(c)
 			name := strings.TrimSpace(string(b))
@@ -27,14 +27,14 @@ func vcpuAffinity(limit time.Duration) error {
 			}
 			for _, line := range strings.Split(string(status), "\n") {
 				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-					fmt.Printf("HOST-AFFINITY %s %s\n", name, strings.TrimSpace(v))
-					found++
+					lines = append(lines, fmt.Sprintf("HOST-AFFINITY %s %s\n", name, strings.TrimSpace(v)))
 				}
 			}
 		}
-		if found > 0 {
+		if len(lines) >= want {
+			fmt.Print(strings.Join(lines, ""))
 			return nil
 		}
 	}
-	return fmt.Errorf("no gokvm vcpu thread appeared within %v", limit)
+	return fmt.Errorf("%d gokvm vcpu threads did not appear within %v", want, limit)
 }

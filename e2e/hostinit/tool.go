@@ -23,7 +23,7 @@ import (
 //	blocks FILE            print the 512-byte blocks allocated to the file
 //	truncate FILE BYTES    set the file's size
 //	capture FILE PROG ...  run PROG with its standard output in FILE
-//	vcpuaffinity SECONDS   print the allowed CPUs of gokvm's vcpu threads
+//	vcpuaffinity SECONDS N print the allowed CPUs of gokvm's vcpu threads once N are seen
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -88,8 +88,8 @@ func runTool(args []string) error {
 		return netPeer(num(1), int(num(2)))
 	case "truncate":
 		return os.Truncate(file, int64(num(2)))
-	case "vcpuaffinity": // vcpuaffinity WAIT-SECONDS
-		return vcpuAffinity(time.Duration(num(1)) * time.Second)
+	case "vcpuaffinity": // vcpuaffinity WAIT-SECONDS THREADS
+		return vcpuAffinity(time.Duration(num(1))*time.Second, int(num(2)))
 	case "mkdir", "symlink", "writefile", "treesha": // see ninep.go
 		return ninepTool(args)
 	case "rss": // rss COMM MILLISECONDS
