@@ -27,33 +27,33 @@ const noTag = 0xffff
 // the guest's request unanswered. The Google extensions of the p9 library
 // (types 124-135) are not 9P2000.L and not served.
 var layouts = map[byte]string{
-	8:   "4",         // Tstatfs fid
-	12:  "44",        // Tlopen fid flags
-	14:  "4s444",     // Tlcreate fid name flags mode gid
-	16:  "4ss4",      // Tsymlink fid name symtgt gid
-	18:  "4s4444",    // Tmknod dfid name mode major minor gid
-	20:  "44s",       // Trename fid dfid name
-	22:  "4",         // Treadlink fid
-	24:  "48",        // Tgetattr fid request_mask
-	26:  "444488888", // Tsetattr fid valid mode uid gid size atime mtime
-	30:  "44s",       // Txattrwalk fid newfid name
-	32:  "4s84",      // Txattrcreate fid name attr_size flags
-	40:  "484",       // Treaddir fid offset count
-	50:  "4",         // Tfsync fid (datasync[4] follows)
-	52:  "414884s",   // Tlock fid type flags start length proc_id client_id
-	70:  "44s",       // Tlink dfid fid name
-	72:  "4s44",      // Tmkdir dfid name mode gid
-	74:  "4s4s",      // Trenameat olddirfid oldname newdirfid newname
-	76:  "4s4",       // Tunlinkat dirfd name flags
-	100: "4s",        // Tversion msize version
-	102: "4ss4",      // Tauth afid uname aname n_uname
-	104: "44ss4",     // Tattach fid afid uname aname n_uname
-	108: "2",         // Tflush oldtag
-	110: "44w",       // Twalk fid newfid nwname wname...
-	116: "484",       // Tread fid offset count
-	118: "48p",       // Twrite fid offset count data
-	120: "4",         // Tclunk fid
-	122: "4",         // Tremove fid
+	8:   "4",          // Tstatfs fid
+	12:  "44",         // Tlopen fid flags
+	14:  "4s444",      // Tlcreate fid name flags mode gid
+	16:  "4ss4",       // Tsymlink fid name symtgt gid
+	18:  "4s4444",     // Tmknod dfid name mode major minor gid
+	20:  "44s",        // Trename fid dfid name
+	22:  "4",          // Treadlink fid
+	24:  "48",         // Tgetattr fid request_mask
+	26:  "4444488888", // Tsetattr fid valid mode uid gid size atime[2] mtime[2]
+	30:  "44s",        // Txattrwalk fid newfid name
+	32:  "4s84",       // Txattrcreate fid name attr_size flags
+	40:  "484",        // Treaddir fid offset count
+	50:  "4",          // Tfsync fid (datasync[4] follows)
+	52:  "414884s",    // Tlock fid type flags start length proc_id client_id
+	70:  "44s",        // Tlink dfid fid name
+	72:  "4s44",       // Tmkdir dfid name mode gid
+	74:  "4s4s",       // Trenameat olddirfid oldname newdirfid newname
+	76:  "4s4",        // Tunlinkat dirfd name flags
+	100: "4s",         // Tversion msize version
+	102: "4ss4",       // Tauth afid uname aname n_uname
+	104: "44ss4",      // Tattach fid afid uname aname n_uname
+	108: "2",          // Tflush oldtag
+	110: "44w",        // Twalk fid newfid nwname wname...
+	116: "484",        // Tread fid offset count
+	118: "48p",        // Twrite fid offset count data
+	120: "4",          // Tclunk fid
+	122: "4",          // Tremove fid
 }
 
 // fits reports whether body holds every field of layout.
