@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/hashicorp/go-multierror v1.1.1
-	github.com/hugelgupf/p9 v0.3.0
+	github.com/hugelgupf/p9 v0.4.1
 	github.com/u-root/u-root v0.16.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
