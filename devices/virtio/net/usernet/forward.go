@@ -85,6 +85,20 @@ func (f *forwarder) track(c io.Closer) bool {
 	return true
 }
 
+// trackPair tracks both ends of a flow, or closes both and says false
+// when the forwarder is closing.
+func (f *forwarder) trackPair(a, b io.Closer) bool {
+	if !f.track(a) {
+		b.Close()
+		return false
+	}
+	if !f.track(b) {
+		f.untrack(a)
+		return false
+	}
+	return true
+}
+
 func (f *forwarder) untrack(c io.Closer) {
 	f.mu.Lock()
 	delete(f.conns, c)
@@ -149,12 +163,7 @@ type halfCloser interface {
 // splice copies both ways until both sides are done, passing on each
 // side's end of data (FIN) to the other.
 func (f *forwarder) splice(a, b halfCloser) {
-	if !f.track(a) {
-		b.Close()
-		return
-	}
-	if !f.track(b) {
-		f.untrack(a)
+	if !f.trackPair(a, b) {
 		return
 	}
 	var wg sync.WaitGroup
@@ -209,12 +218,7 @@ func (f *forwarder) udpFlow(r *udp.ForwarderRequest) {
 // relayUDP copies datagrams both ways between two connected sockets
 // until one fails or the flow is idle.
 func (f *forwarder) relayUDP(a, b net.Conn) {
-	if !f.track(a) {
-		b.Close()
-		return
-	}
-	if !f.track(b) {
-		f.untrack(a)
+	if !f.trackPair(a, b) {
 		return
 	}
 	var wg sync.WaitGroup
