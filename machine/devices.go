@@ -85,7 +85,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
 	var specs []vmm.DeviceSpec
 	for i, sh := range r.spec.Shares {
-		share, err := ninep.OpenShare(sh.Dir, sh.ReadOnly)
+		share, err := ninep.OpenShare(sh.Dir, ninep.Options{ReadOnly: sh.ReadOnly, Mounts: sh.Mounts})
 		if err != nil {
 			return nil, err
 		}

@@ -60,20 +60,28 @@ func ParseNIC(s string) (NIC, error) {
 	return n, nil
 }
 
-// ParseShare reads kvmtool's --9p spelling: DIR,TAG[,ro]. Values are
-// checked when the spec is resolved.
+// ParseShare reads kvmtool's --9p spelling, DIR,TAG[,ro], and gokvm's
+// mounts=PATH[:PATH...] (Share.Mounts). Values are checked when the spec
+// is resolved.
 func ParseShare(s string) (Share, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return Share{}, fmt.Errorf("--9p %q: want DIR,TAG[,ro]", s)
+		return Share{}, fmt.Errorf("--9p %q: want DIR,TAG[,ro][,mounts=PATH:PATH...]", s)
 	}
 	sh := Share{Dir: parts[0], Tag: parts[1]}
 	for _, p := range parts[2:] {
-		switch p {
-		case "ro":
+		switch {
+		case p == "ro":
 			sh.ReadOnly = true
+		case strings.HasPrefix(p, "mounts="):
+			for _, m := range strings.Split(strings.TrimPrefix(p, "mounts="), ":") {
+				if m == "" {
+					return sh, fmt.Errorf("--9p %q: an empty path in mounts=", s)
+				}
+				sh.Mounts = append(sh.Mounts, m)
+			}
 		default:
-			return sh, fmt.Errorf("--9p %q: unknown option %q (want ro)", s, p)
+			return sh, fmt.Errorf("--9p %q: unknown option %q (want ro or mounts=PATH:PATH...)", s, p)
 		}
 	}
 	return sh, nil

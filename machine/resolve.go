@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -226,6 +227,11 @@ func checkShares(shares []Share) error {
 			return fieldErr(field+".dir", "%v", err)
 		} else if !fi.IsDir() {
 			return fieldErr(field+".dir", "%s is not a directory", sh.Dir)
+		}
+		for j, m := range sh.Mounts {
+			if !filepath.IsAbs(m) {
+				return fieldErr(fmt.Sprintf("%s.mounts[%d]", field, j), "%q is not an absolute path", m)
+			}
 		}
 		if err := ninep.ValidTag(sh.Tag); err != nil {
 			return fieldErr(field+".tag", "%v", err)

@@ -115,6 +115,11 @@ type Share struct {
 	Tag string `json:"tag"`
 	// ReadOnly refuses every change with EROFS.
 	ReadOnly bool `json:"read_only,omitempty"`
+	// Mounts are host mount points below Dir that the guest may enter.
+	// Every other mount below Dir (another disk, /proc, a tmpfs) is
+	// refused with EXDEV; a kernel file system (proc, sysfs, devtmpfs,
+	// debugfs...) cannot be listed.
+	Mounts []string `json:"mounts,omitempty"`
 }
 
 // Console devices.

@@ -210,7 +210,7 @@ func New(o Options) (*Sandbox, error) {
 	if cfg.Env == nil {
 		cfg.Env = defaultEnv(o.Terminal)
 	}
-	if spec, cfg.Shares, err = withShares(spec, root); err != nil {
+	if spec, cfg.Shares, err = withShares(spec, root, dir); err != nil {
 		return nil, err
 	}
 	initrd, err := buildInitramfs(initBin, &cfg, mods)

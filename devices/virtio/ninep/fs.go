@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"golang.org/x/sys/unix"
 )
@@ -20,23 +21,51 @@ import (
 // and RESOLVE_NO_SYMLINKS (and never a name that is "", "." or ".." or has
 // a "/"): a symlink, absolute or relative, is a file the guest can read the
 // target of but never goes through, so nothing outside the directory is
-// reachable, whatever the guest or a race of renames does. A read-only
-// share refuses every change with EROFS. Files the guest creates belong to
-// the user running gokvm: the guest's uids and gids are ignored.
+// reachable, whatever the guest or a race of renames does. Nor is another
+// file system mounted inside it, unless the share lists that mount
+// (mounts.go). A read-only share refuses every change with EROFS. Files
+// the guest creates belong to the user running gokvm: the guest's uids and
+// gids are ignored. The share holds a bounded number of descriptors
+// (budget.go).
 type Share struct {
 	dir      string
 	root     int // O_PATH|O_DIRECTORY descriptor of dir
 	readOnly bool
 	rootDev  uint64
+	rootIno  uint64
+
+	// mounts are the mount IDs the share may be on when it lists mounts
+	// of its own; nil when it stays on its directory's mount, which
+	// RESOLVE_NO_XDEV enforces. rootMount is that mount's ID (0 where
+	// statx cannot tell it).
+	mounts    map[uint64]bool
+	rootMount uint64
+
+	files fileBudget
 
 	closeOnce sync.Once
 }
 
 var _ p9.Attacher = (*Share)(nil)
 
+// Options are how a directory is shared.
+type Options struct {
+	// ReadOnly refuses every change with EROFS.
+	ReadOnly bool
+	// Mounts are mount points below the directory that the guest may
+	// enter (the sandbox's share of / lists /usr, /home...). Every other
+	// mount below it is refused with EXDEV. A kernel file system
+	// (PseudoFS) cannot be listed.
+	Mounts []string
+	// MaxFiles is how many host descriptors the share may hold (a
+	// walked file holds one, an opened one two); DefaultMaxFiles when 0.
+	MaxFiles int
+}
+
 // OpenShare opens dir for serving. A dir that is missing or not a
-// directory is a vmm.ConfigError.
-func OpenShare(dir string, readOnly bool) (*Share, error) {
+// directory, or a listed mount that cannot be served, is a
+// vmm.ConfigError.
+func OpenShare(dir string, o Options) (*Share, error) {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOTDIR) {
@@ -49,7 +78,23 @@ func OpenShare(dir string, readOnly bool) (*Share, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("9p share %s: %w", dir, err)
 	}
-	return &Share{dir: dir, root: fd, readOnly: readOnly, rootDev: st.Dev}, nil
+	mounts, err := allowedMounts(fd, dir, o.Mounts)
+	if err != nil {
+		unix.Close(fd)
+		return nil, &vmm.ConfigError{Err: fmt.Errorf("9p share %s: %w", dir, err)}
+	}
+	s := &Share{dir: dir, root: fd, readOnly: o.ReadOnly, rootDev: st.Dev, rootIno: st.Ino, mounts: mounts}
+	// Where openat2 is missing, the fallback checks each file's mount
+	// itself; 0 (no STATX_MNT_ID) falls back to the device number.
+	s.rootMount, _ = mountID(fd)
+	s.files.max = o.MaxFiles
+	if s.files.max <= 0 {
+		s.files.max = DefaultMaxFiles
+	}
+	// RLIMIT_NOFILE is read now, before a system call filter may forbid
+	// it.
+	initProcessFiles()
+	return s, nil
 }
 
 // Dir is the shared directory as given.
@@ -68,11 +113,35 @@ func (s *Share) Close() error {
 
 // Attach implements p9.Attacher: the share's root.
 func (s *Share) Attach() (p9.File, error) {
-	fd, err := unix.FcntlInt(uintptr(s.root), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := s.dup(s.root)
 	if err != nil {
 		return nil, err
 	}
 	return &file{s: s, fd: fd, ioFd: -1}, nil
+}
+
+// counted opens a descriptor with open, within the share's budget.
+func (s *Share) counted(open func() (int, error)) (int, error) {
+	if err := s.files.take(); err != nil {
+		return -1, err
+	}
+	fd, err := open()
+	if err != nil {
+		s.files.give()
+		return -1, err
+	}
+	return fd, nil
+}
+
+// closeFd closes a descriptor the budget counted.
+func (s *Share) closeFd(fd int) {
+	unix.Close(fd)
+	s.files.give()
+}
+
+// dup duplicates fd, counted.
+func (s *Share) dup(fd int) (int, error) {
+	return s.counted(func() (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) })
 }
 
 // file is one node of the share: an O_PATH descriptor of it (of the link
@@ -99,15 +168,23 @@ func validName(name string) error {
 
 // openBeneath opens name in the directory dirfd, never leaving it: one
 // component, no symlink followed (O_NOFOLLOW leaves a symlink itself as
-// the result with O_PATH), no magic links, nothing above dirfd.
-func openBeneath(dirfd int, name string, flags int, mode uint32) (int, error) {
+// the result with O_PATH), no magic links, nothing above dirfd, no other
+// mount but those the share lists; counted in the share's budget.
+func (s *Share) openBeneath(dirfd int, name string, flags int, mode uint32) (int, error) {
 	if err := validName(name); err != nil {
 		return -1, err
 	}
+	return s.counted(func() (int, error) { return s.openat(dirfd, name, flags, mode) })
+}
+
+func (s *Share) openat(dirfd int, name string, flags int, mode uint32) (int, error) {
 	how := unix.OpenHow{
 		Flags:   uint64(flags | unix.O_NOFOLLOW | unix.O_CLOEXEC),
 		Mode:    uint64(mode),
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	if s.mounts == nil {
+		how.Resolve |= unix.RESOLVE_NO_XDEV
 	}
 	if how.Flags&unix.O_CREAT == 0 {
 		how.Mode = 0
@@ -116,13 +193,21 @@ func openBeneath(dirfd int, name string, flags int, mode uint32) (int, error) {
 		fd, err := unix.Openat2(dirfd, name, &how)
 		switch err {
 		case nil:
+			if s.mounts != nil {
+				return s.onListedMount(fd)
+			}
 			return fd, nil
 		case unix.EINTR:
 			continue
 		case unix.ENOSYS:
-			// Before Linux 5.6: one checked name with O_NOFOLLOW is
-			// confined just as well.
-			return unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+			// Before Linux 5.6 (or under a filter that refuses
+			// openat2): one checked name with O_NOFOLLOW is confined
+			// just as well, and the mount is checked here.
+			fd, err := unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+			if err != nil {
+				return -1, err
+			}
+			return s.onListedMount(fd)
 		}
 		if err == unix.ELOOP && flags&unix.O_PATH == 0 {
 			// RESOLVE_NO_SYMLINKS on a final symlink.
@@ -130,6 +215,24 @@ func openBeneath(dirfd int, name string, flags int, mode uint32) (int, error) {
 		}
 		return -1, err
 	}
+}
+
+// onListedMount keeps fd when its file is on a mount the share may enter,
+// and closes it with EXDEV otherwise.
+func (s *Share) onListedMount(fd int) (int, error) {
+	ok := false
+	if id, err := mountID(fd); err == nil && s.rootMount != 0 {
+		ok = id == s.rootMount || s.mounts[id]
+	} else {
+		// No mount IDs (before Linux 5.8): the root's file system only.
+		var st unix.Stat_t
+		ok = unix.Fstat(fd, &st) == nil && st.Dev == s.rootDev
+	}
+	if !ok {
+		unix.Close(fd)
+		return -1, unix.EXDEV
+	}
+	return fd, nil
 }
 
 // procPath names the descriptor fd through /proc, to reach exactly the
@@ -158,21 +261,21 @@ func (s *Share) qidPath(dev, ino uint64) uint64 {
 
 // Walk implements p9.File: each name from the directory reached so far.
 func (f *file) Walk(names []string) ([]p9.QID, p9.File, error) {
-	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := f.s.dup(f.fd)
 	if err != nil {
 		return nil, nil, err
 	}
 	qids := make([]p9.QID, 0, len(names))
 	for _, name := range names {
-		next, err := openBeneath(fd, name, unix.O_PATH, 0)
-		unix.Close(fd)
+		next, err := f.s.openBeneath(fd, name, unix.O_PATH, 0)
+		f.s.closeFd(fd)
 		if err != nil {
 			return nil, nil, err
 		}
 		fd = next
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
+			f.s.closeFd(fd)
 			return nil, nil, err
 		}
 		qids = append(qids, f.qid(&st))
@@ -248,6 +351,13 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 		return nil
 	}
 	if valid.Permissions {
+		if st.Dev == f.s.rootDev && st.Ino == f.s.rootIno && permBits(attr.Permissions)&^st.Mode&0o077 != 0 {
+			// The share's root is the user's directory on the host:
+			// the guest may close it, never open it to the host's
+			// other users. (p9's EPERM: a unix.EPERM reaches the
+			// guest as EACCES, by os.ErrPermission.)
+			return linux.EPERM
+		}
 		if err := unix.Fchmodat(unix.AT_FDCWD, procPath(f.fd), permBits(attr.Permissions), 0); err != nil {
 			return err
 		}
@@ -256,12 +366,12 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 		if typ == unix.S_IFDIR {
 			return unix.EISDIR
 		}
-		fd, err := unix.Open(procPath(f.fd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		fd, err := f.s.counted(func() (int, error) { return unix.Open(procPath(f.fd), unix.O_WRONLY|unix.O_CLOEXEC, 0) })
 		if err != nil {
 			return err
 		}
 		err = unix.Ftruncate(fd, int64(attr.Size))
-		unix.Close(fd)
+		f.s.closeFd(fd)
 		if err != nil {
 			return err
 		}
@@ -297,11 +407,11 @@ func (f *file) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ioFd >= 0 {
-		unix.Close(f.ioFd)
+		f.s.closeFd(f.ioFd)
 		f.ioFd = -1
 	}
 	if f.fd >= 0 {
-		unix.Close(f.fd)
+		f.s.closeFd(f.fd)
 		f.fd = -1
 	}
 	return nil
@@ -351,16 +461,20 @@ func (f *file) Open(mode p9.OpenFlags) (p9.QID, uint32, error) {
 	default:
 		return p9.QID{}, 0, unix.EACCES
 	}
-	fd, err := unix.Open(procPath(f.fd), flags, 0)
+	fd, err := f.s.counted(func() (int, error) { return unix.Open(procPath(f.fd), flags, 0) })
 	if err != nil {
 		return p9.QID{}, 0, err
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.ioFd >= 0 {
-		unix.Close(f.ioFd)
+		// Opened already (two Tlopens at once): replacing the
+		// descriptor would close it under a read in progress, whose
+		// number the next open could then give to another file.
+		f.s.closeFd(fd)
+		return p9.QID{}, 0, unix.EINVAL
 	}
 	f.ioFd = fd
-	f.mu.Unlock()
 	return f.qid(&st), 0, nil
 }
 
@@ -419,10 +533,11 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// FSync implements p9.File.
+// FSync implements p9.File. A read-only share wrote nothing to sync (and
+// its system call filter has no fsync).
 func (f *file) FSync() error {
 	fd, err := f.io()
-	if err != nil {
+	if err != nil || f.s.readOnly {
 		return err
 	}
 	return unix.Fsync(fd)
@@ -470,13 +585,13 @@ func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, _ p9.UID
 	if acc == 3 {
 		acc = unix.O_RDWR
 	}
-	fd, err := openBeneath(f.fd, name, acc|unix.O_CREAT|unix.O_EXCL, permBits(perm)&0o777)
+	fd, err := f.s.openBeneath(f.fd, name, acc|unix.O_CREAT|unix.O_EXCL, permBits(perm)&0o777)
 	if err != nil {
 		return nil, p9.QID{}, 0, err
 	}
-	pfd, err := unix.Open(procPath(fd), unix.O_PATH|unix.O_CLOEXEC, 0)
+	pfd, err := f.s.counted(func() (int, error) { return unix.Open(procPath(fd), unix.O_PATH|unix.O_CLOEXEC, 0) })
 	if err != nil {
-		unix.Close(fd)
+		f.s.closeFd(fd)
 		return nil, p9.QID{}, 0, err
 	}
 	nf := &file{s: f.s, fd: pfd, ioFd: fd}

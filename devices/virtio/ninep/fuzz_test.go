@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gokvm/gokvm/devices/virtio"
@@ -43,6 +44,20 @@ func FuzzNinepMessage(f *testing.F) {
 	seed(message(tXattrwalk, 1, enc(nil).u32(1).u32(5).str("user.x")), message(tRead, 2, enc(nil).u32(5).u64(0).u32(10)))
 	seed(message(tFlush, 1, enc(nil).u16(1)), message(tStatfs, 2, enc(nil).u32(1)), message(tLock, 3, enc(nil).u32(1).u8(1).u32(0).u64(0).u64(0).u32(1).str("c")))
 	seed([]byte{0xff, 0xff, 0xff, 0xff, tRead, 1, 0})
+	// What a hostile guest tried against shares: an extended attribute
+	// to buffer, unlinks of names too long or not there, a flood of fids,
+	// the device's own fid, a second open, a Tversion mid-session.
+	seed(walk(1, 1, 2, "f"), message(tXattrcr, 2, enc(nil).u32(2).str("user.x").u64(1<<30).u32(0)),
+		message(tWrite, 3, enc(nil).u32(2).u64(0).u32(4).u32(0xdeadbeef)), message(tClunk, 4, enc(nil).u32(2)))
+	seed(message(tUnlinkat, 1, enc(nil).u32(1).str(strings.Repeat("L", 300)).u32(0)),
+		message(tUnlinkat, 2, enc(nil).u32(1).str("missing").u32(0)), message(tUnlinkat, 3, enc(nil).u32(1).str("f").u32(0)))
+	var flood [][]byte
+	for i := uint32(0); i < 32; i++ {
+		flood = append(flood, walk(uint16(i), 1, 100+i))
+	}
+	seed(flood...)
+	seed(walk(1, 1, reservedFid), walk(2, 1, 2, "f"), message(tLopen, 3, enc(nil).u32(2).u32(0)), message(tLopen, 4, enc(nil).u32(2).u32(0)))
+	seed(walk(1, 1, 2), message(tVersion, 0xffff, enc(nil).u32(65536).str("9P2000.L")), message(tGetattr, 2, enc(nil).u32(2).u64(0x3fff)))
 
 	dir := f.TempDir()
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)

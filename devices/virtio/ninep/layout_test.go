@@ -20,7 +20,7 @@ func fullBody(layout string) enc {
 			b = b.u8(0)
 		case '2', 'w':
 			b = b.u16(0)
-		case 's':
+		case 's', 'n', 't':
 			b = b.str("x")
 		case '4', 'p':
 			b = b.u32(0)

@@ -178,14 +178,27 @@ func (d *Device) logOnce(kind, format string, args ...any) {
 	}
 }
 
-// request is a chain whose answer the server has yet to give.
+// request is a chain whose answer the server has yet to give, or a
+// request of the device's own (internal).
 type request struct {
 	head     uint16
 	writable []virtio.Buffer // guest memory: touched only inside the gate
 	flush    bool            // a Tflush
+	// internal, for the device's own requests (unlink.go), takes the
+	// answer instead of a chain.
+	internal chan []byte
 }
 
-// session is one activation: the server and the two goroutines around it.
+// maxInFlightBytes bounds the requests the server works on at once by
+// what they may hold: each may take an msize buffer in and another out.
+// minInFlight keeps the bound from starving a guest that negotiated the
+// largest msize.
+const (
+	maxInFlightBytes = 64 << 20
+	minInFlight      = 16
+)
+
+// session is one activation: the server and the goroutines around it.
 type session struct {
 	d    *Device
 	env  virtio.ActivateEnv
@@ -193,37 +206,31 @@ type session struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	tw *pipe // T-messages into the server
+	// unlinkMu lets one Tunlinkat at a time look its name up, as they
+	// share reservedFid (unlink.go).
+	unlinkMu sync.Mutex
 
-	// mu guards the queue (both goroutines pop and push) and what follows.
+	// mu guards the queue (several goroutines pop and push) and what
+	// follows.
 	mu      sync.Mutex
+	srv     *server // replaced by each Tversion, on the queue's goroutine
 	pending map[uint16]*request
-	idle    chan struct{} // closed when pending empties, for waitIdle
+	shrunk  chan struct{} // closed when pending loses a request, for waitFor
 	msize   uint32        // the negotiated msize (MaxMsize until Tversion)
+	peak    int           // the most requests the guest had in progress
+}
+
+// server is one p9 server: a Tversion ends it with every fid it held, and
+// the next is fresh, as 9P says a version starts a new session.
+type server struct {
+	tw   *pipe         // T-messages into it
+	done chan struct{} // closed once it returned and closed its files
 }
 
 func startSession(d *Device, env virtio.ActivateEnv) *session {
-	// The requests' way holds up to two of the largest messages
-	// before the queue's goroutine waits: bounded, and enough that it
-	// need not wait for the server to read a message in pieces.
-	t := newPipe(2 * MaxMsize)
-	s := &session{
-		d: d, env: env, q: env.Queues[0], stop: make(chan struct{}),
-		tw: t, pending: map[uint16]*request{}, msize: MaxMsize,
-	}
-	pass := env.Gate.Pass()
-	a := &answers{
-		deliver: func(msg []byte, tag uint16, tooBig bool) error { return s.deliver(&pass, msg, tag, tooBig) },
-		release: pass.Release,
-		recover: env.Recover,
-	}
-	srv := p9.NewServer(d.share)
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		defer env.Recover("9p server")
-		srv.Handle(t, a)
-	}()
+	s := &session{d: d, env: env, q: env.Queues[0], stop: make(chan struct{}), pending: map[uint16]*request{}, msize: MaxMsize}
+	s.srv = s.startServer()
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.serveQueue()
@@ -231,14 +238,71 @@ func startSession(d *Device, env virtio.ActivateEnv) *session {
 	return s
 }
 
-var errStopped = errors.New("9p device stopped")
+// startServer starts a p9 server on a fresh input stream.
+func (s *session) startServer() *server {
+	// The requests' way holds up to two of the largest messages
+	// before the queue's goroutine waits: bounded, and enough that it
+	// need not wait for the server to read a message in pieces.
+	sv := &server{tw: newPipe(2 * MaxMsize), done: make(chan struct{})}
+	pass := s.env.Gate.Pass()
+	a := &answers{
+		deliver: func(msg []byte, tag uint16, tooBig bool) error { return s.deliver(&pass, msg, tag, tooBig) },
+		release: pass.Release,
+		recover: s.env.Recover,
+	}
+	srv := p9.NewServer(s.d.share)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(sv.done)
+		defer s.env.Recover("9p server")
+		srv.Handle(sv.tw, a)
+	}()
+	return sv
+}
 
-// shutdown stops both goroutines and the server, and waits for them: the
+var (
+	errStopped = errors.New("9p device stopped")
+	errVersion = errors.New("a Tversion ended the 9p session")
+)
+
+// shutdown stops the goroutines and the server, and waits for them: the
 // server returns once its handlers did, and closes every file it held.
+// What the guest queued and the server has not read yet is dropped, so
+// however long the backlog, only the requests in progress (at most the
+// in-flight bound) are waited for.
 func (s *session) shutdown() {
 	close(s.stop)
-	s.tw.CloseWithError(errStopped)
+	s.mu.Lock()
+	sv := s.srv
+	s.mu.Unlock()
+	sv.tw.Abort(errStopped)
 	s.wg.Wait()
+}
+
+// restartServer ends the server (the session is idle: a Tversion waits
+// for that) and starts a fresh one. It returns false once the device is
+// stopping.
+func (s *session) restartServer() bool {
+	s.mu.Lock()
+	old := s.srv
+	s.mu.Unlock()
+	old.tw.Abort(errVersion)
+	select {
+	case <-old.done:
+	case <-s.stop:
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stop:
+		// shutdown read s.srv already: a new one would outlive it.
+		return false
+	default:
+	}
+	s.srv = s.startServer()
+	return true
 }
 
 // fail marks the device broken after the driver broke the queue.
@@ -246,9 +310,17 @@ func (s *session) fail(err error) {
 	s.env.Fail(fmt.Errorf("request queue: %w", err))
 }
 
+// inFlightLimit is how many requests the server may have at once: no
+// more than the queue has descriptors for (a driver that makes a chain
+// available again while it is in progress gets no more), nor than
+// maxInFlightBytes allows at the negotiated msize. s.mu held.
+func (s *session) inFlightLimit() int {
+	return min(int(s.q.Size), max(maxInFlightBytes/int(s.msize), minInFlight))
+}
+
 // serveQueue takes each chain the driver makes available, checks its
 // message and gives it to the server, or answers it at once when it is
-// malformed.
+// malformed. While the server has inFlightLimit requests it takes none.
 func (s *session) serveQueue() {
 	pass := s.env.Gate.Pass()
 	defer pass.Release()
@@ -263,6 +335,9 @@ func (s *session) serveQueue() {
 		case <-kick:
 		}
 		for {
+			if !s.waitFor(func() bool { return len(s.pending) < s.inFlightLimit() }) {
+				return
+			}
 			if !pass.Enter(s.stop) {
 				return
 			}
@@ -276,15 +351,15 @@ func (s *session) serveQueue() {
 			}
 			if ok {
 				var msg []byte
-				var version bool
-				msg, version, tbuf, err = s.take(&c, tbuf)
+				var kind messageKind
+				msg, kind, tbuf, err = s.take(&c, tbuf)
 				s.mu.Unlock()
 				pass.Leave()
 				if err != nil {
 					s.fail(err)
 					return
 				}
-				if msg != nil && !s.feed(&c, msg, version) {
+				if msg != nil && !s.feed(&c, msg, kind) {
 					return
 				}
 				continue
@@ -308,13 +383,21 @@ func (s *session) serveQueue() {
 	}
 }
 
+// messageKind is how feed passes a checked message on.
+type messageKind int
+
+const (
+	plain   messageKind = iota
+	version             // a Tversion: alone, on a fresh server
+	unlink              // a Tunlinkat: its name looked up first (unlink.go)
+)
+
 // take reads the message of chain c into tbuf (grown as needed, up to
 // msize) and either records the chain as pending and returns the message
-// for the server, or answers the chain at once (msg nil). version says
-// the message is a Tversion, which the server must see alone: the chain
-// is then not recorded yet (feed does it). It runs inside the gate with
-// s.mu held; an error is the queue's (the driver broke it).
-func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, version bool, _ []byte, err error) {
+// for feed, or answers the chain at once (msg nil). A Tversion's chain
+// is not recorded yet (feed does it). It runs inside the gate with s.mu
+// held; an error is the queue's (the driver broke it).
+func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, kind messageKind, _ []byte, err error) {
 	var hdr [headerSize]byte
 	n := c.ReadableLen()
 	gather(hdr[:], c.Buffers)
@@ -324,9 +407,12 @@ func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, version bool, 
 	}
 	size := binary.LittleEndian.Uint32(hdr[:])
 	typ := hdr[4]
-	refuse := func(errno unix.Errno, kind, format string, args ...any) ([]byte, bool, []byte, error) {
+	refuse := func(errno unix.Errno, kind, format string, args ...any) ([]byte, messageKind, []byte, error) {
 		s.d.logOnce(kind, format, args...)
-		return nil, false, tbuf, s.reply(c.Head, c.Buffers, errorReply(tag, errno))
+		return nil, plain, tbuf, s.reply(c.Head, c.Buffers, errorReply(tag, errno))
+	}
+	answer := func(reply []byte) ([]byte, messageKind, []byte, error) {
+		return nil, plain, tbuf, s.reply(c.Head, c.Buffers, reply)
 	}
 	switch {
 	case n < headerSize:
@@ -345,38 +431,57 @@ func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, version bool, 
 	}
 	msg = tbuf[:size]
 	gather(msg, c.Buffers)
-	if !fits(layout, msg[headerSize:]) {
-		return refuse(unix.EINVAL, "layout", "a request of type %d is too short for its fields; failing it", typ)
+	body := msg[headerSize:]
+	switch errno := check(layout, body); errno {
+	case 0:
+	case unix.ENAMETOOLONG:
+		return refuse(errno, "name", "a request of type %d names a file longer than Linux allows; failing it", typ)
+	default:
+		return refuse(errno, "layout", "a request of type %d is too short for its fields; failing it", typ)
 	}
 	if _, dup := s.pending[tag]; dup {
 		return refuse(unix.EINVAL, "dup", "a request reuses tag %d of one in progress; failing it", tag)
 	}
+	if newFid(typ, body) == reservedFid {
+		return refuse(unix.EINVAL, "fid", "a request makes fid %#x, which the device keeps for itself; failing it", reservedFid)
+	}
+	if mutating[typ] && s.d.share.ReadOnly() {
+		return answer(errorReply(tag, unix.EROFS))
+	}
 	switch typ {
 	case msgTversion:
 		// The device's bounds on msize are the server's too.
-		m := binary.LittleEndian.Uint32(msg[headerSize:])
-		binary.LittleEndian.PutUint32(msg[headerSize:], min(max(m, MinMsize), MaxMsize))
-		return msg, true, tbuf, nil
+		m := binary.LittleEndian.Uint32(body)
+		binary.LittleEndian.PutUint32(body, min(max(m, MinMsize), MaxMsize))
+		return msg, version, tbuf, nil
 	case msgTxattrwalk:
 		// The share serves no extended attributes, but p9's server
 		// answers a Txattrwalk with EINVAL whatever the file says, and
 		// overlayfs takes EINVAL for a broken lower layer: every file
 		// of a 9p-backed overlay would fail to look up. EOPNOTSUPP is
 		// what "no xattrs here" is.
-		return nil, false, tbuf, s.reply(c.Head, c.Buffers, errorReply(tag, unix.EOPNOTSUPP))
+		return answer(errorReply(tag, unix.EOPNOTSUPP))
+	case msgTxattrcreate:
+		// Nor does it take any: p9's server would buffer the
+		// attribute's writes in gokvm's memory, however large the guest
+		// says it is, until the fid is clunked.
+		return answer(errorReply(tag, unix.EOPNOTSUPP))
 	case msgTflush:
 		// p9's server waits for the old tag to finish: a Tflush of
 		// itself, or of another Tflush (which may wait for this one),
 		// would wait forever. There is nothing to wait for: done.
-		old := binary.LittleEndian.Uint16(msg[headerSize:])
+		old := binary.LittleEndian.Uint16(body)
 		if p := s.pending[old]; old == tag || p != nil && p.flush {
-			return nil, false, tbuf, s.reply(c.Head, c.Buffers, emptyReply(msgTflush+1, tag))
+			return answer(emptyReply(msgTflush+1, tag))
 		}
+	case msgTunlinkat:
+		kind = unlink
 	}
 	r := s.record(c)
 	r.flush = typ == msgTflush
 	s.pending[tag] = r
-	return msg, false, tbuf, nil
+	s.peak = max(s.peak, len(s.pending))
+	return msg, kind, tbuf, nil
 }
 
 // record keeps what the answer to chain c needs.
@@ -390,13 +495,23 @@ func (s *session) record(c *virtio.Chain) *request {
 	return r
 }
 
-// feed writes msg into the server's input. A Tversion (version) changes
-// the connection's msize, so the server sees it with no other request in
-// progress and takes the next only once it answered. It returns false
-// once the device is stopping.
-func (s *session) feed(c *virtio.Chain, msg []byte, version bool) bool {
-	if version {
-		if !s.waitIdle() {
+// feed passes msg on by its kind. A Tversion starts a new session: the
+// server sees it with no other request in progress, on a fresh server
+// (the old one's fids are gone), and the next request is taken once it
+// answered. It returns false once the device is stopping.
+func (s *session) feed(c *virtio.Chain, msg []byte, kind messageKind) bool {
+	switch kind {
+	case unlink:
+		// msg is tbuf, which the next request overwrites.
+		m := append([]byte(nil), msg...)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.unlink(m)
+		}()
+		return true
+	case version:
+		if !s.waitFor(func() bool { return len(s.pending) == 0 }) || !s.restartServer() {
 			return false
 		}
 		// The chain's buffers are guest memory: record it inside the
@@ -405,32 +520,44 @@ func (s *session) feed(c *virtio.Chain, msg []byte, version bool) bool {
 		s.pending[binary.LittleEndian.Uint16(msg[5:])] = s.record(c)
 		s.mu.Unlock()
 	}
-	if _, err := s.tw.Write(msg); err != nil {
+	if _, err := s.srv.tw.Write(msg); err != nil {
 		return false
 	}
-	if version {
-		return s.waitIdle()
+	if kind == version {
+		return s.waitFor(func() bool { return len(s.pending) == 0 })
 	}
 	return true
 }
 
-// waitIdle waits until the server answered every request it was given.
-func (s *session) waitIdle() bool {
-	s.mu.Lock()
-	if len(s.pending) == 0 {
+// waitFor waits until ready (called with s.mu held) holds, checking it
+// each time a request ends; false once the device is stopping.
+func (s *session) waitFor(ready func() bool) bool {
+	for {
+		s.mu.Lock()
+		if ready() {
+			s.mu.Unlock()
+			return true
+		}
+		if s.shrunk == nil {
+			s.shrunk = make(chan struct{})
+		}
+		shrunk := s.shrunk
 		s.mu.Unlock()
-		return true
+		select {
+		case <-shrunk:
+		case <-s.stop:
+			return false
+		}
 	}
-	if s.idle == nil {
-		s.idle = make(chan struct{})
-	}
-	idle := s.idle
-	s.mu.Unlock()
-	select {
-	case <-idle:
-		return true
-	case <-s.stop:
-		return false
+}
+
+// done removes the request of tag and wakes those waiting on that. s.mu
+// held.
+func (s *session) done(tag uint16) {
+	delete(s.pending, tag)
+	if s.shrunk != nil {
+		close(s.shrunk)
+		s.shrunk = nil
 	}
 }
 
@@ -457,14 +584,18 @@ func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.pending[tag]
-	delete(s.pending, tag)
 	if r == nil {
 		s.d.logOnce("orphan", "the 9P server answered tag %d, which no request has; dropping it", tag)
 		return nil
 	}
+	s.done(tag)
 	if tooBig {
 		s.d.logOnce("bigreply", "an answer of more than %d bytes; failing the request", MaxMsize)
 		msg = errorReply(tag, unix.EMSGSIZE)
+	}
+	if r.internal != nil {
+		r.internal <- append([]byte(nil), msg...)
+		return nil
 	}
 	if msg[4] == msgRversion && len(msg) >= headerSize+4 {
 		if m := binary.LittleEndian.Uint32(msg[headerSize:]); m != 0 {
@@ -472,10 +603,6 @@ func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 		}
 	}
 	err := s.reply(r.head, r.writable, msg)
-	if len(s.pending) == 0 && s.idle != nil {
-		close(s.idle)
-		s.idle = nil
-	}
 	if err == nil && s.q.ShouldInterrupt() {
 		s.env.Interrupt()
 	}

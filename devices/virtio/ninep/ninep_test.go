@@ -185,11 +185,14 @@ func TestNinepReadOnly(t *testing.T) {
 	c.fails(tUnlinkat, enc(nil).u32(1).str("d").u32(unix.AT_REMOVEDIR), unix.EROFS)
 	c.walk(1, 4, "f")
 	c.fails(tRemove, enc(nil).u32(4), unix.EROFS)
-	// An extended attribute: set when the fid is clunked.
+	// An extended attribute is refused as every change is, and the fid
+	// is not one to write to.
 	c.walk(1, 5, "f")
-	c.ok(tXattrcr, enc(nil).u32(5).str("user.x").u64(1).u32(0))
-	c.ok(tWrite, enc(nil).u32(5).u64(0).u32(1).u8('v'))
-	c.fails(tClunk, enc(nil).u32(5), unix.EROFS)
+	c.fails(tXattrcr, enc(nil).u32(5).str("user.x").u64(1).u32(0), unix.EROFS)
+	if r := c.rpc(tWrite, enc(nil).u32(5).u64(0).u32(1).u8('v')); r.typ != msgRlerror {
+		t.Errorf("a Twrite on a fid whose Txattrcreate was refused: answer type %d", r.typ)
+	}
+	c.ok(tClunk, enc(nil).u32(5))
 	// Reading still works.
 	c.walk(1, 6, "f")
 	c.ok(tLopen, enc(nil).u32(6).u32(unix.O_RDONLY))
@@ -256,7 +259,7 @@ func TestShareRenameRace(t *testing.T) {
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "a"), 0o755)
 	hostFile(t, filepath.Join(dir, "a"), "passwd", []byte("in the share"))
-	s, err := OpenShare(dir, false)
+	s, err := OpenShare(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +455,7 @@ func TestNinepBadChains(t *testing.T) {
 func TestNinepPause(t *testing.T) {
 	dir := t.TempDir()
 	c := newClient(t, dir, false)
-	share, _ := OpenShare(dir, false)
+	share, _ := OpenShare(dir, Options{})
 	dev, _ := New("virtio-9p1", "p", share, nil)
 	d := virtiotest.NewFromSpec(t, virtio.Spec("virtio-9p1", virtio.Modern, dev), nil)
 	d.Setup(16, 0)

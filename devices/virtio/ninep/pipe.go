@@ -82,6 +82,19 @@ func (p *pipe) CloseWithError(err error) {
 	p.mu.Unlock()
 }
 
+// Abort ends the pipe as CloseWithError does, and drops what is waiting
+// to be read: a device that stops answers none of it, so however much the
+// guest queued, the server's reader sees the end at once.
+func (p *pipe) Abort(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.buf, p.r = nil, 0
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
 // Close ends the pipe with io.EOF (p9's server closes both streams when
 // it stops).
 func (p *pipe) Close() error {

@@ -72,3 +72,14 @@ func TestPipeBounded(t *testing.T) {
 		t.Fatalf("read %q, %v", got, err)
 	}
 }
+
+// TestPipeAbortDrops: an abort ends the pipe for the reader at once, with
+// nothing of what was waiting read.
+func TestPipeAbortDrops(t *testing.T) {
+	p := newPipe(1 << 20)
+	p.Write(make([]byte, 4096))
+	p.Abort(errStopped)
+	if n, err := p.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errStopped) {
+		t.Fatalf("Read after Abort = %d, %v; want 0, %v", n, err, errStopped)
+	}
+}

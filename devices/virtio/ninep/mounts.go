@@ -1,0 +1,126 @@
+package ninep
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// A share stays on the mount of its own directory: a walk that would
+// cross a mount point (into /proc below a share of /, say) is refused with
+// EXDEV, as openat2's RESOLVE_NO_XDEV refuses it. Other mounts below the
+// directory are entered only when the share lists them (Options.Mounts):
+// the sandbox's share of / lists /usr, /home... where they are mounts of
+// their own, so that the host's files are there but its kernel's are not.
+// A mount is told apart by its mount ID (statx's STATX_MNT_ID), which no
+// rename or bind mount of the guest's can change.
+
+// pseudoFS are the file system types a share never enters, even when
+// listed: they are the host kernel's own state (a process's memory under
+// /proc/PID/mem, every process's environment, the kernel log, the
+// devices), not files a guest has any business with.
+var pseudoFS = map[string]bool{
+	"proc": true, "sysfs": true, "devtmpfs": true, "devpts": true, "debugfs": true,
+	"tracefs": true, "securityfs": true, "cgroup": true, "cgroup2": true, "bpf": true,
+	"pstore": true, "efivarfs": true, "configfs": true, "fusectl": true, "mqueue": true,
+	"hugetlbfs": true, "binfmt_misc": true, "autofs": true, "selinuxfs": true, "nsfs": true,
+	"rpc_pipefs": true, "nfsd": true, "binder": true,
+}
+
+// PseudoFS reports whether fstype (as /proc/self/mountinfo names it) is
+// one of the kernel's own file systems, which no share enters.
+func PseudoFS(fstype string) bool { return pseudoFS[fstype] }
+
+// mountID is the ID of the mount that fd's file is on.
+func mountID(fd int) (uint64, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, err
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, unix.ENOSYS
+	}
+	return stx.Mnt_id, nil
+}
+
+// MountFSType is the type of the file system mounted where path's file
+// is (a mount's root or any file on it), from /proc/self/mountinfo.
+func MountFSType(path string) (string, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	id, err := mountID(fd)
+	if err != nil {
+		return "", fmt.Errorf("%s: mount ID: %w", path, err)
+	}
+	return mountFSType(id)
+}
+
+// mountFSType finds mount id in /proc/self/mountinfo: "ID PARENT
+// MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER".
+func mountFSType(id uint64) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	want := strconv.FormatUint(id, 10)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] != want {
+			continue
+		}
+		for i, f := range fields {
+			if f == "-" && i+1 < len(fields) {
+				return fields[i+1], nil
+			}
+		}
+		return "", fmt.Errorf("mount %s: malformed /proc/self/mountinfo line", want)
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", fmt.Errorf("mount %s is not in /proc/self/mountinfo", want)
+}
+
+// allowedMounts is the set of mount IDs a share may be on: its own
+// directory's, and each listed mount's. A listed path of a kernel file
+// system is an error naming it.
+func allowedMounts(rootFd int, dir string, listed []string) (map[uint64]bool, error) {
+	if len(listed) == 0 {
+		return nil, nil
+	}
+	own, err := mountID(rootFd)
+	if err != nil {
+		return nil, fmt.Errorf("mount ID of %s: %w (a share that lists mounts needs Linux 5.8's statx STATX_MNT_ID)", dir, err)
+	}
+	ids := map[uint64]bool{own: true}
+	for _, p := range listed {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("mount %s: %w", p, &os.PathError{Op: "open", Path: p, Err: err})
+		}
+		id, err := mountID(fd)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("mount %s: %w", p, err)
+		}
+		typ, err := mountFSType(id)
+		if err != nil {
+			return nil, fmt.Errorf("mount %s: %w", p, err)
+		}
+		if PseudoFS(typ) {
+			return nil, fmt.Errorf("mount %s is %s, the host kernel's own state, which no share serves", p, typ)
+		}
+		ids[id] = true
+	}
+	return ids, nil
+}
