@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gokvm/gokvm/devices/virtio/ninep"
 	"github.com/gokvm/gokvm/sandbox/guestinit"
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -163,5 +164,24 @@ func TestInitramfs(t *testing.T) {
 	}
 	if _, ok := files[strings.TrimPrefix(guestinit.ConfigPath, "/")]; !ok {
 		t.Errorf("no %s", guestinit.ConfigPath)
+	}
+}
+
+// TestRootMountsLeaveKernelOut: the root share's list of mounts holds the
+// command's directory and never a kernel file system, even when the
+// command runs in one.
+func TestRootMountsLeaveKernelOut(t *testing.T) {
+	dir := t.TempDir()
+	got := sharedRootMounts("/", dir)
+	if len(got) == 0 || got[len(got)-1] != dir {
+		t.Errorf("sharedRootMounts(/, %s) = %v: the command's directory is missing", dir, got)
+	}
+	for _, p := range append(got, sharedRootMounts("/", "/proc/self")...) {
+		if typ, err := ninep.MountFSType(p); err != nil || ninep.PseudoFS(typ) {
+			t.Errorf("%s (%s, %v) is in the root share's mounts", p, typ, err)
+		}
+	}
+	if got := sharedRootMounts("/", "/proc/self"); len(got) > 0 && got[len(got)-1] == "/proc/self" {
+		t.Errorf("the root share enters /proc: %v", got)
 	}
 }

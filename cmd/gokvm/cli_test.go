@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -189,12 +190,12 @@ func TestShareFlag(t *testing.T) {
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	os.Mkdir(a, 0o755)
 	os.Mkdir(b, 0o755)
-	o, err := parseRunFlags([]string{"-k", kernel, "--9p", a + ",host", "--9p", b + ",ro_share,ro"})
+	o, err := parseRunFlags([]string{"-k", kernel, "--9p", a + ",host", "--9p", b + ",ro_share,ro,mounts=/usr:/home"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []machine.Share{{Dir: a, Tag: "host"}, {Dir: b, Tag: "ro_share", ReadOnly: true}}
-	if len(o.spec.Shares) != 2 || o.spec.Shares[0] != want[0] || o.spec.Shares[1] != want[1] {
+	want := []machine.Share{{Dir: a, Tag: "host"}, {Dir: b, Tag: "ro_share", ReadOnly: true, Mounts: []string{"/usr", "/home"}}}
+	if !reflect.DeepEqual(o.spec.Shares, want) {
 		t.Errorf("shares %+v, want %+v", o.spec.Shares, want)
 	}
 	code, stdout, _ := runCLI(t, "run", "-k", kernel, "--9p", b+",t,ro", "--print-config")
@@ -210,6 +211,8 @@ func TestShareFlag(t *testing.T) {
 		{"no tag", a, "want DIR,TAG[,ro]"},
 		{"empty tag", a + ",", "want DIR,TAG[,ro]"},
 		{"bad option", a + ",t,rw", `unknown option "rw"`},
+		{"relative mount", a + ",t,mounts=usr", `shares[0].mounts[0]: "usr" is not an absolute path`},
+		{"empty mount", a + ",t,mounts=/usr:", "an empty path in mounts="},
 		{"missing dir", filepath.Join(dir, "none") + ",t", "shares[0].dir"},
 		{"a file", kernel + ",t", "is not a directory"},
 		{"long tag", a + "," + strings.Repeat("x", 32), "longer than 31 bytes"},

@@ -90,12 +90,16 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --vsock CID        a virtio-vsock device (the host's vhost-vsock,
                          /dev/vhost-vsock) with guest context ID CID (3 to
                          4294967294); the guest reaches the host at CID 2
-      --9p DIR,TAG[,ro]  serve the host directory DIR over virtio-9p (9P2000.L);
+      --9p DIR,TAG[,ro][,mounts=PATHS]
+                         serve the host directory DIR over virtio-9p (9P2000.L);
                          the guest mounts it with mount -t 9p -o
                          trans=virtio,version=9p2000.L TAG /mnt. Nothing outside
-                         DIR is reachable (symlinks are never followed); ro:
-                         every change fails with EROFS. Files the guest creates
-                         belong to gokvm's user. Repeat for more shares
+                         DIR is reachable (symlinks are never followed), nor
+                         any other mount below DIR (EXDEV) but those listed in
+                         mounts=PATH:PATH... (never /proc, /sys, /dev and the
+                         like); ro: every change fails with EROFS. Files the
+                         guest creates belong to gokvm's user. Repeat for more
+                         shares
       --virtio-transport T
                          mmio (virtio-mmio version 2, default) or mmio-legacy
                          (version 1, for old guest kernels)
@@ -120,7 +124,11 @@ gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
       --root DIR         the host directory that is the guest's root (default /),
                          over 9p, read-only under a tmpfs overlay: CMD can write,
                          and its writes vanish at exit (a --9p share given rw,
-                         mounted at its host path, keeps them)
+                         mounted at its host path, keeps them). Of the host's
+                         other mounts it enters /usr, /home, /opt, /srv, /var,
+                         /nix, /boot, /root, /snap and /gnu where they are
+                         mounts of their own, and the current directory's;
+                         never /proc, /sys or /dev
       --modules DIR      a /lib/modules/VERSION tree (with depmod's modules.dep)
                          for a kernel with virtio_mmio, 9pnet_virtio, 9p or
                          overlay as modules: they and their dependencies are put
