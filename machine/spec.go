@@ -117,7 +117,7 @@ type Share struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 	// Mounts are host mount points below Dir that the guest may enter.
 	// Every other mount below Dir (another disk, /proc, a tmpfs) is
-	// refused with EXDEV; a kernel file system (proc, sysfs, devtmpfs,
+	// not there for the guest (ENOENT); a kernel file system (proc, sysfs, devtmpfs,
 	// debugfs...) cannot be listed.
 	Mounts []string `json:"mounts,omitempty"`
 }

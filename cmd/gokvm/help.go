@@ -95,11 +95,11 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          the guest mounts it with mount -t 9p -o
                          trans=virtio,version=9p2000.L TAG /mnt. Nothing outside
                          DIR is reachable (symlinks are never followed), nor
-                         any other mount below DIR (EXDEV) but those listed in
-                         mounts=PATH:PATH... (never /proc, /sys, /dev and the
-                         like); ro: every change fails with EROFS. Files the
-                         guest creates belong to gokvm's user. Repeat for more
-                         shares
+                         any other mount below DIR (not there: ENOENT) but
+                         those listed in mounts=PATH:PATH... (never /proc,
+                         /sys, /dev and the like); ro: every change fails with
+                         EROFS. Files the guest creates belong to gokvm's
+                         user. Repeat for more shares
       --virtio-transport T
                          mmio (virtio-mmio version 2, default) or mmio-legacy
                          (version 1, for old guest kernels)

@@ -54,7 +54,7 @@ type Options struct {
 	ReadOnly bool
 	// Mounts are mount points below the directory that the guest may
 	// enter (the sandbox's share of / lists /usr, /home...). Every other
-	// mount below it is refused with EXDEV. A kernel file system
+	// mount below it is not there for the guest (ENOENT). A kernel file system
 	// (PseudoFS) cannot be listed.
 	Mounts []string
 	// MaxFiles is how many host descriptors the share may hold (a
@@ -213,12 +213,16 @@ func (s *Share) openat(dirfd int, name string, flags int, mode uint32) (int, err
 			// RESOLVE_NO_SYMLINKS on a final symlink.
 			return -1, unix.ELOOP
 		}
+		if err == unix.EXDEV {
+			// RESOLVE_NO_XDEV: a mount point (one name, never "..").
+			return -1, unix.ENOENT
+		}
 		return -1, err
 	}
 }
 
 // onListedMount keeps fd when its file is on a mount the share may enter,
-// and closes it with EXDEV otherwise.
+// and closes it with ENOENT otherwise (mounts.go says why not EXDEV).
 func (s *Share) onListedMount(fd int) (int, error) {
 	ok := false
 	if id, err := mountID(fd); err == nil && s.rootMount != 0 {
@@ -230,7 +234,7 @@ func (s *Share) onListedMount(fd int) (int, error) {
 	}
 	if !ok {
 		unix.Close(fd)
-		return -1, unix.EXDEV
+		return -1, unix.ENOENT
 	}
 	return fd, nil
 }

@@ -11,8 +11,13 @@ import (
 )
 
 // A share stays on the mount of its own directory: a walk that would
-// cross a mount point (into /proc below a share of /, say) is refused with
-// EXDEV, as openat2's RESOLVE_NO_XDEV refuses it. Other mounts below the
+// cross a mount point (into /proc below a share of /, say) finds nothing
+// (openat2's RESOLVE_NO_XDEV refuses it with EXDEV, which the guest is
+// told as ENOENT: Linux's 9p client makes a negative dentry of ENOENT
+// only, and overlayfs, the sandbox's root, fails a lookup on any other
+// error, so a mount point would break the lookup of its name instead of
+// leaving it to the guest to make). Readdir still lists the mount
+// point's name, as the directory below it has it. Other mounts below the
 // directory are entered only when the share lists them (Options.Mounts):
 // the sandbox's share of / lists /usr, /home... where they are mounts of
 // their own, so that the host's files are there but its kernel's are not.
