@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"strings"
@@ -48,6 +49,13 @@ type Server struct {
 	path    string
 	ln      *net.UnixListener
 	console *Hub
+	// uid is this process's effective uid, the one a client must have
+	// (or root): read at Listen, as the run phase's filter has no
+	// geteuid.
+	uid uint32
+	// peerCred reads a client's credentials; tests make up strangers.
+	peerCred func(*net.UnixConn) (*unix.Ucred, error)
+	log      *log.Logger
 
 	mu     sync.Mutex
 	info   Info
@@ -101,6 +109,7 @@ func Listen(info Info, console *Hub) (*Server, error) {
 	}
 	return &Server{
 		path: path, ln: ln, console: console, info: info,
+		uid: uint32(os.Geteuid()), peerCred: peerCred, log: log.Default(),
 		conns: map[net.Conn]struct{}{},
 		slots: make(chan struct{}, maxConns),
 		done:  make(chan struct{}),
@@ -149,6 +158,10 @@ func clearStale(path string) error {
 
 // Path is the socket's path.
 func (s *Server) Path() string { return s.path }
+
+// SetLogger sets where the server says what it refused (a client of
+// another user); the standard logger until then. Call it before Serve.
+func (s *Server) SetLogger(l *log.Logger) { s.log = l }
 
 // Serve accepts connections in the background until Finish.
 func (s *Server) Serve() {
@@ -218,6 +231,10 @@ func (s *Server) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		cred, ok := s.admit(c)
+		if !ok {
+			continue
+		}
 		select {
 		case s.slots <- struct{}{}:
 		default:
@@ -236,7 +253,7 @@ func (s *Server) acceptLoop() {
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
-			s.serveConn(c)
+			s.serveConn(c, peerName(cred))
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -245,9 +262,25 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// serveConn answers one connection's requests in order.
-func (s *Server) serveConn(c *net.UnixConn) {
-	client := peerName(c)
+// admit checks who connected before anything is read or written: a
+// process of another user (or one that cannot be told) is closed
+// unanswered, and logged.
+func (s *Server) admit(c *net.UnixConn) (*unix.Ucred, bool) {
+	cred, err := s.peerCred(c)
+	if err == nil {
+		err = checkPeerUID(cred.Uid, s.uid)
+	}
+	if err != nil {
+		s.log.Printf("control socket of %s: refused a connection from %s: %v", s.info.Name, peerName(cred), err)
+		c.Close()
+		return nil, false
+	}
+	return cred, true
+}
+
+// serveConn answers one connection's requests in order; client names
+// the process at the other end.
+func (s *Server) serveConn(c *net.UnixConn, client string) {
 	r := bufio.NewReaderSize(c, MaxLine)
 	for {
 		c.SetReadDeadline(time.Now().Add(idleTimeout))
@@ -453,20 +486,4 @@ func writeResponse(c net.Conn, r Response) bool {
 	c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.Write(encodeLine(r))
 	return err == nil
-}
-
-// peerName names a client by its process, from the socket's credentials.
-func peerName(c *net.UnixConn) string {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return "a client"
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return "a client"
-	}
-	return fmt.Sprintf("pid %d", cred.Pid)
 }
