@@ -455,7 +455,7 @@ func (s *Server) serveConsole(c *net.UnixConn, r *bufio.Reader, client string) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := r.Read(buf)
-		if n > 0 && !s.console.input(bytes.Clone(buf[:n]), s.done) {
+		if n > 0 && !s.console.input(bytes.Clone(buf[:n]), s.done, func() bool { return clientLeft(c) }) {
 			break
 		}
 		if err != nil {
