@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gokvm/gokvm/internal/accept"
 )
 
 // Timeouts and bounds of a server: a slow, stalled or dead client costs
@@ -47,7 +49,7 @@ type VM interface {
 // Server serves one VM's control socket.
 type Server struct {
 	path    string
-	ln      *net.UnixListener
+	ln      unixListener
 	console *Hub
 	// uid is this process's effective uid, the one a client must have
 	// (or root): read at Listen, as the run phase's filter has no
@@ -67,6 +69,13 @@ type Server struct {
 	done     chan struct{} // closed by Finish
 	finished sync.Once
 	wg       sync.WaitGroup // connection goroutines
+}
+
+// unixListener is what a server accepts from: its socket, or in tests
+// one that fails on purpose.
+type unixListener interface {
+	AcceptUnix() (*net.UnixConn, error)
+	Close() error
 }
 
 // Listen creates the control socket of the VM named info.Name in the
@@ -215,51 +224,47 @@ func (s *Server) Finish(status int, outcome string) {
 	})
 }
 
+// acceptLoop serves each connection on a goroutine of its own until
+// Finish; a failed accept (out of descriptors, say) is waited out and
+// tried again, never the end of the socket.
 func (s *Server) acceptLoop() {
-	for {
-		c, err := s.ln.AcceptUnix()
-		if err != nil {
-			select {
-			case <-s.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors, say: try again a little later.
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		cred, ok := s.admit(c)
-		if !ok {
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				writeResponse(c, errorResponse(fmt.Errorf("too many control connections (%d)", maxConns)))
-				c.Close()
-			}()
-			continue
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
+	logf := func(format string, args ...any) {
+		s.log.Printf("control socket of %s: "+format, append([]any{s.info.Name}, args...)...)
+	}
+	accept.Loop(s.ln.AcceptUnix, s.done, logf, s.take)
+}
+
+// take starts serving an accepted connection: one of another user is
+// closed, one beyond maxConns refused.
+func (s *Server) take(c *net.UnixConn) {
+	cred, ok := s.admit(c)
+	if !ok {
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.serveConn(c, peerName(cred))
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
+			writeResponse(c, errorResponse(fmt.Errorf("too many control connections (%d)", maxConns)))
 			c.Close()
 		}()
+		return
 	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slots }()
+		s.serveConn(c, peerName(cred))
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
 }
 
 // admit checks who connected before anything is read or written: a
