@@ -169,8 +169,14 @@ func clearStale(path string) error {
 func (s *Server) Path() string { return s.path }
 
 // SetLogger sets where the server says what it refused (a client of
-// another user); the standard logger until then. Call it before Serve.
-func (s *Server) SetLogger(l *log.Logger) { s.log = l }
+// another user) and that accepts fail; the standard logger until then,
+// or when l is nil. Call it before Serve.
+func (s *Server) SetLogger(l *log.Logger) {
+	if l == nil {
+		l = log.Default()
+	}
+	s.log = l
+}
 
 // Serve accepts connections in the background until Finish.
 func (s *Server) Serve() {
