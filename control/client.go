@@ -67,7 +67,25 @@ func DialPath(path string) (*Client, error) {
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
+	cred, err := peerCred(conn)
+	if err == nil {
+		err = checkServer(cred, uint32(os.Geteuid()))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
 	return &Client{name: path, conn: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// checkServer refuses a server that runs as neither this user (own) nor
+// root: a socket put in the client's way by someone else would get what
+// the client types into a console and could answer it lies.
+func checkServer(cred *unix.Ucred, own uint32) error {
+	if err := checkPeerUID(cred.Uid, own); err != nil {
+		return fmt.Errorf("refused: its server (pid %d) is %w", cred.Pid, err)
+	}
+	return nil
 }
 
 // Close closes the connection.

@@ -3,6 +3,7 @@ package control
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 // RingSize is how much of the guest's console a Hub keeps for the next
@@ -106,15 +107,31 @@ func (h *Hub) attacher() string {
 }
 
 // input passes a chunk the attacher typed to the guest, waiting while the
-// guest has not taken the last one, until done is closed.
-func (h *Hub) input(b []byte, done <-chan struct{}) bool {
+// guest has not taken the last one, until done is closed or left (asked
+// every hangupPoll) says the attacher has gone: a guest that stops
+// reading must not keep a client that left attached, and the console in
+// use, for good. False when the chunk did not go in.
+func (h *Hub) input(b []byte, done <-chan struct{}, left func() bool) bool {
 	select {
 	case h.in <- b:
 		return true
-	case <-done:
-		return false
-	case <-h.closed:
-		return false
+	default:
+	}
+	t := time.NewTicker(hangupPoll)
+	defer t.Stop()
+	for {
+		select {
+		case h.in <- b:
+			return true
+		case <-done:
+			return false
+		case <-h.closed:
+			return false
+		case <-t.C:
+			if left() {
+				return false
+			}
+		}
 	}
 }
 

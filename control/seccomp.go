@@ -11,8 +11,10 @@ import (
 var SystemCalls = []seccomp.Call{
 	{Name: "accept4", Why: "the control socket accepts a client (gokvm list, pause, console...)"},
 	{Name: "getsockname", Why: "Go's net package names the accepted control connection"},
-	{Name: "getsockopt", Why: "the control socket names its client by pid (SO_PEERCRED)",
-		Args: &seccomp.ArgRule{Index: 2, Values: []seccomp.Value{{V: unix.SO_PEERCRED, Name: "SO_PEERCRED", Why: "the client's pid, nothing else"}}}},
+	{Name: "getsockopt", Why: "the control socket checks each client's uid and names it by pid (SO_PEERCRED)",
+		Args: &seccomp.ArgRule{Index: 2, Values: []seccomp.Value{{V: unix.SO_PEERCRED, Name: "SO_PEERCRED", Why: "the client's uid and pid, nothing else"}}}},
+	{Name: "ppoll", Why: "an attached console whose guest takes no input checks, without reading, whether its client has gone (POLLRDHUP), so that it detaches",
+		Args: &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{{V: 1, Name: "one descriptor", Why: "the client's connection, nothing else"}}}},
 	{Name: "unlinkat", Why: "the control socket is removed when the VM ends; never a directory",
 		Args: &seccomp.ArgRule{Index: 2, Values: []seccomp.Value{{V: 0, Name: "no flags", Why: "not AT_REMOVEDIR"}}}},
 }

@@ -42,7 +42,7 @@ func seccompChild() {
 		os.Exit(4)
 	}
 	go io.Copy(hub, strings.NewReader("guest output\n"))
-	go func() { // the guest echoes what it reads
+	go func() { // the guest echoes what it reads, until "mute"
 		b := make([]byte, 64)
 		for {
 			n, err := hub.Read(b)
@@ -50,6 +50,9 @@ func seccompChild() {
 				return
 			}
 			hub.Write(b[:n])
+			if strings.Contains(string(b[:n]), "mute") {
+				return // and never reads again
+			}
 		}
 	}()
 	fmt.Println("ready")
@@ -110,6 +113,25 @@ func TestServerUnderSeccomp(t *testing.T) {
 	}
 	if _, err := dial(t, "filtered").Console(); err == nil {
 		t.Error("a second console was let in")
+	}
+	// A guest that reads no more input keeps a client that leaves from
+	// detaching only until the server sees it gone.
+	con.Write([]byte("mute\n"))
+	if got, err := cr.ReadString('\n'); got != "mute\n" {
+		t.Errorf("console: %q %v, want the guest's last echo", got, err)
+	}
+	con.Write([]byte("never read\n"))
+	time.Sleep(50 * time.Millisecond)
+	con.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := dial(t, "filtered").Console()
+		if err == nil {
+			c.Close()
+			break
+		}
+		if !strings.Contains(err.Error(), "in use") || time.Now().After(deadline) {
+			t.Fatalf("attaching after a client left a guest that does not read: %v", err)
+		}
 	}
 	res, err := dial(t, "filtered").Stop()
 	if err != nil || res.Status != 6 {

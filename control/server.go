@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gokvm/gokvm/internal/accept"
 )
 
 // Timeouts and bounds of a server: a slow, stalled or dead client costs
@@ -46,8 +49,15 @@ type VM interface {
 // Server serves one VM's control socket.
 type Server struct {
 	path    string
-	ln      *net.UnixListener
+	ln      unixListener
 	console *Hub
+	// uid is this process's effective uid, the one a client must have
+	// (or root): read at Listen, as the run phase's filter has no
+	// geteuid.
+	uid uint32
+	// peerCred reads a client's credentials; tests make up strangers.
+	peerCred func(*net.UnixConn) (*unix.Ucred, error)
+	log      *log.Logger
 
 	mu     sync.Mutex
 	info   Info
@@ -59,6 +69,13 @@ type Server struct {
 	done     chan struct{} // closed by Finish
 	finished sync.Once
 	wg       sync.WaitGroup // connection goroutines
+}
+
+// unixListener is what a server accepts from: its socket, or in tests
+// one that fails on purpose.
+type unixListener interface {
+	AcceptUnix() (*net.UnixConn, error)
+	Close() error
 }
 
 // Listen creates the control socket of the VM named info.Name in the
@@ -101,6 +118,7 @@ func Listen(info Info, console *Hub) (*Server, error) {
 	}
 	return &Server{
 		path: path, ln: ln, console: console, info: info,
+		uid: uint32(os.Geteuid()), peerCred: peerCred, log: log.Default(),
 		conns: map[net.Conn]struct{}{},
 		slots: make(chan struct{}, maxConns),
 		done:  make(chan struct{}),
@@ -149,6 +167,16 @@ func clearStale(path string) error {
 
 // Path is the socket's path.
 func (s *Server) Path() string { return s.path }
+
+// SetLogger sets where the server says what it refused (a client of
+// another user) and that accepts fail; the standard logger until then,
+// or when l is nil. Call it before Serve.
+func (s *Server) SetLogger(l *log.Logger) {
+	if l == nil {
+		l = log.Default()
+	}
+	s.log = l
+}
 
 // Serve accepts connections in the background until Finish.
 func (s *Server) Serve() {
@@ -202,52 +230,68 @@ func (s *Server) Finish(status int, outcome string) {
 	})
 }
 
+// acceptLoop serves each connection on a goroutine of its own until
+// Finish; a failed accept (out of descriptors, say) is waited out and
+// tried again, never the end of the socket.
 func (s *Server) acceptLoop() {
-	for {
-		c, err := s.ln.AcceptUnix()
-		if err != nil {
-			select {
-			case <-s.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of descriptors, say: try again a little later.
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				writeResponse(c, errorResponse(fmt.Errorf("too many control connections (%d)", maxConns)))
-				c.Close()
-			}()
-			continue
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
+	logf := func(format string, args ...any) {
+		s.log.Printf("control socket of %s: "+format, append([]any{s.info.Name}, args...)...)
+	}
+	accept.Loop(s.ln.AcceptUnix, s.done, logf, s.take)
+}
+
+// take starts serving an accepted connection: one of another user is
+// closed, one beyond maxConns refused.
+func (s *Server) take(c *net.UnixConn) {
+	cred, ok := s.admit(c)
+	if !ok {
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.serveConn(c)
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
+			writeResponse(c, errorResponse(fmt.Errorf("too many control connections (%d)", maxConns)))
 			c.Close()
 		}()
+		return
 	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slots }()
+		s.serveConn(c, peerName(cred))
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
 }
 
-// serveConn answers one connection's requests in order.
-func (s *Server) serveConn(c *net.UnixConn) {
-	client := peerName(c)
+// admit checks who connected before anything is read or written: a
+// process of another user (or one that cannot be told) is closed
+// unanswered, and logged.
+func (s *Server) admit(c *net.UnixConn) (*unix.Ucred, bool) {
+	cred, err := s.peerCred(c)
+	if err == nil {
+		err = checkPeerUID(cred.Uid, s.uid)
+	}
+	if err != nil {
+		s.log.Printf("control socket of %s: refused a connection from %s: %v", s.info.Name, peerName(cred), err)
+		c.Close()
+		return nil, false
+	}
+	return cred, true
+}
+
+// serveConn answers one connection's requests in order; client names
+// the process at the other end.
+func (s *Server) serveConn(c *net.UnixConn, client string) {
 	r := bufio.NewReaderSize(c, MaxLine)
 	for {
 		c.SetReadDeadline(time.Now().Add(idleTimeout))
@@ -422,7 +466,7 @@ func (s *Server) serveConsole(c *net.UnixConn, r *bufio.Reader, client string) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := r.Read(buf)
-		if n > 0 && !s.console.input(bytes.Clone(buf[:n]), s.done) {
+		if n > 0 && !s.console.input(bytes.Clone(buf[:n]), s.done, func() bool { return clientLeft(c) }) {
 			break
 		}
 		if err != nil {
@@ -453,20 +497,4 @@ func writeResponse(c net.Conn, r Response) bool {
 	c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.Write(encodeLine(r))
 	return err == nil
-}
-
-// peerName names a client by its process, from the socket's credentials.
-func peerName(c *net.UnixConn) string {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return "a client"
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return "a client"
-	}
-	return fmt.Sprintf("pid %d", cred.Pid)
 }

@@ -365,3 +365,55 @@ func TestFinishSendsTheLastOutputAndClosesTheConsole(t *testing.T) {
 		t.Errorf("after the end the client read %q %v", all, err)
 	}
 }
+
+// TestConsoleEndsWhenItsClientLeavesAGuestThatDoesNotRead: the guest
+// never reads its input, so what the client typed cannot go in; the
+// client's leaving still ends the attachment and lets the next one in.
+func TestConsoleEndsWhenItsClientLeavesAGuestThatDoesNotRead(t *testing.T) {
+	hub := NewHub() // nothing ever reads it: the guest takes no input
+	newTestServer(t, "deaf", hub)
+	stream, err := dial(t, "deaf").Console()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Write([]byte("typed into a guest that does not read\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the server waits for the guest to take it
+	stream.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s2, err := dial(t, "deaf").Console()
+		if err == nil {
+			s2.Close()
+			return
+		}
+		if !strings.Contains(err.Error(), "in use") || time.Now().After(deadline) {
+			t.Fatalf("attaching after the first client left: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsoleHalfCloseDetachesFromAGuestThatDoesNotRead: a client that
+// shuts its side (as docs/control.md says detaches) is let go too.
+func TestConsoleHalfCloseDetachesFromAGuestThatDoesNotRead(t *testing.T) {
+	hub := NewHub()
+	newTestServer(t, "deaf2", hub)
+	c := dial(t, "deaf2")
+	stream, err := c.Console()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Write([]byte("x"))
+	time.Sleep(50 * time.Millisecond)
+	c.conn.CloseWrite()
+	// The server ends the stream: the client reads its end.
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(stream); err != nil {
+		t.Errorf("the console did not end after the client's half-close: %v", err)
+	}
+	if a := hub.attacher(); a != "" {
+		t.Errorf("still attached: %s", a)
+	}
+}

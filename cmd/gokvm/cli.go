@@ -263,7 +263,7 @@ func runCommand(args []string, env Env) (status int) {
 	}
 	// With --name, the control socket; detached, the console hub is the
 	// guest's console and the log goes to it once the guest runs.
-	ctl, err := startControl(o, start, &env)
+	ctl, err := startControl(o, start, &env, logger)
 	if err != nil {
 		logger.Print(errorLine(err))
 		return controlErrorStatus(err)

@@ -28,8 +28,9 @@ type runControl struct {
 
 // startControl listens on the VM's control socket when the run has a
 // name (nil when not). A detached child's console becomes the hub:
-// env's Stdin and Stdout are replaced.
-func startControl(o *runOptions, start time.Time, env *Env) (*runControl, error) {
+// env's Stdin and Stdout are replaced. The server logs what it refuses
+// to logger.
+func startControl(o *runOptions, start time.Time, env *Env, logger *log.Logger) (*runControl, error) {
 	if o.name == "" {
 		return nil, nil
 	}
@@ -51,6 +52,7 @@ func startControl(o *runOptions, start time.Time, env *Env) (*runControl, error)
 		return nil, err
 	}
 	c.server = srv
+	srv.SetLogger(logger)
 	srv.Serve()
 	return c, nil
 }
