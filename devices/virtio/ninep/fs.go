@@ -798,9 +798,10 @@ func (f *file) Renamed(p9.File, string) {}
 // beyond reads, writes and closes, by their kernel names (x/sys/unix's
 // SYS_ constants in lower case), for a system call filter to allow when
 // the machine has shares: openat with any flags (files are opened for
-// writing and created), and fcntl with F_DUPFD_CLOEXEC.
+// writing and created), fcntl with F_DUPFD_CLOEXEC, and statx for the
+// mount ID of each file a share that lists mounts reaches.
 var SystemCalls = []string{
-	"openat2", "openat", "fcntl", "fstat", "newfstatat", "fstatfs", "getdents64", "lseek",
+	"openat2", "openat", "fcntl", "fstat", "newfstatat", "fstatfs", "statx", "getdents64", "lseek",
 	"pread64", "pwrite64", "fsync", "ftruncate", "readlinkat", "mkdirat", "symlinkat", "linkat",
 	"mknodat", "renameat", "renameat2", "unlinkat", "fchmodat", "utimensat",
 }
