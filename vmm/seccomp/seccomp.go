@@ -4,8 +4,10 @@
 // only the system calls on the allow-list (Allowed, in allowlist.go), and
 // ioctl only with the KVM, tap, terminal and seccomp requests the run
 // phase uses (Ioctls). Everything else, such as execve, a new socket,
-// opening a file for writing or a clone that is not a thread, is
-// forbidden.
+// opening a file, a signal to another process or a clone that is not a
+// thread, is forbidden, unless the machine adds it for a device or an
+// option that needs it (Options.Extra: a 9p share's file system calls,
+// --stats reading /proc/self/smaps).
 //
 // A forbidden call ends gokvm with a message naming it: the filter
 // answers it with SECCOMP_RET_USER_NOTIF, and a listener goroutine,
