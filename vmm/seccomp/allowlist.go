@@ -134,8 +134,11 @@ var Allowed = []Call{
 	{Name: "fcntl", Why: "Go's os package on descriptors it wraps", Args: fcntlCommands},
 	{Name: "fcntl64", Only: []string{"arm"}, Why: "Go's os package on descriptors it wraps (32-bit ARM)", Args: fcntlCommands},
 	{Name: "close", Why: "descriptors closed at teardown: disks, taps (a tap gokvm created goes with it), eventfds, vcpus, the VM"},
-	{Name: "prctl", Why: "each vcpu thread names itself (gokvm-vcpuN) as its loop starts",
-		Args: &ArgRule{Index: 0, Values: []Value{{unix.PR_SET_NAME, "PR_SET_NAME", "a thread's name, nothing else"}}}},
+	{Name: "prctl", Why: "each vcpu thread names itself (gokvm-vcpuN) as its loop starts; the Go runtime names the memory it maps",
+		Args: &ArgRule{Index: 0, Values: []Value{
+			{unix.PR_SET_NAME, "PR_SET_NAME", "a thread's name, nothing else"},
+			{unix.PR_SET_VMA, "PR_SET_VMA", "the Go runtime (1.25 on) names each anonymous mapping it makes for the heap, whose growth goes on while the guest runs, where the kernel has CONFIG_ANON_VMA_NAME"},
+		}}},
 	{Name: "sched_getaffinity", Why: "the Go runtime re-reads its CPU affinity every second to adjust GOMAXPROCS (Go 1.25 on); only its own (pid 0)",
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
 	{Name: "sched_setaffinity", Why: "each vcpu thread pins itself to the host CPUs chosen for vcpus as its loop starts; only the calling thread (pid 0)",

@@ -209,6 +209,7 @@ func TestFilterForbids(t *testing.T) {
 		{"a thread", "clone", []uint64{unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD}},
 		{"ioctl KVM_RUN", "ioctl", []uint64{5, uint64(kvm.RequestRun)}},
 		{"tgkill to a thread of this process", "tgkill", []uint64{uint64(unix.Getpid()), uint64(unix.Gettid()), uint64(unix.SIGURG)}},
+		{"the runtime naming its memory", "prctl", []uint64{unix.PR_SET_VMA, unix.PR_SET_VMA_ANON_NAME, 0x7f0000000000, 1 << 26}},
 	} {
 		if got := run(t, vm, seccompData(tg.audit, nr(t, tg, c.nr), c.args...)); got != unix.SECCOMP_RET_ALLOW {
 			t.Errorf("%s: action %#x, want allow", c.name, got)
