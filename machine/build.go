@@ -39,6 +39,10 @@ type Options struct {
 	// for what the caller does while the guest runs (a control socket, a
 	// CPU profile's timers).
 	SystemCalls []seccomp.Call
+	// Stats makes Stats read gokvm's resident memory from
+	// /proc/self/smaps (--stats), and the seccomp filter let it be
+	// opened, for reading; without it those figures are -1.
+	Stats bool
 }
 
 // Machine is a VM built from a Spec: the core machine and what the
@@ -51,6 +55,8 @@ type Machine struct {
 	nics    []nicStats
 	// callerCalls are Options.SystemCalls.
 	callerCalls []seccomp.Call
+	// stats is Options.Stats.
+	stats bool
 	// console is the console UART, for SysRq.
 	console vmm.MMIODevice
 	// backends are what the builder opened for devices; they are closed
@@ -73,7 +79,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls, stats: o.Stats}
 	defer func() {
 		if err != nil {
 			if cerr := m.closeBackends(); cerr != nil {
@@ -128,6 +134,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		VcpuAffinity: r.affinity,
 		Log:          o.Log,
 		Start:        o.Start,
+		ReadRSS:      o.Stats,
 	}
 	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, CPU: arm64.CPUFeatures{
 		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,

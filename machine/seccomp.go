@@ -34,22 +34,68 @@ func (m *Machine) installSeccomp() error {
 	return nil
 }
 
-// extraSystemCalls are the calls this machine's devices need beyond the
-// allow-list: a 9p share works on host files while the guest runs, so its
-// file system calls are allowed only when the machine has a share.
+// extraSystemCalls are the calls this machine's devices and options need
+// beyond the allow-list, each only when the machine has what needs it.
 func (m *Machine) extraSystemCalls() []seccomp.Call {
 	calls := m.vhostSystemCalls()
+	calls = append(calls, m.shareSystemCalls()...)
+	return append(calls, m.statsSystemCalls()...)
+}
+
+// shareSystemCalls are a 9p share's file system calls, made while the
+// guest runs: ninep's lists, named as x/sys/unix makes them on 64-bit
+// Linux (seccomp.UnixCall gives each architecture's names). When every
+// share is read-only nothing that writes is allowed: no write calls,
+// openat only for reading, and openat2, whose flags are in a struct the
+// filter cannot read, fails with ENOSYS, on which the share opens with
+// openat instead.
+func (m *Machine) shareSystemCalls() []seccomp.Call {
 	if len(m.spec.Shares) == 0 {
-		return calls
+		return nil
 	}
-	for _, name := range ninep.SystemCalls {
+	readOnly := true
+	for _, sh := range m.spec.Shares {
+		readOnly = readOnly && sh.ReadOnly
+	}
+	var calls []seccomp.Call
+	for _, name := range ninep.ReadSystemCalls {
 		c := seccomp.Call{Name: name, Why: "a 9p share (--9p) serves host files"}
-		if name == "fcntl" {
+		switch {
+		case name == "fcntl":
 			// Only the command the share adds; the rest stay as limited.
 			c.Args = &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{
 				{V: unix.F_DUPFD_CLOEXEC, Name: "F_DUPFD_CLOEXEC", Why: "a 9p share duplicates a file's descriptor"}}}
+		case name == "openat" && readOnly:
+			c = seccomp.ReadOnlyOpenat("every 9p share is read-only: host files are opened for reading only")
+		case name == "openat2" && readOnly:
+			c.Why = "every 9p share is read-only, and openat2's flags are out of the filter's reach: it fails with ENOSYS, and the share opens with openat"
+			c.Fail = unix.ENOSYS
 		}
-		calls = append(calls, c)
+		calls = append(calls, seccomp.UnixCall(c)...)
+	}
+	for _, name := range ninep.WriteSystemCalls {
+		c := seccomp.Call{Name: name, Why: "a writable 9p share changes host files"}
+		if readOnly {
+			if name != "fsync" {
+				continue
+			}
+			// A read-only share still answers Tfsync with fsync, and
+			// a guest kernel sends one as it writes an inode back
+			// (an atime): refused as a change, it must not stop gokvm.
+			c.Why = "every 9p share is read-only: a guest's fsync (Tfsync) fails with EROFS"
+			c.Fail = unix.EROFS
+		}
+		calls = append(calls, seccomp.UnixCall(c)...)
 	}
 	return calls
+}
+
+// statsSystemCalls: --stats reads /proc/self/smaps after the run (vmm's
+// Stats), the one file the run phase opens by itself; the filter allows
+// that open, for reading, only when the caller asks for the figures.
+func (m *Machine) statsSystemCalls() []seccomp.Call {
+	if !m.stats {
+		return nil
+	}
+	return []seccomp.Call{seccomp.ReadOnlyOpenat("--stats reads /proc/self/smaps after the run")}
 }

@@ -102,6 +102,9 @@ type Options struct {
 	Log *log.Logger
 	// Start is when the caller started; now when zero.
 	Start time.Time
+	// Stats makes the machine's Stats read gokvm's resident memory
+	// (machine.Options.Stats, --stats).
+	Stats bool
 }
 
 // Result is how the command ended.
@@ -242,7 +245,7 @@ func New(o Options) (*Sandbox, error) {
 		s.exit.Spec("sandbox-exit"),
 	}
 	s.m, err = machine.Build(spec, machine.Options{
-		Stdout: console, Log: o.Log, Start: o.Start, Initrd: initrd, Devices: devices,
+		Stdout: console, Log: o.Log, Start: o.Start, Initrd: initrd, Devices: devices, Stats: o.Stats,
 	})
 	if err != nil {
 		return nil, err

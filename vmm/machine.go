@@ -45,6 +45,11 @@ type Config struct {
 	// Start is when the caller started, for the time-to-first-KVM_RUN
 	// figure; the call to New when zero.
 	Start time.Time
+	// ReadRSS makes Stats read gokvm's resident memory from
+	// /proc/self/smaps (--stats). Without it those figures are -1 and
+	// Stats opens nothing: the run phase's seccomp filter allows that
+	// open only for a machine that asks for the figures.
+	ReadRSS bool
 }
 
 // MinMemSize is the smallest RAM the core accepts; boards check that the

@@ -14,7 +14,8 @@ type Stats struct {
 	// MMIOExits counts MMIO exits on all vcpus.
 	MMIOExits uint64
 	// RSSWithoutGuestKiB is gokvm's resident memory less the resident
-	// part of guest RAM, or -1 when /proc does not tell.
+	// part of guest RAM, or -1 when /proc does not tell or
+	// Config.ReadRSS is off.
 	RSSWithoutGuestKiB int64
 	// AnonWithoutGuestKiB is the anonymous (private, not file-backed)
 	// part of it: the Go heap and stacks, what gokvm itself holds. The
@@ -28,7 +29,7 @@ func (m *Machine) Stats() Stats {
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)
 	}
-	if m.mem != nil && m.mem.HostAddr() != 0 {
+	if m.cfg.ReadRSS && m.mem != nil && m.mem.HostAddr() != 0 {
 		if kb, anon, err := rssWithout(m.mem.HostAddr()); err == nil {
 			s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB = kb, anon
 		}

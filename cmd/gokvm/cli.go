@@ -296,6 +296,7 @@ func runCommand(args []string, env Env) (status int) {
 		Start:       start,
 		NoRNGSeed:   o.dumpDTB != "",
 		SystemCalls: append(profileCalls, ctl.systemCalls()...),
+		Stats:       o.stats,
 	})
 	if err != nil {
 		logger.Print(errorLine(err))

@@ -20,6 +20,7 @@ const profileEnv = "GOKVM_CPUPROFILE"
 var profilerCalls = []seccomp.Call{
 	{Name: "timer_create", Why: "GOKVM_CPUPROFILE: the CPU profiler's per-thread timers"},
 	{Name: "timer_settime", Why: "GOKVM_CPUPROFILE: the CPU profiler's per-thread timers"},
+	{Name: "timer_settime64", Only: []string{"arm"}, Why: "GOKVM_CPUPROFILE: the CPU profiler's per-thread timers on 32-bit ARM from Linux 5.1 (64-bit time)"},
 	{Name: "timer_delete", Why: "GOKVM_CPUPROFILE: the CPU profiler's per-thread timers"},
 	{Name: "setitimer", Why: "GOKVM_CPUPROFILE: the CPU profiler's process timer"},
 }

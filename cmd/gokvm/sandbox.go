@@ -134,6 +134,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 		Stdout:   env.Stdout,
 		Log:      logger,
 		Start:    start,
+		Stats:    o.run.stats,
 	}
 	if console.tty >= 0 {
 		if ws, err := unix.IoctlGetWinsize(console.tty, unix.TIOCGWINSZ); err == nil {

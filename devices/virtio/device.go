@@ -29,9 +29,14 @@ type Device interface {
 
 // ActivateEnv is what a device runs with.
 type ActivateEnv struct {
-	Mem      *memory.GuestMemory
-	Features uint64 // negotiated
-	Queues   []*Queue
+	Mem    *memory.GuestMemory
+	Queues []*Queue
+	// Features are the negotiated features: the driver's, never a bit
+	// beyond Offered.
+	Features uint64
+	// Offered is what the transport offered the driver: the device's
+	// Features and the transport's own (VERSION_1 on a modern one).
+	Offered uint64
 	// Kicks has one channel per queue, signalled when the driver notifies
 	// that queue.
 	Kicks []<-chan struct{}

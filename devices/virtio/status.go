@@ -54,8 +54,16 @@ func (t *MMIO) activate() error {
 	if t.version == Modern && t.status&StatusFeaturesOK == 0 {
 		return errors.New("DRIVER_OK without FEATURES_OK")
 	}
-	eventIdx := t.driverFeat&(1<<FeatureEventIdx) != 0
-	indirect := t.driverFeat&(1<<FeatureIndirectDesc) != 0
+	// What the device and its queues run with is only ever what was
+	// offered: a modern driver asking for more was refused FEATURES_OK
+	// already, but a legacy one has no FEATURES_OK and its extra bits are
+	// dropped here, silently, as virtio 1.2 (4.2.4) lets a legacy device
+	// do. A device must never see a bit it did not offer: vhost devices
+	// hand their features to the kernel, where a bit such as
+	// VHOST_F_LOG_ALL or VIRTIO_F_ACCESS_PLATFORM changes what it does.
+	features := t.driverFeat & t.offered
+	eventIdx := features&(1<<FeatureEventIdx) != 0
+	indirect := features&(1<<FeatureIndirectDesc) != 0
 	queues := make([]*Queue, len(t.queues))
 	kicks := make([]<-chan struct{}, len(t.queues))
 	for i := range t.queues {
@@ -69,7 +77,8 @@ func (t *MMIO) activate() error {
 	}
 	err := t.dev.Activate(ActivateEnv{
 		Mem:       t.mem,
-		Features:  t.driverFeat,
+		Features:  features,
+		Offered:   t.offered,
 		Queues:    queues,
 		Kicks:     kicks,
 		NotifyFDs: t.notifyFDs(),

@@ -19,6 +19,12 @@ type Call struct {
 	// Args, when not nil, allows the call only for these values of one
 	// argument.
 	Args *ArgRule
+	// Fail, when not 0, makes the call (with Args' values, when given)
+	// fail with this error without reaching the kernel, instead of
+	// allowing it: for a call whose arguments the filter cannot read
+	// (openat2's flags are in a struct), made by code that falls back on
+	// that error to a call it can check (openat).
+	Fail unix.Errno
 }
 
 // ArgRule allows a call only when the low 32 bits of argument Index,
@@ -60,6 +66,19 @@ var Ioctls = []Value{
 // readOnly is the openat flags mask whose bits must all be clear.
 const readOnly = unix.O_WRONLY | unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC | unix.O_APPEND
 
+// ReadOnlyOpenat allows openat only for reading: no file is created,
+// truncated or written through what it opens. The run phase opens
+// nothing by itself; a machine adds this for what reads files while the
+// guest runs (--stats, read-only 9p shares), why saying what.
+func ReadOnlyOpenat(why string) Call {
+	return Call{Name: "openat", Why: why,
+		Args: &ArgRule{Index: 2, Mask: readOnly, Values: []Value{{0, "O_RDONLY", "reading only"}}}}
+}
+
+// pid is gokvm's own process (thread group) id: the only one tgkill may
+// signal.
+var pid = uint32(unix.Getpid())
+
 // fcntlCommands are the fcntl commands Go's os package uses on files
 // opened or wrapped during the run.
 var fcntlCommands = &ArgRule{Index: 1, Values: []Value{
@@ -72,12 +91,14 @@ var fcntlCommands = &ArgRule{Index: 1, Values: []Value{
 // Allowed is the allow-list: every system call gokvm's run phase makes,
 // from the first KVM_RUN to exit. Anything else is forbidden: no
 // execve/execveat, fork/vfork, clone without CLONE_THREAD, clone3, no
-// socket, connect, bind, no open for writing, ptrace, mount, bpf,
-// process_vm_*, ... The calls most made come first (the filter tries
-// them in order).
+// socket, connect, bind, no open at all, no signal to another process,
+// ptrace, mount, bpf, process_vm_*, ... A machine adds what its devices
+// and options need (Options.Extra). The calls most made come first (the
+// filter tries them in order).
 var Allowed = []Call{
 	{Name: "ioctl", Why: "KVM, tap and terminal requests (Ioctls)", Args: &ArgRule{Index: 1, Values: Ioctls}},
 	{Name: "futex", Why: "the Go runtime: threads sleep and wake"},
+	{Name: "futex_time64", Only: []string{"arm"}, Why: "the Go runtime's futex on 32-bit ARM from Linux 5.1 (64-bit time; futex before)"},
 	{Name: "read", Why: "guest console input, tap frames, eventfds (ioeventfd notifications)"},
 	{Name: "write", Why: "guest console output, stderr, eventfds (irqfd interrupts)"},
 	{Name: "epoll_pwait", Why: "the Go runtime's poller: waiting for taps, eventfds, standard input"},
@@ -89,7 +110,8 @@ var Allowed = []Call{
 	{Name: "pwrite64", Why: "virtio-blk write-zeroes where the file system has no FALLOC_FL_ZERO_RANGE"},
 	{Name: "fdatasync", Why: "virtio-blk flush, and disks flushed on close"},
 	{Name: "fallocate", Why: "virtio-blk discard (punch hole) and write-zeroes"},
-	{Name: "tgkill", Why: "vcpu kicks (SIGURG to a thread in KVM_RUN) and the Go runtime's preemption"},
+	{Name: "tgkill", Why: "vcpu kicks (SIGURG to a thread in KVM_RUN) and the Go runtime's preemption; only to a thread of this process",
+		Args: &ArgRule{Index: 0, Values: []Value{{pid, "gokvm's own pid", "the runtime and the vcpu kicks signal their own threads, never another process"}}}},
 	{Name: "getpid", Why: "vcpu kicks and the Go runtime's signals to itself"},
 	{Name: "gettid", Why: "each vcpu thread records its id; the Go runtime"},
 	{Name: "sched_yield", Why: "the Go runtime's spinning"},
@@ -111,11 +133,12 @@ var Allowed = []Call{
 	{Name: "eventfd2", Why: "a virtio queue's ioeventfd, made when the guest driver sets the queue up"},
 	{Name: "fcntl", Why: "Go's os package on descriptors it wraps", Args: fcntlCommands},
 	{Name: "fcntl64", Only: []string{"arm"}, Why: "Go's os package on descriptors it wraps (32-bit ARM)", Args: fcntlCommands},
-	{Name: "openat", Why: "--stats reads /proc/self/smaps after the run; read-only: no file is created or written",
-		Args: &ArgRule{Index: 2, Mask: readOnly, Values: []Value{{0, "O_RDONLY", "reading only"}}}},
 	{Name: "close", Why: "descriptors closed at teardown: disks, taps (a tap gokvm created goes with it), eventfds, vcpus, the VM"},
-	{Name: "prctl", Why: "each vcpu thread names itself (gokvm-vcpuN) as its loop starts",
-		Args: &ArgRule{Index: 0, Values: []Value{{unix.PR_SET_NAME, "PR_SET_NAME", "a thread's name, nothing else"}}}},
+	{Name: "prctl", Why: "each vcpu thread names itself (gokvm-vcpuN) as its loop starts; the Go runtime names the memory it maps",
+		Args: &ArgRule{Index: 0, Values: []Value{
+			{unix.PR_SET_NAME, "PR_SET_NAME", "a thread's name, nothing else"},
+			{unix.PR_SET_VMA, "PR_SET_VMA", "the Go runtime (1.25 on) names each anonymous mapping it makes for the heap, whose growth goes on while the guest runs, where the kernel has CONFIG_ANON_VMA_NAME"},
+		}}},
 	{Name: "sched_getaffinity", Why: "the Go runtime re-reads its CPU affinity every second to adjust GOMAXPROCS (Go 1.25 on); only its own (pid 0)",
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
 	{Name: "sched_setaffinity", Why: "each vcpu thread pins itself to the host CPUs chosen for vcpus as its loop starts; only the calling thread (pid 0)",

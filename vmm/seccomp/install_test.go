@@ -64,7 +64,12 @@ func child(what string) {
 	if mode == "trap" { // as on a kernel older than 5.7
 		mode, noListener = string(On), true
 	}
-	in, err := Install(Options{Mode: Mode(mode), Prefix: "child: ", ExitStatus: childStatus})
+	ppid := os.Getppid() // getppid is forbidden once the filter is in
+	var extra []Call
+	if action == "work" { // with --stats, as the work reads smaps
+		extra = []Call{ReadOnlyOpenat("test: --stats")}
+	}
+	in, err := Install(Options{Mode: Mode(mode), Prefix: "child: ", ExitStatus: childStatus, Extra: extra})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "install:", err)
 		os.Exit(3)
@@ -108,6 +113,18 @@ func child(what string) {
 			_, err := unix.IoctlGetInt(0, unix.TIOCSTI)
 			fmt.Printf("ioctl returned %v\n", err)
 		})
+	case "smaps":
+		// What --stats reads, without --stats.
+		f, err := os.Open("/proc/self/smaps")
+		fmt.Printf("open returned %v\n", err)
+		if err == nil {
+			f.Close()
+		}
+	case "tgkill":
+		// Signal 0 to the parent: delivered nowhere, but another
+		// process.
+		err := unix.Tgkill(ppid, ppid, 0)
+		fmt.Printf("tgkill returned %v\n", err)
 	case "work":
 		work()
 		fmt.Println("work done")
@@ -210,6 +227,8 @@ func TestForbiddenCallStops(t *testing.T) {
 		{"fork", []string{"clone"}},
 		{"exec", []string{"openat", "pipe2", "pidfd_open", "clone", "clone3", "vfork"}},
 		{"ioctl", []string{"ioctl"}},
+		{"smaps", []string{"openat"}},
+		{"tgkill", []string{"tgkill"}},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			stdout, stderr, status := runChild(t, "on:"+tc.action)

@@ -40,9 +40,7 @@ func nativeTarget() (target, error) {
 }
 
 // applies says whether an allow-list entry is for t's architecture.
-func (c Call) applies(t target) bool {
-	return len(c.Only) == 0 || slices.Contains(c.Only, t.goarch)
-}
+func (c Call) applies(t target) bool { return c.AppliesTo(t.goarch) }
 
 // program builds the filter: a system call of another architecture (or
 // x86_64's x32 ABI) kills the process at once; an allowed call is
@@ -77,10 +75,13 @@ func program(t target, calls []Call, deny uint32) ([]bpf.Instruction, error) {
 			return nil, fmt.Errorf("seccomp: the allow-list names %q twice", c.Name)
 		}
 		seen[c.Name] = true
+		if c.Fail > unix.SECCOMP_RET_DATA {
+			return nil, fmt.Errorf("seccomp: %s: error %d does not fit SECCOMP_RET_ERRNO", c.Name, c.Fail)
+		}
 		if c.Args == nil {
 			prog = append(prog,
 				bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
-				bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+				bpf.RetConstant{Val: c.action()})
 			continue
 		}
 		block, err := argBlock(c, deny)
@@ -112,8 +113,17 @@ func program(t target, calls []Call, deny uint32) ([]bpf.Instruction, error) {
 // handed to the listener, in every mode: see program.
 var trappedCalls = []string{"execve", "execveat"}
 
+// action is what the filter answers a call the list lets through:
+// allowed, or failed with Fail's error.
+func (c Call) action() uint32 {
+	if c.Fail != 0 {
+		return unix.SECCOMP_RET_ERRNO | uint32(c.Fail)
+	}
+	return unix.SECCOMP_RET_ALLOW
+}
+
 // argBlock checks one argument of a call whose number is matched: it
-// returns allow for a listed value and deny for any other.
+// returns the call's action for a listed value and deny for any other.
 func argBlock(c Call, deny uint32) ([]bpf.Instruction, error) {
 	r := c.Args
 	if r.Index < 0 || r.Index > 5 || len(r.Values) == 0 {
@@ -134,7 +144,7 @@ func argBlock(c Call, deny uint32) ([]bpf.Instruction, error) {
 		// On a match, skip the other compares and the deny.
 		block = append(block, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v.V, SkipTrue: uint8(n - i)})
 	}
-	return append(block, bpf.RetConstant{Val: deny}, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}), nil
+	return append(block, bpf.RetConstant{Val: deny}, bpf.RetConstant{Val: c.action()}), nil
 }
 
 // assemble turns a program into what seccomp(2) takes.
@@ -158,8 +168,10 @@ const bpfMaxInsns = 4096
 
 // merge adds extra calls to base: a call base does not have is appended,
 // one it has replaces its entry (no argument rule: allowed whatever the
-// arguments) or widens its rule (the same argument, more values). Extra
-// calls that t's architecture lacks are skipped.
+// arguments) or widens its rule (the same argument, more values). A call
+// that fails (Fail) never widens another entry: it is added only where
+// nothing names the call yet, and an entry that allows the call takes
+// its place. Extra calls that t's architecture lacks are skipped.
 func merge(t target, base, extra []Call) []Call {
 	out := append([]Call(nil), base...)
 	for _, e := range extra {
@@ -170,6 +182,9 @@ func merge(t target, base, extra []Call) []Call {
 		switch {
 		case i < 0:
 			out = append(out, e)
+		case e.Fail != 0:
+		case out[i].Fail != 0:
+			out[i] = e
 		case e.Args == nil || out[i].Args == nil:
 			out[i] = Call{Name: e.Name, Why: out[i].Why + "; " + e.Why, Only: out[i].Only}
 		default:

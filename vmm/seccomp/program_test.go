@@ -181,6 +181,10 @@ func TestFilterForbids(t *testing.T) {
 		{"prctl PR_SET_SECCOMP", "prctl", []uint64{unix.PR_SET_SECCOMP}},
 		{"prctl PR_SET_DUMPABLE", "prctl", []uint64{unix.PR_SET_DUMPABLE}},
 		{"sched_setaffinity on another thread", "sched_setaffinity", []uint64{1}},
+		{"openat read-only (only --stats and 9p shares open files)", "openat", []uint64{uint64(0xffffff9c), 0, unix.O_RDONLY | unix.O_CLOEXEC}},
+		{"openat2", "openat2", nil},
+		{"tgkill to another process", "tgkill", []uint64{uint64(pid) + 1, uint64(pid) + 1, uint64(unix.SIGURG)}},
+		{"tgkill to init", "tgkill", []uint64{1, 1, uint64(unix.SIGKILL)}},
 	}
 	for _, c := range cases {
 		if c.nr == "mmap" && tg.goarch == "arm" {
@@ -203,8 +207,9 @@ func TestFilterForbids(t *testing.T) {
 		args []uint64
 	}{
 		{"a thread", "clone", []uint64{unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD}},
-		{"openat read-only", "openat", []uint64{uint64(0xffffff9c), 0, unix.O_RDONLY | unix.O_CLOEXEC}},
 		{"ioctl KVM_RUN", "ioctl", []uint64{5, uint64(kvm.RequestRun)}},
+		{"tgkill to a thread of this process", "tgkill", []uint64{uint64(unix.Getpid()), uint64(unix.Gettid()), uint64(unix.SIGURG)}},
+		{"the runtime naming its memory", "prctl", []uint64{unix.PR_SET_VMA, unix.PR_SET_VMA_ANON_NAME, 0x7f0000000000, 1 << 26}},
 	} {
 		if got := run(t, vm, seccompData(tg.audit, nr(t, tg, c.nr), c.args...)); got != unix.SECCOMP_RET_ALLOW {
 			t.Errorf("%s: action %#x, want allow", c.name, got)
@@ -310,5 +315,82 @@ func TestExtraCalls(t *testing.T) {
 	}
 	if got := run(t, wide, setown); got != deny {
 		t.Errorf("the merged fcntl rule allows F_SETOWN: %#x", got)
+	}
+}
+
+// TestReadOnlyOpenat: the read-only openat a machine adds (--stats, 9p
+// shares that are all read-only) allows opening for reading only.
+func TestReadOnlyOpenat(t *testing.T) {
+	deny := uint32(unix.SECCOMP_RET_USER_NOTIF)
+	vm, tg := filterVMWith(t, deny, []Call{ReadOnlyOpenat("test: --stats")})
+	openat := nr(t, tg, "openat")
+	for flags, want := range map[uint64]uint32{
+		unix.O_RDONLY | unix.O_CLOEXEC:                   unix.SECCOMP_RET_ALLOW,
+		unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC:   unix.SECCOMP_RET_ALLOW,
+		unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOCTTY: unix.SECCOMP_RET_ALLOW,
+		unix.O_WRONLY:                                   deny,
+		unix.O_RDWR | unix.O_CLOEXEC:                    deny,
+		unix.O_RDONLY | unix.O_CREAT:                    deny,
+		unix.O_RDONLY | unix.O_TRUNC:                    deny,
+		unix.O_WRONLY | unix.O_APPEND:                   deny,
+		unix.O_RDONLY | unix.O_APPEND | unix.O_NOFOLLOW: deny,
+	} {
+		if got := run(t, vm, seccompData(tg.audit, openat, uint64(0xffffff9c), 0, flags)); got != want {
+			t.Errorf("openat with flags %#x: action %#x, want %#x", flags, got, want)
+		}
+	}
+	// A second read-only rule (--stats and a read-only share) is the
+	// same rule; an unlimited openat (a writable share) wins over it.
+	twice, _ := filterVMWith(t, deny, []Call{ReadOnlyOpenat("a"), ReadOnlyOpenat("b")})
+	if got := run(t, twice, seccompData(tg.audit, openat, 0, 0, unix.O_RDWR)); got != deny {
+		t.Errorf("two read-only rules allow O_RDWR: %#x", got)
+	}
+	for _, extra := range [][]Call{
+		{ReadOnlyOpenat("a"), {Name: "openat", Why: "b"}},
+		{{Name: "openat", Why: "b"}, ReadOnlyOpenat("a")},
+	} {
+		wide, _ := filterVMWith(t, deny, extra)
+		if got := run(t, wide, seccompData(tg.audit, openat, 0, 0, unix.O_RDWR|unix.O_CREAT)); got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("%s then %s: O_RDWR|O_CREAT gets %#x, want allow", extra[0].Why, extra[1].Why, got)
+		}
+	}
+}
+
+// TestFailAction: a call listed with Fail fails with that error, with
+// its argument rule when it has one, and never widens or narrows an entry
+// that allows the call.
+func TestFailAction(t *testing.T) {
+	deny := uint32(unix.SECCOMP_RET_USER_NOTIF)
+	enosys := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
+	erofs := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EROFS))
+	vm, tg := filterVMWith(t, deny, []Call{
+		{Name: "openat2", Why: "test", Fail: unix.ENOSYS},
+		{Name: "fsync", Why: "test", Fail: unix.EROFS, Args: &ArgRule{Index: 0, Values: []Value{{7, "seven", "test"}}}},
+	})
+	if got := run(t, vm, seccompData(tg.audit, nr(t, tg, "openat2"), 0, 0, 0, 24)); got != enosys {
+		t.Errorf("openat2: action %#x, want ENOSYS (%#x)", got, enosys)
+	}
+	if got := run(t, vm, seccompData(tg.audit, nr(t, tg, "fsync"), 7)); got != erofs {
+		t.Errorf("fsync(7): action %#x, want EROFS (%#x)", got, erofs)
+	}
+	if got := run(t, vm, seccompData(tg.audit, nr(t, tg, "fsync"), 8)); got != deny {
+		t.Errorf("fsync(8): action %#x, want deny", got)
+	}
+	for _, extra := range [][]Call{
+		{{Name: "openat2", Why: "fails", Fail: unix.ENOSYS}, {Name: "openat2", Why: "allowed"}},
+		{{Name: "openat2", Why: "allowed"}, {Name: "openat2", Why: "fails", Fail: unix.ENOSYS}},
+	} {
+		vm, _ := filterVMWith(t, deny, extra)
+		if got := run(t, vm, seccompData(tg.audit, nr(t, tg, "openat2"))); got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("%s then %s: action %#x, want allow", extra[0].Why, extra[1].Why, got)
+		}
+	}
+	// An allowed entry with a rule keeps its rule.
+	vm, _ = filterVMWith(t, deny, []Call{{Name: "fcntl", Why: "fails", Fail: unix.ENOSYS}})
+	if got := run(t, vm, seccompData(tg.audit, nr(t, tg, "fcntl"), 3, unix.F_SETOWN)); got != deny {
+		t.Errorf("fcntl F_SETOWN after a failing extra: %#x, want deny", got)
+	}
+	if _, err := program(tg, []Call{{Name: "openat2", Why: "x", Fail: 1 << 16}}, deny); err == nil {
+		t.Errorf("an error beyond SECCOMP_RET_DATA was accepted")
 	}
 }

@@ -4,8 +4,10 @@
 // only the system calls on the allow-list (Allowed, in allowlist.go), and
 // ioctl only with the KVM, tap, terminal and seccomp requests the run
 // phase uses (Ioctls). Everything else, such as execve, a new socket,
-// opening a file for writing or a clone that is not a thread, is
-// forbidden.
+// opening a file, a signal to another process or a clone that is not a
+// thread, is forbidden, unless the machine adds it for a device or an
+// option that needs it (Options.Extra: a 9p share's file system calls,
+// --stats reading /proc/self/smaps).
 //
 // A forbidden call ends gokvm with a message naming it: the filter
 // answers it with SECCOMP_RET_USER_NOTIF, and a listener goroutine,
@@ -30,6 +32,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -119,6 +122,11 @@ func Install(o Options) (Installed, error) {
 	if err != nil {
 		return Installed{}, err
 	}
+	// The Go standard library loads the local time zone on first use
+	// (/etc/localtime, opened when a time is first formatted or its zone
+	// asked), which may come after the filter: load it now, while files
+	// may still be opened.
+	_ = time.Local.String()
 	calls := merge(t, Allowed, o.Extra)
 	notify, err := build(t, calls, unix.SECCOMP_RET_USER_NOTIF)
 	if err != nil {

@@ -793,15 +793,3 @@ func (f *file) Readlink() (string, error) {
 // Renamed implements p9.File: a file is its descriptor, not a path, so a
 // rename changes nothing here.
 func (f *file) Renamed(p9.File, string) {}
-
-// SystemCalls are the system calls a Share makes while the guest runs,
-// beyond reads, writes and closes, by their kernel names (x/sys/unix's
-// SYS_ constants in lower case), for a system call filter to allow when
-// the machine has shares: openat with any flags (files are opened for
-// writing and created), fcntl with F_DUPFD_CLOEXEC, and statx for the
-// mount ID of each file a share that lists mounts reaches.
-var SystemCalls = []string{
-	"openat2", "openat", "fcntl", "fstat", "newfstatat", "fstatfs", "statx", "getdents64", "lseek",
-	"pread64", "pwrite64", "fsync", "ftruncate", "readlinkat", "mkdirat", "symlinkat", "linkat",
-	"mknodat", "renameat", "renameat2", "unlinkat", "fchmodat", "utimensat",
-}

@@ -19,7 +19,7 @@ import (
 // reservedFid is the fid the device walks with. A guest may not make it
 // (Tattach, Twalk's newfid): Linux numbers its fids from 0 up and never
 // comes near.
-const reservedFid = 0xfffffffe
+const reservedFid uint32 = 0xfffffffe
 
 // firstInternalTag is where the device's own tags start, counting down
 // (0xffff is Tversion's NOTAG). A guest request that reuses one while it
@@ -38,7 +38,7 @@ func newFid(typ byte, body []byte) uint32 {
 }
 
 // noFid is 9P's NOFID.
-const noFid = 0xffffffff
+const noFid uint32 = 0xffffffff
 
 // unlink looks up the name of the Tunlinkat msg (checked by take, its
 // chain pending under its tag) and passes msg on to the server if it is

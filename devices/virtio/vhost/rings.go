@@ -90,7 +90,8 @@ func NewRings(name string, d *Dev, queues []int, b Backend) (*Rings, error) {
 var errClosed = errors.New("vhost device closed")
 
 // Activate hands the rings to the kernel: the negotiated features (of
-// those vhost supports; the caller masks them), guest RAM, each ring's
+// those vhost supports; the caller masks them; never one the driver was
+// not offered), guest RAM, each ring's
 // size, start and translated addresses, its kick and call eventfds; then
 // the backend starts, unless the machine is paused. A ring the driver did
 // not set up, or placed outside guest RAM, is an error: the transport
@@ -103,6 +104,12 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 		return fmt.Errorf("%s: %w", r.name, errClosed)
 	case r.active:
 		return fmt.Errorf("%s: activated twice", r.name)
+	case features&^env.Offered != 0:
+		// The transport gives the device only offered bits; a device
+		// that adds one (the kernel's own, say) must not reach the
+		// kernel with it: VHOST_F_LOG_ALL or VIRTIO_F_ACCESS_PLATFORM
+		// would change how vhost treats guest memory.
+		return fmt.Errorf("%s: features %#x include %#x, not offered to the driver (%#x)", r.name, features, features&^env.Offered, env.Offered)
 	}
 	addrs := make([]vringAddr, len(r.queues))
 	for i, qi := range r.queues {
