@@ -45,6 +45,11 @@ type Config struct {
 	// Start is when the caller started, for the time-to-first-KVM_RUN
 	// figure; the call to New when zero.
 	Start time.Time
+	// Restore, when set, makes the machine from a saved state instead
+	// of booting Payload (which must be empty): the board must be a
+	// StateBoard, and CPUs, MemBase, MemSize and Devices those of the
+	// saved machine.
+	Restore *Restore
 	// ReadRSS makes Stats read gokvm's resident memory from
 	// /proc/self/smaps (--stats). Without it those figures are -1 and
 	// Stats opens nothing: the run phase's seccomp filter allows that
@@ -115,7 +120,11 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if !cfg.MemBaseSet {
 		cfg.MemBase = board.DefaultRAMBase()
 	}
-	if err := board.Prepare(cfg.Payload, cfg.MemBase, cfg.MemSize, cfg.CPUs); err != nil {
+	if cfg.Restore == nil {
+		if err := board.Prepare(cfg.Payload, cfg.MemBase, cfg.MemSize, cfg.CPUs); err != nil {
+			return nil, err
+		}
+	} else if err := prepareRestore(board, cfg); err != nil {
 		return nil, err
 	}
 
@@ -143,7 +152,12 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if m.vm, err = m.sys.CreateVM(typ); err != nil {
 		return nil, err
 	}
-	if m.mem, err = memory.NewGuestMemory(cfg.MemBase, cfg.MemSize); err != nil {
+	if cfg.Restore != nil {
+		m.mem, err = memory.NewGuestMemoryFromFile(cfg.MemBase, cfg.MemSize, cfg.Restore.RAM)
+	} else {
+		m.mem, err = memory.NewGuestMemory(cfg.MemBase, cfg.MemSize)
+	}
+	if err != nil {
 		if errors.Is(err, memory.ErrBadSize) {
 			return nil, &ConfigError{Err: err}
 		}
@@ -172,6 +186,14 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		if err = m.addDevice(spec); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Restore != nil {
+		// The device tree, kernel and all are in the saved RAM.
+		if err = m.restoreState(cfg.Restore); err != nil {
+			return nil, err
+		}
+		m.cfg.Restore = nil
+		return m, nil
 	}
 	if m.dtb, err = board.Boot(m.mem, m.kvmVcpus(), m.placed); err != nil {
 		return nil, err

@@ -1,0 +1,84 @@
+package memory
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// NewGuestMemoryFromFile maps a saved RAM file as guest RAM at base,
+// privately: the guest's writes go to copies of its pages in gokvm's
+// memory and never to the file, so any number of machines restored from
+// one file share its page cache until each writes. The file must hold
+// exactly size bytes.
+func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if uint64(fi.Size()) != size {
+		return nil, fmt.Errorf("%w: the RAM file %s has %d bytes, the machine %d", ErrBadSize, f.Name(), fi.Size(), size)
+	}
+	if size == 0 || size > uint64(^uint(0)>>1) || base+size < base {
+		return nil, fmt.Errorf("%w: %d bytes at %#x", ErrBadSize, size, base)
+	}
+	// The file's mapping replaces the middle of an aligned anonymous
+	// reservation, so RAM starts on a huge-page boundary as it does when
+	// booted.
+	mem, err := mapAligned(size, hugePageSize)
+	if err != nil {
+		return nil, fmt.Errorf("mapping %d MiB of guest RAM: %w", size>>20, err)
+	}
+	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Pointer(&mem[0]), uintptr(size),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	if err != nil || p != unsafe.Pointer(&mem[0]) {
+		unix.MunmapPtr(unsafe.Pointer(&mem[0]), uintptr(size))
+		return nil, fmt.Errorf("mapping the RAM file %s: %w", f.Name(), err)
+	}
+	if err := unix.Madvise(mem, unix.MADV_DONTDUMP); err != nil {
+		unix.MunmapPtr(unsafe.Pointer(&mem[0]), uintptr(size))
+		return nil, fmt.Errorf("excluding guest RAM from core dumps (MADV_DONTDUMP): %w", err)
+	}
+	return &GuestMemory{base: base, mem: mem, mmap: true}, nil
+}
+
+// pageSize is the unit in which WriteTo leaves holes.
+const pageSize = 4096
+
+// WriteRAM writes all of RAM to f from its start, leaving pages that are
+// all zeros as holes (most of a guest that just booted is untouched): the
+// file reads back the same and takes only the space of what the guest
+// wrote.
+func (m *GuestMemory) WriteRAM(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	var zero [pageSize]byte
+	off := 0
+	for off < len(m.mem) {
+		// A run of pages that are not zero is written in one call.
+		end := off
+		for end < len(m.mem) && end-off < 1<<20 && !bytes.Equal(m.mem[end:min(end+pageSize, len(m.mem))], zero[:min(pageSize, len(m.mem)-end)]) {
+			end += pageSize
+		}
+		end = min(end, len(m.mem))
+		if end > off {
+			if _, err := f.WriteAt(m.mem[off:end], int64(off)); err != nil {
+				return err
+			}
+			off = end
+			continue
+		}
+		off += pageSize
+	}
+	// The holes at the end still count in the file's size.
+	if err := f.Truncate(int64(len(m.mem))); err != nil {
+		return err
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return err
+}
