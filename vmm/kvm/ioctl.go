@@ -33,6 +33,11 @@ const (
 	kvmSetDeviceAttr       = 0x4018aee1
 	kvmHasDeviceAttr       = 0x4018aee3
 	kvmArmVcpuFinalize     = 0x4004aec2
+	kvmGetRegList          = 0xc008aeb0
+	kvmSetMPState          = 0x4004ae99
+	kvmGetVcpuEvents       = 0x8040ae9f
+	kvmSetVcpuEvents       = 0x4040aea0
+	kvmGetDeviceAttr       = 0x4018aee2
 	kvmAPIVersionSupported = 12
 )
 
