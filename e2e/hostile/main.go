@@ -15,6 +15,9 @@
 // (scratch) and the second read-only (golden), at gokvm's first two
 // virtio-mmio windows, and two vcpus. hostile.steps=a,b,... on the kernel
 // command line runs only those steps (the legal reads always run).
+//
+// With hostile.mode=9p on the command line it is a raw virtio-9p driver
+// instead, attacking two shares (see ninep_steps.go).
 package main
 
 import (
@@ -104,6 +107,10 @@ func main() {
 	// Mlocked pages may still be moved by compaction unless this says
 	// not to; the device would then write where the program no longer is.
 	os.WriteFile("/proc/sys/vm/compact_unevictable_allowed", []byte("0"), 0)
+	run := run
+	if v, _ := param("hostile.mode"); v == "9p" {
+		run = run9p
+	}
 	if err := run(); err != nil {
 		fmt.Printf("HOSTILE-ERROR %v\n", err)
 	}
@@ -134,19 +141,28 @@ func poweroff() {
 	}
 }
 
-// chosen is the steps hostile.steps= names, nil for all.
-func chosen() map[string]bool {
+// param is the value of name=value on the kernel command line.
+func param(name string) (string, bool) {
 	b, _ := os.ReadFile("/proc/cmdline")
 	for _, f := range strings.Fields(string(b)) {
-		if v, ok := strings.CutPrefix(f, "hostile.steps="); ok {
-			m := map[string]bool{}
-			for _, s := range strings.Split(v, ",") {
-				m[s] = true
-			}
-			return m
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v, true
 		}
 	}
-	return nil
+	return "", false
+}
+
+// chosen is the steps hostile.steps= names, nil for all.
+func chosen() map[string]bool {
+	v, ok := param("hostile.steps")
+	if !ok {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, s := range strings.Split(v, ",") {
+		m[s] = true
+	}
+	return m
 }
 
 type step struct {
@@ -327,11 +343,9 @@ type dev struct {
 var devBase uint64 = mmioBase
 
 func newDev(name string, regs []byte, a *arena) (*dev, error) {
-	d := &dev{name: name, regs: regs, base: devBase}
+	d, err := newRingDev(name, regs, devBase, a)
 	devBase += mmioStride
-	d.version = d.r(regVersion)
-	var err error
-	if d.ring, err = a.take(2); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if d.spare, err = a.take(2); err != nil {
@@ -356,6 +370,19 @@ func newDev(name string, regs []byte, a *arena) (*dev, error) {
 			return nil, err
 		}
 		d.data = append(d.data, r)
+	}
+	return d, nil
+}
+
+// newRingDev is a device at base with its rings and nothing else: what
+// any virtio driver here needs (newDev adds a virtio-blk driver's
+// buffers).
+func newRingDev(name string, regs []byte, base uint64, a *arena) (*dev, error) {
+	d := &dev{name: name, regs: regs, base: base}
+	d.version = d.r(regVersion)
+	var err error
+	if d.ring, err = a.take(2); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -23,6 +23,7 @@ import (
 //	blocks FILE            print the 512-byte blocks allocated to the file
 //	truncate FILE BYTES    set the file's size
 //	capture FILE PROG ...  run PROG with its standard output in FILE
+//	rlimit NOFILE PROG ... become PROG with RLIMIT_NOFILE at NOFILE (soft and hard)
 //	vcpuaffinity SECONDS N print the allowed CPUs of gokvm's vcpu threads once N are seen
 func tool(args []string) int {
 	if len(args) < 2 {
@@ -104,6 +105,8 @@ func runTool(args []string) error {
 		return vsockTool(args)
 	case "capture": // capture FILE PROGRAM ARGS...
 		return capture(file, args[2:])
+	case "rlimit": // rlimit NOFILE PROGRAM ARGS...
+		return rlimitExec(args)
 	default:
 		return fmt.Errorf("unknown tool")
 	}
