@@ -169,10 +169,11 @@ func checkHostile9pAnswers(t *testing.T, out string) {
 		// No extended attribute is taken, on either share.
 		{{"scratch", "xattrcreate", "Rlerror=95"}, {"hroot", "xattrcreate", "Rlerror=30"}},
 		// Names too long, and missing ones, refused one by one (the
-		// read-only share gets fewer).
+		// read-only share gets fewer): a name too long is that before
+		// it is a change to a read-only share.
 		{{"scratch", "unlink-long", "Rlerror=36:2000"},
 			{"scratch", "unlink-missing", "Rlerror=2:2000"},
-			{"hroot", "unlink-long", "Rlerror=30:200"},
+			{"hroot", "unlink-long", "Rlerror=36:200"},
 			{"hroot", "unlink-missing", "Rlerror=30:200"}},
 		both("walk-after-flood", "Rwalk"),
 		both("lopen-first", "Rlopen"),
