@@ -58,6 +58,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestPauseBeforeRun",
 	"TestTinyGuestPauseErrors",
 	"TestTinyGuestStopWhilePaused",
+	"TestTinyGuestSaveRestore",
 }
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)

@@ -249,6 +249,11 @@ func (m *Machine) Close() error {
 		}
 		m.vm = nil
 	}
+	if c, ok := m.board.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("closing the board: %w", err))
+		}
+	}
 	if m.mem != nil {
 		if err := m.mem.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("unmapping guest RAM: %w", err))

@@ -39,6 +39,7 @@ type testDevice struct {
 	mu     sync.Mutex
 	count  uint64
 	writes []mmioWrite // the first maxKept
+	last   uint64      // the value of the last store
 }
 
 const maxKept = 64
@@ -49,6 +50,7 @@ func (d *testDevice) WriteMMIO(off uint64, data []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.count++
+	d.last = binary.LittleEndian.Uint64(buf[:])
 	if len(d.writes) < maxKept {
 		d.writes = append(d.writes, mmioWrite{Off: off, Size: len(data), Value: binary.LittleEndian.Uint64(buf[:])})
 	}
@@ -70,6 +72,13 @@ func (d *testDevice) Writes() (uint64, []mmioWrite) {
 }
 
 func (d *testDevice) Count() uint64 { n, _ := d.Writes(); return n }
+
+// Last is the value of the last store.
+func (d *testDevice) Last() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
+}
 
 // spec is the device as the core sees it: a 4 KiB platform window and a
 // node of its own, written by its own Describe.

@@ -8,6 +8,7 @@ import (
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvm"
 	"github.com/gokvm/gokvm/vmm/memory"
+	"github.com/gokvm/gokvm/vmm/snapshot"
 )
 
 // maxCmdline is arm64's COMMAND_LINE_SIZE, including the terminating NUL.
@@ -50,6 +51,10 @@ type Board struct {
 
 	// The optional features the vcpus get, decided in CheckHost.
 	pmu, sve, ptrauth bool
+
+	// restoring is the host state of a machine being restored
+	// (PrepareRestore), nil when booting.
+	restoring *snapshot.Host
 
 	nextPlatform uint64
 	nextVirtio   uint64
@@ -120,7 +125,10 @@ func (b *Board) CheckHost(sys *kvm.System) error {
 	if err := b.guest.CheckHost(sys); err != nil {
 		return err
 	}
-	return b.features(sys)
+	if err := b.features(sys); err != nil {
+		return err
+	}
+	return b.checkRestoreFeatures()
 }
 
 // MachineType implements vmm.Board: the default 40-bit IPA space, or a
@@ -141,6 +149,9 @@ func (b *Board) MachineType(sys *kvm.System) (uintptr, error) {
 // CreateIRQChip implements vmm.Board.
 func (b *Board) CreateIRQChip(vm *kvm.VM, cpus int) error {
 	g, err := createVGIC(vm, b.opts.IRQChip, cpus)
+	if err != nil && b.restoring != nil {
+		return vmm.Configf("the state was saved on a host with a %s, which this host's KVM cannot make (%v)", b.restoring.GIC, err)
+	}
 	if err != nil {
 		return err
 	}

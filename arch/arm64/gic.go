@@ -108,9 +108,9 @@ func createVGICVersion(vm *kvm.VM, v GICVersion, ncpus int) (*vgic, error) {
 }
 
 // init sizes the interrupt space and initialises the VGIC; KVM wants every
-// vcpu created first.
+// vcpu created first. The device stays open: a saved state reads and
+// writes its registers through it.
 func (g *vgic) init() error {
-	defer g.dev.Close()
 	n := uint32(NumIRQs)
 	if err := g.dev.SetAttrU32(vgicGrpNrIRQs, 0, n); err != nil {
 		return fmt.Errorf("setting %s interrupt count to %d: %w", g.version, n, err)
