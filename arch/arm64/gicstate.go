@@ -16,9 +16,11 @@ import (
 // and restored in the order saved, into a GIC just made and initialised
 // for the same number of vcpus: a fresh GIC has nothing enabled, pending
 // or active, so writing the set-registers (ISENABLER, ISPENDR,
-// ISACTIVER) with the saved bits makes them what they were. The
-// distributor's control register goes last, so nothing is forwarded
-// before the rest is in place.
+// ISACTIVER) with the saved bits makes them what they were. The order is
+// QEMU's (arm_gicv3_kvm.c), the most careful of the VMMs that restore a
+// GIC: the implementer register first (GICv2 takes group writes only
+// after it), the distributor's control, then targets and configuration
+// before the line levels, and those before the pending bits.
 //
 // Layout, little-endian: u32 version, u32 GIC version, u32 count, then
 // count times u32 group, u64 attribute, u8 width (4 or 8), the value.
@@ -53,38 +55,49 @@ type perIRQ struct {
 
 // GICv3 distributor: the shared interrupts' registers (the private ones
 // are the redistributors'), GICD_IROUTER 64 bits per interrupt from 32.
-var v3DistPerIRQ = []perIRQ{
-	{0x0080, 1}, // GICD_IGROUPR
-	{0x0400, 8}, // GICD_IPRIORITYR
-	{0x0c00, 2}, // GICD_ICFGR
-	{0x0100, 1}, // GICD_ISENABLER
-	{0x0200, 1}, // GICD_ISPENDR
-	{0x0300, 1}, // GICD_ISACTIVER
-}
+var (
+	v3DistConfig = []perIRQ{
+		{0x0080, 1}, // GICD_IGROUPR
+		{0x0100, 1}, // GICD_ISENABLER
+	}
+	v3DistState = []perIRQ{
+		{0x0200, 1}, // GICD_ISPENDR
+		{0x0300, 1}, // GICD_ISACTIVER
+		{0x0400, 8}, // GICD_IPRIORITYR
+	}
+)
 
 const (
 	gicdCTLR    = 0x0000
+	gicdIIDR    = 0x0008
+	gicdICFGR   = 0x0c00
 	gicdIROUTER = 0x6000
 )
 
 // GICv3 redistributor registers of one vcpu: the RD frame's, then the SGI
 // frame's (64 KiB on) for the private interrupts.
-var v3Redist = []struct {
+type redistReg struct {
 	offset uint64
 	width  uint8
-}{
-	{0x0000, 4},                                            // GICR_CTLR
-	{0x0014, 4},                                            // GICR_WAKER
-	{0x0070, 8},                                            // GICR_PROPBASER
-	{0x0078, 8},                                            // GICR_PENDBASER
-	{0x10080, 4},                                           // GICR_IGROUPR0
-	{0x10400, 4}, {0x10404, 4}, {0x10408, 4}, {0x1040c, 4}, // GICR_IPRIORITYR0-7
-	{0x10410, 4}, {0x10414, 4}, {0x10418, 4}, {0x1041c, 4},
-	{0x10c00, 4}, {0x10c04, 4}, // GICR_ICFGR0-1
-	{0x10100, 4}, // GICR_ISENABLER0
-	{0x10200, 4}, // GICR_ISPENDR0
-	{0x10300, 4}, // GICR_ISACTIVER0
 }
+
+var (
+	v3RedistConfig = []redistReg{
+		{0x0070, 8},  // GICR_PROPBASER
+		{0x0078, 8},  // GICR_PENDBASER
+		{0x0000, 4},  // GICR_CTLR (after the bases: EnableLPIs)
+		{0x10080, 4}, // GICR_IGROUPR0
+		{0x10100, 4}, // GICR_ISENABLER0
+		{0x10c04, 4}, // GICR_ICFGR1 (ICFGR0, the SGIs', is fixed)
+	}
+	// After the private interrupts' line levels.
+	v3RedistState = []redistReg{
+		{0x10200, 4},                                           // GICR_ISPENDR0
+		{0x10300, 4},                                           // GICR_ISACTIVER0
+		{0x10400, 4}, {0x10404, 4}, {0x10408, 4}, {0x1040c, 4}, // GICR_IPRIORITYR0-7
+		{0x10410, 4}, {0x10414, 4}, {0x10418, 4}, {0x1041c, 4},
+	}
+)
 
 // GICv3 CPU interface system registers (op0, op1, CRn, CRm, op2), in the
 // order a restore writes them; the active priority registers follow, as
@@ -108,25 +121,26 @@ func iccAP1R(n uint64) uint64 { return iccReg(3, 0, 12, 9, n) }
 
 // GICv2 CPU interface registers.
 var v2CPU = []uint64{
-	0x00, // GICC_CTLR
-	0x04, // GICC_PMR
-	0x08, // GICC_BPR
-	0x1c, // GICC_ABPR
-	0xd0, // GICC_APR0
+	0x00,                   // GICC_CTLR
+	0x04,                   // GICC_PMR
+	0x08,                   // GICC_BPR
+	0x1c,                   // GICC_ABPR
+	0xd0, 0xd4, 0xd8, 0xdc, // GICC_APR0-3
 }
 
 // GICv2 distributor registers banked per CPU: the private interrupts'
 // words of the per-interrupt registers, and the SGIs' pending bits.
 var v2Banked = []uint64{
-	0x080, 0x100, 0x200, 0x300, // IGROUPR0, ISENABLER0, ISPENDR0, ISACTIVER0
+	0x080, 0x100, 0xc04, // IGROUPR0, ISENABLER0, ICFGR1
+	0x200, 0x300, // ISPENDR0, ISACTIVER0
 	0x400, 0x404, 0x408, 0x40c, 0x410, 0x414, 0x418, 0x41c, // IPRIORITYR0-7
-	0x800, 0x804, 0x808, 0x80c, 0x810, 0x814, 0x818, 0x81c, // ITARGETSR0-7 (read-only for private interrupts)
 	0xf20, 0xf24, 0xf28, 0xf2c, // SPENDSGIR0-3
 }
 
-// v2Shared are GICv2's per-interrupt registers for the shared interrupts.
+// v2Shared are GICv2's per-interrupt registers for the shared
+// interrupts: targets and configuration before pending.
 var v2Shared = []perIRQ{
-	{0x080, 1}, {0x400, 8}, {0x800, 8}, {0xc00, 2}, {0x100, 1}, {0x200, 1}, {0x300, 1},
+	{0x080, 1}, {0x800, 8}, {0xc00, 2}, {0x100, 1}, {0x200, 1}, {0x300, 1}, {0x400, 8},
 }
 
 // v3Affinity is the GICv3 attribute's encoding of a vcpu: Aff3..Aff0 in
@@ -164,10 +178,15 @@ func (g *vgic) save(mpidrs []uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return encodeGIC(g.version, regs), nil
+}
+
+// encodeGIC lays saved registers out as the comment above says.
+func encodeGIC(version GICVersion, regs []gicReg) []byte {
 	var b bytes.Buffer
 	put := func(x any) { binary.Write(&b, binary.LittleEndian, x) }
 	put(uint32(gicStateVersion))
-	put(uint32(g.version))
+	put(uint32(version))
 	put(uint32(len(regs)))
 	for _, r := range regs {
 		put(r.group)
@@ -179,7 +198,7 @@ func (g *vgic) save(mpidrs []uint64) ([]byte, error) {
 			put(uint32(r.value))
 		}
 	}
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 func (g *vgic) saveV3(mpidrs []uint64, read func(uint32, uint64, uint8) error) error {
@@ -190,41 +209,68 @@ func (g *vgic) saveV3(mpidrs []uint64, read func(uint32, uint64, uint8) error) e
 			return fmt.Errorf("flushing the GICv3's pending tables: %w", err)
 		}
 	}
-	for _, r := range v3DistPerIRQ {
-		for irq := SPIBase; irq < NumIRQs; irq += 32 / r.bits {
-			if err := read(vgicGrpDistRegs, r.offset+uint64(irq*r.bits/8), 4); err != nil {
-				return err
+	perIRQs := func(rs []perIRQ) error {
+		for _, r := range rs {
+			for irq := SPIBase; irq < NumIRQs; irq += 32 / r.bits {
+				if err := read(vgicGrpDistRegs, r.offset+uint64(irq*r.bits/8), 4); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	}
+	redist := func(aff uint64, rs []redistReg) error {
+		for _, r := range rs {
+			// 64-bit registers are two 32-bit accesses.
+			for half := uint64(0); half < uint64(r.width); half += 4 {
+				if err := read(vgicGrpRedistRegs, aff|(r.offset+half), 4); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, off := range []uint64{gicdIIDR, gicdCTLR} {
+		if err := read(vgicGrpDistRegs, off, 4); err != nil {
+			return err
+		}
+	}
+	for _, mpidr := range mpidrs {
+		aff := v3Affinity(mpidr)
+		if err := redist(aff, v3RedistConfig); err != nil {
+			return err
+		}
+		// The private interrupts' line levels (vINTID 0-31).
+		if err := read(vgicGrpLevelInfo, aff, 4); err != nil {
+			return err
+		}
+		if err := redist(aff, v3RedistState); err != nil {
+			return err
+		}
+	}
+	if err := perIRQs(v3DistConfig); err != nil {
+		return err
 	}
 	for irq := SPIBase; irq < NumIRQs; irq++ {
-		// 64-bit registers are two 32-bit accesses.
 		for half := uint64(0); half < 8; half += 4 {
 			if err := read(vgicGrpDistRegs, gicdIROUTER+uint64(irq)*8+half, 4); err != nil {
 				return err
 			}
 		}
 	}
+	if err := perIRQs([]perIRQ{{gicdICFGR, 2}}); err != nil {
+		return err
+	}
 	for irq := SPIBase; irq < NumIRQs; irq += 32 {
 		if err := read(vgicGrpLevelInfo, uint64(irq), 4); err != nil {
 			return err
 		}
 	}
+	if err := perIRQs(v3DistState); err != nil {
+		return err
+	}
 	for _, mpidr := range mpidrs {
 		aff := v3Affinity(mpidr)
-		for _, r := range v3Redist {
-			if r.width == 8 {
-				for half := uint64(0); half < 8; half += 4 {
-					if err := read(vgicGrpRedistRegs, aff|(r.offset+half), 4); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			if err := read(vgicGrpRedistRegs, aff|r.offset, 4); err != nil {
-				return err
-			}
-		}
 		for _, sr := range []uint64{iccSRE, iccCTLR, iccIGRPEN0, iccIGRPEN1, iccPMR, iccBPR0, iccBPR1} {
 			if err := read(vgicGrpCPUSysregs, aff|sr, 8); err != nil {
 				return err
@@ -243,7 +289,7 @@ func (g *vgic) saveV3(mpidrs []uint64, read func(uint32, uint64, uint8) error) e
 			}
 		}
 	}
-	return read(vgicGrpDistRegs, gicdCTLR, 4)
+	return nil
 }
 
 // apRegs is how many ICC_AP0Rn_EL1 (and AP1Rn) the CPU interface has, from
@@ -262,6 +308,11 @@ func apRegs(ctlr uint64) uint64 {
 func v2CPUAttr(cpu int) uint64 { return uint64(cpu) << 32 }
 
 func (g *vgic) saveV2(cpus int, read func(uint32, uint64, uint8) error) error {
+	for _, off := range []uint64{gicdIIDR, gicdCTLR} {
+		if err := read(vgicGrpDistRegs, off, 4); err != nil {
+			return err
+		}
+	}
 	for _, r := range v2Shared {
 		for irq := SPIBase; irq < NumIRQs; irq += 32 / r.bits {
 			if err := read(vgicGrpDistRegs, r.offset+uint64(irq*r.bits/8), 4); err != nil {
@@ -281,7 +332,7 @@ func (g *vgic) saveV2(cpus int, read func(uint32, uint64, uint8) error) error {
 			}
 		}
 	}
-	return read(vgicGrpDistRegs, gicdCTLR, 4)
+	return nil
 }
 
 var errShortGICState = errors.New("the GIC state ends early")

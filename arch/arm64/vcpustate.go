@@ -161,8 +161,12 @@ func restoreVcpu(v *kvm.Vcpu, b []byte) error {
 			return fmt.Errorf("%w (saved on another kind of host?)", err)
 		}
 	}
-	if err := v.SetVcpuEvents(s.events); err != nil {
-		return err
+	// An SError pending is the only event to restore: setting events
+	// cannot cancel one, and a host without RAS refuses an ESR.
+	if s.events[0] != 0 {
+		if err := v.SetVcpuEvents(s.events); err != nil {
+			return err
+		}
 	}
 	return v.SetMPState(s.mp)
 }
