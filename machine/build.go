@@ -39,6 +39,10 @@ type Options struct {
 	// for what the caller does while the guest runs (a control socket, a
 	// CPU profile's timers).
 	SystemCalls []seccomp.Call
+	// Restore, when set, makes the machine from a saved state instead
+	// of booting the spec's kernel: the spec must be Restore's
+	// RestoreSpec. Build closes Restore.
+	Restore *Saved
 	// Stats makes Stats read gokvm's resident memory from
 	// /proc/self/smaps (--stats), and the seccomp filter let it be
 	// opened, for reading; without it those figures are -1.
@@ -87,9 +91,15 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 			}
 		}
 	}()
-	payload, release, err := mapPayload(r.spec)
-	if err != nil {
-		return nil, err
+	var payload vmm.Payload
+	release := func() {}
+	if o.Restore != nil {
+		defer o.Restore.Close()
+	} else {
+		payload, release, err = mapPayload(r.spec)
+		if err != nil {
+			return nil, err
+		}
 	}
 	defer release()
 
@@ -135,6 +145,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		Log:          o.Log,
 		Start:        o.Start,
 		ReadRSS:      o.Stats,
+	}
+	if o.Restore != nil {
+		h := o.Restore.File.Header.RAM
+		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram}
+		cfg.MemBase, cfg.MemBaseSet = h.Base, true
 	}
 	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, CPU: arm64.CPUFeatures{
 		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,

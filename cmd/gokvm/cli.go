@@ -69,6 +69,16 @@ type runOptions struct {
 	// name is --name: the VM's control socket; detach is --detach.
 	name   string
 	detach bool
+
+	// restore is --restore FILE: the machine comes from a saved state.
+	restore string
+}
+
+// restoreFlags are the run flags that may go with --restore: how the
+// restored machine runs, not what it is (that is the saved machine's).
+var restoreFlags = map[string]bool{
+	"restore": true, "timeout": true, "seccomp": true, "kvm-device": true, "name": true, "detach": true,
+	"stats": true, "console-log": true, "print-config": true,
 }
 
 // listFlag collects a repeatable flag (-d, -n) in order.
@@ -112,6 +122,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&o.consoleLog, "console-log")
 	str(&config, "config")
 	str(&o.name, "name")
+	str(&o.restore, "restore")
 	fs.BoolVar(&o.detach, "detach", false, "")
 	fs.IntVar(&f.CPUs, "c", 0, "")
 	fs.IntVar(&f.CPUs, "cpus", 0, "")
@@ -141,6 +152,26 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	}
 	if timeout < 0 {
 		return nil, vmm.Configf("--timeout %v is negative", timeout)
+	}
+	if o.restore != "" {
+		var bad string
+		fs.Visit(func(fl *flag.Flag) {
+			if !restoreFlags[fl.Name] && bad == "" {
+				bad = fl.Name
+			}
+		})
+		if bad != "" {
+			name := "--" + bad
+			if len(bad) == 1 {
+				name = "-" + bad
+			}
+			return nil, vmm.Configf("--restore: %s cannot be given: the restored machine is the saved one (only --timeout, --seccomp, --kvm-device, --name, --detach, --stats and --console-log go with it)", name)
+		}
+		o.spec = machine.Spec{Seccomp: f.Seccomp, KVMDevice: f.KVMDevice}
+		if timeout > 0 {
+			o.spec.Timeout = timeout.String()
+		}
+		return o, nil
 	}
 	if config != "" {
 		file, err := os.Open(config)
@@ -254,11 +285,22 @@ func runCommand(args []string, env Env) (status int) {
 		logger.Print(errorLine(err))
 		return machine.ErrorStatus(err)
 	}
+	var saved *machine.Saved
+	if o.restore != "" {
+		if saved, err = machine.OpenSaved(o.restore); err != nil {
+			logger.Print(errorLine(err))
+			return machine.ErrorStatus(err)
+		}
+		o.spec = saved.RestoreSpec(o.spec)
+	}
 	if o.printConfig {
 		env.Stdout.Write(o.spec.JSON())
 		return 0
 	}
 	if o.detach && !isDetachedChild() {
+		if saved != nil {
+			saved.Close() // the detached child opens it again
+		}
 		return detachRun(args, o, env)
 	}
 	// With --name, the control socket; detached, the console hub is the
@@ -297,6 +339,7 @@ func runCommand(args []string, env Env) (status int) {
 		NoRNGSeed:   o.dumpDTB != "",
 		SystemCalls: append(profileCalls, ctl.systemCalls()...),
 		Stats:       o.stats,
+		Restore:     saved,
 	})
 	if err != nil {
 		logger.Print(errorLine(err))
