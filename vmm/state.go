@@ -93,10 +93,17 @@ func (m *Machine) SaveState(ram *os.File) (snapshot.Host, []snapshot.Section, er
 	errs := make([]error, len(m.vcpus))
 	save := func(v *kvm.Vcpu) { states[v.ID], errs[v.ID] = sb.SaveVcpu(v) }
 	if m.vcpusStarted() {
-		if err := m.OnVcpus(save, stateWait); err != nil {
+		// On each vcpu's thread, its last exit completed first.
+		err := m.OnVcpus(func(v *kvm.Vcpu) {
+			if errs[v.ID] = v.CompletePending(); errs[v.ID] == nil {
+				save(v)
+			}
+		}, stateWait)
+		if err != nil {
 			return snapshot.Host{}, nil, err
 		}
 	} else {
+		// Paused before Run: no vcpu has an exit to complete.
 		for _, v := range m.vcpus {
 			save(v.Vcpu)
 		}

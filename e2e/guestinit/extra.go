@@ -50,11 +50,15 @@ func runExtra(action string) error {
 		return cpuAction(f)
 	case "mount9p", "fsha", "fwrite", "trywrite", "trymodify", "ls", "readlink", "cat", "readbench":
 		return ninepAction(f)
-	case "counter": // counter:N: N lines GUEST-COUNT i, one every 100 ms
+	case "counter": // counter:N: N lines GUEST-COUNT i mono=MS, one every 100 ms
 		n, _ := strconv.Atoi(f[1])
 		for i := 1; i <= n; i++ {
 			time.Sleep(100 * time.Millisecond)
-			fmt.Printf("GUEST-COUNT %d\n", i)
+			// The guest's monotonic clock, for a restore to show that
+			// guest time went on from where it was saved.
+			var ts unix.Timespec
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+			fmt.Printf("GUEST-COUNT %d mono=%d\n", i, ts.Nano()/1e6)
 		}
 		return nil
 	case "say": // say:WORD: a marker for the host to act on

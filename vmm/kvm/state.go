@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // The calls a machine's saved state is read and written with: the list of
@@ -149,4 +151,20 @@ func (d *Device) HasAttr(group uint32, attr uint64) bool {
 	_, err := ioctl(d.fd, kvmHasDeviceAttr, uintptr(unsafe.Pointer(&a)))
 	runtime.KeepAlive(&a)
 	return err == nil
+}
+
+// CompletePending finishes an exit KVM has not completed yet (an MMIO
+// load's value goes into its register and the PC past the instruction on
+// the next KVM_RUN), without entering the guest: a KVM_RUN with
+// immediate_exit set, as api.rst asks before a vcpu's state is saved.
+// Without it a restored vcpu would run the instruction of its last MMIO
+// exit again.
+func (v *Vcpu) CompletePending() error {
+	was := v.run[runImmediateExit]
+	v.run[runImmediateExit] = 1
+	defer func() { v.run[runImmediateExit] = was }()
+	if err := v.Run(); err != nil && err != unix.EINTR {
+		return fmt.Errorf("completing vcpu %d's last exit: %w", v.ID, err)
+	}
+	return nil
 }

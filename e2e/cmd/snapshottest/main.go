@@ -1,0 +1,220 @@
+// Command snapshottest saves a running guest through gokvm's Go API
+// (machine.Snapshot) inside the emulated host, stops it, waits, and
+// restores it with `gokvm run --restore`: the guest, which prints a
+// counter every 100 ms with its monotonic clock, must go on counting from
+// where it was saved (not from 1), its clock must not jump by the time
+// the state spent on disk, and it must power off with status 0. A state
+// file cut short or edited must be refused with status 2 and nothing of
+// the guest run. It prints SNAPSHOTTEST lines saying what it saw and exits
+// 0 when every check passed.
+//
+//	snapshottest GOKVM KERNEL INITRD WORK
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gokvm/gokvm/machine"
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// onDisk is how long the saved state waits before the restore: a guest
+// clock that followed the host's would jump by it.
+const onDisk = 3 * time.Second
+
+var failed bool
+
+func check(ok bool, format string, args ...any) {
+	status := "ok"
+	if !ok {
+		status, failed = "FAIL", true
+	}
+	fmt.Printf("SNAPSHOTTEST %s %s\n", status, fmt.Sprintf(format, args...))
+}
+
+var countLine = regexp.MustCompile(`GUEST-COUNT (\d+) mono=(\d+)`)
+
+// count is one counter line.
+type count struct{ n, mono int }
+
+// counts finds every counter line in text.
+func counts(text string) []count {
+	var out []count
+	for _, m := range countLine.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		mono, _ := strconv.Atoi(m[2])
+		out = append(out, count{n, mono})
+	}
+	return out
+}
+
+func main() {
+	if len(os.Args) != 5 {
+		fmt.Println("usage: snapshottest GOKVM KERNEL INITRD WORK")
+		os.Exit(2)
+	}
+	gokvm, kernel, initrd, work := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
+	state := filepath.Join(work, "counter.state")
+
+	before := save(kernel, initrd, state)
+	if len(before) == 0 {
+		check(false, "the guest counted nothing before the save")
+		os.Exit(1)
+	}
+	last := before[len(before)-1]
+	check(last.n >= 20, "the guest was saved while counting, at %d", last.n)
+	time.Sleep(onDisk)
+
+	out, status := run(gokvm, "run", "--restore", state, "--timeout", "60s")
+	after := counts(out)
+	check(status == 0, "the restored guest powered off with status 0 (status %d)", status)
+	check(len(after) > 0 && after[0].n == last.n+1, "the restored guest went on counting from %d (its first count: %v)", last.n+1, first(after))
+	check(len(after) > 0 && after[len(after)-1].n == 60, "the restored guest counted to the end (60)")
+	if len(after) > 0 {
+		gap := after[0].mono - last.mono
+		check(gap < int(onDisk/time.Millisecond)-500, "the guest's clock went on from where it was saved: %d ms from the last count saved to the first restored, with %v on disk", gap, onDisk)
+	}
+
+	// A state file cut short, and one edited, are refused before the
+	// guest runs.
+	whole, err := os.ReadFile(state)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, bad := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"cut", whole[:len(whole)-100], "truncated"},
+		{"edited", flip(whole, len(whole)-50), "SHA-256"},
+	} {
+		p := filepath.Join(work, bad.name+".state")
+		os.WriteFile(p, bad.data, 0o600)
+		os.Link(state+machine.RAMFileSuffix, p+machine.RAMFileSuffix)
+		out, status := run(gokvm, "run", "--restore", p)
+		check(status == 2 && strings.Contains(out, bad.want) && !strings.Contains(out, "GUEST-COUNT"),
+			"a state file %s is refused with status 2 naming it (status %d: %s)", bad.name, status, lastLine(out))
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// save boots the counting guest with two vcpus, saves it once it has
+// counted past 20, stops it, and returns the counts it printed.
+func save(kernel, initrd, state string) []count {
+	pr, pw := io.Pipe()
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Println(sc.Text())
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	spec := machine.Spec{
+		Kernel: kernel, Initrd: initrd, CPUs: 2, Timeout: "100s",
+		Cmdline: "console=ttyS0 quiet panic=-1 gokvm.do=marker,counter:60,poweroff",
+	}
+	m, err := machine.Build(spec, machine.Options{Stdout: pw, Log: log.New(os.Stderr, "gokvm: ", 0)})
+	if err != nil {
+		log.Fatalf("building the machine: %v", err)
+	}
+	defer m.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan vmm.Outcome, 1)
+	go func() {
+		o, _ := m.Run(ctx)
+		done <- o
+	}()
+	var text strings.Builder
+	deadline := time.After(90 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			text.WriteString(l + "\n")
+			if c := counts(l); len(c) == 1 && c[0].n >= 20 {
+				goto counted
+			}
+			continue
+		case <-deadline:
+			check(false, "the guest's counter never reached 20")
+			os.Exit(1)
+		}
+	}
+counted:
+	sf, err := os.Create(state)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ram, err := os.Create(state + machine.RAMFileSuffix)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = m.Snapshot(sf, ram, filepath.Base(ram.Name()), true)
+	check(err == nil, "machine.Snapshot saved the running guest (%v)", err)
+	sf.Close()
+	ram.Close()
+	// Paused: what it printed up to here is all there is; a line in
+	// the pipe may still be on its way.
+	time.Sleep(200 * time.Millisecond)
+	for drained := false; !drained; {
+		select {
+		case l := <-lines:
+			text.WriteString(l + "\n")
+		default:
+			drained = true
+		}
+	}
+	stop()
+	o := <-done
+	check(o == vmm.OutcomeStopped, "the saved machine stopped (%v)", o)
+	return counts(text.String())
+}
+
+// run runs gokvm and returns its output, stdout and stderr, and status.
+func run(gokvm string, args ...string) (string, int) {
+	cmd := exec.Command(gokvm, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, os.Stdout), io.MultiWriter(&out, os.Stdout)
+	err := cmd.Run()
+	if err != nil && cmd.ProcessState == nil {
+		log.Fatal(err)
+	}
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+func flip(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 1
+	return c
+}
+
+func first(cs []count) any {
+	if len(cs) == 0 {
+		return "none"
+	}
+	return cs[0]
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/scenario"
+)
+
+func init() {
+	extraPrepare = append(extraPrepare, func(b *harness.Build) error {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			return err
+		}
+		return harness.GoBuild(root, "./e2e/cmd/snapshottest", "arm64", filepath.Join(b.GuestDir, "snapshottest"))
+	})
+	extraScenarios = append(extraScenarios, func(string) []scenario.Scenario {
+		return []scenario.Scenario{{
+			Name:    "snapshot",
+			Program: "$GUEST/snapshottest",
+			Args:    []string{"/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
+			Timeout: 240 * time.Second,
+		}}
+	})
+}
+
+// TestSnapshotRestore: a guest counting on two vcpus, saved while it runs
+// and stopped, goes on counting from where it was when `gokvm run
+// --restore` restores it, its clock not jumping by the time on disk, and
+// powers off with status 0; a state file cut short or edited is refused
+// with status 2 (e2e/cmd/snapshottest). On both GIC hosts.
+func TestSnapshotRestore(t *testing.T) {
+	for _, h := range hosts() {
+		t.Run(h, func(t *testing.T) {
+			r := result(t, h, "snapshot")
+			out := r.Output()
+			if r.Exit != 0 || strings.Contains(out, "SNAPSHOTTEST FAIL") {
+				t.Errorf("snapshottest exit %d:\n%s", r.Exit, out)
+			}
+			for _, want := range []string{
+				"SNAPSHOTTEST ok machine.Snapshot saved the running guest",
+				"SNAPSHOTTEST ok the restored guest powered off with status 0",
+				"SNAPSHOTTEST ok the restored guest went on counting from",
+				"SNAPSHOTTEST ok the restored guest counted to the end (60)",
+				"SNAPSHOTTEST ok the guest's clock went on from where it was saved",
+				"SNAPSHOTTEST ok a state file cut is refused with status 2",
+				"SNAPSHOTTEST ok a state file edited is refused with status 2",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("snapshottest did not report %q", want)
+				}
+			}
+		})
+	}
+}
