@@ -23,8 +23,8 @@ const RAMFileSuffix = ".ram"
 // RAM, FILE.ram beside it; ramName is its name as the state file records
 // it). The machine is paused for it and resumed afterwards unless stop,
 // in which case it stays paused for the caller to stop. The files are
-// the caller's: a running machine's system call filter lets it write
-// only to what is already open.
+// the caller's, opened before Run: a running machine's system call
+// filter lets it open no file for writing.
 func (m *Machine) Snapshot(state io.Writer, ram *os.File, ramName string, stop bool) error {
 	wasPaused := m.Paused()
 	if !wasPaused {

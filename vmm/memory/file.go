@@ -3,7 +3,6 @@ package memory
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"unsafe"
 
@@ -49,20 +48,28 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error)
 // pageSize is the unit in which WriteTo leaves holes.
 const pageSize = 4096
 
-// WriteRAM writes all of RAM to f from its start, leaving pages that are
-// all zeros as holes (most of a guest that just booted is untouched): the
-// file reads back the same and takes only the space of what the guest
-// wrote.
+// WriteRAM writes all of RAM to f, which must be empty, leaving pages
+// that are all zeros as holes (most of a guest that just booted is
+// untouched): the file reads back the same and takes only the space of
+// what the guest wrote. It only writes (pwrite64), so that a machine under
+// its system call filter can save to a file its caller opened.
 func (m *GuestMemory) WriteRAM(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return err
 	}
+	if fi.Size() != 0 {
+		return fmt.Errorf("the RAM file %s has %d bytes already: it must be empty (its pages that stay holes would keep them)", f.Name(), fi.Size())
+	}
 	var zero [pageSize]byte
+	isZero := func(off int) bool {
+		return bytes.Equal(m.mem[off:min(off+pageSize, len(m.mem))], zero[:min(pageSize, len(m.mem)-off)])
+	}
 	off := 0
 	for off < len(m.mem) {
 		// A run of pages that are not zero is written in one call.
 		end := off
-		for end < len(m.mem) && end-off < 1<<20 && !bytes.Equal(m.mem[end:min(end+pageSize, len(m.mem))], zero[:min(pageSize, len(m.mem)-end)]) {
+		for end < len(m.mem) && end-off < 1<<20 && !isZero(end) {
 			end += pageSize
 		}
 		end = min(end, len(m.mem))
@@ -75,10 +82,11 @@ func (m *GuestMemory) WriteRAM(f *os.File) error {
 		}
 		off += pageSize
 	}
-	// The holes at the end still count in the file's size.
-	if err := f.Truncate(int64(len(m.mem))); err != nil {
-		return err
+	// The file's size is RAM's even when its last page is a hole.
+	if last := len(m.mem) - 1; last >= 0 && isZero(last&^(pageSize-1)) {
+		if _, err := f.WriteAt(m.mem[last:], int64(last)); err != nil {
+			return err
+		}
 	}
-	_, err := f.Seek(0, io.SeekStart)
-	return err
+	return nil
 }

@@ -58,3 +58,23 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestWriteRAMNeedsEmptyFile: RAM is never written over an old file,
+// whose bytes would show through the holes.
+func TestWriteRAMNeedsEmptyFile(t *testing.T) {
+	m, err := NewGuestMemory(0x8000_0000, 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := filepath.Join(t.TempDir(), "ram")
+	os.WriteFile(p, []byte("old"), 0o600)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.WriteRAM(f); err == nil {
+		t.Error("RAM written over a file that was not empty")
+	}
+}

@@ -134,6 +134,16 @@ func save(kernel, initrd, state string) []count {
 	if err != nil {
 		log.Fatalf("building the machine: %v", err)
 	}
+	// Opened before Run: the run phase's system call filter lets gokvm
+	// open no file for writing.
+	sf, err := os.Create(state)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ram, err := os.Create(state + machine.RAMFileSuffix)
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer m.Close()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan vmm.Outcome, 1)
@@ -157,14 +167,6 @@ func save(kernel, initrd, state string) []count {
 		}
 	}
 counted:
-	sf, err := os.Create(state)
-	if err != nil {
-		log.Fatal(err)
-	}
-	ram, err := os.Create(state + machine.RAMFileSuffix)
-	if err != nil {
-		log.Fatal(err)
-	}
 	err = m.Snapshot(sf, ram, filepath.Base(ram.Name()), true)
 	check(err == nil, "machine.Snapshot saved the running guest (%v)", err)
 	sf.Close()
