@@ -10,4 +10,10 @@ const (
 	RequestCheckExtension uint32 = kvmCheckExtension
 	RequestGetOneReg      uint32 = kvmGetOneReg
 	RequestGetMPState     uint32 = kvmGetMPState
+	// A snapshot of the running machine reads its state.
+	RequestGetRegList    uint32 = kvmGetRegList
+	RequestGetVcpuEvents uint32 = kvmGetVcpuEvents
+	RequestGetDeviceAttr uint32 = kvmGetDeviceAttr
+	RequestHasDeviceAttr uint32 = kvmHasDeviceAttr
+	RequestSetDeviceAttr uint32 = kvmSetDeviceAttr
 )
