@@ -227,3 +227,26 @@ func TestShareFlag(t *testing.T) {
 		t.Errorf("two shares with one tag: status %d, stderr %q", code, stderr)
 	}
 }
+
+// TestRestoreFlag: --restore takes only the flags that say how the
+// restored machine runs, and a file that is not a usable state is a usage
+// error naming what is wrong, before anything runs.
+func TestRestoreFlag(t *testing.T) {
+	dir := t.TempDir()
+	junk := writeFile(t, dir, "junk.state", []byte("not a state file at all"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a machine flag", []string{"--restore", junk, "-c", "2"}, "--restore: -c cannot be given"},
+		{"a kernel", []string{"--restore", junk, "--kernel", "Image"}, "--restore: --kernel cannot be given"},
+		{"missing", []string{"--restore", filepath.Join(dir, "none")}, "no such file"},
+		{"not a state", []string{"--restore", junk}, "not a gokvm state file"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"run"}, tc.args...)...)
+		if code != machine.ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: status %d, stderr %q; want %d and %q", tc.name, code, stderr, machine.ExitUsage, tc.want)
+		}
+	}
+}
