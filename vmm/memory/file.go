@@ -48,42 +48,43 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error)
 // pageSize is the unit in which WriteTo leaves holes.
 const pageSize = 4096
 
-// WriteRAM writes all of RAM to f, which must be empty, leaving pages
-// that are all zeros as holes (most of a guest that just booted is
-// untouched): the file reads back the same and takes only the space of
-// what the guest wrote. It only writes (pwrite64), so that a machine under
-// its system call filter can save to a file its caller opened.
+// WriteRAM writes all of RAM to f from its start, making pages that are
+// all zeros holes (most of a guest that just booted is untouched): the
+// file reads back the same and takes only the space of what the guest
+// wrote. Whatever f held before is overwritten or punched out, so it need
+// not be empty; a file longer than RAM keeps its tail (a restore refuses a
+// RAM file of the wrong size). It makes only pwrite64 and fallocate calls,
+// which a machine's system call filter allows, so that a running machine
+// can save into a file its caller opened.
 func (m *GuestMemory) WriteRAM(f *os.File) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() != 0 {
-		return fmt.Errorf("the RAM file %s has %d bytes already: it must be empty (its pages that stay holes would keep them)", f.Name(), fi.Size())
-	}
 	var zero [pageSize]byte
 	isZero := func(off int) bool {
 		return bytes.Equal(m.mem[off:min(off+pageSize, len(m.mem))], zero[:min(pageSize, len(m.mem)-off)])
 	}
+	fd := int(f.Fd())
 	off := 0
 	for off < len(m.mem) {
-		// A run of pages that are not zero is written in one call.
+		// A run of pages alike is written, or punched out, in one call.
+		zeros := isZero(off)
 		end := off
-		for end < len(m.mem) && end-off < 1<<20 && !isZero(end) {
+		for end < len(m.mem) && end-off < 64<<20 && isZero(end) == zeros {
 			end += pageSize
 		}
 		end = min(end, len(m.mem))
-		if end > off {
+		if !zeros {
 			if _, err := f.WriteAt(m.mem[off:end], int64(off)); err != nil {
 				return err
 			}
-			off = end
-			continue
+		} else if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(off), int64(end-off)); err != nil {
+			// A file system without holes gets the zeros written.
+			if _, err := f.WriteAt(m.mem[off:end], int64(off)); err != nil {
+				return err
+			}
 		}
-		off += pageSize
+		off = end
 	}
 	// The file's size is RAM's even when its last page is a hole.
-	if last := len(m.mem) - 1; last >= 0 && isZero(last&^(pageSize-1)) {
+	if last := len(m.mem) - 1; last >= 0 {
 		if _, err := f.WriteAt(m.mem[last:], int64(last)); err != nil {
 			return err
 		}
