@@ -1,55 +1,13 @@
 package seccomptest
 
 import (
-	"go/parser"
-	"go/token"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-const importPath = "github.com/gokvm/gokvm/vmm/seccomp/seccomptest"
+	"github.com/gokvm/gokvm/internal/testonly"
+)
 
 // TestOnlyTestsImport: no file of the module but a test imports this
 // package.
 func TestOnlyTestsImport(t *testing.T) {
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Skipf("no module root at %s: %v", root, err)
-	}
-	fset := token.NewFileSet()
-	err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := e.Name()
-		if e.IsDir() {
-			if path != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return nil // not Go this test can judge
-		}
-		for _, imp := range f.Imports {
-			if p, _ := strconv.Unquote(imp.Path.Value); p == importPath {
-				t.Errorf("%s imports %s; only tests may", path, importPath)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testonly.OnlyTestsImport(t, "../../..", "github.com/gokvm/gokvm/vmm/seccomp/seccomptest")
 }
