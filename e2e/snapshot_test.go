@@ -38,6 +38,11 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Run(h, func(t *testing.T) {
 			r := result(t, h, "snapshot")
 			out := r.Output()
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "SNAPSHOTTEST figure") {
+					t.Log(l)
+				}
+			}
 			if r.Exit != 0 || strings.Contains(out, "SNAPSHOTTEST FAIL") {
 				t.Errorf("snapshottest exit %d:\n%s", r.Exit, out)
 			}

@@ -44,7 +44,10 @@ func check(ok bool, format string, args ...any) {
 	fmt.Printf("SNAPSHOTTEST %s %s\n", status, fmt.Sprintf(format, args...))
 }
 
-var countLine = regexp.MustCompile(`GUEST-COUNT (\d+) mono=(\d+)`)
+var (
+	countLine = regexp.MustCompile(`GUEST-COUNT (\d+) mono=(\d+)`)
+	firstRun  = regexp.MustCompile(`stats: first KVM_RUN ([0-9.]+) ms after start`)
+)
 
 // count is one counter line.
 type count struct{ n, mono int }
@@ -94,13 +97,17 @@ func main() {
 	check(last.n >= 20, "the guest was saved while counting, at %d", last.n)
 	time.Sleep(onDisk)
 
-	out, status = run(gokvm, "run", "--restore", state, "--timeout", "60s")
+	out, status = run(gokvm, "run", "--restore", state, "--timeout", "60s", "--stats")
 	after := counts(out)
+	if m := firstRun.FindStringSubmatch(out); m != nil {
+		fmt.Printf("SNAPSHOTTEST figure: the restored machine's first KVM_RUN came %s ms after gokvm started\n", m[1])
+	}
 	check(status == 0, "the restored guest powered off with status 0 (status %d)", status)
 	check(len(after) > 0 && after[0].n == last.n+1, "the restored guest went on counting from %d (its first count: %v)", last.n+1, first(after))
 	check(len(after) > 0 && after[len(after)-1].n == 60, "the restored guest counted to the end (60)")
 	if len(after) > 0 {
 		gap := after[0].mono - last.mono
+		fmt.Printf("SNAPSHOTTEST figure: %d ms of guest time between the last count saved and the first restored\n", gap)
 		check(gap < int(onDisk/time.Millisecond)-500, "the guest's clock went on from where it was saved: %d ms from the last count saved to the first restored, with %v on disk", gap, onDisk)
 	}
 
