@@ -34,11 +34,11 @@ type Share struct {
 	rootDev  uint64
 	rootIno  uint64
 
-	// mounts are the mount IDs the share may be on when it lists mounts
-	// of its own; nil when it stays on its directory's mount, which
-	// RESOLVE_NO_XDEV enforces. rootMount is that mount's ID (0 where
-	// statx cannot tell it).
-	mounts    map[uint64]bool
+	// mounts are the mounts the share may be on beyond its directory's
+	// when it lists some; nil when it stays on its directory's mount,
+	// which RESOLVE_NO_XDEV enforces. rootMount is that mount's ID (0
+	// where statx cannot tell it: mounts are then told by device).
+	mounts    *listedMounts
 	rootMount uint64
 
 	files fileBudget
@@ -226,11 +226,11 @@ func (s *Share) openat(dirfd int, name string, flags int, mode uint32) (int, err
 func (s *Share) onListedMount(fd int) (int, error) {
 	ok := false
 	if id, err := mountID(fd); err == nil && s.rootMount != 0 {
-		ok = id == s.rootMount || s.mounts[id]
+		ok = id == s.rootMount || s.mounts != nil && s.mounts.ids[id]
 	} else {
-		// No mount IDs (before Linux 5.8): the root's file system only.
+		// No mount IDs (before Linux 5.8): by device number.
 		var st unix.Stat_t
-		ok = unix.Fstat(fd, &st) == nil && st.Dev == s.rootDev
+		ok = unix.Fstat(fd, &st) == nil && (st.Dev == s.rootDev || s.mounts != nil && s.mounts.devs[st.Dev])
 	}
 	if !ok {
 		unix.Close(fd)

@@ -358,3 +358,26 @@ func TestRootChmodKeepsOthersOut(t *testing.T) {
 		t.Errorf("chmod of a directory below the root: answer type %d errno %v", r.typ, r.errno())
 	}
 }
+
+// TestListedMountsByDevice: on a kernel without mount IDs a listed mount
+// is told by its device number, and a kernel file system by its magic.
+func TestListedMountsByDevice(t *testing.T) {
+	l := &listedMounts{ids: map[uint64]bool{}, devs: map[uint64]bool{}}
+	for _, tc := range []struct {
+		path string
+		bad  bool
+	}{{"/proc", true}, {"/sys", true}, {t.TempDir(), false}} {
+		fd, err := unix.Open(tc.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = l.add(fd, true)
+		unix.Close(fd)
+		if (err != nil) != tc.bad {
+			t.Errorf("listing %s by device: %v", tc.path, err)
+		}
+	}
+	if len(l.devs) != 1 {
+		t.Errorf("%d devices listed, want the temporary directory's", len(l.devs))
+	}
+}

@@ -40,6 +40,29 @@ var pseudoFS = map[string]bool{
 // one of the kernel's own file systems, which no share enters.
 func PseudoFS(fstype string) bool { return pseudoFS[fstype] }
 
+// pseudoMagic names the kernel file systems by statfs's f_type, for
+// kernels whose statx has no mount ID (before Linux 5.8), where a mount
+// is told by its device number and its type by its magic. (devtmpfs is
+// a tmpfs by its magic: such a kernel cannot tell it from one.)
+var pseudoMagic = map[uint32]string{
+	unix.PROC_SUPER_MAGIC: "proc", unix.SYSFS_MAGIC: "sysfs", unix.DEVPTS_SUPER_MAGIC: "devpts",
+	unix.DEBUGFS_MAGIC: "debugfs", unix.TRACEFS_MAGIC: "tracefs", unix.SECURITYFS_MAGIC: "securityfs",
+	unix.CGROUP_SUPER_MAGIC: "cgroup", unix.CGROUP2_SUPER_MAGIC: "cgroup2", unix.BPF_FS_MAGIC: "bpf",
+	unix.PSTOREFS_MAGIC: "pstore", unix.EFIVARFS_MAGIC: "efivarfs", unix.HUGETLBFS_MAGIC: "hugetlbfs",
+	unix.BINFMTFS_MAGIC: "binfmt_misc", unix.AUTOFS_SUPER_MAGIC: "autofs", unix.SELINUX_MAGIC: "selinuxfs",
+	unix.NSFS_MAGIC: "nsfs",
+}
+
+// magicFSType names fd's file system by its magic: a kernel one's name,
+// or "" for any other.
+func magicFSType(fd int) (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return "", err
+	}
+	return pseudoMagic[uint32(st.Type)], nil
+}
+
 // mountID is the ID of the mount that fd's file is on.
 func mountID(fd int) (uint64, error) {
 	var stx unix.Statx_t
@@ -62,7 +85,7 @@ func MountFSType(path string) (string, error) {
 	defer unix.Close(fd)
 	id, err := mountID(fd)
 	if err != nil {
-		return "", fmt.Errorf("%s: mount ID: %w", path, err)
+		return magicFSType(fd)
 	}
 	return mountFSType(id)
 }
@@ -96,36 +119,63 @@ func mountFSType(id uint64) (string, error) {
 	return "", fmt.Errorf("mount %s is not in /proc/self/mountinfo", want)
 }
 
-// allowedMounts is the set of mount IDs a share may be on: its own
-// directory's, and each listed mount's. A listed path of a kernel file
+// listedMounts are the mounts a share may be on beyond its directory's:
+// by mount ID, or where the kernel has none, by device number.
+type listedMounts struct {
+	ids  map[uint64]bool
+	devs map[uint64]bool
+}
+
+// allowedMounts finds the listed mounts. A listed path of a kernel file
 // system is an error naming it.
-func allowedMounts(rootFd int, dir string, listed []string) (map[uint64]bool, error) {
+func allowedMounts(rootFd int, dir string, listed []string) (*listedMounts, error) {
 	if len(listed) == 0 {
 		return nil, nil
 	}
-	own, err := mountID(rootFd)
-	if err != nil {
-		return nil, fmt.Errorf("mount ID of %s: %w (a share that lists mounts needs Linux 5.8's statx STATX_MNT_ID)", dir, err)
-	}
-	ids := map[uint64]bool{own: true}
+	_, noIDs := mountID(rootFd)
+	l := &listedMounts{ids: map[uint64]bool{}, devs: map[uint64]bool{}}
 	for _, p := range listed {
 		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("mount %s: %w", p, &os.PathError{Op: "open", Path: p, Err: err})
 		}
-		id, err := mountID(fd)
+		err = l.add(fd, noIDs != nil)
 		unix.Close(fd)
 		if err != nil {
 			return nil, fmt.Errorf("mount %s: %w", p, err)
 		}
-		typ, err := mountFSType(id)
-		if err != nil {
-			return nil, fmt.Errorf("mount %s: %w", p, err)
-		}
-		if PseudoFS(typ) {
-			return nil, fmt.Errorf("mount %s is %s, the host kernel's own state, which no share serves", p, typ)
-		}
-		ids[id] = true
 	}
-	return ids, nil
+	return l, nil
+}
+
+// add lists the mount of fd's file.
+func (l *listedMounts) add(fd int, byDevice bool) error {
+	var typ string
+	if byDevice {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		t, err := magicFSType(fd)
+		if err != nil {
+			return err
+		}
+		typ = t
+		l.devs[st.Dev] = true
+	} else {
+		id, err := mountID(fd)
+		if err != nil {
+			return err
+		}
+		t, err := mountFSType(id)
+		if err != nil {
+			return err
+		}
+		typ = t
+		l.ids[id] = true
+	}
+	if PseudoFS(typ) {
+		return fmt.Errorf("%s, the host kernel's own state, which no share serves", typ)
+	}
+	return nil
 }
