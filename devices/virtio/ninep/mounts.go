@@ -148,9 +148,10 @@ func allowedMounts(rootFd int, dir string, listed []string) (*listedMounts, erro
 	return l, nil
 }
 
-// add lists the mount of fd's file.
+// add lists the mount of fd's file, unless it is a kernel file system.
 func (l *listedMounts) add(fd int, byDevice bool) error {
 	var typ string
+	var key uint64
 	if byDevice {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -160,8 +161,7 @@ func (l *listedMounts) add(fd int, byDevice bool) error {
 		if err != nil {
 			return err
 		}
-		typ = t
-		l.devs[st.Dev] = true
+		typ, key = t, st.Dev
 	} else {
 		id, err := mountID(fd)
 		if err != nil {
@@ -171,11 +171,15 @@ func (l *listedMounts) add(fd int, byDevice bool) error {
 		if err != nil {
 			return err
 		}
-		typ = t
-		l.ids[id] = true
+		typ, key = t, id
 	}
 	if PseudoFS(typ) {
 		return fmt.Errorf("%s, the host kernel's own state, which no share serves", typ)
+	}
+	if byDevice {
+		l.devs[key] = true
+	} else {
+		l.ids[key] = true
 	}
 	return nil
 }
