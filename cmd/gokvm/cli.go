@@ -393,6 +393,7 @@ func runCommand(args []string, env Env) (status int) {
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	outcome, err := m.Run(ctx)
+	ctl.ended()
 	restore()
 	outcomeText = outcome.String()
 	if o.stats {

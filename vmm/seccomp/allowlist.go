@@ -63,6 +63,18 @@ var Ioctls = []Value{
 	{uint32(unix.SECCOMP_IOCTL_NOTIF_SEND), "SECCOMP_IOCTL_NOTIF_SEND", "the listener lets a call through in --seccomp log"},
 }
 
+// SnapshotIoctls are the ioctl requests of a snapshot of the running
+// machine beyond Ioctls (KVM_GET_ONE_REG and KVM_GET_MP_STATE are there):
+// a machine that can be asked for one while the guest runs (a control
+// socket) adds them.
+var SnapshotIoctls = []Value{
+	{kvm.RequestGetRegList, "KVM_GET_REG_LIST", "a snapshot lists each vcpu's registers to save them all"},
+	{kvm.RequestGetVcpuEvents, "KVM_GET_VCPU_EVENTS", "a snapshot saves each vcpu's pending SError"},
+	{kvm.RequestGetDeviceAttr, "KVM_GET_DEVICE_ATTR", "a snapshot reads the in-kernel GIC's registers"},
+	{kvm.RequestHasDeviceAttr, "KVM_HAS_DEVICE_ATTR", "a snapshot asks whether a GICv3 can flush its pending tables"},
+	{kvm.RequestSetDeviceAttr, "KVM_SET_DEVICE_ATTR", "a snapshot flushes a GICv3's LPI pending bits to guest RAM (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)"},
+}
+
 // readOnly is the openat flags mask whose bits must all be clear.
 const readOnly = unix.O_WRONLY | unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC | unix.O_APPEND
 
