@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -103,12 +104,17 @@ func (c *Client) Do(req Request, timeout time.Duration) (Response, error) {
 	if _, err := c.conn.Write(encodeLine(req)); err != nil {
 		return Response{}, fmt.Errorf("%s: sending %s: %w", c.name, req.Op, err)
 	}
+	return c.answer(req.Op)
+}
+
+// answer reads the answer to op, within the connection's deadline.
+func (c *Client) answer(op string) (Response, error) {
 	line, err := c.r.ReadBytes('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return Response{}, fmt.Errorf("%s: the VM closed the connection without answering %s", c.name, req.Op)
+			return Response{}, fmt.Errorf("%s: the VM closed the connection without answering %s", c.name, op)
 		}
-		return Response{}, fmt.Errorf("%s: reading the answer to %s: %w", c.name, req.Op, err)
+		return Response{}, fmt.Errorf("%s: reading the answer to %s: %w", c.name, op, err)
 	}
 	c.conn.SetDeadline(time.Time{})
 	resp, err := DecodeResponse(line)
@@ -116,7 +122,11 @@ func (c *Client) Do(req Request, timeout time.Duration) (Response, error) {
 		return Response{}, fmt.Errorf("%s: %w", c.name, err)
 	}
 	if !resp.OK {
-		return resp, fmt.Errorf("%s: %s", c.name, resp.Error)
+		err := fmt.Errorf("%s: %s", c.name, resp.Error)
+		if resp.CannotSave {
+			err = CannotSave(err)
+		}
+		return resp, err
 	}
 	return resp, nil
 }
@@ -180,6 +190,47 @@ func (c *Client) end(op string) (Result, error) {
 	}
 	if resp.Status == nil {
 		return Result{}, fmt.Errorf("%s: the answer to %s has no status", c.name, op)
+	}
+	return Result{Status: *resp.Status, Outcome: resp.Outcome}, nil
+}
+
+// Snapshot saves the VM: its state to state and its RAM to ram, files
+// this process created (the VM cannot), passed to it as descriptors; the
+// state file records ramName as the RAM file's name, which must be its
+// name beside the state file once they are in place. The VM is paused
+// while it is saved and resumes afterwards, unless stop: then it is
+// stopped as Stop does, and Snapshot returns once it has ended, with how
+// (Result is zero without stop). An error that is ErrCannotSave says the
+// VM has a part that cannot be saved.
+func (c *Client) Snapshot(state, ram *os.File, ramName string, stop bool) (Result, error) {
+	if err := CheckRAMFileName(ramName); err != nil {
+		return Result{}, err
+	}
+	resp, err := c.Do(Request{Op: OpSnapshot, Stop: stop, RAMFile: ramName}, answerTimeout)
+	if err != nil {
+		return Result{}, err
+	}
+	if !resp.SendFiles {
+		return Result{}, fmt.Errorf("%s: the answer to snapshot does not ask for the files", c.name)
+	}
+	// One byte carries both descriptors: a stream socket passes them
+	// only with data.
+	c.conn.SetDeadline(time.Now().Add(answerTimeout))
+	_, _, err = c.conn.WriteMsgUnix([]byte{0}, unix.UnixRights(int(state.Fd()), int(ram.Fd())), nil)
+	runtime.KeepAlive(state)
+	runtime.KeepAlive(ram)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: passing the files: %w", c.name, err)
+	}
+	// Saving takes as long as writing the guest's RAM does, and with
+	// stop the answer comes when the VM has ended: no time limit.
+	c.conn.SetDeadline(time.Time{})
+	resp, err = c.answer(OpSnapshot)
+	if err != nil || !stop {
+		return Result{}, err
+	}
+	if resp.Status == nil {
+		return Result{}, fmt.Errorf("%s: the answer to snapshot --stop has no status", c.name)
 	}
 	return Result{Status: *resp.Status, Outcome: resp.Outcome}, nil
 }

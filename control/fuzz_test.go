@@ -7,13 +7,16 @@ import (
 
 // FuzzRequest feeds any line to the decoder and, when it decodes, to the
 // server's handler over a VM: the answer is always one line of version-1
-// JSON, an error answer says why, and nothing panics.
+// JSON, an error answer says why, and nothing panics. A snapshot decodes
+// only with a RAM file name beside the state file.
 func FuzzRequest(f *testing.F) {
 	for _, seed := range []string{
 		`{"version":1,"op":"info"}`, `{"version":1,"op":"pause"}`, `{"version":1,"op":"resume"}`,
 		`{"version":1,"op":"dump"}`, `{"version":1,"op":"sysrq","key":"h"}`, `{"version":1,"op":"console"}`,
 		`{"version":1,"op":"wait"}`, `{"version":1,"op":"stop"}`, `{"version":2}`, `{"op":1}`, `[]`, `"x"`, "\xff",
 		`{"version":1,"op":"sysrq","key":"\u0000"}`, `{"version":1e400,"op":"pause"}`,
+		`{"version":1,"op":"snapshot","ram_file":"vm.ram"}`, `{"version":1,"op":"snapshot","stop":true,"ram_file":"a/b"}`,
+		`{"version":1,"op":"info","stop":true}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -25,8 +28,11 @@ func FuzzRequest(f *testing.F) {
 		switch {
 		case err != nil:
 			resp = errorResponse(err)
-		case req.Op == OpWait || req.Op == OpStop || req.Op == OpConsole:
+		case req.Op == OpWait || req.Op == OpStop || req.Op == OpConsole || req.Op == OpSnapshot:
 			// These take the connection; the decoder's answer is all.
+			if req.Op == OpSnapshot && CheckRAMFileName(req.RAMFile) != nil {
+				t.Fatalf("snapshot with RAM file %q decoded", req.RAMFile)
+			}
 			return
 		default:
 			resp = s.Handle(req)

@@ -1,13 +1,14 @@
 // Package control is gokvm's control socket: a VM started with a name
 // (gokvm run --name) listens on a Unix socket in a per-user state
 // directory, and this package's Client (or gokvm list, pause, resume,
-// stop, debug, wait and console) talks to it.
+// stop, snapshot, debug, wait and console) talks to it.
 //
 // The protocol (docs/control.md) is newline-delimited JSON: a client
 // sends one Request per line and reads one Response per line. Requests on
 // one connection are answered in order. "wait" and "stop" are answered
 // when the VM has ended; "console", once answered, turns the connection
-// into the raw console stream.
+// into the raw console stream; "snapshot" is answered with a request for
+// the files, which the client passes as descriptors (SCM_RIGHTS).
 package control
 
 import (
@@ -35,6 +36,9 @@ const (
 	OpStop    = "stop"    // stop the VM as SIGTERM does; answered when it ended
 	OpWait    = "wait"    // answered when the VM ended, with its exit status
 	OpConsole = "console" // attach to the console: the connection becomes its stream
+	// OpSnapshot saves the VM to files the client creates and passes
+	// (snapshot.go): the VM may not create files itself.
+	OpSnapshot = "snapshot"
 )
 
 // Request is one line a client sends.
@@ -43,6 +47,11 @@ type Request struct {
 	Op      string `json:"op"`
 	// Key is the SysRq key, one printable ASCII character.
 	Key string `json:"key,omitempty"`
+	// Stop and RAMFile are a snapshot's: stop the VM once it is saved,
+	// and the RAM file's name as the state file records it (a name in
+	// the state file's directory).
+	Stop    bool   `json:"stop,omitempty"`
+	RAMFile string `json:"ram_file,omitempty"`
 }
 
 // Response is one line the VM answers.
@@ -58,6 +67,11 @@ type Response struct {
 	// for the VM and what ended it.
 	Status  *int   `json:"status,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
+	// SendFiles asks a snapshot's client for the two descriptors.
+	SendFiles bool `json:"send_files,omitempty"`
+	// CannotSave says a snapshot failed because the VM has a part that
+	// cannot be saved (ErrCannotSave), not because saving it failed.
+	CannotSave bool `json:"cannot_save,omitempty"`
 }
 
 // Info describes a VM (gokvm list).
@@ -103,10 +117,18 @@ func DecodeRequest(line []byte) (Request, error) {
 	if r.Version != Version {
 		return Request{}, fmt.Errorf("protocol version %d is not supported (want %d)", r.Version, Version)
 	}
+	if r.Op != OpSnapshot && (r.Stop || r.RAMFile != "") {
+		return Request{}, fmt.Errorf("op %.32q takes no stop or ram_file", r.Op)
+	}
 	switch r.Op {
-	case OpInfo, OpPause, OpResume, OpDump, OpStop, OpWait, OpConsole:
+	case OpInfo, OpPause, OpResume, OpDump, OpStop, OpWait, OpConsole, OpSnapshot:
 		if r.Key != "" {
 			return Request{}, fmt.Errorf("op %q takes no key", r.Op)
+		}
+		if r.Op == OpSnapshot {
+			if err := CheckRAMFileName(r.RAMFile); err != nil {
+				return Request{}, err
+			}
 		}
 	case OpSysRq:
 		if _, err := SysRqKey(r.Key); err != nil {

@@ -31,6 +31,17 @@ func TestDecodeRequest(t *testing.T) {
 		{`{"version":1,"op":"sysrq","key":"\u00e9"}`, "", "sysrq key"},
 		{`{"version":1,"op":"pause","key":"h"}`, "", "takes no key"},
 		{`{"version":"1","op":"pause"}`, "", "malformed"},
+		{`{"version":1,"op":"snapshot","ram_file":"vm.ram"}`, "snapshot", ""},
+		{`{"version":1,"op":"snapshot","stop":true,"ram_file":"vm.ram"}`, "snapshot", ""},
+		{`{"version":1,"op":"snapshot"}`, "", "RAM file's name"},
+		{`{"version":1,"op":"snapshot","ram_file":"../vm.ram"}`, "", "without '/'"},
+		{`{"version":1,"op":"snapshot","ram_file":".."}`, "", "not a file name"},
+		{`{"version":1,"op":"snapshot","ram_file":"a\u0000b"}`, "", "NUL"},
+		{`{"version":1,"op":"snapshot","ram_file":"` + strings.Repeat("r", 256) + `"}`, "", "longer than"},
+		{`{"version":1,"op":"snapshot","ram_file":"x","key":"h"}`, "", "takes no key"},
+		{`{"version":1,"op":"snapshot","ram_file":"x","stop":1}`, "", "malformed"},
+		{`{"version":1,"op":"pause","stop":true}`, "", "takes no stop"},
+		{`{"version":1,"op":"info","ram_file":"x"}`, "", "takes no stop or ram_file"},
 	} {
 		r, err := DecodeRequest([]byte(tc.line))
 		switch {

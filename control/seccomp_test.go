@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/vmm/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 // seccompChildEnv makes the test binary a VM's control server under the
@@ -33,7 +34,7 @@ func seccompChild() {
 		fmt.Println("listen:", err)
 		os.Exit(3)
 	}
-	vm := &testVM{}
+	vm := &seccompVM{}
 	vm.onStop = func() { s.Finish(6, "stopped") }
 	s.SetVM(vm)
 	s.Serve()
@@ -62,9 +63,24 @@ func seccompChild() {
 	os.Exit(0)
 }
 
-// TestServerUnderSeccomp serves every request, a console and the VM's
-// end (the socket removed) in a process under the run phase's filter: a
-// call the filter lacks would end it with status 7, naming the call.
+// seccompVM's snapshot also makes the KVM requests a machine's does
+// (SnapshotIoctls), on the RAM file: they fail there (ENOTTY), but only
+// once the filter has let them through.
+type seccompVM struct{ testVM }
+
+func (v *seccompVM) Snapshot(state, ram *os.File, ramName string, stop bool) error {
+	for _, req := range seccomp.SnapshotIoctls {
+		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, ram.Fd(), uintptr(req.V), 0); errno != unix.ENOTTY {
+			return fmt.Errorf("%s on a file: %v, want ENOTTY", req.Name, errno)
+		}
+	}
+	return v.testVM.Snapshot(state, ram, ramName, stop)
+}
+
+// TestServerUnderSeccomp serves every request, a console, a snapshot (and
+// refused ones) and the VM's end (the socket removed) in a process under
+// the run phase's filter: a call the filter lacks would end it with
+// status 7, naming the call.
 func TestServerUnderSeccomp(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -133,6 +149,23 @@ func TestServerUnderSeccomp(t *testing.T) {
 			t.Fatalf("attaching after a client left a guest that does not read: %v", err)
 		}
 	}
+	// A snapshot: its files passed, checked and written; refused ones
+	// closed.
+	state, ram := outputFiles(t)
+	if _, err := c.Snapshot(state, ram, "vm.state.ram", false); err != nil {
+		t.Errorf("snapshot: %v", err)
+	}
+	checkSaved(t, state, ram)
+	path, _ := SocketPath("filtered")
+	for _, fds := range [][]int{{int(state.Fd()), int(ram.Fd()), int(state.Fd())}, {int(state.Fd()), int(out.(*os.File).Fd())}} {
+		conn, r := askForFiles(t, path)
+		if _, _, err := conn.WriteMsgUnix([]byte{0}, unix.UnixRights(fds...), nil); err != nil {
+			t.Fatal(err)
+		}
+		if resp := readResponse(t, r); resp.OK {
+			t.Errorf("%d descriptors, the second a pipe or not: accepted", len(fds))
+		}
+	}
 	res, err := dial(t, "filtered").Stop()
 	if err != nil || res.Status != 6 {
 		t.Errorf("stop: %+v %v", res, err)
@@ -144,7 +177,6 @@ func TestServerUnderSeccomp(t *testing.T) {
 	if _, err := Dial("filtered"); !errors.Is(err, ErrNoVM) {
 		t.Errorf("after the end: %v", err)
 	}
-	path, _ := SocketPath("filtered")
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket left: %v", err)
 	}

@@ -44,6 +44,14 @@ type VM interface {
 	// Stop ends the run as SIGTERM does; the owner of the run then calls
 	// Finish with the exit status.
 	Stop()
+	// Snapshot saves the VM to state (the state file) and ram (guest
+	// RAM; ramName is its name as the state file records it), pausing it
+	// for that. It resumes afterwards unless stop, in which case a saved
+	// VM stays paused and the server then calls Stop; a VM that could not
+	// be saved is left as it was. An error that is ErrCannotSave says the
+	// VM has a part that cannot be saved. The files are the caller's to
+	// close.
+	Snapshot(state, ram *os.File, ramName string, stop bool) error
 }
 
 // Server serves one VM's control socket.
@@ -64,6 +72,8 @@ type Server struct {
 	vm     VM
 	conns  map[net.Conn]struct{}
 	result Response // the answer to wait and stop, once done is closed
+	// saving is set while a snapshot is saved (snapshot.go).
+	saving bool
 
 	slots    chan struct{}
 	done     chan struct{} // closed by Finish
@@ -319,6 +329,11 @@ func (s *Server) serveConn(c *net.UnixConn, client string) {
 		case OpConsole:
 			s.serveConsole(c, r, client)
 			return
+		case OpSnapshot:
+			if !s.serveSnapshot(c, r, req) || last {
+				return
+			}
+			continue
 		case OpStop, OpWait:
 			if req.Op == OpStop {
 				vm := s.getVM()
@@ -376,14 +391,16 @@ func (s *Server) Info() Info {
 	return info
 }
 
-// Handle answers a request that is answered at once (not stop, wait or
-// console, which take the connection).
+// Handle answers a request that is answered at once (not stop, wait,
+// console or snapshot, which take the connection).
 func (s *Server) Handle(req Request) Response {
 	if req.Op == OpInfo {
 		info := s.Info()
 		return Response{Version: Version, OK: true, Info: &info}
 	}
-	vm := s.getVM()
+	s.mu.Lock()
+	vm, saving := s.vm, s.saving
+	s.mu.Unlock()
 	if vm == nil {
 		return errorResponse(errors.New("the VM is starting"))
 	}
@@ -391,6 +408,12 @@ func (s *Server) Handle(req Request) Response {
 	case <-s.done:
 		return errorResponse(errors.New("the VM has ended"))
 	default:
+	}
+	if saving && (req.Op == OpPause || req.Op == OpResume) {
+		// The snapshot paused the VM and resumes it (or not, with
+		// stop) when it is done: a resume now would let the guest run
+		// while its state is read.
+		return errorResponse(errSaving)
 	}
 	switch req.Op {
 	case OpPause:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,16 @@ type testVM struct {
 	sysrq  []byte
 	stops  int
 	onStop func()
+	// snapshots are the snapshots saved; snapErr fails the next ones;
+	// inSnapshot, when set, runs while one is saved (the VM paused).
+	snapshots  []savedSnapshot
+	snapErr    error
+	inSnapshot func()
+}
+
+type savedSnapshot struct {
+	ramName string
+	stop    bool
 }
 
 func (v *testVM) Pause() error {
@@ -65,6 +76,49 @@ func (v *testVM) Stop() {
 	if f != nil {
 		go f()
 	}
+}
+
+// Snapshot writes as machine.Snapshot does: the RAM file emptied,
+// written at offsets, sized and rewound (vmm/memory's WriteRAM), then
+// the state file; paused meanwhile, and resumed unless stop.
+func (v *testVM) Snapshot(state, ram *os.File, ramName string, stop bool) (err error) {
+	v.mu.Lock()
+	wasPaused, f := v.paused, v.inSnapshot
+	v.paused = true
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.paused = wasPaused || (stop && err == nil)
+		v.mu.Unlock()
+	}()
+	if f != nil {
+		f()
+	}
+	v.mu.Lock()
+	err = v.snapErr
+	v.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if err := ram.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := ram.WriteAt([]byte("guest RAM"), 4096); err != nil {
+		return err
+	}
+	if err := ram.Truncate(8192); err != nil {
+		return err
+	}
+	if _, err := ram.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(state, "state; RAM in %s\n", ramName); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.snapshots = append(v.snapshots, savedSnapshot{ramName, stop})
+	v.mu.Unlock()
+	return nil
 }
 
 // newTestServer serves a VM named name in a fresh state directory.

@@ -22,22 +22,22 @@ const RAMFileSuffix = ".ram"
 // Snapshot saves the machine to state (the state file) and ram (guest
 // RAM, FILE.ram beside it; ramName is its name as the state file records
 // it). The machine is paused for it and resumed afterwards unless stop,
-// in which case it stays paused for the caller to stop. The files are
-// the caller's, opened before Run: a running machine's system call
-// filter lets it open no file for writing.
-func (m *Machine) Snapshot(state io.Writer, ram *os.File, ramName string, stop bool) error {
+// in which case a saved machine stays paused for the caller to stop; one
+// that could not be saved is resumed all the same (the caller will not
+// stop it). The files are the caller's, opened before Run: a running
+// machine's system call filter lets it open no file for writing.
+func (m *Machine) Snapshot(state io.Writer, ram *os.File, ramName string, stop bool) (err error) {
 	wasPaused := m.Paused()
 	if !wasPaused {
 		if err := m.Pause(); err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
 	}
-	resume := func() {
-		if !wasPaused && !stop {
+	defer func() {
+		if !wasPaused && (!stop || err != nil) {
 			m.Resume()
 		}
-	}
-	defer resume()
+	}()
 	host, sections, err := m.SaveState(ram)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)

@@ -44,6 +44,8 @@ func Main(args []string, env Env) int {
 		return checkCommand(args[1:], env)
 	case "list", "pause", "resume", "stop", "debug", "wait", "console":
 		return controlCommand(args[0], args[1:], env)
+	case "snapshot":
+		return snapshotCommand(args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "gokvm %s\n", version)
 		return 0
@@ -51,7 +53,7 @@ func Main(args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usageText+exitStatusHelp)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, sandbox, check, list, pause, resume, stop, debug, wait, console, version or help)\n", args[0])
+	fmt.Fprintf(env.Stderr, "gokvm: unknown command %q (want run, sandbox, check, list, pause, resume, stop, snapshot, debug, wait, console, version or help)\n", args[0])
 	return machine.ExitUsage
 }
 
@@ -393,6 +395,7 @@ func runCommand(args []string, env Env) (status int) {
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	outcome, err := m.Run(ctx)
+	ctl.ended()
 	restore()
 	outcomeText = outcome.String()
 	if o.stats {

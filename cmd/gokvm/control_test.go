@@ -32,6 +32,9 @@ type cliVM struct {
 	paused bool
 	keys   []byte
 	finish func()
+	// snapErr fails snapshots; saved counts those written.
+	snapErr error
+	saved   int
 }
 
 func (v *cliVM) Pause() error {
@@ -63,6 +66,23 @@ func (v *cliVM) SysRq(k byte) error {
 }
 
 func (v *cliVM) Stop() { go v.finish() }
+
+// Snapshot writes the files as a machine would, or fails with snapErr.
+func (v *cliVM) Snapshot(state, ram *os.File, ramName string, stop bool) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.snapErr != nil {
+		return v.snapErr
+	}
+	if _, err := ram.WriteAt([]byte("RAM"), 0); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(state, "state of a VM whose RAM is %s", ramName); err != nil {
+		return err
+	}
+	v.saved++
+	return nil
+}
 
 func serveVM(t *testing.T, name string, hub *control.Hub) (*control.Server, *cliVM) {
 	t.Helper()

@@ -15,6 +15,14 @@ Usage:
   gokvm list [--json]           the VMs started with --name or --detach
   gokvm pause|resume NAME       pause or resume a VM
   gokvm stop NAME               stop a VM as SIGTERM does; returns once it ended
+  gokvm snapshot NAME FILE [--stop]
+                                save a VM: its state to FILE, its RAM to FILE.ram
+                                (mode 0600; an earlier FILE is replaced once the
+                                new one is saved). The VM is paused meanwhile and
+                                then runs on, or with --stop ends as with stop.
+                                2 also when the VM cannot be saved (the message
+                                names the device). gokvm run --restore FILE
+                                runs it again
   gokvm debug NAME --dump       print where each vcpu is (as SIGUSR1)
   gokvm debug NAME --sysrq KEY  a magic SysRq on the guest's console (a break, KEY)
   gokvm wait NAME               wait for a VM to end; exit with its status

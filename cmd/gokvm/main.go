@@ -4,6 +4,7 @@ package main
 import (
 	"os"
 
+	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/sandbox"
 )
 
@@ -13,5 +14,7 @@ var version = "dev"
 func main() {
 	// In a `gokvm sandbox` guest, this binary is /init: it never returns.
 	sandbox.MaybeInit()
+	// The state files gokvm snapshot has a VM write name this build.
+	machine.Version = version
 	os.Exit(Main(os.Args[1:], Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
 }

@@ -24,6 +24,8 @@ type runControl struct {
 	// guest runs, its console.
 	logOut *switchWriter
 	ready  *os.File // detached only: closed once the first vcpu runs
+	// gate keeps the machine open while a snapshot saves it.
+	gate saveGate
 }
 
 // startControl listens on the VM's control socket when the run has a
@@ -82,7 +84,7 @@ func (c *runControl) running(ctx context.Context, m *machine.Machine, stop func(
 	if c == nil {
 		return
 	}
-	c.server.SetVM(controlledVM{Machine: m, stop: stop, log: logger})
+	c.server.SetVM(controlledVM{Machine: m, stop: stop, log: logger, gate: &c.gate})
 	if c.ready == nil {
 		return
 	}
@@ -114,11 +116,20 @@ func (c *runControl) finish(status int, outcome string) {
 	}
 }
 
+// ended is called when the run has ended, before the machine is closed:
+// it waits for a snapshot being saved.
+func (c *runControl) ended() {
+	if c != nil {
+		c.gate.close()
+	}
+}
+
 // controlledVM is the machine as the control socket drives it.
 type controlledVM struct {
 	*machine.Machine
 	stop func()
 	log  *log.Logger
+	gate *saveGate
 }
 
 func (v controlledVM) Stop() {

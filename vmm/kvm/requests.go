@@ -10,7 +10,10 @@ const (
 	RequestCheckExtension uint32 = kvmCheckExtension
 	RequestGetOneReg      uint32 = kvmGetOneReg
 	RequestGetMPState     uint32 = kvmGetMPState
-	// A snapshot of the running machine reads its state.
+
+	// A snapshot of the running machine (machine.Snapshot, asked for on
+	// the control socket) reads every vcpu's registers and events and the
+	// in-kernel GIC's attributes.
 	RequestGetRegList    uint32 = kvmGetRegList
 	RequestGetVcpuEvents uint32 = kvmGetVcpuEvents
 	RequestGetDeviceAttr uint32 = kvmGetDeviceAttr

@@ -48,24 +48,30 @@ type Value struct {
 // KVM_SET_USER_MEMORY_REGION, KVM_ARM_VCPU_INIT, KVM_SET_ONE_REG,
 // KVM_IRQFD, KVM_CREATE_DEVICE, TUNSETIFF, SIOCSIFFLAGS, ...) are not
 // here: they are all made before the filter is installed.
-var Ioctls = []Value{
+var Ioctls = append([]Value{
 	{kvm.RequestRun, "KVM_RUN", "each vcpu's run loop enters the guest"},
 	{kvm.RequestIRQLine, "KVM_IRQ_LINE", "level-triggered device interrupts (the UART), and edge ones where the host has no irqfd"},
 	{kvm.RequestIOEventFD, "KVM_IOEVENTFD", "a virtio device registers its queue notification when the guest driver sets the queue up"},
 	{kvm.RequestCheckExtension, "KVM_CHECK_EXTENSION", "asked before KVM_IOEVENTFD, when a virtio queue is set up"},
 	{kvm.RequestGetOneReg, "KVM_GET_ONE_REG", "vcpu dumps (SIGUSR1, --timeout) read PC and PSTATE/CPSR"},
 	{kvm.RequestGetMPState, "KVM_GET_MP_STATE", "vcpu dumps say whether a vcpu is stopped; a snapshot saves it"},
-	{kvm.RequestGetRegList, "KVM_GET_REG_LIST", "a snapshot lists the vcpu's registers to save"},
-	{kvm.RequestGetVcpuEvents, "KVM_GET_VCPU_EVENTS", "a snapshot saves a pending SError"},
-	{kvm.RequestGetDeviceAttr, "KVM_GET_DEVICE_ATTR", "a snapshot reads the in-kernel GIC's registers"},
-	{kvm.RequestHasDeviceAttr, "KVM_HAS_DEVICE_ATTR", "a snapshot asks whether the GIC can flush its pending tables"},
-	{kvm.RequestSetDeviceAttr, "KVM_SET_DEVICE_ATTR", "a snapshot has the GICv3 flush its LPIs' pending bits to guest RAM"},
 	{uint32(unix.TUNSETVNETHDRSZ), "TUNSETVNETHDRSZ", "virtio-net matches the tap's header size to the driver's features"},
 	{uint32(unix.TUNSETOFFLOAD), "TUNSETOFFLOAD", "virtio-net tells the tap which offloads the driver took"},
 	{uint32(unix.TCGETS), "TCGETS", "the console's terminal state is read"},
 	{uint32(unix.TCSETS), "TCSETS", "the terminal on standard input leaves raw mode when the guest stops"},
 	{uint32(unix.SECCOMP_IOCTL_NOTIF_RECV), "SECCOMP_IOCTL_NOTIF_RECV", "the filter's own listener waits for a forbidden call"},
 	{uint32(unix.SECCOMP_IOCTL_NOTIF_SEND), "SECCOMP_IOCTL_NOTIF_SEND", "the listener lets a call through in --seccomp log"},
+}, SnapshotIoctls...)
+
+// SnapshotIoctls are the ioctl requests of a snapshot of the running
+// machine beyond KVM_GET_ONE_REG and KVM_GET_MP_STATE, part of Ioctls: any
+// machine may be saved while it runs (machine.Snapshot through the Go API,
+// or asked for on its control socket).
+var SnapshotIoctls = []Value{
+	{kvm.RequestGetRegList, "KVM_GET_REG_LIST", "a snapshot lists each vcpu's registers to save them all"},
+	{kvm.RequestGetVcpuEvents, "KVM_GET_VCPU_EVENTS", "a snapshot saves each vcpu's pending SError"},
+	{kvm.RequestHasDeviceAttr, "KVM_HAS_DEVICE_ATTR", "a snapshot asks whether a GICv3 can flush its pending tables"},
+	{kvm.RequestSetDeviceAttr, "KVM_SET_DEVICE_ATTR", "a snapshot flushes a GICv3's LPI pending bits to guest RAM (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)"},
 }
 
 // readOnly is the openat flags mask whose bits must all be clear.
