@@ -32,7 +32,9 @@ func init() {
 // and stopped, goes on counting from where it was when `gokvm run
 // --restore` restores it, its clock not jumping by the time on disk, and
 // powers off with status 0; a state file cut short or edited is refused
-// with status 2 (e2e/cmd/snapshottest). On both GIC hosts.
+// with status 2; and a gokvm run saved through its control socket
+// (gokvm snapshot --stop) goes on the same way (e2e/cmd/snapshottest). On
+// both GIC hosts.
 func TestSnapshotRestore(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
@@ -54,6 +56,9 @@ func TestSnapshotRestore(t *testing.T) {
 				"SNAPSHOTTEST ok the guest's clock went on from where it was saved",
 				"SNAPSHOTTEST ok a state file cut is refused with status 2",
 				"SNAPSHOTTEST ok a state file edited is refused with status 2",
+				"SNAPSHOTTEST ok gokvm snapshot NAME FILE --stop saved the running VM",
+				"SNAPSHOTTEST ok the VM saved with --stop ended as stopped",
+				"SNAPSHOTTEST ok the VM saved through its control socket went on",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("snapshottest did not report %q", want)

@@ -132,9 +132,54 @@ func main() {
 		check(status == 2 && strings.Contains(out, bad.want) && !strings.Contains(out, "GUEST-COUNT"),
 			"a state file %s is refused with status 2 naming it (status %d: %s)", bad.name, status, lastLine(out))
 	}
+	viaControl(gokvm, kernel, initrd, work)
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// viaControl saves a gokvm run through its control socket (gokvm
+// snapshot NAME FILE --stop) while it counts, under gokvm's own filter,
+// and restores it with gokvm run --restore: the count goes on.
+func viaControl(gokvm, kernel, initrd, work string) {
+	state := filepath.Join(work, "control.state")
+	cmd := exec.Command(gokvm, "run", "--name", "snapvm", "-k", kernel, "-i", initrd, "-c", "2", "--timeout", "100s",
+		"-p", "console=ttyS0 quiet panic=-1 gokvm.do=marker,counter:60,poweroff")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd.Stderr = os.Stdout
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	var text strings.Builder
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		fmt.Println(sc.Text())
+		text.WriteString(sc.Text() + "\n")
+		if c := counts(sc.Text()); len(c) == 1 && c[0].n >= 15 {
+			break
+		}
+	}
+	snapOut, status := run(gokvm, "snapshot", "snapvm", state, "--stop")
+	check(status == 0, "gokvm snapshot NAME FILE --stop saved the running VM (status %d: %s)", status, lastLine(snapOut))
+	for sc.Scan() {
+		fmt.Println(sc.Text())
+		text.WriteString(sc.Text() + "\n")
+	}
+	cmd.Wait()
+	check(cmd.ProcessState.ExitCode() == 6, "the VM saved with --stop ended as stopped (status %d)", cmd.ProcessState.ExitCode())
+	before := counts(text.String())
+	if len(before) == 0 {
+		check(false, "the VM counted nothing before it was saved")
+		return
+	}
+	last := before[len(before)-1]
+	restored, status := run(gokvm, "run", "--restore", state, "--timeout", "60s")
+	after := counts(restored)
+	check(status == 0 && len(after) > 0 && after[0].n == last.n+1 && after[len(after)-1].n == 60,
+		"the VM saved through its control socket went on from %d to 60 and powered off (status %d, first %v)", last.n+1, status, first(after))
 }
 
 // save boots the counting guest with two vcpus, saves it once it has
