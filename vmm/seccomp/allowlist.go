@@ -70,6 +70,7 @@ var Ioctls = append([]Value{
 var SnapshotIoctls = []Value{
 	{kvm.RequestGetRegList, "KVM_GET_REG_LIST", "a snapshot lists each vcpu's registers to save them all"},
 	{kvm.RequestGetVcpuEvents, "KVM_GET_VCPU_EVENTS", "a snapshot saves each vcpu's pending SError"},
+	{kvm.RequestGetDeviceAttr, "KVM_GET_DEVICE_ATTR", "a snapshot reads the in-kernel GIC's registers"},
 	{kvm.RequestHasDeviceAttr, "KVM_HAS_DEVICE_ATTR", "a snapshot asks whether a GICv3 can flush its pending tables"},
 	{kvm.RequestSetDeviceAttr, "KVM_SET_DEVICE_ATTR", "a snapshot flushes a GICv3's LPI pending bits to guest RAM (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)"},
 }
