@@ -67,3 +67,17 @@ type ActivateEnv struct {
 
 // Has reports whether feature bit f was negotiated.
 func (e *ActivateEnv) Has(f uint) bool { return e.Features&(1<<f) != 0 }
+
+// StateDevice is a Device whose state can be saved with its transport's
+// (vmm.StateDevice): a transport whose device is not one cannot be saved.
+// SaveDeviceState runs while the transport is paused (vmm.Pauser), so the
+// device's goroutines are held between requests; RestoreDeviceState runs
+// on a device made the same way that was never activated, before the
+// transport activates it again. Neither sees the queues or features:
+// those are the transport's. The state's format is the device's own; a
+// state the device cannot take is refused with an error, never a panic.
+type StateDevice interface {
+	Device
+	SaveDeviceState() ([]byte, error)
+	RestoreDeviceState(state []byte) error
+}

@@ -1,6 +1,7 @@
 package virtio_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,27 @@ type echoDevice struct {
 	stop, done chan struct{}
 }
 
-var _ virtio.Device = (*echoDevice)(nil)
+var _ virtio.StateDevice = (*echoDevice)(nil)
+
+// echoState is the echo device's saved state: how many requests it
+// handled, so a test sees the device's own state come back.
+type echoState struct{ Handled int64 }
+
+func (e *echoDevice) SaveDeviceState() ([]byte, error) {
+	return json.Marshal(echoState{Handled: e.handled.Load()})
+}
+
+func (e *echoDevice) RestoreDeviceState(b []byte) error {
+	var s echoState
+	if err := virtio.DecodeState(b, &s); err != nil {
+		return fmt.Errorf("echo state: %w", err)
+	}
+	if s.Handled < 0 {
+		return fmt.Errorf("echo state: %d requests handled", s.Handled)
+	}
+	e.handled.Store(s.Handled)
+	return nil
+}
 
 func (e *echoDevice) DeviceID() uint32 { return 42 }
 func (e *echoDevice) Features() uint64 {

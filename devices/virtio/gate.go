@@ -99,6 +99,14 @@ func (g *Gate) Pause() {
 	}
 }
 
+// holding reports whether the gate is paused with no goroutine inside:
+// what a saved state needs of a running device (state.go).
+func (g *Gate) holding() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.resume != nil && g.busy == 0
+}
+
 // Resume opens the gate and lets the goroutines waiting at it in.
 func (g *Gate) Resume() {
 	if g == nil {

@@ -65,7 +65,11 @@ type MMIO struct {
 	// queues are the driver's register values; the device runs with
 	// Queues built from copies of them (queueconfig.go).
 	queues []queueConfig
-	kicks  []chan struct{}
+	// running are the Queues the device runs with, from its activation
+	// to its reset: only its goroutines use them, and a saved state
+	// reads them while the gate holds those goroutines (state.go).
+	running []*Queue
+	kicks   []chan struct{}
 	// fds are the eventfds of an FDNotified device's queues (-1: none),
 	// set once before the guest runs (SetNotifyFD).
 	fds  []int
@@ -281,7 +285,16 @@ func (t *MMIO) writeQueueReg(off uint64, v uint32) {
 	}
 	switch off {
 	case RegQueueNum:
-		q.size = uint16(min(v, 0xffff))
+		// A split queue's size is a power of 2 up to QueueNumMax
+		// (virtio 1.2, 2.7 and 4.2.2.2): any other is a driver error
+		// now rather than a failed activation later, so that the
+		// registers only ever hold a size a device could run with
+		// (0: not written, a legacy queue's largest).
+		if v != 0 && (v > uint32(q.max) || v&(v-1) != 0) {
+			t.driverError("QueueNum %d written for queue %d, not a power of 2 up to %d", v, t.queueSel, q.max)
+			return
+		}
+		q.size = uint16(v)
 	case RegQueueAlign:
 		if v != 0 && v&(v-1) == 0 {
 			q.align = v

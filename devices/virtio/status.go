@@ -14,6 +14,9 @@ import (
 // the first error is logged, and nothing is served until the driver
 // resets the device.
 
+// driverStatus are the status bits a driver sets.
+const driverStatus = StatusAcknowledge | StatusDriver | StatusDriverOK | StatusFeaturesOK | StatusFailed
+
 // writeStatus handles a Status write.
 func (t *MMIO) writeStatus(v uint32) {
 	t.life.Lock()
@@ -32,7 +35,11 @@ func (t *MMIO) writeStatus(v uint32) {
 		t.driverError("status %#x clears bits of %#x without a reset", v, old)
 		return
 	}
-	v &^= StatusDeviceNeedsReset // the device's bit, never the driver's
+	// DEVICE_NEEDS_RESET is the device's bit, never the driver's, and
+	// the bits virtio 1.2 (2.1) does not define are no one's: the status
+	// holds only bits a driver may set, which a saved state relies on
+	// (state.go refuses a status with any other).
+	v &= driverStatus
 	if v&StatusFeaturesOK != 0 && old&StatusFeaturesOK == 0 {
 		// The driver may only take what was offered; a legacy driver
 		// never sets FEATURES_OK.
@@ -42,15 +49,17 @@ func (t *MMIO) writeStatus(v uint32) {
 	}
 	t.status = v
 	if v&StatusDriverOK != 0 && old&StatusDriverOK == 0 && !t.active && !t.closed {
-		if err := t.activate(); err != nil {
+		if err := t.activate(nil); err != nil {
 			t.failLocked(fmt.Errorf("activating: %w", err))
 		}
 	}
 }
 
 // activate starts the device with Queues built from the driver's
-// registers; t.life and t.mu are held.
-func (t *MMIO) activate() error {
+// registers; t.life and t.mu are held. rings, for a restored device, says
+// where it was in each running queue's rings (nil: at their start, as a
+// driver's DRIVER_OK has it).
+func (t *MMIO) activate(rings []*RingState) error {
 	if t.version == Modern && t.status&StatusFeaturesOK == 0 {
 		return errors.New("DRIVER_OK without FEATURES_OK")
 	}
@@ -71,6 +80,9 @@ func (t *MMIO) activate() error {
 		if q.Ready {
 			if err := q.Activate(t.mem, eventIdx, indirect); err != nil {
 				return fmt.Errorf("queue %d: %w", i, err)
+			}
+			if rings != nil && rings[i] != nil {
+				q.setRingState(*rings[i])
 			}
 		}
 		queues[i], kicks[i] = q, t.kicks[i]
@@ -93,6 +105,7 @@ func (t *MMIO) activate() error {
 	for i := range t.queues {
 		t.queues[i].running = queues[i].Ready
 	}
+	t.running = queues
 	t.active = true
 	return nil
 }
@@ -181,6 +194,7 @@ func (t *MMIO) stopDevice() {
 	t.dev.Reset()
 	t.mu.Lock()
 	t.active = false
+	t.running = nil
 	t.mu.Unlock()
 }
 
@@ -190,6 +204,12 @@ func (t *MMIO) reset() {
 	t.stopDevice()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.clearLocked()
+}
+
+// clearLocked returns every register to its initial value, with no
+// device running; t.mu is held.
+func (t *MMIO) clearLocked() {
 	for i := range t.queues {
 		t.queues[i].reset()
 		select {
@@ -200,6 +220,7 @@ func (t *MMIO) reset() {
 	t.status, t.intStatus, t.driverFeat = 0, 0, 0
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
 	t.pageSize = 4096
+	t.running = nil
 	t.broken = false
 	t.gate.Reopen()
 }

@@ -71,3 +71,20 @@ func (in *input) push(b []byte) int {
 	}
 	return n
 }
+
+// pending is a copy of what waits for the guest.
+func (in *input) pending() []byte {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]byte(nil), in.buf...)
+}
+
+// set replaces what waits for the guest with b (at most inputSize bytes).
+func (in *input) set(b []byte) {
+	in.mu.Lock()
+	in.buf = append(in.buf[:0], b...)
+	in.mu.Unlock()
+	if len(b) > 0 {
+		signal(in.ready)
+	}
+}

@@ -59,11 +59,16 @@ type Driver struct {
 // (Faults).
 func New(t testing.TB, version virtio.TransportVersion, dev virtio.Device) *Driver {
 	d := newDriver(t)
+	d.attach(version, dev)
+	return d
+}
+
+// attach makes d's transport (New's).
+func (d *Driver) attach(version virtio.TransportVersion, dev virtio.Device) {
 	tr := virtio.NewMMIO("test", version, dev, d.Mem, d.pulse, log.New(&d.log, "", 0))
 	tr.OnFault(d.faults.add)
 	d.Dev = tr
-	t.Cleanup(tr.Close)
-	return d
+	d.T.Cleanup(tr.Close)
 }
 
 // NewFromSpec creates the device as the machine does, through spec.New,
@@ -73,6 +78,13 @@ func New(t testing.TB, version virtio.TransportVersion, dev virtio.Device) *Driv
 // recorded (Faults).
 func NewFromSpec(t testing.TB, spec vmm.DeviceSpec, watch func(offset uint64, value uint32) (vmm.Notification, error)) *Driver {
 	d := newDriver(t)
+	d.attachSpec(spec, watch)
+	return d
+}
+
+// attachSpec makes d's device from spec (NewFromSpec's).
+func (d *Driver) attachSpec(spec vmm.DeviceSpec, watch func(offset uint64, value uint32) (vmm.Notification, error)) {
+	t := d.T
 	if watch == nil {
 		watch = func(uint64, uint32) (vmm.Notification, error) { return nil, vmm.ErrUnsupported }
 	}
@@ -91,7 +103,6 @@ func NewFromSpec(t testing.TB, spec vmm.DeviceSpec, watch func(offset uint64, va
 	}
 	d.Dev = dev
 	t.Cleanup(func() { d.Close() })
-	return d
 }
 
 func newDriver(t testing.TB) *Driver {

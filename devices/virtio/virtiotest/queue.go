@@ -195,3 +195,18 @@ func (d *Driver) Wait(n int) []Used {
 	}
 	return out
 }
+
+// SetUsedEvent writes the selected queue's used_event (EVENT_IDX): the
+// driver wants an interrupt once the device uses the entry at idx, as
+// Linux's driver asks after consuming what was used so far.
+func (d *Driver) SetUsedEvent(idx uint16) {
+	gpa := d.ring().avail + 4 + 2*uint64(d.qsize)
+	w := d.word(gpa &^ 3)
+	shift := 8 * (gpa & 2)
+	for {
+		old := atomic.LoadUint32(w)
+		if atomic.CompareAndSwapUint32(w, old, old&^(0xffff<<shift)|uint32(idx)<<shift) {
+			return
+		}
+	}
+}
