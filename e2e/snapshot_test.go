@@ -28,10 +28,12 @@ func init() {
 	})
 }
 
-// TestSnapshotRestore: a guest counting on two vcpus, saved while it runs
+// TestSnapshotRestore: a guest counting on two vcpus with a virtio-blk
+// disk, saved while it runs
 // and stopped, goes on counting from where it was when `gokvm run
-// --restore` restores it, its clock not jumping by the time on disk, and
-// powers off with status 0; a state file cut short or edited is refused
+// --restore` restores it, its clock not jumping by the time on disk, reads
+// its disk whole through the restored virtio transport, and powers off
+// with status 0; a state file cut short or edited is refused
 // with status 2; and a gokvm run saved through its control socket
 // (gokvm snapshot --stop) goes on the same way (e2e/cmd/snapshottest). On
 // both GIC hosts.
@@ -53,6 +55,7 @@ func TestSnapshotRestore(t *testing.T) {
 				"SNAPSHOTTEST ok the restored guest powered off with status 0",
 				"SNAPSHOTTEST ok the restored guest went on counting from",
 				"SNAPSHOTTEST ok the restored guest counted to the end (60)",
+				"SNAPSHOTTEST ok the restored guest read its virtio-blk disk whole",
 				"SNAPSHOTTEST ok the guest's clock went on from where it was saved",
 				"SNAPSHOTTEST ok a state file cut is refused with status 2",
 				"SNAPSHOTTEST ok a state file edited is refused with status 2",

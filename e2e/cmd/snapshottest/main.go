@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gokvm/gokvm/e2e/pattern"
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -33,6 +34,12 @@ import (
 // onDisk is how long the saved state waits before the restore: a guest
 // clock that followed the host's would jump by it.
 const onDisk = 3 * time.Second
+
+// The disk the first guest reads before its save and after its restore.
+const (
+	diskSeed = 93
+	diskMiB  = 8
+)
 
 var failed bool
 
@@ -119,6 +126,8 @@ func main() {
 	check(status == 0, "the restored guest powered off with status 0 (status %d)", status)
 	check(len(after) > 0 && after[0].n == next, "the restored guest went on counting from %d (its first count: %v)", next, first(after))
 	check(len(after) > 0 && after[len(after)-1].n == 60, "the restored guest counted to the end (60)")
+	want := pattern.SHA256(pattern.Bytes(diskSeed, diskMiB<<20))
+	check(strings.Contains(out, "GUEST-SHA vda "+want), "the restored guest read its virtio-blk disk whole (sha256 %s)", want[:12])
 	if len(after) > 0 {
 		gap := after[0].mono - last.mono
 		fmt.Printf("SNAPSHOTTEST figure: %d ms of guest time between the last count saved and the first restored\n", gap)
@@ -209,9 +218,16 @@ func save(kernel, initrd, state string) {
 		}
 		close(lines)
 	}()
+	// A virtio-blk disk, read after the restore: the restored transport
+	// and queue carry on with the guest's driver.
+	disk := state + ".disk"
+	if err := os.WriteFile(disk, pattern.Bytes(diskSeed, diskMiB<<20), 0o644); err != nil {
+		log.Fatal(err)
+	}
 	spec := machine.Spec{
 		Kernel: kernel, Initrd: initrd, CPUs: 2, Timeout: "100s",
-		Cmdline: "console=ttyS0 quiet panic=-1 gokvm.do=marker,counter:60,poweroff",
+		Cmdline: "console=ttyS0 quiet panic=-1 gokvm.do=marker,modules,sha:vda,counter:60,sha:vda,poweroff",
+		Disks:   []machine.Disk{{Path: disk, ReadOnly: true}},
 	}
 	m, err := machine.Build(spec, machine.Options{Stdout: pw, Log: log.New(os.Stderr, "gokvm: ", 0)})
 	if err != nil {
