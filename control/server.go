@@ -345,11 +345,7 @@ func (s *Server) serveConn(c *net.UnixConn, client string) {
 				}
 				vm.Stop()
 			}
-			<-s.done
-			s.mu.Lock()
-			res := s.result
-			s.mu.Unlock()
-			writeResponse(c, res)
+			s.answerWhenEnded(c)
 			return
 		}
 		if !writeResponse(c, s.Handle(req)) || last {
@@ -520,4 +516,14 @@ func writeResponse(c net.Conn, r Response) bool {
 	c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.Write(encodeLine(r))
 	return err == nil
+}
+
+// answerWhenEnded waits for the VM to end and answers c with how it
+// ended, as a stop does.
+func (s *Server) answerWhenEnded(c net.Conn) {
+	<-s.done
+	s.mu.Lock()
+	res := s.result
+	s.mu.Unlock()
+	writeResponse(c, res)
 }

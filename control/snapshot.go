@@ -115,11 +115,7 @@ func (s *Server) serveSnapshot(c *net.UnixConn, r *bufio.Reader, req Request) bo
 	// Saved and left paused: now stopped as the stop op does, and
 	// answered as it is, once the VM has ended.
 	vm.Stop()
-	<-s.done
-	s.mu.Lock()
-	res := s.result
-	s.mu.Unlock()
-	writeResponse(c, res)
+	s.answerWhenEnded(c)
 	return false
 }
 

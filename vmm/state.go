@@ -155,10 +155,8 @@ func (m *Machine) restoreState(r *Restore) error {
 			return fmt.Errorf("restoring vcpu %d: %w", v.ID, err)
 		}
 	}
-	if n := len(r.State.Sections); n > 0 {
-		if _, extra := r.State.Section(vcpuSection(len(m.vcpus))); extra {
-			return &ConfigError{Err: fmt.Errorf("the state file has more vcpus than the machine's %d", len(m.vcpus))}
-		}
+	if _, extra := r.State.Section(vcpuSection(len(m.vcpus))); extra {
+		return &ConfigError{Err: fmt.Errorf("the state file has more vcpus than the machine's %d", len(m.vcpus))}
 	}
 	gic, err := section(irqchipSection)
 	if err != nil {

@@ -82,11 +82,8 @@ func (b *Board) DefaultRAMBase() uint64 { return DefaultRAMBase }
 // Prepare implements vmm.Board: parse the Image and plan where everything
 // goes, so that a bad file or too little RAM fails before KVM is opened.
 func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error {
-	if ramBase < DeviceAreaEnd {
-		return vmm.Configf("guest RAM at %#x would overlap the device area below %#x", ramBase, uint64(DeviceAreaEnd))
-	}
-	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
-		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
+	if err := checkRAM(ramBase, ramSize); err != nil {
+		return err
 	}
 	if err := b.guest.CheckRAM(ramBase, ramSize); err != nil {
 		return err
@@ -104,6 +101,18 @@ func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error 
 	}
 	b.kernel, b.initrd, b.cmdline = k, p.Initrd, p.Cmdline
 	b.ramBase, b.ramSize, b.place = ramBase, ramSize, place
+	return nil
+}
+
+// checkRAM checks where guest RAM goes: above the device area and within
+// the 52-bit physical address space (a boot and a restore alike).
+func checkRAM(ramBase, ramSize uint64) error {
+	if ramBase < DeviceAreaEnd {
+		return vmm.Configf("guest RAM at %#x would overlap the device area below %#x", ramBase, uint64(DeviceAreaEnd))
+	}
+	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
+		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
+	}
 	return nil
 }
 

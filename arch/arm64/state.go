@@ -2,7 +2,6 @@ package arm64
 
 import (
 	"fmt"
-	"math/bits"
 	"os"
 	"slices"
 
@@ -43,11 +42,8 @@ func (b *Board) featureNames() []string {
 // saved GIC asked for by name (a host that cannot make it says so), and
 // the saved features to check once the host's are known (CheckHost).
 func (b *Board) PrepareRestore(h snapshot.Host, ramBase, ramSize uint64, cpus int) error {
-	if ramBase < DeviceAreaEnd {
-		return vmm.Configf("guest RAM at %#x would overlap the device area below %#x", ramBase, uint64(DeviceAreaEnd))
-	}
-	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
-		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
+	if err := checkRAM(ramBase, ramSize); err != nil {
+		return err
 	}
 	if h.PageSize != os.Getpagesize() {
 		return vmm.Configf("the state was saved on a host with %d-byte pages; this one has %d", h.PageSize, os.Getpagesize())
