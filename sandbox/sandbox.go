@@ -105,6 +105,11 @@ type Options struct {
 	// Stats makes the machine's Stats read gokvm's resident memory
 	// (machine.Options.Stats, --stats).
 	Stats bool
+	// Warm is a directory of saved machines (--warm, warm.go): the run
+	// restores the one made for this kernel, init, modules and machine,
+	// booted and waiting for a command, instead of booting; or boots,
+	// saves it there for the next runs, and runs the command.
+	Warm string
 }
 
 // Result is how the command ended.
@@ -132,6 +137,13 @@ type Sandbox struct {
 	stop    chan struct{}
 	once    sync.Once
 	timeout time.Duration
+	log     *log.Logger
+
+	// A warm sandbox's init waits for its command (cmd), which Run
+	// gives once the machine is restored, or saved into warm.
+	cmd      *guestinit.Config
+	warm     *warmStart
+	restored bool
 }
 
 // Run builds the sandbox, runs the command and returns how it ended. An
@@ -216,41 +228,86 @@ func New(o Options) (*Sandbox, error) {
 	if spec, cfg.Shares, err = withShares(spec, root, dir); err != nil {
 		return nil, err
 	}
-	initrd, err := buildInitramfs(initBin, &cfg, mods)
-	if err != nil {
-		return nil, err
-	}
 	params := "console=" + kernelConsole(spec.Console) + " panic=-1"
 	if o.ConsoleLog == nil {
 		params += " quiet"
 	}
 	spec.Cmdline = strings.TrimSpace(params + " " + spec.Cmdline)
 
-	s := &Sandbox{exit: exitdev.New(), tail: &tailBuffer{max: 4096}, stop: make(chan struct{}), timeout: timeout}
+	s := &Sandbox{exit: exitdev.New(), tail: &tailBuffer{max: 4096}, stop: make(chan struct{}), timeout: timeout, log: o.Log}
+	if o.Warm != "" {
+		// The saved machine serves every command: its initramfs
+		// holds none, and the init is given this one by the status
+		// device.
+		cmd := cfg
+		cmd.Modules = nil
+		if n := len(cmd.Marshal()) + 32; n > exitdev.MaxCommand { // + the time
+			return nil, vmm.Configf("--warm: the command and its environment take %d bytes; a warm sandbox passes at most %d", n, exitdev.MaxCommand)
+		}
+		s.cmd, cfg = &cmd, guestinit.Config{Modules: cfg.Modules, RootTag: cfg.RootTag, Warm: true}
+		key, err := warmKey(spec, initPath, mods, o.Modules)
+		if err != nil {
+			return nil, &vmm.ConfigError{Err: fmt.Errorf("--warm: %w", err)}
+		}
+		if s.warm, err = openWarm(o.Warm, key, true, o.Log); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !s.warm.saving() {
+				s.warm.close() // the restored machine has mapped its files
+			}
+		}()
+	} else {
+		cfg.BootTime = time.Now().UnixNano()
+	}
 	console := io.Writer(s.tail)
 	if o.ConsoleLog != nil {
 		console = io.MultiWriter(o.ConsoleLog, s.tail)
-	}
-	in := &gatedInput{ready: s.exit.Ready(), stop: s.stop, r: o.Stdin, framed: !o.Terminal}
-	var stdin io.Reader = in
-	if o.Terminal && o.Stdin == nil {
-		stdin = nil
 	}
 	stdout := o.Stdout
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	devices := []vmm.DeviceSpec{
-		uart.PlainSpec("uart1 (sandbox stdio)", stdout, stdin, func(n vmm.DeviceNode) { n.Flag(guestinit.StdioProperty) }),
-		s.exit.Spec("sandbox-exit"),
+	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: s.devices(o, stdout), Stats: o.Stats}
+	if s.warm != nil && s.warm.saved != nil {
+		mo.Restore = s.warm.saved
+		s.m, err = machine.Build(spec, mo)
+		if err == nil {
+			s.restored = true
+			return s, nil
+		}
+		// A machine saved on another host (another GIC), say: boot,
+		// and save this host's in its place.
+		o.Log.Printf("--warm: booting instead of restoring: %v", err)
+		s.warm.close()
+		if s.warm, err = openWarm(o.Warm, s.warm.files.key, false, o.Log); err != nil {
+			return nil, err
+		}
+		// The devices above were the failed machine's.
+		mo.Restore, s.exit = nil, exitdev.New()
+		mo.Devices = s.devices(o, stdout)
 	}
-	s.m, err = machine.Build(spec, machine.Options{
-		Stdout: console, Log: o.Log, Start: o.Start, Initrd: initrd, Devices: devices, Stats: o.Stats,
-	})
-	if err != nil {
+	if mo.Initrd, err = buildInitramfs(initBin, &cfg, mods); err != nil {
+		return nil, err
+	}
+	if s.m, err = machine.Build(spec, mo); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// devices are the sandbox's own devices: the command's UART and the
+// status device.
+func (s *Sandbox) devices(o Options, stdout io.Writer) []vmm.DeviceSpec {
+	in := &gatedInput{ready: s.exit.Ready(), stop: s.stop, r: o.Stdin, framed: !o.Terminal}
+	var stdin io.Reader = in
+	if o.Terminal && o.Stdin == nil {
+		stdin = nil
+	}
+	return []vmm.DeviceSpec{
+		uart.PlainSpec("uart1 (sandbox stdio)", stdout, stdin, func(n vmm.DeviceNode) { n.Flag(guestinit.StdioProperty) }),
+		s.exit.Spec("sandbox-exit"),
+	}
 }
 
 // Machine is the sandbox's VM (for DumpVcpus, Stats).
@@ -270,8 +327,10 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, s.timeout, context.DeadlineExceeded)
 		defer cancel()
 	}
+	warmDone := s.startWarm()
 	outcome, err := s.m.Run(ctx)
 	s.once.Do(func() { close(s.stop) })
+	<-warmDone // a save in progress writes guest RAM: before Close unmaps it
 	rep := s.exit.Report()
 	res := Result{Outcome: outcome, Started: rep.Started}
 	if err != nil {
@@ -305,6 +364,53 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 		return res, errors.New(res.Message)
 	}
 	return res, nil
+}
+
+// startWarm gives a warm sandbox's init its command: at once to a
+// restored machine, else once the init says it is ready for one, after
+// saving the machine there if this run saves it. The channel is closed
+// when that is done (at once for a sandbox that is not warm).
+func (s *Sandbox) startWarm() <-chan struct{} {
+	done := make(chan struct{})
+	if s.cmd == nil {
+		close(done)
+		return done
+	}
+	if s.restored {
+		s.giveCommand()
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		select {
+		case <-s.exit.Warm():
+		case <-s.stop:
+			return
+		}
+		if s.warm.saving() {
+			t := time.Now()
+			w := s.warm
+			if err := s.m.Snapshot(w.state, w.ram, w.files.ramName(), false); err != nil {
+				s.log.Printf("--warm: saving the booted machine: %v", err)
+			} else {
+				s.log.Printf("--warm: saved the booted machine in %v (%s)", time.Since(t).Round(time.Millisecond), w.files.state())
+			}
+			w.close()
+		}
+		s.giveCommand()
+	}()
+	return done
+}
+
+// giveCommand gives the waiting init its command, with the time now.
+func (s *Sandbox) giveCommand() {
+	cmd := *s.cmd
+	cmd.Time = time.Now().UnixNano()
+	if err := s.exit.SetCommand(cmd.Marshal()); err != nil {
+		// The init waits on: the run ends by its timeout or a signal.
+		s.log.Printf("the sandbox's command: %v", err)
+	}
 }
 
 // guestInit picks the guest's /init: the given file, or the running

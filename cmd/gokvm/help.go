@@ -152,6 +152,11 @@ gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
                          --aarch32 on an arm64 host: bin/gokvm-arm)
       --console-log FILE the whole guest console (kernel messages); otherwise it
                          is discarded and the kernel runs with quiet
+      --warm DIR         keep the booted guest saved in DIR (made if missing):
+                         the first run boots and saves it when its init is
+                         ready; later runs restore it instead of booting. A
+                         new kernel, module, gokvm or machine flag saves a
+                         new one
 CMD runs as root in the host's current directory with PATH, HOME and TERM,
 on a serial port of its own: its stdin, stdout and stderr are gokvm's (a
 terminal in the guest when gokvm's stdin is one); kernel messages never mix in.

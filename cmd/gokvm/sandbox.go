@@ -21,14 +21,14 @@ import (
 
 // sandboxOptions are gokvm sandbox's own flags, beside run's.
 type sandboxOptions struct {
-	root, modules, init string
-	run                 *runOptions
-	command             []string
+	root, modules, init, warm string
+	run                       *runOptions
+	command                   []string
 }
 
 // sandboxFlags are the flags gokvm sandbox adds to run's, each taking a
 // value.
-var sandboxFlags = []string{"root", "modules", "init"}
+var sandboxFlags = []string{"root", "modules", "init", "warm"}
 
 // runBoolFlags are run's flags that take no value (so that the word after
 // one is not taken for its value).
@@ -73,6 +73,8 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 			dst = &o.modules
 		case "init":
 			dst = &o.init
+		case "warm":
+			dst = &o.warm
 		case "i", "initrd":
 			return nil, vmm.Configf("--%s: the sandbox builds its own initramfs", name)
 		case "dump-dtb", "print-config":
@@ -129,6 +131,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 		Root:     o.root,
 		Modules:  o.modules,
 		Init:     o.init,
+		Warm:     o.warm,
 		Stdin:    console.input(),
 		Terminal: console.tty >= 0,
 		Stdout:   env.Stdout,

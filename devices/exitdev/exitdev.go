@@ -8,14 +8,25 @@
 // Registers (32-bit, little-endian, at offsets in the window):
 //
 //	0x000 MAGIC    read: 0x676b7378 ("gksx")
-//	0x004 STATE    write: 1 = ready (gokvm may send input), 2 = the command started
+//	0x004 STATE    write: 1 = ready (gokvm may send input), 2 = the command started,
+//	               3 = warm (booted, waiting for its command: gokvm may save the machine)
 //	0x008 STATUS   write: StatusValid | status (0-255): the final status
+//	0x00C CMDLEN   read: the length of the command gokvm gave (0: none yet)
+//	0x010 CMDOFF   write: the offset in the command that CMDDATA shows
 //	0x100 MESSAGE  write (any width): MessageSize bytes of text, NUL-terminated,
 //	               read by gokvm when STATUS is written
+//	0x800 CMDDATA  read (32-bit): CommandWindow bytes of the command from CMDOFF
+//
+// A warm sandbox (gokvm sandbox --warm) boots once, and its init says
+// STATE 3 when it is ready for a command; gokvm saves the machine there,
+// and every later run restores it and gives the command (SetCommand),
+// which the init polls CMDLEN for and reads through the CMDDATA window.
 package exitdev
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -30,16 +41,26 @@ const (
 	RegMagic   = 0x000
 	RegState   = 0x004
 	RegStatus  = 0x008
+	RegCmdLen  = 0x00C
+	RegCmdOff  = 0x010
 	RegMessage = 0x100
+	RegCmdData = 0x800
 
 	MessageSize = 0x100
+	// CommandWindow is how much of the command CMDDATA shows at once.
+	CommandWindow = 0x800
+	// MaxCommand bounds the command SetCommand takes: a command line
+	// and environment far larger than a shell's, and still few enough
+	// MMIO reads for the guest to fetch in a few milliseconds.
+	MaxCommand = 256 << 10
 	// Size is the window's size.
-	Size = RegMessage + MessageSize
+	Size = RegCmdData + CommandWindow
 
 	Magic = 0x676b7378
 
 	StateReady   = 1
 	StateStarted = 2
+	StateWarm    = 3
 
 	// StatusValid is set in a STATUS write, so a stray zero write is not
 	// taken for a status of 0.
@@ -52,15 +73,19 @@ type Device struct {
 	mu       sync.Mutex
 	ready    chan struct{}
 	isReady  bool
+	warm     chan struct{}
+	isWarm   bool
 	started  bool
 	reported bool
 	status   int
 	msg      [MessageSize]byte
 	report   string
+	cmd      []byte
+	cmdOff   uint32
 }
 
 // New makes a status device.
-func New() *Device { return &Device{ready: make(chan struct{})} }
+func New() *Device { return &Device{ready: make(chan struct{}), warm: make(chan struct{})} }
 
 // Spec is the machine's description of the device.
 func (d *Device) Spec(name string) vmm.DeviceSpec {
@@ -78,6 +103,35 @@ func (d *Device) Spec(name string) vmm.DeviceSpec {
 
 // Ready is closed once the guest said it is ready for input.
 func (d *Device) Ready() <-chan struct{} { return d.ready }
+
+// Warm is closed once the guest's init said it is booted and waits for
+// its command (STATE 3), or when the device was restored in that state.
+func (d *Device) Warm() <-chan struct{} { return d.warm }
+
+// SetCommand gives the waiting init its command (the JSON of
+// guestinit.Command). It is given once: a second call is refused, as is
+// one larger than MaxCommand.
+func (d *Device) SetCommand(b []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.cmd != nil:
+		return errors.New("the sandbox's command was given already")
+	case len(b) == 0:
+		return errors.New("an empty command")
+	case len(b) > MaxCommand:
+		return fmt.Errorf("the command and its environment take %d bytes, more than the %d the status device carries", len(b), MaxCommand)
+	}
+	d.cmd = append([]byte(nil), b...)
+	return nil
+}
+
+func (d *Device) setWarmLocked() {
+	if !d.isWarm {
+		d.isWarm = true
+		close(d.warm)
+	}
+}
 
 // Report is what the guest reported: whether the command started, and the
 // final status with its message (ok is false when none was written).
@@ -98,8 +152,21 @@ func (d *Device) Report() Report {
 // ReadMMIO implements vmm.MMIODevice.
 func (d *Device) ReadMMIO(off uint64, data []byte) {
 	clear(data)
-	if off == RegMagic && len(data) >= 4 {
+	switch {
+	case off == RegMagic && len(data) >= 4:
 		binary.LittleEndian.PutUint32(data, Magic)
+	case off == RegCmdLen && len(data) >= 4:
+		d.mu.Lock()
+		binary.LittleEndian.PutUint32(data, uint32(len(d.cmd)))
+		d.mu.Unlock()
+	case off >= RegCmdData && off < RegCmdData+CommandWindow:
+		d.mu.Lock()
+		// The offset is the guest's: anything past the command reads
+		// as zeros, never past the slice.
+		if at := uint64(d.cmdOff) + off - RegCmdData; at < uint64(len(d.cmd)) {
+			copy(data, d.cmd[at:])
+		}
+		d.mu.Unlock()
 	}
 }
 
@@ -125,7 +192,11 @@ func (d *Device) WriteMMIO(off uint64, data []byte) {
 			}
 		case StateStarted:
 			d.started = true
+		case StateWarm:
+			d.setWarmLocked()
 		}
+	case RegCmdOff:
+		d.cmdOff = v
 	case RegStatus:
 		if v&StatusValid == 0 || d.reported {
 			return

@@ -81,7 +81,7 @@ func TestDeviceTree(t *testing.T) {
 	}
 	dts := dtctest.Decode(t, blob)
 	for _, want := range []string{
-		"sandbox-exit@1002000 {\n\t\tcompatible = \"gokvm,sandbox-exit\";\n\t\treg = <0x00 0x1002000 0x00 0x200>;",
+		"sandbox-exit@1002000 {\n\t\tcompatible = \"gokvm,sandbox-exit\";\n\t\treg = <0x00 0x1002000 0x00 0x1000>;",
 		"uart@1001000 {\n\t\tcompatible = \"ns16550a\";",
 		"gokvm,sandbox-stdio;",
 		`stdout-path = "/uart@1000000";`,

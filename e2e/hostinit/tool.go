@@ -25,6 +25,7 @@ import (
 //	capture FILE PROG ...  run PROG with its standard output in FILE
 //	rlimit NOFILE PROG ... become PROG with RLIMIT_NOFILE at NOFILE (soft and hard)
 //	vcpuaffinity SECONDS N print the allowed CPUs of gokvm's vcpu threads once N are seen
+//	rmall DIR, copy SRC DST, touch FILE, cutfiles DIR SUFFIX (files.go)
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -107,6 +108,8 @@ func runTool(args []string) error {
 		return capture(file, args[2:])
 	case "rlimit": // rlimit NOFILE PROGRAM ARGS...
 		return rlimitExec(args)
+	case "rmall", "copy", "touch", "cutfiles": // see files.go
+		return fileTool(args)
 	default:
 		return fmt.Errorf("unknown tool")
 	}

@@ -44,6 +44,19 @@ type Config struct {
 	RootTag string `json:"root_tag"`
 	// Shares are other 9p shares, mounted at their host paths.
 	Shares []Mount `json:"shares,omitempty"`
+	// Warm: the init boots, loads the modules, says so to the status
+	// device (STATE 3) and waits there for the rest of its configuration
+	// (the command, where and how to run it, the time), which gokvm gives
+	// through the status device after saving the machine, or after
+	// restoring it (gokvm sandbox --warm).
+	Warm bool `json:"warm,omitempty"`
+	// Time is the host's time (Unix nanoseconds) when gokvm gave the
+	// command: the guest's clock is set to it. BootTime is the host's
+	// time when gokvm started the guest, for a command given at boot:
+	// the clock is set to it plus the kernel's uptime. The guest has no
+	// clock of its own to read.
+	Time     int64 `json:"time,omitempty"`
+	BootTime int64 `json:"boot_time,omitempty"`
 }
 
 // Mount is a 9p share to mount in the guest.

@@ -2,11 +2,13 @@ package guestinit
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/gokvm/gokvm/devices/exitdev"
@@ -125,6 +127,32 @@ func (d *exitDevice) finish(status int, msg string) {
 		*d.reg(exitdev.RegMessage + uintptr(i)) = binary.LittleEndian.Uint32(b[i:])
 	}
 	*d.reg(exitdev.RegStatus) = exitdev.StatusValid | uint32(status&0xff)
+}
+
+// awaitCommand says the init is warm (booted, modules loaded) and waits
+// for gokvm to give the command, which it reads into cfg over what the
+// initramfs said. Polling sleeps between reads: each read is an exit,
+// and gokvm may save and later restore the machine while it waits.
+func (d *exitDevice) awaitCommand(cfg *Config) error {
+	d.setState(exitdev.StateWarm)
+	var n uint32
+	for {
+		if n = *d.reg(exitdev.RegCmdLen); n != 0 {
+			break
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	if n > exitdev.MaxCommand {
+		return fmt.Errorf("%d bytes, more than the %d the status device carries", n, exitdev.MaxCommand)
+	}
+	b := make([]byte, 0, n+4)
+	for off := uint32(0); off < n; off += exitdev.CommandWindow {
+		*d.reg(exitdev.RegCmdOff) = off
+		for i := uintptr(0); i < exitdev.CommandWindow && uint32(len(b)) < n; i += 4 {
+			b = binary.LittleEndian.AppendUint32(b, *d.reg(exitdev.RegCmdData + i))
+		}
+	}
+	return json.Unmarshal(b[:n], cfg)
 }
 
 // openStdioTTY opens the serial port whose device-tree node has

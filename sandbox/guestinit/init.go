@@ -108,7 +108,7 @@ func run(logf func(string, ...any)) (st state, err error) {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return st, failf(StatusFailed, "%s: %v", ConfigPath, err)
 	}
-	if len(cfg.Command) == 0 {
+	if len(cfg.Command) == 0 && !cfg.Warm {
 		return st, failf(StatusFailed, "no command given")
 	}
 	t0 := time.Now()
@@ -125,6 +125,20 @@ func run(logf func(string, ...any)) (st state, err error) {
 	if err != nil {
 		return st, failf(StatusFailed, "the command's serial port: %v", err)
 	}
+	if cfg.Warm {
+		// Everything above is the same for every command: gokvm may
+		// save the machine from here on, and restore it for the next.
+		t := time.Now()
+		if err := st.exit.awaitCommand(&cfg); err != nil {
+			return st, failf(StatusFailed, "the sandbox's command: %v", err)
+		}
+		logf("command given after %v", time.Since(t).Round(time.Millisecond))
+		t0 = time.Now()
+		if len(cfg.Command) == 0 {
+			return st, failf(StatusFailed, "no command given")
+		}
+	}
+	setClock(&cfg)
 	if err := mountRoot(&cfg); err != nil {
 		return st, err
 	}
@@ -140,6 +154,24 @@ func run(logf func(string, ...any)) (st state, err error) {
 	logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	st.cmdStatus, err = runCommand(&cfg, tty, st.exit)
 	return st, err
+}
+
+// setClock sets the guest's clock from the host's time in cfg: the guest
+// has no clock of its own, and files the command writes on shares get
+// their times from it.
+func setClock(cfg *Config) {
+	ns := cfg.Time
+	if ns == 0 && cfg.BootTime != 0 {
+		var up unix.Timespec
+		if unix.ClockGettime(unix.CLOCK_BOOTTIME, &up) == nil {
+			ns = cfg.BootTime + up.Nano()
+		}
+	}
+	if ns <= 0 {
+		return
+	}
+	ts := unix.NsecToTimespec(ns)
+	unix.ClockSettime(unix.CLOCK_REALTIME, &ts)
 }
 
 // loadModule loads one module file; one already there is fine.

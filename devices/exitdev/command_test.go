@@ -1,0 +1,150 @@
+package exitdev
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+)
+
+func r32(d *Device, off uint64) uint32 {
+	b := make([]byte, 4)
+	d.ReadMMIO(off, b)
+	return binary.LittleEndian.Uint32(b)
+}
+
+// fetch reads the command as the guest init does: CMDLEN, then the
+// window, CommandWindow bytes at a time.
+func fetch(d *Device) []byte {
+	n := r32(d, RegCmdLen)
+	out := make([]byte, 0, n)
+	for off := uint32(0); off < n; off += CommandWindow {
+		w32(d, RegCmdOff, off)
+		for i := uint64(0); i < CommandWindow && uint32(len(out)) < n; i += 4 {
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], r32(d, RegCmdData+i))
+			out = append(out, b[:min(4, int(n)-len(out))]...)
+		}
+	}
+	return out
+}
+
+func TestCommandWindow(t *testing.T) {
+	d := New()
+	if r32(d, RegCmdLen) != 0 {
+		t.Fatal("a command before gokvm gave one")
+	}
+	w32(d, RegState, StateWarm)
+	select {
+	case <-d.Warm():
+	default:
+		t.Fatal("STATE 3 did not make the device warm")
+	}
+	cmd := []byte(strings.Repeat(`{"command":["true"]}`, 300)) // several windows, not a multiple of 4
+	cmd = append(cmd, 'x')
+	if err := d.SetCommand(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(d); !bytes.Equal(got, cmd) {
+		t.Fatalf("the guest read %d bytes that differ from the %d given", len(got), len(cmd))
+	}
+	if err := d.SetCommand([]byte("again")); err == nil {
+		t.Error("a second command was taken")
+	}
+	if err := New().SetCommand(make([]byte, MaxCommand+1)); err == nil {
+		t.Error("a command over MaxCommand was taken")
+	}
+	if err := New().SetCommand(nil); err == nil {
+		t.Error("an empty command was taken")
+	}
+}
+
+// TestCommandWindowHostile: offsets and widths a guest may write read
+// zeros past the command and never fail.
+func TestCommandWindowHostile(t *testing.T) {
+	d := New()
+	d.SetCommand([]byte("abcdefgh"))
+	for _, off := range []uint32{0xffffffff, 0xfffffffc, 7, 8, 1 << 31} {
+		w32(d, RegCmdOff, off)
+		for _, size := range []int{1, 2, 4, 8} {
+			b := make([]byte, size)
+			d.ReadMMIO(RegCmdData+CommandWindow-1, b)
+			d.ReadMMIO(RegCmdData, b)
+			if off >= 8 && !bytes.Equal(b, make([]byte, size)) {
+				t.Errorf("offset %#x: read %x past the command", off, b)
+			}
+		}
+	}
+	w32(d, RegCmdOff, 6)
+	b := make([]byte, 4)
+	d.ReadMMIO(RegCmdData, b)
+	if string(b) != "gh\x00\x00" {
+		t.Errorf("the command's tail read %q", b)
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	d := New()
+	w32(d, RegState, StateWarm)
+	st, err := d.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.RestoreState(st); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Warm():
+	default:
+		t.Fatal("a warm device restored cold")
+	}
+	select {
+	case <-r.Ready():
+		t.Fatal("a device restored ready that was not")
+	default:
+	}
+	if r32(r, RegCmdLen) != 0 {
+		t.Fatal("a restored warm device has a command")
+	}
+	if err := r.SetCommand([]byte(`{"command":["true"]}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A device in the middle of a run: ready, started, a message.
+	d = New()
+	d.SetCommand([]byte("cmd"))
+	w32(d, RegState, StateReady)
+	w32(d, RegState, StateStarted)
+	d.WriteMMIO(RegMessage, []byte("oops"))
+	w32(d, RegStatus, StatusValid|3)
+	st, _ = d.SaveState()
+	r = New()
+	if err := r.RestoreState(st); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Report(), d.Report(); got != want {
+		t.Errorf("restored report %+v, saved %+v", got, want)
+	}
+	<-r.Ready()
+	if string(fetch(r)) != "cmd" {
+		t.Error("the command did not survive the restore")
+	}
+	if err := r.RestoreState(st); err == nil {
+		t.Error("a state restored onto a used device")
+	}
+}
+
+func TestStateHostile(t *testing.T) {
+	for _, st := range []string{
+		``, `{}x`, `{"warm":true,"extra":1}`, `{"status":256}`, `{"status":-1}`,
+		`{"message":"` + strings.Repeat("QUFB", MessageSize) + `"}`,
+	} {
+		if err := New().RestoreState([]byte(st)); err == nil {
+			t.Errorf("state %.40q restored", st)
+		}
+	}
+	if err := New().RestoreState([]byte(`{}`)); err != nil {
+		t.Errorf("an unused device's state: %v", err)
+	}
+}

@@ -1,0 +1,138 @@
+package sandbox
+
+import (
+	"bytes"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/machine"
+)
+
+func writeFile(t *testing.T, p, s string) string {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestWarmKey: the key changes with whatever makes the saved machine, and
+// not with what a restore may change.
+func TestWarmKey(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, filepath.Join(dir, "Image"), "kernel")
+	init := writeFile(t, filepath.Join(dir, "init"), "init")
+	modDir := filepath.Join(dir, "modules")
+	os.Mkdir(modDir, 0o755)
+	writeFile(t, filepath.Join(modDir, "modules.dep"), "9p.ko:\n")
+	mod := writeFile(t, filepath.Join(modDir, "9p.ko"), "module")
+	spec := machine.Spec{Kernel: kernel, Cmdline: "quiet", Timeout: "10s",
+		Shares: []machine.Share{{Dir: "/", Tag: RootTag, ReadOnly: true, Mounts: []string{"/home"}}}}
+	mods := []Module{{Name: "9p", Path: mod}}
+	key := func(s machine.Spec, mods []Module) string {
+		t.Helper()
+		k, err := warmKey(s, init, mods, modDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key(spec, mods)
+	if key(spec, mods) != base {
+		t.Fatal("the key is not stable")
+	}
+	same := spec
+	same.Timeout = "1h"
+	same.Shares = []machine.Share{{Dir: "/", Tag: RootTag, ReadOnly: true, Mounts: []string{"/work"}}}
+	if key(same, mods) != base {
+		t.Error("the timeout or the root share's mounts changed the key")
+	}
+	if spec.Shares[0].Mounts[0] != "/home" {
+		t.Error("warmKey changed the caller's spec")
+	}
+	changed := map[string]func() string{
+		"cmdline": func() string { s := spec; s.Cmdline = "loud"; return key(s, mods) },
+		"memory":  func() string { s := spec; s.Memory = "1G"; return key(s, mods) },
+		"share": func() string {
+			s := spec
+			s.Shares = append([]machine.Share{{Dir: dir, Tag: "x"}}, spec.Shares...)
+			return key(s, mods)
+		},
+		"modules": func() string { return key(spec, nil) },
+		"kernel touched": func() string {
+			tm := time.Now().Add(time.Hour)
+			os.Chtimes(kernel, tm, tm)
+			return key(spec, mods)
+		},
+		"kernel rewritten": func() string { writeFile(t, kernel, "another kernel"); return key(spec, mods) },
+		"module rewritten": func() string { writeFile(t, mod, "another module"); return key(spec, mods) },
+		"init rewritten":   func() string { writeFile(t, init, "another init"); return key(spec, mods) },
+		"version": func() string {
+			defer func(v string) { machine.Version = v }(machine.Version)
+			machine.Version = "v9.9.9"
+			return key(spec, mods)
+		},
+	}
+	seen := map[string]string{base: "base"}
+	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "version"} {
+		k := changed[name]()
+		if prev, ok := seen[k]; ok {
+			t.Errorf("%s: the key is the same as for %s", name, prev)
+		}
+		seen[k] = name
+	}
+	if _, err := warmKey(machine.Spec{Kernel: filepath.Join(dir, "none")}, init, nil, ""); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Errorf("a missing kernel: %v", err)
+	}
+}
+
+// TestOpenWarm: an empty directory gives files to save into, under the
+// lock; while one run saves, another neither saves nor restores; a state
+// file that does not open as one is saved again, and named.
+func TestOpenWarm(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "warm")
+	var logs bytes.Buffer
+	logger := log.New(&logs, "", 0)
+	w, err := openWarm(dir, "k", true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.saving() || w.saved != nil {
+		t.Fatalf("an empty directory: saving %v, restoring %v", w.saving(), w.saved != nil)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the directory: %v %v", fi, err)
+	}
+	other, err := openWarm(dir, "k", true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.saving() || other.saved != nil {
+		t.Error("a second run saves or restores while the first saves")
+	}
+	if !strings.Contains(logs.String(), "another run is saving") {
+		t.Errorf("the second run did not say why it boots: %q", logs.String())
+	}
+	// The first run's save is cut short: what it wrote is not a state.
+	w.state.WriteString("GOKVM-SNAPSHOT\n\x00 cut")
+	w.close()
+	logs.Reset()
+	again, err := openWarm(dir, "k", true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if !again.saving() {
+		t.Fatal("a cut state file is not saved again")
+	}
+	if !strings.Contains(logs.String(), "saving the machine again") {
+		t.Errorf("the cut file was not named: %q", logs.String())
+	}
+	if fi, err := os.Stat(again.files.state()); err != nil || fi.Size() != 0 {
+		t.Errorf("the new state file: %v %v (want a new, empty one)", fi, err)
+	}
+}
