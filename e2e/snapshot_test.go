@@ -18,13 +18,54 @@ func init() {
 		}
 		return harness.GoBuild(root, "./e2e/cmd/snapshottest", "arm64", filepath.Join(b.GuestDir, "snapshottest"))
 	})
-	extraScenarios = append(extraScenarios, func(string) []scenario.Scenario {
-		return []scenario.Scenario{{
+	extraScenarios = append(extraScenarios, func(host string) []scenario.Scenario {
+		ss := []scenario.Scenario{{
 			Name:    "snapshot",
 			Program: "$GUEST/snapshottest",
 			Args:    []string{"/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
 			Timeout: 240 * time.Second,
 		}}
+		if host == "direct" {
+			return ss // the full machine needs the emulated host's tap and peer
+		}
+		return append(ss, scenario.Scenario{
+			Name:       "snapshot-full",
+			Program:    "$GUEST/snapshottest",
+			Args:       []string{"full", "/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
+			Before:     [][]string{{tool, "mktap", snapFullTap, snapFullHostIP + "/24"}},
+			Background: [][]string{{tool, "userpeer", snapFullPeerPort, snapFullPeerSeed, snapFullMiB}},
+			Timeout:    300 * time.Second,
+		})
+	})
+}
+
+// The full machine's tap and user-network peer (e2e/cmd/snapshottest's
+// full.go, which uses the same values).
+const (
+	snapFullTap      = "tapsnap"
+	snapFullHostIP   = "169.254.9.1"
+	snapFullPeerPort = "5111"
+	snapFullPeerSeed = "66"
+	snapFullMiB      = "4"
+)
+
+// TestSnapshotFullMachine: a guest with two vcpus, SVE, a PMU, a disk and
+// NICs on a tap and on the user network, saved through the control socket
+// while it reads its disk, finishes the read with the right checksum
+// after the restore, has the same SVE vector length and a counting PMU,
+// and reaches the host through both NICs. On both GIC hosts.
+func TestSnapshotFullMachine(t *testing.T) {
+	eachEmulated(t, func(t *testing.T, h string) {
+		r := result(t, h, "snapshot-full")
+		out := r.Output()
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "SNAPSHOTTEST figure") {
+				t.Log(l)
+			}
+		}
+		if r.Exit != 0 || strings.Contains(out, "SNAPSHOTTEST FAIL") || !strings.Contains(out, "SNAPSHOTTEST ok the user-network NIC") {
+			t.Errorf("snapshottest full: exit %d:\n%s\nnotes:\n%s", r.Exit, out, strings.Join(r.Notes, "\n"))
+		}
 	})
 }
 

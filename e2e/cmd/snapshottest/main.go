@@ -9,6 +9,7 @@
 // 0 when every check passed.
 //
 //	snapshottest GOKVM KERNEL INITRD WORK
+//	snapshottest full GOKVM KERNEL INITRD WORK (full.go)
 package main
 
 import (
@@ -88,6 +89,13 @@ func main() {
 		// The saving machine runs in a process of its own: its system
 		// call filter, on as in any gokvm run, stays on the process.
 		save(os.Args[2], os.Args[3], os.Args[4])
+		if failed {
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) == 6 && os.Args[1] == "full" {
+		full(os.Args[2], os.Args[3], os.Args[4], os.Args[5])
 		if failed {
 			os.Exit(1)
 		}
