@@ -100,6 +100,9 @@ type workload struct {
 	// cost prints the ratio as the first column's time over the
 	// second's (what the first costs), not as a speed-up.
 	cost bool
+	// columns, when set, are the table's columns (runs' keys) instead
+	// of the VMMs under test.
+	columns []string
 }
 
 var (
@@ -280,9 +283,10 @@ func (c *benchConfig) ninepWorkload() (*workload, []scenario.Scenario) {
 // the same kernel to its init, which powers off at once (gokvm only).
 func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 	w := &workload{
-		title: fmt.Sprintf("gokvm sandbox start-up: `sandbox -- true` and a plain boot, start to exit, %d runs each", c.rounds),
-		runs:  map[string][]string{},
-		cost:  true,
+		title:   fmt.Sprintf("gokvm sandbox start-up: `sandbox -- true` and a plain boot, start to exit, %d runs each", c.rounds),
+		runs:    map[string][]string{},
+		cost:    true,
+		columns: []string{"sandbox", "plain boot"},
 		figs: []figure{
 			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
 				return float64(r.ElapsedMS), r.Exit == 0
@@ -302,6 +306,37 @@ func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 		ss = append(ss, plain, sb)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
 		w.runs["sandbox"] = append(w.runs["sandbox"], sb.Name)
+	}
+	return w, ss
+}
+
+// warmWorkload times `gokvm sandbox --warm DIR -- true`, which restores
+// a saved machine, beside a plain boot of the same kernel (gokvm only). A
+// first run, not counted, boots and saves the machine.
+func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
+	w := &workload{
+		title:   fmt.Sprintf("gokvm warm sandbox: `sandbox --warm DIR -- true` (a restore) and a plain boot, start to exit, %d runs each", c.rounds),
+		runs:    map[string][]string{},
+		cost:    true,
+		columns: []string{"sandbox --warm", "plain boot"},
+		figs: []figure{
+			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
+				return float64(r.ElapsedMS), r.Exit == 0
+			}},
+			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
+			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
+		},
+	}
+	const dir = "/tmp/gokvm-bench-warm"
+	args := []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--warm", dir, "--stats", "--", "true"}
+	ss := []scenario.Scenario{{Name: "sandbox-warm-prime", Timeout: 5 * time.Minute, Args: args,
+		Before: [][]string{{c.tool, "rmall", dir}}}}
+	for i := 0; i < c.rounds; i++ {
+		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-w%d", i), 256, "marker,poweroff")
+		warm := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args}
+		ss = append(ss, plain, warm)
+		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
+		w.runs["sandbox --warm"] = append(w.runs["sandbox --warm"], warm.Name)
 	}
 	return w, ss
 }
@@ -435,6 +470,7 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		{"vhostnet", func() (*workload, []scenario.Scenario) { return c.netWorkload(true) }},
 		{"9p", c.ninepWorkload},
 		{"sandbox", c.sandboxWorkload},
+		{"warm", c.warmWorkload},
 	} {
 		if only != nil && !only.MatchString(mk.name) {
 			continue
@@ -475,8 +511,8 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 	}
 	for _, x := range all {
 		cols := columns
-		if _, ok := x.w.runs["sandbox"]; ok {
-			cols = []string{"sandbox", "plain boot"}
+		if x.w.columns != nil {
+			cols = x.w.columns
 		}
 		x.w.print(cols, res)
 	}
