@@ -18,7 +18,10 @@ import (
 // (ServeQueue, and rng's and console's loops) has none taken and not yet
 // returned: the request that was in flight when the machine paused has
 // completed, its used element written to guest RAM (saved with it), and
-// the next waits in the available ring. A restored device goes on from
+// the next waits in the available ring. A device that waits outside the
+// gate in the middle of a request first gives back what it took for it
+// (Queue.Rollback: virtio-net's receive loop). The rings a host kernel
+// serves are where the kernel says (KernelRings). A restored device goes on from
 // the same place in each ring, and is kicked once on every queue, so that
 // it serves what the driver made available before the save and makes the
 // interrupt decision the saved device was about to make.

@@ -334,3 +334,23 @@ func base64(b []byte) string {
 	s, _ := json.Marshal(b)
 	return strings.Trim(string(s), `"`)
 }
+
+// TestHeldFrameHeaderChecked: a restored frame read with another header
+// length than the restored activation's is dropped, and said so, rather
+// than given the guest with a header it does not expect.
+func TestHeldFrameHeaderChecked(t *testing.T) {
+	var h heldFrames
+	var logged []string
+	logOnce := func(kind, format string, args ...any) { logged = append(logged, kind) }
+	h.setRestored(tagged(1, 50), vnetHdrSize)
+	if f := h.takeRestored(true, 10, logOnce); f != nil || len(logged) != 1 {
+		t.Errorf("a 12-byte-header frame for a 10-byte-header driver: %d bytes given, %v logged", len(f), logged)
+	}
+	if f := h.takeRestored(true, vnetHdrSize, logOnce); f != nil {
+		t.Error("a frame taken twice")
+	}
+	h.setRestored(tagged(2, 50), vnetHdrSize)
+	if f := h.takeRestored(true, vnetHdrSize, logOnce); !bytes.Equal(f, tagged(2, 50)) {
+		t.Error("the restored frame not given")
+	}
+}
