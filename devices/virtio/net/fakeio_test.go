@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/gokvm/gokvm/devices/virtio"
@@ -108,18 +107,6 @@ func (f *fakeIO) setup() ([]int, []uint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]int(nil), f.hdrLens...), append([]uint(nil), f.offload...)
-}
-
-// waitReads waits until the device has read n frames in all.
-func (f *fakeIO) waitReads(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for int(f.reads.Load()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the device read %d frames, want %d", f.reads.Load(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // fakeNIC is the MAC of the tests' fake NICs.
