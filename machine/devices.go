@@ -65,7 +65,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 			}
 			m.backends = append(m.backends, dev)
 			m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats})
-			specs = append(specs, virtio.Spec(name, r.transport, dev))
+			specs = append(specs, nicSpec(n.index, virtio.Spec(name, r.transport, dev)))
 			continue
 		}
 		io, err := vnet.NewTapIO(t)
@@ -74,9 +74,16 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 		}
 		dev := vnet.New(name, io, n.mac, m.log)
 		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
-		specs = append(specs, virtio.Spec(name, r.transport, dev))
+		specs = append(specs, nicSpec(n.index, virtio.Spec(name, r.transport, dev)))
 	}
 	return specs, nil
+}
+
+// nicSpec gives NIC index's device its name in a state file: its
+// position, not its tap, which a restore may change (RestoreSpec).
+func nicSpec(index int, s vmm.DeviceSpec) vmm.DeviceSpec {
+	s.StateName = fmt.Sprintf("virtio-net%d", index)
+	return s
 }
 
 // openShares opens every shared directory and describes a virtio-9p

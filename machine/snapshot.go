@@ -2,7 +2,6 @@ package machine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -109,24 +108,4 @@ func OpenSaved(path string) (*Saved, error) {
 		return nil, &vmm.ConfigError{Err: fmt.Errorf("--restore %s: its RAM file: %w", path, err)}
 	}
 	return &Saved{File: sf, Spec: spec, ram: ram}, nil
-}
-
-// ErrRestoreSpec says a restore was given a spec change it cannot take.
-var ErrRestoreSpec = errors.New("a restored machine is the saved one")
-
-// RestoreSpec is the saved spec with what may change at a restore taken
-// from s: the timeout, the seccomp mode and where the KVM device is. The
-// rest (vcpus, memory, devices) is the saved machine's.
-func (sv *Saved) RestoreSpec(s Spec) Spec {
-	r := sv.Spec
-	if s.Timeout != "" {
-		r.Timeout = s.Timeout
-	}
-	if s.Seccomp != "" {
-		r.Seccomp = s.Seccomp
-	}
-	if s.KVMDevice != "" {
-		r.KVMDevice = s.KVMDevice
-	}
-	return r
 }

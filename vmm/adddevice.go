@@ -71,5 +71,10 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	}
 	m.devices = append(m.devices, d)
 	m.placed = append(m.placed, PlacedDevice{Name: spec.Name, Placement: p, Describe: spec.Describe})
+	stateName := spec.StateName
+	if stateName == "" {
+		stateName = spec.Name
+	}
+	m.stateNames = append(m.stateNames, stateName)
 	return nil
 }

@@ -13,6 +13,11 @@ import (
 // comes from the spec.
 type DeviceSpec struct {
 	Name string
+	// StateName names the device's section in a saved machine's state
+	// file (device/NAME); Name when empty. A device whose Name tells
+	// its backend, which a restore may change (a NIC's tap), gives one
+	// that does not, so that the restored device finds its state.
+	StateName string
 	// Area and Size ask the board for a window.
 	Area Area
 	Size uint64

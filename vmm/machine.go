@@ -81,6 +81,10 @@ type Machine struct {
 	dtb     []byte
 	closers []io.Closer
 
+	// stateNames name each device's section in a state file
+	// (DeviceSpec.StateName), in the order of devices.
+	stateNames []string
+
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64

@@ -124,7 +124,7 @@ func (m *Machine) SaveState(ram *os.File) (snapshot.Host, []snapshot.Section, er
 		if err != nil {
 			return snapshot.Host{}, nil, fmt.Errorf("saving device %s: %w", m.placed[i].Name, err)
 		}
-		sections = append(sections, snapshot.Section{Name: deviceSection(m.placed[i].Name), Data: st})
+		sections = append(sections, snapshot.Section{Name: deviceSection(m.stateNames[i]), Data: st})
 	}
 	if err := m.mem.WriteRAM(ram); err != nil {
 		return snapshot.Host{}, nil, fmt.Errorf("saving guest RAM to %s: %w", ram.Name(), err)
@@ -171,7 +171,7 @@ func (m *Machine) restoreState(r *Restore) error {
 		if !ok {
 			return fmt.Errorf("%w: device %s has no saved state yet", ErrNotSaveable, name)
 		}
-		st, err := section(deviceSection(name))
+		st, err := section(deviceSection(m.stateNames[i]))
 		if err != nil {
 			return err
 		}

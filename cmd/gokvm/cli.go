@@ -77,10 +77,14 @@ type runOptions struct {
 }
 
 // restoreFlags are the run flags that may go with --restore: how the
-// restored machine runs, not what it is (that is the saved machine's).
+// restored machine runs, not what it is (that is the saved machine's),
+// and where its disks' images and NICs' taps are (-d, -n: each given
+// again, by position; machine.Saved.RestoreSpec refuses any other
+// change).
 var restoreFlags = map[string]bool{
 	"restore": true, "timeout": true, "seccomp": true, "kvm-device": true, "name": true, "detach": true,
 	"stats": true, "console-log": true, "print-config": true,
+	"d": true, "disk": true, "n": true, "network": true,
 }
 
 // listFlag collects a repeatable flag (-d, -n) in order.
@@ -167,11 +171,22 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			if len(bad) == 1 {
 				name = "-" + bad
 			}
-			return nil, vmm.Configf("--restore: %s cannot be given: the restored machine is the saved one (only --timeout, --seccomp, --kvm-device, --name, --detach, --stats and --console-log go with it)", name)
+			return nil, vmm.Configf("--restore: %s cannot be given: the restored machine is the saved one (only --timeout, --seccomp, --kvm-device, --name, --detach, --stats, --console-log, and -d and -n for its disks' images and NICs' taps and hostfwd rules go with it)", name)
 		}
 		o.spec = machine.Spec{Seccomp: f.Seccomp, KVMDevice: f.KVMDevice}
 		if timeout > 0 {
 			o.spec.Timeout = timeout.String()
+		}
+		// Only the lists given: a list left out is the saved one.
+		var err error
+		if len(disks) > 0 {
+			o.spec.Disks, err = parseList(disks, machine.ParseDisk)
+		}
+		if err == nil && len(nics) > 0 {
+			o.spec.NICs, err = parseList(nics, machine.ParseNIC)
+		}
+		if err != nil {
+			return nil, &vmm.ConfigError{Err: err}
 		}
 		return o, nil
 	}
@@ -293,7 +308,11 @@ func runCommand(args []string, env Env) (status int) {
 			logger.Print(errorLine(err))
 			return machine.ErrorStatus(err)
 		}
-		o.spec = saved.RestoreSpec(o.spec)
+		if o.spec, err = saved.RestoreSpec(o.spec); err != nil {
+			saved.Close()
+			logger.Print(errorLine(err))
+			return machine.ErrorStatus(err)
+		}
 	}
 	if o.printConfig {
 		env.Stdout.Write(o.spec.JSON())

@@ -71,9 +71,12 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --restore FILE     go on from a machine saved to FILE (and FILE.ram)
                          instead of booting: only --timeout, --seccomp,
                          --kvm-device, --name, --detach, --stats and
-                         --console-log go with it; a state file cut short,
-                         edited, newer, or from a host with another GIC or
-                         vcpu features is status 2, naming what differs
+                         --console-log go with it, and -d and -n given again,
+                         one per saved disk and NIC in order, for another
+                         image (same size and serial), tap (tapif=) or
+                         hostfwd rules; any other change, a state file cut
+                         short, edited, newer, or from a host with another
+                         GIC or vcpu features is status 2, naming what differs
       --print-config     print the VM as JSON, every default filled in, and exit
       --name NAME        a control socket for gokvm list, pause, stop... (1-48
                          letters, digits, . _ -); a name in use is status 2

@@ -63,6 +63,14 @@ type ActivateEnv struct {
 	// between Gate.Enter and Gate.Leave. ServeQueue uses it; a device
 	// with a loop of its own must too. A nil Gate never pauses.
 	Gate *Gate
+	// Restored says the transport activates the device again from a
+	// saved state (vmm.StateDevice's RestoreState), not for a driver's
+	// DRIVER_OK: its queues are where the saved device was in their
+	// rings, and what the device's own state held for the running device
+	// (RestoreDeviceState) is its to go on with. A device activated by a
+	// driver after a restore (a reset, or a state that needed one) is
+	// not Restored: the driver set it up anew.
+	Restored bool
 }
 
 // Has reports whether feature bit f was negotiated.

@@ -48,3 +48,19 @@ func fdNotifiedQueues(dev Device) map[int]bool {
 	}
 	return set
 }
+
+// KernelRings is an FDNotified device whose queues a host kernel driver
+// serves: the kernel, not the transport's Queues, knows where the device
+// is in those rings. A transport saving its state asks the device for
+// them (RingStates) and saves them in place of its Queues'; a restored
+// transport puts them back into the Queues the device is activated with
+// (Queue.NextAvail), as for any queue.
+type KernelRings interface {
+	FDNotified
+	// RingStates says where the kernel is in the rings of each running
+	// queue it serves (every one of FDNotifiedQueues the driver set
+	// up), by queue index. It is asked while the transport is paused,
+	// so the kernel no longer touches the rings (the device's own Pause
+	// stopped it), and fails when the kernel cannot tell.
+	RingStates() (map[int]RingState, error)
+}

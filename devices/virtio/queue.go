@@ -280,11 +280,23 @@ func (q *Queue) Unpop() { q.lastAvail-- }
 // what the device has taken, and reports whether more arrived meanwhile
 // (then the device must keep going rather than wait).
 func (q *Queue) EnableNotifications() (bool, error) {
+	return q.EnableNotificationsAt(q.lastAvail)
+}
+
+// EnableNotificationsAt asks the driver to kick once it makes available
+// the entry at index idx, and reports whether the available index moved
+// past idx meanwhile. A device that took no more than it uses asks at its
+// next entry (EnableNotifications); one that gave back chains it could
+// not use yet (Rollback) asks at the available index it saw, so that only
+// more chains wake it: with VIRTIO_RING_F_EVENT_IDX a driver kicks only
+// when its new entries cross avail_event (virtio 1.2, 2.7.10), and an
+// avail_event behind the chains already there would never be crossed.
+func (q *Queue) EnableNotificationsAt(idx uint16) (bool, error) {
 	if !q.active() {
 		return false, errNotActive
 	}
 	if q.EventIdx {
-		if err := q.storeU16(q.Used+4+8*uint64(q.Size), q.lastAvail); err != nil {
+		if err := q.storeU16(q.Used+4+8*uint64(q.Size), idx); err != nil {
 			return false, err
 		}
 	}
@@ -292,8 +304,13 @@ func (q *Queue) EnableNotifications() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return avail != q.lastAvail, nil
+	return avail != idx, nil
 }
+
+// NextAvail is the index of the next available entry the device takes:
+// where a restored queue goes on from (a host kernel serving the queue is
+// told it with VHOST_SET_VRING_BASE).
+func (q *Queue) NextAvail() uint16 { return q.lastAvail }
 
 // ShouldInterrupt decides, after a batch of Push calls, whether the driver
 // wants an interrupt for them (its used_event, or the NO_INTERRUPT flag).

@@ -18,7 +18,10 @@ import (
 // (ServeQueue, and rng's and console's loops) has none taken and not yet
 // returned: the request that was in flight when the machine paused has
 // completed, its used element written to guest RAM (saved with it), and
-// the next waits in the available ring. A restored device goes on from
+// the next waits in the available ring. A device that waits outside the
+// gate in the middle of a request first gives back what it took for it
+// (Queue.Rollback: virtio-net's receive loop). The rings a host kernel
+// serves are where the kernel says (KernelRings). A restored device goes on from
 // the same place in each ring, and is kicked once on every queue, so that
 // it serves what the driver made available before the save and makes the
 // interrupt decision the saved device was about to make.
@@ -84,12 +87,18 @@ func (t *MMIO) SaveState() ([]byte, error) {
 	}
 	t.mu.Lock()
 	s, err := t.stateLocked()
+	active, sizes := t.active, t.runningSizes()
 	t.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("saving %s: %w", t.name, err)
 	}
 	// Without t.mu: the device may take locks of its own that its
 	// goroutines hold while they interrupt.
+	if kr, ok := t.dev.(KernelRings); ok && active {
+		if err := kernelRingStates(kr, &s, sizes); err != nil {
+			return nil, fmt.Errorf("saving %s: %w", t.name, err)
+		}
+	}
 	if s.Device, err = sd.SaveDeviceState(); err != nil {
 		return nil, fmt.Errorf("saving %s's device state: %w", t.name, err)
 	}
@@ -126,6 +135,44 @@ func (t *MMIO) stateLocked() (State, error) {
 		s.Queues = append(s.Queues, q)
 	}
 	return s, nil
+}
+
+// runningSizes are the sizes of the queues the device runs with (0 for
+// the others): a legacy queue's register may be 0 for its largest. t.mu
+// is held.
+func (t *MMIO) runningSizes() []uint16 {
+	sizes := make([]uint16, len(t.running))
+	for i, q := range t.running {
+		if q != nil && q.Ready {
+			sizes[i] = q.Size
+		}
+	}
+	return sizes
+}
+
+// kernelRingStates puts where the host kernel is in the rings it serves
+// into s, in place of what the transport's Queues say (they are not the
+// kernel's). A place no device reaches is refused as a restore refuses it:
+// the kernel told something else than gokvm understood.
+func kernelRingStates(kr KernelRings, s *State, sizes []uint16) error {
+	rings, err := kr.RingStates()
+	if err != nil {
+		return fmt.Errorf("where the kernel is in its rings: %w", err)
+	}
+	for _, i := range kr.FDNotifiedQueues() {
+		if i < 0 || i >= len(s.Queues) || i >= len(sizes) || s.Queues[i].Ring == nil {
+			continue // a queue the driver did not set up
+		}
+		r, ok := rings[i]
+		if !ok {
+			return fmt.Errorf("the kernel did not say where it is in queue %d's rings", i)
+		}
+		if err := checkRingState(r, sizes[i]); err != nil {
+			return fmt.Errorf("queue %d, as the kernel has it: %w", i, err)
+		}
+		s.Queues[i].Ring = &r
+	}
+	return nil
 }
 
 // RestoreState implements vmm.StateDevice. It checks the whole state

@@ -72,6 +72,10 @@ type Net struct {
 
 	hdrLen int
 	mrg    bool
+
+	// frames is what the device holds of the backend's frames beyond
+	// the rings: the saved state's (state.go).
+	frames heldFrames
 }
 
 // New makes a virtio-net device sending to and receiving from io; the
@@ -149,10 +153,11 @@ func (n *Net) Activate(env virtio.ActivateEnv) error {
 	if err := n.io.SetOffload(OffloadFlags(env.Features)); err != nil {
 		return err
 	}
+	first := n.frames.takeRestored(env.Restored, n.hdrLen, n.logOnce)
 	stop := make(chan struct{})
 	n.stop = stop
 	n.wg.Add(2)
-	go n.rxLoop(env, stop)
+	go n.rxLoop(env, stop, first)
 	go n.txLoop(env, stop)
 	return nil
 }

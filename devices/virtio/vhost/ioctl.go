@@ -63,9 +63,12 @@ type memTable struct {
 	Regions  [1]memoryRegion
 }
 
-// ioctl issues request req on fd with arg a pointer to *p (or, when p is
-// nil, the integer v).
-func ioctlPtr[T any](fd int, req uintptr, p *T) error {
+// ioctlPtr issues request req on d's descriptor fd with arg a pointer to
+// *p; a fake device (Dev.sys) takes it instead of the kernel.
+func ioctlPtr[T any](d *Dev, fd int, req uintptr, p *T) error {
+	if d.sys != nil {
+		return d.sys(req, unsafe.Pointer(p))
+	}
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(p)))
 	runtime.KeepAlive(p)
 	if errno != 0 {
@@ -74,6 +77,7 @@ func ioctlPtr[T any](fd int, req uintptr, p *T) error {
 	return nil
 }
 
+// ioctlInt issues request req on fd with the integer v as its argument.
 func ioctlInt(fd int, req uintptr, v uintptr) error {
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, v)
 	if errno != 0 {

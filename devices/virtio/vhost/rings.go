@@ -62,6 +62,9 @@ type Rings struct {
 	wg       sync.WaitGroup
 	kickFDs  []int       // the rings' kick descriptors while active
 	fault    func(error) // the activation's ActivateEnv.Fault
+	// env is the activation's: the queues the rings are, and guest RAM,
+	// where a saved state reads their used index (ringstate.go).
+	env virtio.ActivateEnv
 }
 
 // NewRings prepares queues (the device's queue indices, in vring order)
@@ -143,7 +146,12 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 		r.calls[i].drain() // nothing left from an earlier run
 		for _, step := range []func() error{
 			func() error { return r.dev.SetVringNum(idx, q.Size) },
-			func() error { return r.dev.SetVringBase(idx, 0) },
+			// Where the device is in the ring: its start after a
+			// driver's DRIVER_OK, the saved place after a restore
+			// (the transport put it in the Queue). The kernel reads
+			// the used index from guest RAM when the backend is
+			// attached (vhost_vq_init_access in drivers/vhost/vhost.c).
+			func() error { return r.dev.SetVringBase(idx, q.NextAvail()) },
 			func() error { return r.dev.setVringAddr(addrs[i]) },
 			func() error { return r.dev.SetVringKick(idx, kick) },
 			func() error { return r.dev.SetVringCall(idx, r.calls[i].fd) },
@@ -160,10 +168,24 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 		}
 		r.attached = true
 	}
-	r.stop, r.fault, r.active, r.broken = stop, env.Fault, true, false
+	r.stop, r.fault, r.active, r.broken, r.env = stop, env.Fault, true, false, env
 	for i := range r.queues {
+		if env.Restored {
+			// The saved kernel may have used chains and signalled
+			// their interrupt while the machine paused, the signal
+			// held at the gate and lost with the saved process; an
+			// interrupt too many costs the driver a look at its ring.
+			r.calls[i].signal()
+		}
 		r.wg.Add(1)
 		go r.interrupts(env, r.calls[i], stop)
+	}
+	if env.Restored && r.attached {
+		// The driver's notifications to the saved kernel after it was
+		// paused went nowhere: look at every ring, as Resume does.
+		for _, fd := range r.kickFDs {
+			signalFD(fd)
+		}
 	}
 	for _, i := range forward {
 		r.wg.Add(1)

@@ -4,13 +4,16 @@
 // through gokvm. Every vhost ioctl and its unsafe are here. Dev is the
 // open device; Rings sets a virtio device's queues up on it when the
 // driver is ready, forwards the kernel's used-buffer signals to the
-// transport's interrupt, and stops or detaches the data path on reset and
-// pause.
+// transport's interrupt, stops or detaches the data path on reset and
+// pause, and says where the kernel is in the rings for a saved machine
+// (RingStates), whose restored kernel starts there. FakeKernel stands for
+// the kernel in tests.
 package vhost
 
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,6 +35,9 @@ type Dev struct {
 	path string
 	fd   int
 	open bool
+	// sys, when set, takes the device's requests instead of the kernel
+	// (a FakeKernel's).
+	sys func(req uintptr, arg unsafe.Pointer) error
 }
 
 // Open opens a vhost device (NetDevice, VsockDevice) and makes gokvm its
@@ -89,7 +95,7 @@ func (d *Dev) Features() (uint64, error) {
 		return 0, err
 	}
 	var f uint64
-	return f, d.wrap("VHOST_GET_FEATURES", ioctlPtr(fd, reqGetFeatures, &f))
+	return f, d.wrap("VHOST_GET_FEATURES", ioctlPtr(d, fd, reqGetFeatures, &f))
 }
 
 // SetFeatures tells the kernel driver what was negotiated, of what it
@@ -99,7 +105,7 @@ func (d *Dev) SetFeatures(f uint64) error {
 	if err != nil {
 		return err
 	}
-	return d.wrap(fmt.Sprintf("VHOST_SET_FEATURES %#x", f), ioctlPtr(fd, reqSetFeatures, &f))
+	return d.wrap(fmt.Sprintf("VHOST_SET_FEATURES %#x", f), ioctlPtr(d, fd, reqSetFeatures, &f))
 }
 
 // SetMemTable describes guest RAM to the kernel: one region, guest
@@ -113,7 +119,7 @@ func (d *Dev) SetMemTable(mem *memory.GuestMemory) error {
 	if err != nil {
 		return d.wrap("VHOST_SET_MEM_TABLE", err)
 	}
-	return d.wrap("VHOST_SET_MEM_TABLE", ioctlPtr(fd, reqSetMemTable, &t))
+	return d.wrap("VHOST_SET_MEM_TABLE", ioctlPtr(d, fd, reqSetMemTable, &t))
 }
 
 // memTableFor is guest RAM as one vhost memory region; vhost wants it in
@@ -137,7 +143,7 @@ func (d *Dev) vringState(req uintptr, name string, index, num uint32) error {
 		return err
 	}
 	s := vringState{Index: index, Num: num}
-	return d.wrap(fmt.Sprintf("%s vring %d (%d)", name, index, num), ioctlPtr(fd, req, &s))
+	return d.wrap(fmt.Sprintf("%s vring %d (%d)", name, index, num), ioctlPtr(d, fd, req, &s))
 }
 
 func (d *Dev) vringFile(req uintptr, name string, index uint32, efd int) error {
@@ -146,7 +152,7 @@ func (d *Dev) vringFile(req uintptr, name string, index uint32, efd int) error {
 		return err
 	}
 	f := vringFile{Index: index, FD: int32(efd)}
-	return d.wrap(fmt.Sprintf("%s vring %d (fd %d)", name, index, efd), ioctlPtr(fd, req, &f))
+	return d.wrap(fmt.Sprintf("%s vring %d (fd %d)", name, index, efd), ioctlPtr(d, fd, req, &f))
 }
 
 // SetVringNum sets a ring's size.
@@ -167,7 +173,7 @@ func (d *Dev) GetVringBase(index uint32) (uint16, error) {
 		return 0, err
 	}
 	s := vringState{Index: index}
-	err = ioctlPtr(fd, reqGetVringBase, &s)
+	err = ioctlPtr(d, fd, reqGetVringBase, &s)
 	return uint16(s.Num), d.wrap(fmt.Sprintf("VHOST_GET_VRING_BASE vring %d", index), err)
 }
 
@@ -177,7 +183,7 @@ func (d *Dev) setVringAddr(a vringAddr) error {
 	if err != nil {
 		return err
 	}
-	return d.wrap(fmt.Sprintf("VHOST_SET_VRING_ADDR vring %d", a.Index), ioctlPtr(fd, reqSetVringAddr, &a))
+	return d.wrap(fmt.Sprintf("VHOST_SET_VRING_ADDR vring %d", a.Index), ioctlPtr(d, fd, reqSetVringAddr, &a))
 }
 
 // SetVringKick names the eventfd the driver's notifications signal.
@@ -202,7 +208,7 @@ func (d *Dev) VsockSetGuestCID(cid uint64) error {
 	if err != nil {
 		return err
 	}
-	return d.wrap(fmt.Sprintf("VHOST_VSOCK_SET_GUEST_CID %d", cid), ioctlPtr(fd, reqVsockSetCID, &cid))
+	return d.wrap(fmt.Sprintf("VHOST_VSOCK_SET_GUEST_CID %d", cid), ioctlPtr(d, fd, reqVsockSetCID, &cid))
 }
 
 // VsockSetRunning starts or stops vhost-vsock's rings; stopped, the
@@ -216,7 +222,7 @@ func (d *Dev) VsockSetRunning(on bool) error {
 	if on {
 		v = 1
 	}
-	return d.wrap(fmt.Sprintf("VHOST_VSOCK_SET_RUNNING %d", v), ioctlPtr(fd, reqVsockSetRunning, &v))
+	return d.wrap(fmt.Sprintf("VHOST_VSOCK_SET_RUNNING %d", v), ioctlPtr(d, fd, reqVsockSetRunning, &v))
 }
 
 // Close releases the device: the kernel stops and forgets its rings.
@@ -225,7 +231,10 @@ func (d *Dev) Close() error {
 	if !d.open {
 		return nil
 	}
-	err := unix.Close(d.fd)
+	var err error
+	if d.sys == nil {
+		err = unix.Close(d.fd)
+	}
 	d.fd, d.open = -1, false
 	return d.wrap("close", err)
 }

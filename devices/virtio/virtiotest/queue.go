@@ -210,3 +210,11 @@ func (d *Driver) SetUsedEvent(idx uint16) {
 		}
 	}
 }
+
+// AvailEvent is the selected queue's avail_event (EVENT_IDX) as the
+// device last wrote it: the available index at which it wants the next
+// kick.
+func (d *Driver) AvailEvent() uint16 {
+	gpa := d.ring().used + 4 + 8*uint64(d.qsize)
+	return uint16(atomic.LoadUint32(d.word(gpa&^3)) >> (8 * (gpa & 2)))
+}

@@ -2,9 +2,9 @@
 // host kernel's vhost-vsock: host programs reach the guest at its context
 // ID with AF_VSOCK sockets, and the guest reaches the host at CID 2. The
 // receive and transmit queues are vhost-vsock's; the event queue, used
-// only for transport reset events (which gokvm never sends: it does not
-// migrate), stays here, its buffers kept untouched; the config space (the
-// guest's CID) is gokvm's.
+// only for transport reset events (which gokvm sends once, to a restored
+// guest: its connections are gone), stays here, its buffers otherwise
+// kept untouched; the config space (the guest's CID) is gokvm's.
 package vsock
 
 import (
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -57,6 +58,12 @@ type Vsock struct {
 	rings *vhost.Rings
 	// kernel is what the kernel's vhost-vsock supports.
 	kernel uint64
+
+	// mu serialises Activate, Reset and Close for the goroutine that
+	// tells a restored guest its connections are gone (event.go).
+	mu   sync.Mutex
+	stop chan struct{} // nil when it does not run
+	wg   sync.WaitGroup
 }
 
 // New opens /dev/vhost-vsock and claims cid for the guest. A missing or
@@ -136,13 +143,38 @@ func readConfig(cid uint64, off uint64, data []byte) {
 func (v *Vsock) WriteConfig(uint64, []byte) {}
 
 // Activate implements virtio.Device: rx and tx go to vhost-vsock, which
-// starts running; the event queue's buffers stay the driver's.
+// starts running; the event queue's buffers stay the driver's, but for
+// the one event a restored device sends (sendTransportReset).
 func (v *Vsock) Activate(env virtio.ActivateEnv) error {
-	return v.rings.Activate(env, env.Features&v.kernel)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.rings.Activate(env, env.Features&v.kernel); err != nil {
+		return err
+	}
+	if env.Restored && queueEvent < len(env.Queues) && env.Queues[queueEvent].Ready {
+		v.stop = make(chan struct{})
+		v.wg.Add(1)
+		go v.sendTransportReset(env, v.stop)
+	}
+	return nil
 }
 
 // Reset implements virtio.Device.
-func (v *Vsock) Reset() { v.rings.Reset() }
+func (v *Vsock) Reset() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stopEvents()
+	v.rings.Reset()
+}
+
+// stopEvents stops the event goroutine and waits for it; v.mu is held.
+func (v *Vsock) stopEvents() {
+	if v.stop != nil {
+		close(v.stop)
+		v.wg.Wait()
+		v.stop = nil
+	}
+}
 
 // Pause implements vmm.Pauser: vhost-vsock stops running, touching no
 // guest memory until Resume.
@@ -152,7 +184,12 @@ func (v *Vsock) Pause() { v.rings.Pause() }
 func (v *Vsock) Resume() { v.rings.Resume() }
 
 // Close stops the device and closes /dev/vhost-vsock, freeing the CID.
-func (v *Vsock) Close() error { return v.rings.Close() }
+func (v *Vsock) Close() error {
+	v.mu.Lock()
+	v.stopEvents()
+	v.mu.Unlock()
+	return v.rings.Close()
+}
 
 // running starts and stops vhost-vsock as a whole.
 type running struct{}

@@ -27,10 +27,10 @@ var guestMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
 // WritePacket behind a virtio-net header, and ReadPacket's frames lose
 // theirs on the way in.
 type testGuest struct {
-	u     *IO
-	s     *stack.Stack
-	link  *channel.Endpoint
-	cance context.CancelFunc
+	u    *IO
+	s    *stack.Stack
+	link *channel.Endpoint
+	stop func() // stops carrying frames to and from u
 }
 
 const testHdr = 12
@@ -90,8 +90,27 @@ func wireGuest(t *testing.T, u *IO, addr netip.Addr) *testGuest {
 	if addr.IsValid() {
 		configureGuest(t, s, addr)
 	}
+	g := &testGuest{u: u, s: s, link: link, stop: pumpGuest(t, link, u)}
+	t.Cleanup(func() {
+		g.stop()
+		s.Close()
+		s.Wait()
+	})
+	return g
+}
+
+// moveTo wires the guest to another network, as a restored machine's
+// guest finds a user network started afresh.
+func (g *testGuest) moveTo(t *testing.T, u *IO) {
+	g.stop()
+	g.u, g.stop = u, pumpGuest(t, g.link, u)
+}
+
+// pumpGuest carries frames between a guest stack's link and u, as the
+// virtio-net device would, until the returned stop is called (which
+// waits for it to end).
+func pumpGuest(t *testing.T, link *channel.Endpoint, u *IO) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &testGuest{u: u, s: s, link: link, cance: cancel}
 	done := make(chan struct{}, 2)
 	go func() { // guest -> network
 		defer func() { done <- struct{}{} }()
@@ -124,15 +143,18 @@ func wireGuest(t *testing.T, u *IO, addr netip.Addr) *testGuest {
 			pkt.DecRef()
 		}
 	}()
-	t.Cleanup(func() {
+	var once bool
+	return func() {
+		if once {
+			return
+		}
+		once = true
 		cancel()
 		u.Interrupt()
 		<-done
 		<-done
-		s.Close()
-		s.Wait()
-	})
-	return g
+		u.Resume()
+	}
 }
 
 // configureGuest gives the guest stack addr/24 and a default route
