@@ -98,6 +98,7 @@ func (t *MMIO) activate(rings []*RingState) error {
 		Fail:      t.fail,
 		Fault:     t.fault,
 		Gate:      &t.gate,
+		Restored:  rings != nil,
 	})
 	if err != nil {
 		return err
