@@ -76,6 +76,23 @@ type ActivateEnv struct {
 // Has reports whether feature bit f was negotiated.
 func (e *ActivateEnv) Has(f uint) bool { return e.Features&(1<<f) != 0 }
 
+// Drainer is a Device that completes the chains it takes outside the
+// gate (a backend answers them later, on goroutines of its own), so that
+// holding its goroutines between requests is not enough for a saved state
+// to have no chain taken and not returned. The transport's Pause drains
+// it before it closes the gate: Drain stops the device taking chains and
+// waits, for a bounded time, until every chain it took has been
+// returned (the gate is still open for that). A request that does not
+// end in that time stays in progress: the machine pauses all the same,
+// and the device refuses to be saved (SaveDeviceState) until a later
+// pause finds it drained. Undrain, after the gate opens again on Resume,
+// lets it take chains again.
+type Drainer interface {
+	Device
+	Drain()
+	Undrain()
+}
+
 // StateDevice is a Device whose state can be saved with its transport's
 // (vmm.StateDevice): a transport whose device is not one cannot be saved.
 // SaveDeviceState runs while the transport is paused (vmm.Pauser), so the

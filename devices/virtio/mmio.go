@@ -350,8 +350,12 @@ func (t *MMIO) interrupt() {
 // Pause implements vmm.Pauser: it returns once the device's goroutines
 // are between requests, and holds them there (no Pop, no guest memory, no
 // interrupt) until Resume. A Reset or Close meanwhile still stops the
-// device.
+// device. A Drainer is drained first, while the gate is still open for
+// the answers it waits for.
 func (t *MMIO) Pause() {
+	if d, ok := t.dev.(Drainer); ok {
+		d.Drain()
+	}
 	t.gate.Pause()
 	if p, ok := t.dev.(vmm.Pauser); ok {
 		p.Pause()
@@ -364,4 +368,7 @@ func (t *MMIO) Resume() {
 		p.Resume()
 	}
 	t.gate.Resume()
+	if d, ok := t.dev.(Drainer); ok {
+		d.Undrain()
+	}
 }

@@ -2,6 +2,7 @@ package ninep
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,10 @@ import (
 // the size each one claims (a size past the input's end takes the rest,
 // so sizes lie too). Every request must be answered, the device must not
 // panic, hang or break its queue, and a Tgetattr afterwards must work.
+// The device's table of the server's fids (fidtable.go) must stay within
+// the share's budget and agree with the server: every fid it can save
+// answers a Tgetattr with the QID it saved, on the device and again on a
+// device restored from the save, which must reopen every one of them.
 func FuzzNinepMessage(f *testing.F) {
 	seed := func(msgs ...[]byte) {
 		var b []byte
@@ -58,6 +63,15 @@ func FuzzNinepMessage(f *testing.F) {
 	seed(flood...)
 	seed(walk(1, 1, reservedFid), walk(2, 1, 2, "f"), message(tLopen, 3, enc(nil).u32(2).u32(0)), message(tLopen, 4, enc(nil).u32(2).u32(0)))
 	seed(walk(1, 1, 2), message(tVersion, 0xffff, enc(nil).u32(65536).str("9P2000.L")), message(tGetattr, 2, enc(nil).u32(2).u64(0x3fff)))
+	// What the fid table follows: renames of directories holding fids,
+	// a create over a name, removes, clones, an attach by name.
+	seed(message(tMkdir, 1, enc(nil).u32(1).str("a").u32(0o755).u32(0)), walk(2, 1, 2, "a"), walk(3, 2, 3),
+		message(tLcreate, 4, enc(nil).u32(3).str("x").u32(2).u32(0o644).u32(0)), message(tRenameat, 5, enc(nil).u32(1).str("a").u32(1).str("b")),
+		walk(6, 1, 4, "b", "x"), message(tRemove, 7, enc(nil).u32(4)), message(tUnlinkat, 8, enc(nil).u32(1).str("b").u32(unix.AT_REMOVEDIR)))
+	seed(message(tAttach, 1, enc(nil).u32(5).u32(noFID).str("u").str("/sub").u32(1)), walk(2, 5, 6), message(tLopen, 3, enc(nil).u32(6).u32(0)),
+		message(tRenameat, 4, enc(nil).u32(1).str("sub").u32(1).str("sub2")), message(tRenameat, 5, enc(nil).u32(1).str("sub2").u32(1).str("sub")))
+	seed(walk(1, 1, 2, "f"), message(20, 2, enc(nil).u32(2).u32(1).str("f2")), message(tLopen, 3, enc(nil).u32(2).u32(2)),
+		message(20, 4, enc(nil).u32(2).u32(1).str("f")), walk(5, 1, 1, "sub"))
 
 	dir := f.TempDir()
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
@@ -82,9 +96,61 @@ func FuzzNinepMessage(f *testing.F) {
 		if s := c.d.Read32(virtio.RegStatus); s&virtio.StatusDeviceNeedsReset != 0 {
 			t.Fatalf("messages broke the device (status %#x)", s)
 		}
+		c = checkTracked(t, c, dir)
 		// The fuzzed messages may have clunked fid 1 or renegotiated
 		// msize: attach anew and ask again.
 		c.attach(20)
 		c.ok(tGetattr, enc(nil).u32(20).u64(0x3fff))
 	})
+}
+
+// checkTracked checks c's device's fid table against its server, saves
+// the device, restores it onto a fresh one serving dir, checks the fids
+// came back, and returns the client of the restored device.
+func checkTracked(t *testing.T, c *client, dir string) *client {
+	t.Helper()
+	c.d.Pause()
+	c.dev.run.Lock()
+	s := c.dev.sess
+	s.mu.Lock()
+	if tb := s.fids; len(tb.fids) > tb.maxFids || tb.nodes > tb.maxNodes || tb.nodes < 1 {
+		t.Errorf("the fid table holds %d fids and %d nodes, past its bounds %d and %d", len(tb.fids), tb.nodes, tb.maxFids, tb.maxNodes)
+	}
+	s.mu.Unlock()
+	c.dev.run.Unlock()
+	st, err := c.d.Save()
+	if err != nil {
+		t.Fatalf("saving: %v", err)
+	}
+	c.d.Resume()
+	saved := savedSession(t, st)
+	live := map[uint32]uint64{}
+	for _, f := range saved.Fids {
+		if f.Lost {
+			continue
+		}
+		got, err := c.getattrQID(f.Fid)
+		if err != nil {
+			t.Fatalf("fid %d, saved at %q: getattr %v", f.Fid, f.Path, err)
+		}
+		if f.QID != nil && f.QID.Path != got {
+			t.Fatalf("fid %d, saved at %q with QID path %d: the server's is %d", f.Fid, f.Path, f.QID.Path, got)
+		}
+		live[f.Fid] = got
+	}
+	n, lines := c.restore(c.save(), dir, Options{})
+	for fid, want := range live {
+		if got, err := n.getattrQID(fid); err != nil || got != want {
+			t.Fatalf("fid %d after the restore: QID path %d, %v; want %d (log %q)", fid, got, err, want, lines.String())
+		}
+	}
+	// The lost ones, and only they, are not reopened.
+	want := ""
+	if lost := len(saved.Fids) - len(live); lost > 0 {
+		want = fmt.Sprintf("%d of the %d saved fids could not be reopened", lost, len(saved.Fids))
+	}
+	if l := lines.String(); want == "" && strings.Contains(l, "could not be reopened") || !strings.Contains(l, want) {
+		t.Errorf("the restore logged %q, want %q", l, want)
+	}
+	return n
 }

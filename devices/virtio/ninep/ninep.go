@@ -20,6 +20,7 @@ import (
 	"io"
 	"log"
 	"sync"
+	"time"
 
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/hugelgupf/p9/p9"
@@ -50,8 +51,9 @@ const MinMsize = 8192
 const queueSize = virtio.MaxQueueSize
 
 var (
-	_ virtio.Device = (*Device)(nil)
-	_ io.Closer     = (*Device)(nil)
+	_ virtio.Device  = (*Device)(nil)
+	_ virtio.Drainer = (*Device)(nil)
+	_ io.Closer      = (*Device)(nil)
 )
 
 // Device is a virtio-9p device serving a Share, which it owns: Close
@@ -63,10 +65,22 @@ type Device struct {
 	log   *log.Logger
 	cfg   []byte
 
-	// run serialises Activate, Reset and Close.
+	// serve is what the server serves: the share (a test wraps it).
+	serve p9.Attacher
+	// drainWait bounds how long Drain waits for the requests in
+	// progress (drain.go).
+	drainWait time.Duration
+
+	// run serialises Activate, Reset and Close, and guards what follows.
 	run    sync.Mutex
 	sess   *session // nil when stopped
 	closed bool
+	// held: drained, until Undrain (a session started meanwhile takes
+	// nothing either).
+	held bool
+	// restored is the state RestoreDeviceState took, until the
+	// transport activates the device again (state.go).
+	restored *State
 
 	mu     sync.Mutex
 	logged map[string]bool
@@ -92,7 +106,7 @@ func New(name, tag string, share *Share, logger *log.Logger) (*Device, error) {
 	cfg := make([]byte, 2+len(tag))
 	binary.LittleEndian.PutUint16(cfg, uint16(len(tag)))
 	copy(cfg[2:], tag)
-	return &Device{name: name, tag: tag, share: share, log: logger, cfg: cfg, logged: map[string]bool{}}, nil
+	return &Device{name: name, tag: tag, share: share, serve: share, drainWait: DrainWait, log: logger, cfg: cfg, logged: map[string]bool{}}, nil
 }
 
 // Tag is the mount tag.
@@ -122,7 +136,9 @@ func (d *Device) WriteConfig(uint64, []byte) {}
 var errClosed = errors.New("device closed")
 
 // Activate implements virtio.Device: a fresh 9P server (no fids) and the
-// goroutines that feed it and answer the guest.
+// goroutines that feed it and answer the guest. Activated again after a
+// restore, the device first gives the fresh server the saved session's
+// fids (replay.go).
 func (d *Device) Activate(env virtio.ActivateEnv) error {
 	if !env.Queues[0].Ready {
 		return fmt.Errorf("the request queue is not set up")
@@ -135,7 +151,14 @@ func (d *Device) Activate(env virtio.ActivateEnv) error {
 	case d.sess != nil:
 		return fmt.Errorf("%s: activated twice", d.name)
 	}
-	d.sess = startSession(d, env)
+	// The saved session is the restore's activation's only: a driver
+	// that reset the device since starts afresh.
+	saved := d.restored
+	d.restored = nil
+	if !env.Restored {
+		saved = nil
+	}
+	d.sess = startSession(d, env, saved)
 	return nil
 }
 
@@ -178,6 +201,13 @@ func (d *Device) logOnce(kind, format string, args ...any) {
 	}
 }
 
+// logf reports something the operator should hear of each time.
+func (d *Device) logf(format string, args ...any) {
+	if d.log != nil {
+		d.log.Printf("%s: "+format, append([]any{d.name}, args...)...)
+	}
+}
+
 // request is a chain whose answer the server has yet to give, or a
 // request of the device's own (internal).
 type request struct {
@@ -187,6 +217,9 @@ type request struct {
 	// internal, for the device's own requests (unlink.go), takes the
 	// answer instead of a chain.
 	internal chan []byte
+	// op is what the request does to the fids, applied to the table
+	// once the server answers (track.go); nil when nothing.
+	op *fidOp
 }
 
 // maxInFlightBytes bounds the requests the server works on at once by
@@ -215,9 +248,18 @@ type session struct {
 	mu      sync.Mutex
 	srv     *server // replaced by each Tversion, on the queue's goroutine
 	pending map[uint16]*request
-	shrunk  chan struct{} // closed when pending loses a request, for waitFor
+	changed chan struct{} // closed when what waitFor waits on changes (wake)
 	msize   uint32        // the negotiated msize (MaxMsize until Tversion)
 	peak    int           // the most requests the guest had in progress
+	// fids are the server's fids, as the answers say (fidtable.go).
+	fids *fidTable
+	// taken counts the chains popped and not yet returned to the
+	// driver; hold stops the queue's goroutine popping more, and
+	// replaying says the saved fids are being given to a fresh server
+	// (drain.go, replay.go).
+	taken     int
+	hold      bool
+	replaying bool
 }
 
 // server is one p9 server: a Tversion ends it with every fid it held, and
@@ -227,13 +269,19 @@ type server struct {
 	done chan struct{} // closed once it returned and closed its files
 }
 
-func startSession(d *Device, env virtio.ActivateEnv) *session {
-	s := &session{d: d, env: env, q: env.Queues[0], stop: make(chan struct{}), pending: map[uint16]*request{}, msize: MaxMsize}
+// startSession starts a session; saved, when not nil, is the saved
+// session it goes on from. d.run is held.
+func startSession(d *Device, env virtio.ActivateEnv, saved *State) *session {
+	s := &session{d: d, env: env, q: env.Queues[0], stop: make(chan struct{}), pending: map[uint16]*request{}, msize: MaxMsize,
+		fids: newFidTable(d.share.files.max), hold: d.held, replaying: saved != nil}
+	if saved != nil {
+		s.msize = saved.Msize
+	}
 	s.srv = s.startServer()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.serveQueue()
+		s.serveQueue(saved)
 	}()
 	return s
 }
@@ -250,7 +298,7 @@ func (s *session) startServer() *server {
 		release: pass.Release,
 		recover: s.env.Recover,
 	}
-	srv := p9.NewServer(s.d.share)
+	srv := p9.NewServer(s.d.serve)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -321,10 +369,15 @@ func (s *session) inFlightLimit() int {
 // serveQueue takes each chain the driver makes available, checks its
 // message and gives it to the server, or answers it at once when it is
 // malformed. While the server has inFlightLimit requests it takes none.
-func (s *session) serveQueue() {
+// A restored session's saved fids come first (saved, when not nil): the
+// guest's requests wait in the ring until the server has them.
+func (s *session) serveQueue(saved *State) {
 	pass := s.env.Gate.Pass()
 	defer pass.Release()
 	defer s.env.Recover("request queue")
+	if saved != nil && !s.replay(saved) {
+		return
+	}
 	kick := s.env.Kicks[0]
 	var c virtio.Chain
 	var tbuf []byte
@@ -335,13 +388,19 @@ func (s *session) serveQueue() {
 		case <-kick:
 		}
 		for {
-			if !s.waitFor(func() bool { return len(s.pending) < s.inFlightLimit() }) {
+			if !s.waitFor(func() bool { return !s.hold && len(s.pending) < s.inFlightLimit() }) {
 				return
 			}
 			if !pass.Enter(s.stop) {
 				return
 			}
 			s.mu.Lock()
+			if s.hold {
+				// Drained meanwhile: pop nothing until Undrain.
+				s.mu.Unlock()
+				pass.Leave()
+				continue
+			}
 			ok, err := s.q.Pop(&c)
 			if err != nil {
 				s.mu.Unlock()
@@ -350,6 +409,7 @@ func (s *session) serveQueue() {
 				return
 			}
 			if ok {
+				s.taken++
 				var msg []byte
 				var kind messageKind
 				msg, kind, tbuf, err = s.take(&c, tbuf)
@@ -479,6 +539,7 @@ func (s *session) take(c *virtio.Chain, tbuf []byte) (msg []byte, kind messageKi
 	}
 	r := s.record(c)
 	r.flush = typ == msgTflush
+	r.op = parseOp(typ, body)
 	s.pending[tag] = r
 	s.peak = max(s.peak, len(s.pending))
 	return msg, kind, tbuf, nil
@@ -517,7 +578,9 @@ func (s *session) feed(c *virtio.Chain, msg []byte, kind messageKind) bool {
 		// The chain's buffers are guest memory: record it inside the
 		// gate. Nothing touched c since take; the queue is ours.
 		s.mu.Lock()
-		s.pending[binary.LittleEndian.Uint16(msg[5:])] = s.record(c)
+		r := s.record(c)
+		r.op = versionOp
+		s.pending[binary.LittleEndian.Uint16(msg[5:])] = r
 		s.mu.Unlock()
 	}
 	if _, err := s.srv.tw.Write(msg); err != nil {
@@ -530,7 +593,8 @@ func (s *session) feed(c *virtio.Chain, msg []byte, kind messageKind) bool {
 }
 
 // waitFor waits until ready (called with s.mu held) holds, checking it
-// each time a request ends; false once the device is stopping.
+// each time a request ends, a chain is returned, or the hold changes;
+// false once the device is stopping.
 func (s *session) waitFor(ready func() bool) bool {
 	for {
 		s.mu.Lock()
@@ -538,16 +602,29 @@ func (s *session) waitFor(ready func() bool) bool {
 			s.mu.Unlock()
 			return true
 		}
-		if s.shrunk == nil {
-			s.shrunk = make(chan struct{})
-		}
-		shrunk := s.shrunk
+		changed := s.changedC()
 		s.mu.Unlock()
 		select {
-		case <-shrunk:
+		case <-changed:
 		case <-s.stop:
 			return false
 		}
+	}
+}
+
+// changedC is the channel wake closes next. s.mu held.
+func (s *session) changedC() <-chan struct{} {
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// wake wakes those waiting for a change. s.mu held.
+func (s *session) wake() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
 	}
 }
 
@@ -555,10 +632,7 @@ func (s *session) waitFor(ready func() bool) bool {
 // held.
 func (s *session) done(tag uint16) {
 	delete(s.pending, tag)
-	if s.shrunk != nil {
-		close(s.shrunk)
-		s.shrunk = nil
-	}
+	s.wake()
 }
 
 // deliver returns the server's answer msg (whole, or tooBig: larger
@@ -567,6 +641,7 @@ func (s *session) done(tag uint16) {
 // goroutine that wrote the answer (see answers); pass is the writer's.
 func (s *session) deliver(pass *virtio.Pass, msg []byte, tag uint16, tooBig bool) error {
 	if !pass.Enter(s.stop) {
+		s.abandon(tag)
 		return errStopped
 	}
 	defer pass.Leave()
@@ -576,6 +651,19 @@ func (s *session) deliver(pass *virtio.Pass, msg []byte, tag uint16, tooBig bool
 		return errStopped
 	}
 	return nil
+}
+
+// abandon forgets the chain waiting on tag, whose answer cannot be
+// given: the device stopped, or is broken (the gate is shut) until the
+// driver resets it, which takes back every chain. A drain does not wait
+// for it, so a broken device can still be saved (as needing a reset).
+func (s *session) abandon(tag uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.pending[tag]; r != nil && r.internal == nil {
+		s.done(tag)
+		s.taken--
+	}
 }
 
 // answer returns msg to the chain waiting on tag, inside the gate; an
@@ -596,6 +684,9 @@ func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 	if r.internal != nil {
 		r.internal <- append([]byte(nil), msg...)
 		return nil
+	}
+	if r.op != nil {
+		s.fids.apply(r.op, msg)
 	}
 	if msg[4] == msgRversion && len(msg) >= headerSize+4 {
 		if m := binary.LittleEndian.Uint32(msg[headerSize:]); m != 0 {
@@ -628,7 +719,12 @@ func (s *session) reply(head uint16, bufs []virtio.Buffer, msg []byte) error {
 		}
 	}
 	n := scatter(bufs, msg)
-	return s.q.Push(head, uint32(n))
+	err := s.q.Push(head, uint32(n))
+	// Returned, or the queue is broken and the device with it: either
+	// way no drain waits for it.
+	s.taken--
+	s.wake()
+	return err
 }
 
 // emptyReply is an R-message with no body (Rflush).
