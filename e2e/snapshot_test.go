@@ -32,7 +32,7 @@ func init() {
 			Name:       "snapshot-full",
 			Program:    "$GUEST/snapshottest",
 			Args:       []string{"full", "/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
-			Before:     [][]string{{tool, "mktap", snapFullTap, snapFullHostIP + "/24"}},
+			Before:     [][]string{{tool, "loup", "-"}, {tool, "mktap", snapFullTap, snapFullHostIP + "/24"}},
 			Background: [][]string{{tool, "userpeer", snapFullPeerPort, snapFullPeerSeed, snapFullMiB}},
 			Timeout:    300 * time.Second,
 		})
