@@ -100,7 +100,7 @@ clean:
 
 # Runs the example LAVA job (lava/) with a real lava-run against the gokvm
 # device type: in an emulated arm64 host on non-ARM machines (labhost).
-# Installs lava-dispatcher if missing. See README "LAVA".
+# Installs lava-dispatcher if missing. See docs/lava.md.
 .PHONY: lava
 lava: deps kernels
 	GO=$(GO) GOKVM_KERNELS=$(KERNELS) tools/lava.sh

@@ -181,7 +181,7 @@ func TestConsoleInputReachesGuest(t *testing.T) {
 			if !strings.Contains(r.Output(), "GUEST-ECHO hello from the host") {
 				t.Errorf("the guest did not read gokvm's standard input from its console")
 			}
-			// The UART is where the README says, for earlycon and the 8250
+			// The UART is where docs/machine.md says, for earlycon and the 8250
 			// driver alike.
 			for _, want := range []string{"GUEST-KMSG found earlycon: uart8250 at MMIO 0x0000000001000000", "GUEST-KMSG found 1000000.uart: ttyS0 at MMIO 0x1000000"} {
 				if !strings.Contains(r.Output(), want) {

@@ -17,7 +17,7 @@ import (
 )
 
 // Spec is a whole VM. Its JSON field names are part of gokvm's interface
-// (`gokvm run --config`, `--print-config`; README "Configuration files").
+// (`gokvm run --config`, `--print-config`; docs/configuration.md).
 // Zero values mean the defaults that WithDefaults fills in.
 type Spec struct {
 	// Kernel is the arm64 Image (raw or gzip), or with AArch32 a zImage.
@@ -183,7 +183,7 @@ func describeJSONError(err error, data []byte) string {
 		line := 1 + bytes.Count(data[:min(int(syntaxErr.Offset), len(data))], []byte("\n"))
 		return fmt.Sprintf("malformed JSON at line %d: %v", line, syntaxErr)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Sprintf("unknown field %s (see the README for the fields)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return fmt.Sprintf("unknown field %s (see docs/configuration.md for the fields)", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.EOF):
 		return "the file is empty"
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -62,12 +62,13 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --vcpu-affinity CPULIST
                          pin the vcpu threads to these host CPUs (e.g. 1 or
                          4-7: one kind of core on big.LITTLE boards)
-      --seccomp MODE     the system call filter of the run phase (see the
-                         README): on (default; a forbidden call stops gokvm,
-                         naming it), off, or log (forbidden calls named and
-                         let through, to find what the filter lacks)
-      --config FILE      read the VM from a JSON file (see the README); flags
-                         given as well override it (-d and -n replace its lists)
+      --seccomp MODE     the system call filter of the run phase
+                         (docs/security.md): on (default; a forbidden call
+                         stops gokvm, naming it), off, or log (forbidden calls
+                         named and let through, to find what the filter lacks)
+      --config FILE      read the VM from a JSON file (docs/configuration.md);
+                         flags given as well override it (-d and -n replace its
+                         lists)
       --restore FILE     go on from a machine saved to FILE (and FILE.ram)
                          instead of booting: only --timeout, --seccomp,
                          --kvm-device, --name, --detach, --stats and

@@ -36,7 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Where gokvm puts things (see README.md "The machine").
+// Where gokvm puts things (see docs/machine.md).
 const (
 	mmioBase   = 0x0300_0000
 	mmioStride = 0x200
