@@ -29,12 +29,14 @@ func init() {
 			return ss // the full machine needs the emulated host's tap and peer
 		}
 		return append(ss, scenario.Scenario{
-			Name:       "snapshot-full",
-			Program:    "$GUEST/snapshottest",
-			Args:       []string{"full", "/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
-			Before:     [][]string{{tool, "loup", "-"}, {tool, "mktap", snapFullTap, snapFullHostIP + "/24"}},
-			Background: [][]string{{tool, "userpeer", snapFullPeerPort, snapFullPeerSeed, snapFullMiB}},
-			Timeout:    300 * time.Second,
+			Name:    "snapshot-full",
+			Program: "$GUEST/snapshottest",
+			Args:    []string{"full", "/gokvm", "$GUEST/Image", "$GUEST/initrd.cpio", "$WORK"},
+			Before: [][]string{{tool, "loup", "-"}, {tool, "mktap", snapFullTap, snapFullHostIP + "/24"},
+				{tool, "mktap", "tapsnapv", "169.254.10.1/24"}},
+			Background: [][]string{{tool, "userpeer", snapFullPeerPort, snapFullPeerSeed, snapFullMiB},
+				{tool, "vsockpeer", "44", "68", "1"}},
+			Timeout: 300 * time.Second,
 		})
 	})
 }
@@ -49,11 +51,13 @@ const (
 	snapFullMiB      = "4"
 )
 
-// TestSnapshotFullMachine: a guest with two vcpus, SVE, a PMU, a disk and
-// NICs on a tap and on the user network, saved through the control socket
+// TestSnapshotFullMachine: a guest with two vcpus, SVE, a PMU, a disk,
+// NICs on a tap, on the user network and on vhost-net, and vhost-vsock,
+// saved through the control socket
 // while it reads its disk, finishes the read with the right checksum
 // after the restore, has the same SVE vector length and a counting PMU,
-// and reaches the host through both NICs. On both GIC hosts.
+// reaches the host through every NIC, and makes vsock connections both
+// ways. On both GIC hosts.
 func TestSnapshotFullMachine(t *testing.T) {
 	eachEmulated(t, func(t *testing.T, h string) {
 		r := result(t, h, "snapshot-full")

@@ -44,8 +44,9 @@ type Config struct {
 	RootTag string `json:"root_tag"`
 	// Shares are other 9p shares, mounted at their host paths.
 	Shares []Mount `json:"shares,omitempty"`
-	// Warm: the init boots, loads the modules, says so to the status
-	// device (STATE 3) and waits there for the rest of its configuration
+	// Warm: the init boots, loads the modules, mounts the host's root
+	// (the same for every command), says so to the status device
+	// (STATE 3) and waits there for the rest of its configuration
 	// (the command, where and how to run it, the time), which gokvm gives
 	// through the status device after saving the machine, or after
 	// restoring it (gokvm sandbox --warm).

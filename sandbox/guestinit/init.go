@@ -49,6 +49,10 @@ func Main() {
 	if msg != "" {
 		logf("%s (status %d)", msg, status)
 	}
+	if !commandAt.IsZero() {
+		// A restored guest's init started before the save.
+		logf("status %d %v after its command was given", status, time.Since(commandAt).Round(time.Millisecond))
+	}
 	logf("status %d after %v in the init (kernel uptime %s)", status, time.Since(start).Round(time.Millisecond), uptime())
 	unix.Sync()
 	if dev.exit != nil {
@@ -78,6 +82,9 @@ func powerOff() {
 		time.Sleep(time.Second)
 	}
 }
+
+// commandAt is when a warm init was given its command (zero otherwise).
+var commandAt time.Time
 
 // state is what run set up, for Main to report with.
 type state struct {
@@ -126,20 +133,28 @@ func run(logf func(string, ...any)) (st state, err error) {
 		return st, failf(StatusFailed, "the command's serial port: %v", err)
 	}
 	if cfg.Warm {
-		// Everything above is the same for every command: gokvm may
-		// save the machine from here on, and restore it for the next.
-		t := time.Now()
+		// Everything up to the command is the same for every command,
+		// the host's root mounted with it: gokvm may save the machine
+		// from here on, and restore it for the next.
+		if err := mountRoot(&cfg); err != nil {
+			return st, err
+		}
+		logf("modules %d in %v; root mounted after %v; waiting for a command", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		if err := st.exit.awaitCommand(&cfg); err != nil {
 			return st, failf(StatusFailed, "the sandbox's command: %v", err)
 		}
-		logf("command given after %v", time.Since(t).Round(time.Millisecond))
-		t0 = time.Now()
+		commandAt = time.Now()
 		if len(cfg.Command) == 0 {
 			return st, failf(StatusFailed, "no command given")
 		}
+		setClock(&cfg)
+	} else {
+		setClock(&cfg)
+		if err := mountRoot(&cfg); err != nil {
+			return st, err
+		}
 	}
-	setClock(&cfg)
-	if err := mountRoot(&cfg); err != nil {
+	if err := mountShares(&cfg); err != nil {
 		return st, err
 	}
 	if err := os.Chdir(cfg.Dir); err != nil {
@@ -151,7 +166,11 @@ func run(logf func(string, ...any)) (st state, err error) {
 			os.Setenv(k, v)
 		}
 	}
-	logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if commandAt.IsZero() {
+		logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	} else {
+		logf("command given; shares mounted after %v", time.Since(commandAt).Round(time.Millisecond))
+	}
 	st.cmdStatus, err = runCommand(&cfg, tty, st.exit)
 	return st, err
 }
@@ -289,21 +308,6 @@ func mountRoot(cfg *Config) error {
 			return failf(StatusFailed, "moving %s into the command's root: %v", d, err)
 		}
 	}
-	// Shares go on top of the guest's own /proc, /sys, /dev and /tmp, so
-	// that a share under /tmp (a CI job's scratch directory) is seen.
-	for _, s := range cfg.Shares {
-		target := filepath.Join(rootDir, s.Path)
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return failf(StatusFailed, "share %s at %s: %v", s.Tag, s.Path, err)
-		}
-		var flags uintptr
-		if s.ReadOnly {
-			flags = unix.MS_RDONLY
-		}
-		if err := unix.Mount(s.Tag, target, "9p", flags, "trans=virtio,version=9p2000.L,cache=mmap,msize="+msize); err != nil {
-			return failf(StatusFailed, "mounting share %s at %s: %v", s.Tag, s.Path, err)
-		}
-	}
 	os.Mkdir(rootDir+"/dev/pts", 0o755)
 	unix.Mount("devpts", rootDir+"/dev/pts", "devpts", 0, "ptmxmode=0666,mode=0620")
 	// switch_root: the overlay becomes /.
@@ -317,6 +321,26 @@ func mountRoot(cfg *Config) error {
 		return failf(StatusFailed, "chroot: %v", err)
 	}
 	return os.Chdir("/")
+}
+
+// mountShares mounts the other shares at their host paths, in the
+// command's root (mountRoot made it /), on top of the guest's own /proc,
+// /sys, /dev and /tmp, so that a share under /tmp (a CI job's scratch
+// directory) is seen.
+func mountShares(cfg *Config) error {
+	for _, s := range cfg.Shares {
+		if err := os.MkdirAll(s.Path, 0o755); err != nil {
+			return failf(StatusFailed, "share %s at %s: %v", s.Tag, s.Path, err)
+		}
+		var flags uintptr
+		if s.ReadOnly {
+			flags = unix.MS_RDONLY
+		}
+		if err := unix.Mount(s.Tag, s.Path, "9p", flags, "trans=virtio,version=9p2000.L,cache=mmap,msize="+msize); err != nil {
+			return failf(StatusFailed, "mounting share %s at %s: %v", s.Tag, s.Path, err)
+		}
+	}
+	return nil
 }
 
 // runCommand runs the command on tty and returns its status: its exit

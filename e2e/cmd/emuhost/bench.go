@@ -325,15 +325,18 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
+			{"sandbox --warm: its init, from the command to its status", "ms", false, fromConsoleLog(`status \d+ (\S+) after its command was given`)},
 		},
 	}
 	const dir = "/tmp/gokvm-bench-warm"
-	args := []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--warm", dir, "--stats", "--", "true"}
+	args := []string{"sandbox", "-k", "$GUEST/Image", "--modules", c.modules, "--warm", dir, "--stats",
+		"--console-log", "$WORK/console.log", "-p", "quiet", "--", "true"}
 	ss := []scenario.Scenario{{Name: "sandbox-warm-prime", Timeout: 5 * time.Minute, Args: args,
 		Before: [][]string{{c.tool, "rmall", dir}}}}
 	for i := 0; i < c.rounds; i++ {
 		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-w%d", i), 256, "marker,poweroff")
-		warm := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args}
+		warm := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args,
+			Collect: []string{"$WORK/console.log"}}
 		ss = append(ss, plain, warm)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
 		w.runs["sandbox --warm"] = append(w.runs["sandbox --warm"], warm.Name)

@@ -30,6 +30,14 @@ const (
 	FullPeerSeed = "66"
 	fullUpSeed   = "67"
 	FullMiB      = "4"
+	// A vhost-net NIC on a second tap, and a vhost-vsock device whose
+	// host peer (the scenario's vsockpeer) sends FullVsockSeed's pattern.
+	FullVhostTap    = "tapsnapv"
+	FullVhostHostIP = "169.254.10.1"
+	fullVhostIP     = "169.254.10.2/24"
+	FullCID         = "44"
+	FullVsockSeed   = "68"
+	fullVsockUp     = "69"
 )
 
 var (
@@ -47,16 +55,19 @@ func full(gokvm, kernel, initrd, work string) {
 	}
 	state := filepath.Join(work, "full.state")
 	actions := strings.Join([]string{
-		"marker", "modules", "modules:virtio_mmio:failover:net_failover:virtio_net",
+		"marker", "modules", "modules:virtio_mmio:failover:net_failover:virtio_net:vsock:vmw_vsock_virtio_transport_common:vmw_vsock_virtio_transport",
 		"cpus", "sve", "pmu",
-		"netup:eth0:" + fullGuestIP, "dhcp:eth1", "ping:" + FullHostIP,
+		"netup:eth0:" + fullGuestIP, "dhcp:eth1", "netup:eth2:" + fullVhostIP,
+		"ping:" + FullHostIP, "ping:" + FullVhostHostIP,
 		"say:reading", "sha:vda",
-		"sve", "pmu", "ping:" + FullHostIP,
+		"sve", "pmu", "ping:" + FullHostIP, "ping:" + FullVhostHostIP,
 		"tcpxchg:10.0.2.2:" + FullPeerPort + ":" + fullUpSeed + ":" + FullMiB,
+		"vsocksend:2:5101:" + fullVsockUp + ":1", "vsockrecv:5102",
 		"poweroff",
 	}, ",")
 	cmd := exec.Command(gokvm, "run", "--name", "snapfull", "-k", kernel, "-i", initrd, "-c", "2", "-m", "512", "--pmu",
-		"-d", disk+",ro", "-n", "mode=tap,tapif="+FullTap, "-n", "mode=user", "--timeout", "200s",
+		"-d", disk+",ro", "-n", "mode=tap,tapif="+FullTap, "-n", "mode=user",
+		"-n", "mode=tap,tapif="+FullVhostTap+",vhost=on", "--vsock", FullCID, "--timeout", "200s",
 		"-p", "console=ttyS0 quiet panic=-1 gokvm.do="+actions)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -91,6 +102,7 @@ func full(gokvm, kernel, initrd, work string) {
 	b := before.String()
 	check(strings.Contains(b, "GUEST-CPUS-ONLINE 0-1"), "the full machine's guest had 2 vcpus")
 	check(strings.Contains(b, "GUEST-PING "+FullHostIP+" ok"), "the full machine's guest reached the host over its tap before the save")
+	check(strings.Contains(b, "GUEST-PING "+FullVhostHostIP+" ok"), "the full machine's guest reached the host over its vhost-net NIC before the save")
 	check(!shaRe.MatchString(b), "the saved guest had not finished reading its disk")
 	vlBefore := sveVL.FindStringSubmatch(b)
 	check(vlBefore != nil, "the full machine's guest has SVE")
@@ -109,6 +121,12 @@ func full(gokvm, kernel, initrd, work string) {
 	check(vlBefore != nil && vlAfter != nil && vlAfter[1] == vlBefore[1], "SVE has the same vector length after the restore (%v, before %v)", vlAfter, vlBefore)
 	check(pmu.MatchString(restored), "the PMU counts cycles after the restore")
 	check(strings.Contains(restored, "GUEST-PING "+FullHostIP+" ok"), "the tap NIC reaches the host after the restore")
+	check(strings.Contains(restored, "GUEST-PING "+FullVhostHostIP+" ok"), "the vhost-net NIC reaches the host after the restore (rings restored in the host kernel)")
+	var vseed uint64
+	fmt.Sscan(FullVsockSeed, &vseed)
+	vdown := pattern.SHA256(pattern.Bytes(vseed, 1<<20))
+	check(strings.Contains(restored, "GUEST-VSOCK-SENT ") && strings.Contains(restored, fmt.Sprintf("GUEST-VSOCK-RECV %s %d ", vdown, 1<<20)),
+		"vhost-vsock with CID %s carries new connections both ways after the restore", FullCID)
 	var seed uint64
 	var n int
 	fmt.Sscan(FullPeerSeed, &seed)
