@@ -225,6 +225,9 @@ func New(o Options) (*Sandbox, error) {
 	if cfg.Env == nil {
 		cfg.Env = defaultEnv(o.Terminal)
 	}
+	if len(cfg.Command) > 0 {
+		cfg.Path = hostLookPath(cfg.Command[0], cfg.Env)
+	}
 	if spec, cfg.Shares, err = withShares(spec, root, dir); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gokvm/gokvm/sandbox/guestinit"
 	"log"
 	"os"
 	"path/filepath"
@@ -64,11 +65,44 @@ func idOf(path string) (fileID, error) {
 	return fileID{Path: abs, Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: st.Size, Mtime: st.Mtim.Nano()}, nil
 }
 
+// dirID is one of guestinit.WarmDirs as the host has it: what the saved
+// guest's cached dentry stands for. Absent paths are part of the key too.
+type dirID struct {
+	Path   string `json:"path"`
+	Mode   uint32 `json:"mode"` // lstat's file type bits; 0 when absent
+	Dev    uint64 `json:"dev"`
+	Ino    uint64 `json:"ino"`
+	Target string `json:"target,omitempty"` // a symlink's
+	// TargetDev and TargetIno are what the path resolves to.
+	TargetDev uint64 `json:"target_dev,omitempty"`
+	TargetIno uint64 `json:"target_ino,omitempty"`
+}
+
+// warmDirs are guestinit.WarmDirs (tests key on their own).
+var warmDirs = guestinit.WarmDirs
+
+func dirIDOf(path string) dirID {
+	id := dirID{Path: path}
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return id
+	}
+	id.Mode, id.Dev, id.Ino = st.Mode&unix.S_IFMT, uint64(st.Dev), uint64(st.Ino)
+	if id.Mode == unix.S_IFLNK {
+		id.Target, _ = os.Readlink(path)
+		if unix.Stat(path, &st) == nil {
+			id.TargetDev, id.TargetIno = uint64(st.Dev), uint64(st.Ino)
+		}
+	}
+	return id
+}
+
 // warmKey names the saved machine for everything that makes it: gokvm's
-// version, the kernel, the init, each module and the machine's spec (its
+// version, the kernel, the init, each module, the machine's spec (its
 // kernel command line, vcpus, memory, devices and shares) without what a
 // restore may change (the timeout, and which mounts the root share
-// enters: the command's directory decides it).
+// enters: the command's directory decides it), and the host directories
+// whose dentries the saved guest holds (guestinit.WarmDirs).
 func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir string) (string, error) {
 	type key struct {
 		Version string       `json:"version"`
@@ -76,6 +110,7 @@ func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir strin
 		Init    fileID       `json:"init"`
 		Modules []fileID     `json:"modules"`
 		Spec    machine.Spec `json:"spec"`
+		Dirs    []dirID      `json:"dirs"`
 	}
 	k := key{Version: machine.Version}
 	var err error
@@ -98,6 +133,9 @@ func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir strin
 			return "", fmt.Errorf("the modules: %w", err)
 		}
 		k.Modules = append(k.Modules, id)
+	}
+	for _, d := range warmDirs {
+		k.Dirs = append(k.Dirs, dirIDOf(d))
 	}
 	spec.Timeout = ""
 	spec.Shares = append([]machine.Share(nil), spec.Shares...)

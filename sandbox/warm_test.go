@@ -33,6 +33,14 @@ func TestWarmKey(t *testing.T) {
 	spec := machine.Spec{Kernel: kernel, Cmdline: "quiet", Timeout: "10s",
 		Shares: []machine.Share{{Dir: "/", Tag: RootTag, ReadOnly: true, Mounts: []string{"/home"}}}}
 	mods := []Module{{Name: "9p", Path: mod}}
+	// The directories the saved guest caches: here a directory and a
+	// symlink to it.
+	cached := filepath.Join(dir, "usr-bin")
+	os.Mkdir(cached, 0o755)
+	link := filepath.Join(dir, "bin")
+	os.Symlink("usr-bin", link)
+	defer func(d []string) { warmDirs = d }(warmDirs)
+	warmDirs = []string{cached, link, filepath.Join(dir, "absent")}
 	key := func(s machine.Spec, mods []Module) string {
 		t.Helper()
 		k, err := warmKey(s, init, mods, modDir)
@@ -50,6 +58,10 @@ func TestWarmKey(t *testing.T) {
 	same.Shares = []machine.Share{{Dir: "/", Tag: RootTag, ReadOnly: true, Mounts: []string{"/work"}}}
 	if key(same, mods) != base {
 		t.Error("the timeout or the root share's mounts changed the key")
+	}
+	writeFile(t, filepath.Join(cached, "new-command"), "#!/bin/sh\n")
+	if key(spec, mods) != base {
+		t.Error("a file added in a cached directory changed the key: only the directory's identity counts")
 	}
 	if spec.Shares[0].Mounts[0] != "/home" {
 		t.Error("warmKey changed the caller's spec")
@@ -71,6 +83,20 @@ func TestWarmKey(t *testing.T) {
 		"kernel rewritten": func() string { writeFile(t, kernel, "another kernel"); return key(spec, mods) },
 		"module rewritten": func() string { writeFile(t, mod, "another module"); return key(spec, mods) },
 		"init rewritten":   func() string { writeFile(t, init, "another init"); return key(spec, mods) },
+		"cached directory replaced": func() string {
+			os.Rename(cached, cached+".old")
+			os.Mkdir(cached, 0o755)
+			return key(spec, mods)
+		},
+		"symlink pointed elsewhere": func() string {
+			os.Remove(link)
+			os.Symlink("usr-bin.old", link)
+			return key(spec, mods)
+		},
+		"absent directory made": func() string {
+			os.Mkdir(filepath.Join(dir, "absent"), 0o755)
+			return key(spec, mods)
+		},
 		"version": func() string {
 			defer func(v string) { machine.Version = v }(machine.Version)
 			machine.Version = "v9.9.9"
@@ -78,7 +104,7 @@ func TestWarmKey(t *testing.T) {
 		},
 	}
 	seen := map[string]string{base: "base"}
-	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "version"} {
+	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "cached directory replaced", "symlink pointed elsewhere", "absent directory made", "version"} {
 		k := changed[name]()
 		if prev, ok := seen[k]; ok {
 			t.Errorf("%s: the key is the same as for %s", name, prev)

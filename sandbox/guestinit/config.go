@@ -26,6 +26,11 @@ type Config struct {
 	// Command is the command and its arguments; the first is looked up
 	// in Env's PATH unless it has a slash.
 	Command []string `json:"command"`
+	// Path is the command's file when gokvm found it in Env's PATH on the
+	// host (whose root the guest sees): the init execs it without a
+	// lookup of its own, which costs a 9p round trip or two for each
+	// directory tried. Empty: the init looks Command[0] up itself.
+	Path string `json:"path,omitempty"`
 	// Dir is the working directory, a path in the host's root.
 	Dir string `json:"dir"`
 	// Env is the command's environment (PATH, HOME, TERM).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,10 +51,14 @@ func Main() {
 		logf("%s (status %d)", msg, status)
 	}
 	if !commandAt.IsZero() {
-		// A restored guest's init started before the save.
-		logf("status %d %v after its command was given", status, time.Since(commandAt).Round(time.Millisecond))
+		// A restored guest's init started before the save, so the time
+		// since the command is what counts. One line: each character
+		// on the console is an exit or two.
+		logf("status %d %v after its command was given (shares mounted after %v; kernel uptime %s)", status,
+			time.Since(commandAt).Round(time.Millisecond), sharesAfter.Round(time.Millisecond), uptime())
+	} else {
+		logf("status %d after %v in the init (kernel uptime %s)", status, time.Since(start).Round(time.Millisecond), uptime())
 	}
-	logf("status %d after %v in the init (kernel uptime %s)", status, time.Since(start).Round(time.Millisecond), uptime())
 	unix.Sync()
 	if dev.exit != nil {
 		dev.exit.finish(status, msg)
@@ -83,8 +88,12 @@ func powerOff() {
 	}
 }
 
-// commandAt is when a warm init was given its command (zero otherwise).
-var commandAt time.Time
+// commandAt is when a warm init was given its command (zero otherwise),
+// sharesAfter how long after that the shares were mounted.
+var (
+	commandAt   time.Time
+	sharesAfter time.Duration
+)
 
 // state is what run set up, for Main to report with.
 type state struct {
@@ -139,6 +148,7 @@ func run(logf func(string, ...any)) (st state, err error) {
 		if err := mountRoot(&cfg); err != nil {
 			return st, err
 		}
+		lookUpWarmDirs()
 		logf("modules %d in %v; root mounted after %v; waiting for a command", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		if err := st.exit.awaitCommand(&cfg); err != nil {
 			return st, failf(StatusFailed, "the sandbox's command: %v", err)
@@ -169,7 +179,7 @@ func run(logf func(string, ...any)) (st state, err error) {
 	if commandAt.IsZero() {
 		logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	} else {
-		logf("command given; shares mounted after %v", time.Since(commandAt).Round(time.Millisecond))
+		sharesAfter = time.Since(commandAt)
 	}
 	st.cmdStatus, err = runCommand(&cfg, tty, st.exit)
 	return st, err
@@ -347,17 +357,12 @@ func mountShares(cfg *Config) error {
 // status, or 128+N when signal N killed it.
 func runCommand(cfg *Config, tty *os.File, exit *exitDevice) (int, error) {
 	name := cfg.Command[0]
-	path := name
-	if !strings.Contains(name, "/") {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			if errors.Is(err, exec.ErrDot) {
-				p = "./" + name
-			} else {
-				return 0, failf(StatusNotFound, "%s: command not found", name)
-			}
+	path := cfg.Path
+	if path == "" {
+		var err error
+		if path, err = lookCommand(name); err != nil {
+			return 0, err
 		}
-		path = p
 	}
 	fd := int(tty.Fd())
 	if cfg.Terminal {
@@ -383,6 +388,13 @@ func runCommand(cfg *Config, tty *os.File, exit *exitDevice) (int, error) {
 	}
 	exit.setState(stateReady) // gokvm may send input now
 	p, err := os.StartProcess(path, cfg.Command, attr)
+	if errors.Is(err, fs.ErrNotExist) && cfg.Path != "" {
+		// Gone since gokvm found it on the host: look again.
+		if path, err = lookCommand(name); err != nil {
+			return 0, err
+		}
+		p, err = os.StartProcess(path, cfg.Command, attr)
+	}
 	if err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) && (errno == unix.ENOENT || errno == unix.ENOTDIR) {
@@ -403,6 +415,21 @@ func runCommand(cfg *Config, tty *os.File, exit *exitDevice) (int, error) {
 	// powers off.
 	unix.IoctlSetInt(fd, unix.TCSBRK, 1)
 	return status, nil
+}
+
+// lookCommand finds the command's file: in PATH unless it has a slash.
+func lookCommand(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	p, err := exec.LookPath(name)
+	switch {
+	case errors.Is(err, exec.ErrDot):
+		return "./" + name, nil
+	case err != nil:
+		return "", failf(StatusNotFound, "%s: command not found", name)
+	}
+	return p, nil
 }
 
 // waitFor reaps children (orphans come to process 1) until pid ends, and
