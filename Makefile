@@ -29,7 +29,8 @@ build:
 # Installs the Debian packages the tests use when a command is missing (as
 # root, or with sudo): dtc for device tree golden files, cpio and xz for
 # kernel packages, kmod's depmod for the sandbox's modules.dep, gcc for
-# the race detector; then the emulated arm64 host,
+# the race detector, libxml2-utils' xmllint for the results package's
+# JUnit schema test; then the emulated arm64 host,
 # QEMU 8 or newer (tools/install-qemu.sh says why).
 deps:
 	@missing=""; \
@@ -37,6 +38,7 @@ deps:
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v xmllint >/dev/null || missing="$$missing libxml2-utils"; \
 	PATH=$$PATH:/usr/sbin:/sbin command -v depmod >/dev/null || missing="$$missing kmod"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -76,7 +78,7 @@ e2e: deps kernels
 # The whole test suite, as CI runs it.
 test: deps kernels vet build
 	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
-	$(GO) test -race -short -count=1 ./vmm/... ./devices/...
+	$(GO) test -race -short -count=1 ./vmm/... ./devices/... ./results/...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory lava
 
