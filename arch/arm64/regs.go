@@ -18,6 +18,22 @@ const (
 	RegSVEVLS = regARM64 | 0x0060_0000_0000_0000 | 0x15<<16 | 0xffff
 	// RegMPIDR is MPIDR_EL1 (op0=3, op1=0, CRn=0, CRm=0, op2=5).
 	RegMPIDR = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 0<<7 | 0<<3 | 5
+
+	// The stack pointers are core registers in KVM's API, not system
+	// registers: struct user_pt_regs' sp is SP_EL0 (word 62), and
+	// struct kvm_regs' sp_el1 follows pstate (word 68).
+	RegSPEL0 = RegX0 + 0x3e
+	RegSPEL1 = RegX0 + 0x44
+
+	// The registers that say how the guest kernel translates addresses
+	// and where its exception vectors are, for a backtrace. A system
+	// register's id is its op0, op1, CRn, CRm, op2 encoding (Arm ARM
+	// D19) at KVM_REG_ARM64_SYSREG's shifts 14, 11, 7, 3, 0.
+	RegSCTLREL1 = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 1<<7 | 0<<3 | 0
+	RegTTBR0EL1 = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 2<<7 | 0<<3 | 0
+	RegTTBR1EL1 = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 2<<7 | 0<<3 | 1
+	RegTCREL1   = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 2<<7 | 0<<3 | 2
+	RegVBAREL1  = regARM64 | regSizeU64 | regSysreg | 3<<14 | 0<<11 | 12<<7 | 0<<3 | 0
 )
 
 // RegX returns the id of general-purpose register xN.
