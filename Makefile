@@ -29,7 +29,8 @@ build:
 # Installs the Debian packages the tests use when a command is missing (as
 # root, or with sudo): dtc for device tree golden files, cpio and xz for
 # kernel packages, kmod's depmod for the sandbox's modules.dep, gcc for
-# the race detector; then the emulated arm64 host,
+# the race detector, the arm64 cross gcc for the test kernel module
+# gokvm_warn.ko; then the emulated arm64 host,
 # QEMU 8 or newer (tools/install-qemu.sh says why).
 deps:
 	@missing=""; \
@@ -37,6 +38,7 @@ deps:
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v aarch64-linux-gnu-gcc >/dev/null || missing="$$missing gcc-aarch64-linux-gnu"; \
 	PATH=$$PATH:/usr/sbin:/sbin command -v depmod >/dev/null || missing="$$missing kmod"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -46,9 +48,11 @@ deps:
 	fi
 	@tools/install-qemu.sh
 
-# Fetches Debian's arm64 and armhf kernels (and their modules) into $(KERNELS).
+# Fetches Debian's arm64 and armhf kernels (and their modules) into
+# $(KERNELS), builds gokvm_warn.ko against the arm64 one's headers and
+# writes its System.map.
 kernels: deps
-	testdata/kernels/fetch.sh $(KERNELS)
+	GO=$(GO) testdata/kernels/fetch.sh $(KERNELS)
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
