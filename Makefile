@@ -30,7 +30,8 @@ build:
 # root, or with sudo): dtc for device tree golden files, cpio and xz for
 # kernel packages, kmod's depmod for the sandbox's modules.dep, gcc for
 # the race detector, libxml2-utils' xmllint for the results package's
-# JUnit schema test; then the emulated arm64 host,
+# JUnit schema test, the arm64 cross gcc for the test kernel module
+# gokvm_warn.ko; then the emulated arm64 host,
 # QEMU 8 or newer (tools/install-qemu.sh says why).
 deps:
 	@missing=""; \
@@ -39,6 +40,7 @@ deps:
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	command -v xmllint >/dev/null || missing="$$missing libxml2-utils"; \
+	command -v aarch64-linux-gnu-gcc >/dev/null || missing="$$missing gcc-aarch64-linux-gnu"; \
 	PATH=$$PATH:/usr/sbin:/sbin command -v depmod >/dev/null || missing="$$missing kmod"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -48,9 +50,11 @@ deps:
 	fi
 	@tools/install-qemu.sh
 
-# Fetches Debian's arm64 and armhf kernels (and their modules) into $(KERNELS).
+# Fetches Debian's arm64 and armhf kernels (and their modules) into
+# $(KERNELS), builds gokvm_warn.ko against the arm64 one's headers and
+# writes its System.map.
 kernels: deps
-	testdata/kernels/fetch.sh $(KERNELS)
+	GO=$(GO) testdata/kernels/fetch.sh $(KERNELS)
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
