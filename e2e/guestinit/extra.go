@@ -61,6 +61,9 @@ func runExtra(action string) error {
 			fmt.Printf("GUEST-COUNT %d mono=%d\n", i, ts.Nano()/1e6)
 		}
 		return nil
+	case "tap": // a kselftest-style TAP run: a pass, a failure, a skip
+		fmt.Print(kselftestTAP)
+		return nil
 	case "say": // say:WORD: a marker for the host to act on
 		fmt.Printf("GUEST-SAY %s\n", f[1])
 		return nil
@@ -223,3 +226,14 @@ func kmsg(text string) error {
 		}
 	}
 }
+
+// kselftestTAP is what a kselftest run prints (TAP 13, its "selftests:"
+// names, a diagnostic line kept with its test, a SKIP directive).
+const kselftestTAP = `TAP version 13
+1..3
+# selftests: gokvm: e2e
+ok 1 selftests: gokvm: passes
+# the next one fails on purpose
+not ok 2 selftests: gokvm: fails # exit=1
+ok 3 selftests: gokvm: skipped # SKIP not on this machine
+`

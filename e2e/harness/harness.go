@@ -138,6 +138,11 @@ func Prepare(dir string) (*Build, error) {
 	if err := copyFile(image, filepath.Join(b.GuestDir, "Image")); err != nil {
 		return nil, err
 	}
+	// The guest kernel's symbols (fetch.sh rebuilds a System.map from
+	// the Image's kallsyms), for --symbols.
+	if err := copyFile(filepath.Join(kernels, "arm64", "System.map"), filepath.Join(b.GuestDir, "System.map")); err != nil {
+		return nil, err
+	}
 	files := map[string]string{"init": guestInit}
 	mods, _ := filepath.Glob(filepath.Join(kernels, "arm64", "modules", "*.ko"))
 	b.HostModules = map[string]string{}
