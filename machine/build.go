@@ -9,6 +9,7 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm"
 	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/symbols"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/seccomp"
 	"github.com/hashicorp/go-multierror"
@@ -47,6 +48,19 @@ type Options struct {
 	// /proc/self/smaps (--stats), and the seccomp filter let it be
 	// opened, for reading; without it those figures are -1.
 	Stats bool
+	// Recorder, when set, reads the guest's console (beside Stdout)
+	// into a results document and gets each vcpu's backtrace when the
+	// spec's timeout passes (--results, --bisect-status); the caller
+	// calls its Finish once the run ended. With a results file, the
+	// seccomp filter lets it be renamed into place after the run.
+	Recorder *Recorder
+	// Symbols is a System.map or an ELF vmlinux of the guest kernel
+	// (--symbols), loaded by Build: vcpu dumps (DumpVcpus, a timeout,
+	// SIGUSR1) name the functions of an AArch64 guest's kernel stack
+	// with it, and DWARF line numbers when the vmlinux has them.
+	// Without it they show the stack's addresses. An AArch32 guest
+	// refuses it (a vmm.ConfigError): its dump has registers only.
+	Symbols string
 }
 
 // Machine is a VM built from a Spec: the core machine and what the
@@ -67,6 +81,12 @@ type Machine struct {
 	// here only when building fails (a device owns its backend once the
 	// machine is built).
 	backends []io.Closer
+	// board is the mach-virt board, for backtraces.
+	board *arm64.Board
+	// syms is Options.Symbols loaded, nil without; closed by Close.
+	syms *symbols.Table
+	// rec is Options.Recorder.
+	rec *Recorder
 }
 
 // Build checks the spec, opens what it names (kernel, initrd, disks,
@@ -83,12 +103,13 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls, stats: o.Stats}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls, stats: o.Stats, rec: o.Recorder}
 	defer func() {
 		if err != nil {
 			if cerr := m.closeBackends(); cerr != nil {
 				err = multierror.Append(err, cerr)
 			}
+			m.syms.Close()
 		}
 	}()
 	var payload vmm.Payload
@@ -102,6 +123,15 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		}
 	}
 	defer release()
+	if o.Symbols != "" {
+		if r.spec.AArch32 {
+			return nil, vmm.Configf("symbols %s: backtraces are for AArch64 guests; an AArch32 guest's vcpu dump shows its registers", o.Symbols)
+		}
+		if m.syms, err = symbols.Load(o.Symbols); err != nil {
+			return nil, &vmm.ConfigError{Err: err}
+		}
+	}
+	o.Stdout = consoleOut(o.Stdout, o.Recorder)
 
 	if o.Initrd != nil {
 		if r.spec.Initrd != "" {
@@ -154,11 +184,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, CPU: arm64.CPUFeatures{
 		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,
 	}}
-	var board vmm.Board = arm64.New(boardOpts)
+	m.board = arm64.New(boardOpts)
 	if r.spec.AArch32 {
-		board = arm.New(boardOpts)
+		m.board = arm.New(boardOpts)
 	}
-	vm, err := vmm.New(cfg, board)
+	vm, err := vmm.New(cfg, m.board)
 	release() // the payload is in guest RAM now, or not needed
 	// Return a decompressed kernel's heap pages to the OS before the
 	// guest runs: gokvm's own footprint stays small.
@@ -168,6 +198,8 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	}
 	m.Machine = vm
 	m.backends = nil // the devices own them now
+	// Booted or restored, the guest's memory is the machine's now.
+	m.board.SetBacktrace(vm.Memory(), m.syms)
 	return m, nil
 }
 
@@ -182,6 +214,9 @@ func (m *Machine) Close() error {
 		if err := m.Machine.Close(); err != nil {
 			errs = multierror.Append(errs, err)
 		}
+	}
+	if err := m.syms.Close(); err != nil {
+		errs = multierror.Append(errs, err)
 	}
 	return errs.ErrorOrNil()
 }

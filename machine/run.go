@@ -11,7 +11,8 @@ import (
 
 // Run runs the guest until it powers off or resets, ctx ends, or the
 // spec's timeout passes: then it first logs where each vcpu was (what a
-// timed-out boot test needs to know first) and the outcome is
+// timed-out boot test needs to know first; DiagnoseHang, which also
+// gives a Recorder the vcpus' backtraces) and the outcome is
 // vmm.OutcomeTimeout.
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	if err := m.installSeccomp(); err != nil {
@@ -24,7 +25,7 @@ func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	defer cancel(nil)
 	t := time.AfterFunc(m.timeout, func() {
 		m.log.Printf("timeout: the guest ran for %v", m.timeout)
-		m.DumpVcpus(LogWriter{m.log})
+		m.DiagnoseHang(LogWriter{m.log})
 		cancel(context.DeadlineExceeded)
 	})
 	defer t.Stop()

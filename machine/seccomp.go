@@ -39,6 +39,7 @@ func (m *Machine) installSeccomp() error {
 func (m *Machine) extraSystemCalls() []seccomp.Call {
 	calls := m.vhostSystemCalls()
 	calls = append(calls, m.shareSystemCalls()...)
+	calls = append(calls, m.recorderSystemCalls()...)
 	return append(calls, m.statsSystemCalls()...)
 }
 

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -152,11 +153,17 @@ func TestSystemCallsOnEveryArch(t *testing.T) {
 		"a user-mode and a vhost-net NIC": {NICs: []NIC{{Mode: NICModeUser}, {Mode: NICModeTap, Vhost: true}}},
 		"vsock":                           {VsockCID: 3},
 	}
+	// And a results file's rename.
+	rec, err := NewRecorder(RecorderOptions{Path: filepath.Join(t.TempDir(), "out.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.out.Abort()
 	for _, arch := range seccomptest.Arches {
 		a := seccomptest.Load(t, arch)
 		for what, s := range specs {
 			// With --stats and a control socket's calls.
-			m := &Machine{spec: s, stats: true, callerCalls: control.SystemCalls}
+			m := &Machine{spec: s, stats: true, callerCalls: control.SystemCalls, rec: rec}
 			for name := range onArch(t, machineCalls(m), arch) {
 				switch {
 				case !a.Names[name]:

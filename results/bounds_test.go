@@ -35,8 +35,8 @@ func TestBoundsLongLine(t *testing.T) {
 	const total = 10 << 20
 	for n := 0; n < total; n += len(chunk) {
 		p.Write(chunk)
-		if len(p.buf) > p.lim.LineBytes || cap(p.buf) > p.lim.LineBytes {
-			t.Fatalf("the line buffer holds %d bytes (cap %d), limit %d", len(p.buf), cap(p.buf), p.lim.LineBytes)
+		if len(p.console.buf) > p.lim.LineBytes || cap(p.console.buf) > p.lim.LineBytes {
+			t.Fatalf("the line buffer holds %d bytes (cap %d), limit %d", len(p.console.buf), cap(p.console.buf), p.lim.LineBytes)
 		}
 	}
 	d := p.Finish()

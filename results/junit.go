@@ -283,6 +283,9 @@ func (d *Document) junitOutcome() junitSuite {
 // summaryLines say the run's outcome, times and what was dropped.
 func (d *Document) summaryLines() []string {
 	lines := []string{"outcome: " + d.outcomeText(), "duration: " + jtime(d.DurationS) + "s"}
+	if d.Error != "" {
+		lines = append(lines, "error: "+d.Error)
+	}
 	if d.BootS != nil {
 		lines = append(lines, "boot to init: "+jtime(*d.BootS)+"s")
 	}

@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -47,6 +48,8 @@ type Document struct {
 	Outcome string `json:"outcome"`
 	// CommandStatus is the sandbox command's exit status, when there is one.
 	CommandStatus *int `json:"command_status,omitempty"`
+	// Error says why gokvm failed, for the outcome error (SetError).
+	Error string `json:"error,omitempty"`
 	// DurationS is the VM's run time in seconds (the parser's clock, from
 	// NewParser to Finish).
 	DurationS float64 `json:"duration_s"`
@@ -171,6 +174,12 @@ func (d *Document) SetOutcome(outcome string) { d.Outcome = outcome }
 // SetCommandStatus records the sandbox command's exit status.
 func (d *Document) SetCommandStatus(status int) { d.CommandStatus = &status }
 
+// SetError records why gokvm failed (the outcome error): one line, at
+// most 4096 bytes.
+func (d *Document) SetError(msg string) {
+	d.Error = clip(strings.Join(strings.Fields(msg), " "), 4096)
+}
+
 // SetDuration overrides the VM's run time Finish measured, for a caller
 // with a better clock.
 func (d *Document) SetDuration(dur time.Duration) { d.DurationS = seconds(dur) }
@@ -206,14 +215,28 @@ func (d *Document) OutcomePassed() bool {
 // Passed reports whether the whole run passed: the outcome, no failed or
 // errored test, no kernel problem.
 func (d *Document) Passed() bool {
-	if !d.OutcomePassed() || len(d.Signatures) > 0 {
-		return false
+	return d.OutcomePassed() && len(d.Signatures) == 0 && !d.Failed()
+}
+
+// Panicked reports whether the console showed a kernel panic: a panic of
+// its own, or one that made a report fatal.
+func (d *Document) Panicked() bool {
+	for _, p := range d.Problems {
+		if p.Kind == "panic" || p.Fatal {
+			return true
+		}
 	}
+	return false
+}
+
+// Failed reports whether a test failed or ended in error (skip, todo and
+// xfail do not count).
+func (d *Document) Failed() bool {
 	var failed bool
 	walk(d.Tests, func(t *Test, _ []*Test) {
 		failed = failed || t.Status.Failed()
 	})
-	return !failed
+	return failed
 }
 
 // outcomeText says the outcome in one line, for the writers.

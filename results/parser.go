@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,8 +92,8 @@ type Parser struct {
 	doc   *Document
 	done  bool
 
-	buf       []byte // the line so far, at most lim.LineBytes
-	truncated bool   // the line so far lost bytes
+	console lineBuf   // the line so far written through Write
+	sources []*source // more sources of lines (Source)
 
 	tail     []string // ring of the console's last lines
 	tailNext int
@@ -114,7 +115,7 @@ func NewParser(opts Options) *Parser {
 	}
 	p.start = p.clock()
 	p.doc = &Document{Format: FormatVersion, Name: name, Outcome: OutcomeUnknown}
-	p.buf = make([]byte, 0, p.lim.LineBytes)
+	p.console.buf = make([]byte, 0, p.lim.LineBytes)
 	p.diag.max = p.lim.DiagnosticBytes
 	p.ktap.p = p
 	p.reports.p = p
@@ -127,9 +128,46 @@ func NewParser(opts Options) *Parser {
 func (p *Parser) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := len(b)
+	p.feed(&p.console, b)
+	return len(b), nil
+}
+
+// lineBuf is one source's line so far, at most Limits.LineBytes.
+type lineBuf struct {
+	buf       []byte
+	truncated bool // the line so far lost bytes
+}
+
+// source is a Parser's writer for another source of lines (Source).
+type source struct {
+	p  *Parser
+	lb lineBuf
+}
+
+func (s *source) Write(b []byte) (int, error) {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	s.p.feed(&s.lb, b)
+	return len(b), nil
+}
+
+// Source is a writer for another stream of lines read into the same
+// document, such as a sandboxed command's output beside the kernel's
+// console: each stream's lines are put together apart, so that lines
+// written to the two at once are not mixed. Like Write, it never fails.
+// Finish ends a last line of every source.
+func (p *Parser) Source() io.Writer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &source{p: p, lb: lineBuf{buf: make([]byte, 0, p.lim.LineBytes)}}
+	p.sources = append(p.sources, s)
+	return s
+}
+
+// feed takes a chunk of one source's lines; p.mu is held.
+func (p *Parser) feed(lb *lineBuf, b []byte) {
 	if p.done {
-		return n, nil
+		return
 	}
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
@@ -140,17 +178,16 @@ func (p *Parser) Write(b []byte) (int, error) {
 		} else {
 			b = nil
 		}
-		if room := p.lim.LineBytes - len(p.buf); len(chunk) > room {
+		if room := p.lim.LineBytes - len(lb.buf); len(chunk) > room {
 			p.doc.Dropped.LineBytes += int64(len(chunk) - room)
-			p.truncated = true
+			lb.truncated = true
 			chunk = chunk[:room]
 		}
-		p.buf = append(p.buf, chunk...)
+		lb.buf = append(lb.buf, chunk...)
 		if i >= 0 {
-			p.endLine()
+			p.endLine(lb)
 		}
 	}
-	return n, nil
 }
 
 // Finish ends the console: a last line without its newline counts, open
@@ -162,8 +199,9 @@ func (p *Parser) Finish() *Document {
 	if p.done {
 		return p.doc
 	}
-	if len(p.buf) > 0 || p.truncated {
-		p.endLine()
+	p.endPartial(&p.console)
+	for _, s := range p.sources {
+		p.endPartial(&s.lb)
 	}
 	now := p.clock()
 	p.reports.closeOpen()
@@ -186,14 +224,21 @@ func (p *Parser) Finish() *Document {
 	return d
 }
 
-// endLine handles the line in p.buf.
-func (p *Parser) endLine() {
-	if p.truncated {
-		p.doc.Dropped.LongLines++
-		p.truncated = false
+// endPartial ends a source's last line, one without its newline.
+func (p *Parser) endPartial(lb *lineBuf) {
+	if len(lb.buf) > 0 || lb.truncated {
+		p.endLine(lb)
 	}
-	raw := strings.TrimRight(string(p.buf), "\r")
-	p.buf = p.buf[:0]
+}
+
+// endLine handles the line in lb.
+func (p *Parser) endLine(lb *lineBuf) {
+	if lb.truncated {
+		p.doc.Dropped.LongLines++
+		lb.truncated = false
+	}
+	raw := strings.TrimRight(string(lb.buf), "\r")
+	lb.buf = lb.buf[:0]
 	now := p.clock()
 	l := parseLine(raw)
 

@@ -110,6 +110,17 @@ type Options struct {
 	// booted and waiting for a command, instead of booting; or boots,
 	// saves it there for the next runs, and runs the command.
 	Warm string
+	// Recorder, when set, reads the kernel console and the command's
+	// output (Stdout) into a results document (--results,
+	// --bisect-status; machine.Recorder): the kernel then runs without
+	// quiet, so that its warnings reach the console. Run records the
+	// command's status in it, and a timeout each vcpu's backtrace; the
+	// caller calls its Finish.
+	Recorder *machine.Recorder
+	// Symbols is the guest kernel's System.map or vmlinux
+	// (machine.Options.Symbols): a timeout then also prints where each
+	// vcpu was, its kernel stack named, to Log.
+	Symbols string
 }
 
 // Result is how the command ended.
@@ -138,6 +149,10 @@ type Sandbox struct {
 	once    sync.Once
 	timeout time.Duration
 	log     *log.Logger
+	rec     *machine.Recorder
+	// dumpOnTimeout prints the vcpus' places when the timeout passes
+	// (with Options.Symbols).
+	dumpOnTimeout bool
 
 	// A warm sandbox's init waits for its command (cmd), which Run
 	// gives once the machine is restored, or saved into warm.
@@ -231,13 +246,10 @@ func New(o Options) (*Sandbox, error) {
 	if spec, cfg.Shares, err = withShares(spec, root, dir); err != nil {
 		return nil, err
 	}
-	params := "console=" + kernelConsole(spec.Console) + " panic=-1"
-	if o.ConsoleLog == nil {
-		params += " quiet"
-	}
-	spec.Cmdline = strings.TrimSpace(params + " " + spec.Cmdline)
+	spec.Cmdline = kernelParams(o, spec)
 
-	s := &Sandbox{exit: exitdev.New(), tail: &tailBuffer{max: 4096}, stop: make(chan struct{}), timeout: timeout, log: o.Log}
+	s := &Sandbox{exit: exitdev.New(), tail: &tailBuffer{max: 4096}, stop: make(chan struct{}), timeout: timeout, log: o.Log,
+		rec: o.Recorder, dumpOnTimeout: o.Symbols != ""}
 	if o.Warm != "" {
 		// The saved machine serves every command: its initramfs
 		// holds none, and the init is given this one by the status
@@ -271,7 +283,13 @@ func New(o Options) (*Sandbox, error) {
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: s.devices(o, stdout), Stats: o.Stats}
+	if o.Recorder != nil {
+		// The recorder first: it never fails, and stdout's error still
+		// reaches the UART.
+		stdout = io.MultiWriter(o.Recorder.CommandOutput(), stdout)
+	}
+	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: s.devices(o, stdout), Stats: o.Stats,
+		Recorder: o.Recorder, Symbols: o.Symbols}
 	if s.warm != nil && s.warm.saved != nil {
 		mo.Restore = s.warm.saved
 		s.m, err = machine.Build(spec, mo)
@@ -297,6 +315,17 @@ func New(o Options) (*Sandbox, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// kernelParams is the guest kernel's command line: its console, a panic
+// that resets at once, quiet when nobody reads the console (no
+// ConsoleLog, no Recorder), then the spec's.
+func kernelParams(o Options, spec machine.Spec) string {
+	params := "console=" + kernelConsole(spec.Console) + " panic=-1"
+	if o.ConsoleLog == nil && o.Recorder == nil {
+		params += " quiet"
+	}
+	return strings.TrimSpace(params + " " + spec.Cmdline)
 }
 
 // devices are the sandbox's own devices: the command's UART and the
@@ -326,9 +355,22 @@ func (s *Sandbox) Close() error {
 // StatusSignalBase+SIGINT: the caller knows better which signal).
 func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, s.timeout, context.DeadlineExceeded)
-		defer cancel()
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		t := time.AfterFunc(s.timeout, func() {
+			// The command's timeout is not a stuck guest: the vcpus'
+			// places go to the log only when asked for (Symbols),
+			// and to the recorder's hangs.
+			var w io.Writer
+			if s.dumpOnTimeout {
+				s.log.Printf("timeout: the command ran for %v", s.timeout)
+				w = machine.LogWriter{L: s.log}
+			}
+			s.m.DiagnoseHang(w)
+			cancel(context.DeadlineExceeded)
+		})
+		defer t.Stop()
 	}
 	warmDone := s.startWarm()
 	outcome, err := s.m.Run(ctx)
@@ -336,6 +378,9 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 	<-warmDone // a save in progress writes guest RAM: before Close unmaps it
 	rep := s.exit.Report()
 	res := Result{Outcome: outcome, Started: rep.Started}
+	if s.rec != nil && rep.OK && err == nil && outcome != vmm.OutcomeTimeout && outcome != vmm.OutcomeStopped {
+		s.rec.SetCommand(rep.Status, rep.Started)
+	}
 	if err != nil {
 		res.Status, res.Message = StatusFailed, err.Error()
 		return res, err

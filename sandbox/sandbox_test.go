@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
+	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/sandbox/guestinit"
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -183,5 +184,27 @@ func TestRootMountsLeaveKernelOut(t *testing.T) {
 	}
 	if got := sharedRootMounts("/", "/proc/self"); len(got) > 0 && got[len(got)-1] == "/proc/self" {
 		t.Errorf("the root share enters /proc: %v", got)
+	}
+}
+
+// TestKernelParams: the kernel runs quiet only when nobody reads its
+// console: a console log or a results recorder needs its warnings.
+func TestKernelParams(t *testing.T) {
+	rec, err := machine.NewRecorder(machine.RecorderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := machine.Spec{Cmdline: "nokaslr"}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{}, "console=ttyS0 panic=-1 quiet nokaslr"},
+		{Options{ConsoleLog: io.Discard}, "console=ttyS0 panic=-1 nokaslr"},
+		{Options{Recorder: rec}, "console=ttyS0 panic=-1 nokaslr"},
+	} {
+		if got := kernelParams(tc.o, spec); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.o, got, tc.want)
+		}
 	}
 }

@@ -27,11 +27,18 @@ func (m *Machine) describe(v *kvm.Vcpu) string {
 	return strings.Join(parts, " ")
 }
 
-// DumpVcpus writes one line per vcpu saying where it is, for a guest that
-// seems stuck. Running vcpus are kicked out of KVM_RUN, describe
-// themselves and go back in; the guest sees only a short pause. Paused
-// vcpus answer from where they wait.
-func (m *Machine) DumpVcpus(w io.Writer) {
+// DumpVcpus writes one line per vcpu saying where it is (more when the
+// board's description has more), for a guest that seems stuck. Running
+// vcpus are kicked out of KVM_RUN, describe themselves and go back in;
+// the guest sees only a short pause. Paused vcpus answer from where they
+// wait.
+func (m *Machine) DumpVcpus(w io.Writer) { m.DumpVcpusWith(w, nil) }
+
+// DumpVcpusWith is DumpVcpus that also calls each (when not nil) on every
+// vcpu that answers, on its thread, right after it described itself: a
+// caller's record of the same moment (a hang report's backtraces). each
+// is never called after DumpVcpusWith returns.
+func (m *Machine) DumpVcpusWith(w io.Writer, each func(v *kvm.Vcpu)) {
 	m.control.Lock()
 	defer m.control.Unlock()
 	paused := ""
@@ -43,7 +50,12 @@ func (m *Machine) DumpVcpus(w io.Writer) {
 		var line string
 		if v.tid.Load() == 0 {
 			line = fmt.Sprintf("vcpu %d: not running", v.ID)
-		} else if !v.onThread(func(kv *kvm.Vcpu) { line = m.describe(kv) }, dumpAnswerWait) {
+		} else if !v.onThread(func(kv *kvm.Vcpu) {
+			line = m.describe(kv)
+			if each != nil {
+				each(kv)
+			}
+		}, dumpAnswerWait) {
 			if v.tid.Load() == 0 {
 				line = fmt.Sprintf("vcpu %d: not running", v.ID)
 			} else {

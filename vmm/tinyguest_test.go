@@ -295,6 +295,15 @@ func TestTinyGuestOnVcpus(t *testing.T) {
 	if want := tv.code + a.Offset("spin"); pcs[0] != want {
 		t.Errorf("vcpu 0's pc read on its thread is %#x, want %#x", pcs[0], want)
 	}
+	clear(calls)
+	mu.Unlock()
+	// DumpVcpusWith calls fn in the same visit as the dump's line.
+	var dump strings.Builder
+	tv.m.DumpVcpusWith(&dump, fn)
+	mu.Lock()
+	if calls[0] != 1 || calls[1] != 1 || len(calls) != 2 || !strings.Contains(dump.String(), "vcpu 1: ") {
+		t.Errorf("DumpVcpusWith: fn ran on vcpus %v; dump:\n%s", calls, dump.String())
+	}
 	mu.Unlock()
 	cancel()
 	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)

@@ -205,3 +205,28 @@ func FuzzBacktrace(f *testing.F) {
 		_ = tr.String()
 	})
 }
+
+// TestTraceStack: what DescribeVcpu adds to the register line: pc's
+// symbol when known, then the lines after Describe's first; nothing for
+// user space or a trace that failed.
+func TestTraceStack(t *testing.T) {
+	b, r := traceGuest(t)
+	tr := BuildTrace(0, r, b.mem, loadMap(t))
+	want := fmt.Sprintf("\n  pc %016x default_idle_call+0x2c/0x50", uint64(runIdle)) + strings.TrimPrefix(tr.Describe(), strings.SplitN(tr.Describe(), "\n", 2)[0])
+	if got := tr.Stack(); got != want || !strings.Contains(got, "\n  #3 ") {
+		t.Errorf("Stack:\n%q\nwant\n%q", got, want)
+	}
+	// Without symbols, pc is not repeated: the register line has it.
+	bare := BuildTrace(0, r, b.mem, nil)
+	if got := bare.Stack(); !strings.HasPrefix(got, fmt.Sprintf("\n  lr %016x\n  #1 %016x", bare.Frames[1].Addr, uint64(retDoIdle))) {
+		t.Errorf("Stack without symbols: %q", got)
+	}
+	u := r
+	u.PSTATE = 0
+	if got := BuildTrace(0, u, b.mem, nil).Stack(); got != "" {
+		t.Errorf("user space: %q", got)
+	}
+	if got := (VcpuTrace{Err: "reading pc: EINVAL"}).Stack(); got != "" {
+		t.Errorf("failed: %q", got)
+	}
+}

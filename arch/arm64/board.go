@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/gokvm/gokvm/symbols"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvm"
 	"github.com/gokvm/gokvm/vmm/memory"
@@ -55,6 +56,11 @@ type Board struct {
 	// restoring is the host state of a machine being restored
 	// (PrepareRestore), nil when booting.
 	restoring *snapshot.Host
+
+	// traceMem and syms unwind and name a vcpu's stack in a dump
+	// (SetBacktrace); none when traceMem is nil.
+	traceMem PhysReader
+	syms     *symbols.Table
 
 	nextPlatform uint64
 	nextVirtio   uint64

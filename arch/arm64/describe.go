@@ -4,12 +4,39 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gokvm/gokvm/symbols"
 	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 // DescribeVcpu implements vmm.VcpuDescriber: the guest's registers that
-// say where a stuck vcpu is.
-func (b *Board) DescribeVcpu(v *kvm.Vcpu) string { return b.guest.DescribeRegs(v) }
+// say where a stuck vcpu is, on one line, and for an AArch64 guest whose
+// memory the board was given (SetBacktrace) the lines of its kernel stack
+// (VcpuTrace.Stack): symbolized with a symbol table, addresses without.
+func (b *Board) DescribeVcpu(v *kvm.Vcpu) string {
+	regs := b.guest.DescribeRegs(v)
+	if t, ok := b.TraceVcpu(v); ok {
+		return regs + t.Stack()
+	}
+	return regs
+}
+
+// SetBacktrace gives the board what it unwinds a vcpu's kernel stack
+// with: guest memory and a symbol table (nil: addresses only). Call it
+// once the machine is built (booted or restored), before it runs; the
+// board does not close syms.
+func (b *Board) SetBacktrace(mem PhysReader, syms *symbols.Table) {
+	b.traceMem, b.syms = mem, syms
+}
+
+// TraceVcpu is the vcpu's backtrace (BacktraceVcpu with what
+// SetBacktrace gave); ok is false for an AArch32 guest or before
+// SetBacktrace. It runs on the vcpu's thread, between two KVM_RUNs.
+func (b *Board) TraceVcpu(v *kvm.Vcpu) (VcpuTrace, bool) {
+	if b.traceMem == nil {
+		return VcpuTrace{}, false
+	}
+	return b.BacktraceVcpu(v, b.traceMem, b.syms)
+}
 
 // aarch64Modes names PSTATE.M[3:0] of an AArch64 PSTATE.
 var aarch64Modes = map[uint64]string{0x0: "EL0t", 0x4: "EL1t", 0x5: "EL1h", 0x8: "EL2t", 0x9: "EL2h"}

@@ -100,25 +100,48 @@ func (t VcpuTrace) Describe() string {
 	default:
 		fmt.Fprintf(&b, " [%s, %s]", t.Mode, irqs)
 	}
+	t.writeStack(&b)
+	return b.String()
+}
+
+// Stack is what the trace adds to a register dump's line (the board's
+// DescribeVcpu): a line naming pc's symbol when it has one, then
+// Describe's lines after its first, each starting with a newline.
+func (t VcpuTrace) Stack() string {
+	if t.Err != "" || t.User {
+		return ""
+	}
+	var b strings.Builder
+	if len(t.Frames) > 0 && t.Frames[0].Kind == FramePC {
+		if w := t.Frames[0].where(); w != "" {
+			fmt.Fprintf(&b, "\n  pc %016x%s", uint64(t.Frames[0].Addr), w)
+		}
+	}
+	t.writeStack(&b)
+	return b.String()
+}
+
+// writeStack writes the lines after Describe's first: lr, the return
+// addresses, why the unwind stopped, the notes.
+func (t VcpuTrace) writeStack(b *strings.Builder) {
 	n := 0
 	for i, f := range t.Frames {
 		switch {
 		case i == 0 && f.Kind == FramePC:
 			continue
 		case f.Kind == FrameLR:
-			fmt.Fprintf(&b, "\n  lr %016x%s", uint64(f.Addr), f.where())
+			fmt.Fprintf(b, "\n  lr %016x%s", uint64(f.Addr), f.where())
 		default:
 			n++
-			fmt.Fprintf(&b, "\n  #%d %016x%s", n, uint64(f.Addr), f.where())
+			fmt.Fprintf(b, "\n  #%d %016x%s", n, uint64(f.Addr), f.where())
 		}
 	}
 	if t.Stop != "" {
-		fmt.Fprintf(&b, "\n  (unwind stopped: %s)", t.Stop)
+		fmt.Fprintf(b, "\n  (unwind stopped: %s)", t.Stop)
 	}
 	for _, note := range t.Notes {
-		fmt.Fprintf(&b, "\n  (%s)", note)
+		fmt.Fprintf(b, "\n  (%s)", note)
 	}
-	return b.String()
 }
 
 // where is " symbol (file:line)", or less as known.

@@ -9,12 +9,14 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gokvm/gokvm/control"
 	"github.com/gokvm/gokvm/machine"
+	"github.com/gokvm/gokvm/results"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/hashicorp/go-multierror"
 )
@@ -74,6 +76,13 @@ type runOptions struct {
 
 	// restore is --restore FILE: the machine comes from a saved state.
 	restore string
+
+	// results is --results FILE in resultsFormat (--results-format; by
+	// the extension when empty); bisect is --bisect-status; symbols is
+	// --symbols FILE.
+	results, resultsFormat string
+	bisect                 bool
+	symbols                string
 }
 
 // restoreFlags are the run flags that may go with --restore: how the
@@ -84,6 +93,7 @@ type runOptions struct {
 var restoreFlags = map[string]bool{
 	"restore": true, "timeout": true, "seccomp": true, "kvm-device": true, "name": true, "detach": true,
 	"stats": true, "console-log": true, "print-config": true,
+	"results": true, "results-format": true, "bisect-status": true, "symbols": true,
 	"d": true, "disk": true, "n": true, "network": true,
 }
 
@@ -129,6 +139,10 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	str(&config, "config")
 	str(&o.name, "name")
 	str(&o.restore, "restore")
+	str(&o.results, "results")
+	str(&o.resultsFormat, "results-format")
+	str(&o.symbols, "symbols")
+	fs.BoolVar(&o.bisect, "bisect-status", false, "")
 	fs.BoolVar(&o.detach, "detach", false, "")
 	fs.IntVar(&f.CPUs, "c", 0, "")
 	fs.IntVar(&f.CPUs, "cpus", 0, "")
@@ -159,6 +173,9 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	if timeout < 0 {
 		return nil, vmm.Configf("--timeout %v is negative", timeout)
 	}
+	if err := o.checkCIFlags(); err != nil {
+		return nil, err
+	}
 	if o.restore != "" {
 		var bad string
 		fs.Visit(func(fl *flag.Flag) {
@@ -171,7 +188,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			if len(bad) == 1 {
 				name = "-" + bad
 			}
-			return nil, vmm.Configf("--restore: %s cannot be given: the restored machine is the saved one (only --timeout, --seccomp, --kvm-device, --name, --detach, --stats, --console-log, and -d and -n for its disks' images and NICs' taps and hostfwd rules go with it)", name)
+			return nil, vmm.Configf("--restore: %s cannot be given: the restored machine is the saved one (only --timeout, --seccomp, --kvm-device, --name, --detach, --stats, --console-log, --results, --results-format, --bisect-status, --symbols, and -d and -n for its disks' images and NICs' taps and hostfwd rules go with it)", name)
 		}
 		o.spec = machine.Spec{Seccomp: f.Seccomp, KVMDevice: f.KVMDevice}
 		if timeout > 0 {
@@ -300,18 +317,18 @@ func runCommand(args []string, env Env) (status int) {
 	}
 	if err != nil {
 		logger.Print(errorLine(err))
-		return machine.ErrorStatus(err)
+		return bisectSkipOr(args, machine.ErrorStatus(err))
 	}
 	var saved *machine.Saved
 	if o.restore != "" {
 		if saved, err = machine.OpenSaved(o.restore); err != nil {
 			logger.Print(errorLine(err))
-			return machine.ErrorStatus(err)
+			return bisectSkipOr(args, machine.ErrorStatus(err))
 		}
 		if o.spec, err = saved.RestoreSpec(o.spec); err != nil {
 			saved.Close()
 			logger.Print(errorLine(err))
-			return machine.ErrorStatus(err)
+			return bisectSkipOr(args, machine.ErrorStatus(err))
 		}
 	}
 	if o.printConfig {
@@ -324,12 +341,22 @@ func runCommand(args []string, env Env) (status int) {
 		}
 		return detachRun(args, o, env)
 	}
+	// From here on, how the run ends goes into --results and
+	// --bisect-status's status, a failure to start too (Finish).
+	rec, err := o.recorder(start)
+	if err != nil {
+		if saved != nil {
+			saved.Close()
+		}
+		logger.Print(errorLine(err))
+		return bisectSkipOr(args, machine.ErrorStatus(err))
+	}
 	// With --name, the control socket; detached, the console hub is the
 	// guest's console and the log goes to it once the guest runs.
 	ctl, err := startControl(o, start, &env, logger)
 	if err != nil {
 		logger.Print(errorLine(err))
-		return controlErrorStatus(err)
+		return rec.Finish(machine.RunEnd{Err: err}, controlErrorStatus(err), machine.ExitFailure, logger)
 	}
 	outcomeText := "failed to start"
 	if ctl != nil {
@@ -338,13 +365,18 @@ func runCommand(args []string, env Env) (status int) {
 		// wait and stop are answered once the disks are flushed.
 		defer func() { ctl.finish(status, outcomeText) }()
 	}
+	// Registered after the control socket's finish, so it runs before
+	// it: gokvm wait returns once the results file is written.
+	var end machine.RunEnd
+	defer func() { status = rec.Finish(end, status, machine.ExitFailure, logger) }()
 
 	console := newConsole(env.Stdin, env.Stdout)
 	guestOut := env.Stdout
 	if o.consoleLog != "" {
 		f, err := os.Create(o.consoleLog)
 		if err != nil {
-			logger.Printf("--console-log: %v", err)
+			end.Err = fmt.Errorf("--console-log: %w", err)
+			logger.Print(end.Err)
 			return machine.ExitFailure
 		}
 		defer f.Close()
@@ -361,8 +393,11 @@ func runCommand(args []string, env Env) (status int) {
 		SystemCalls: append(profileCalls, ctl.systemCalls()...),
 		Stats:       o.stats,
 		Restore:     saved,
+		Recorder:    rec,
+		Symbols:     o.symbols,
 	})
 	if err != nil {
+		end.Err = err
 		logger.Print(errorLine(err))
 		return machine.ErrorStatus(err)
 	}
@@ -414,6 +449,7 @@ func runCommand(args []string, env Env) (status int) {
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	outcome, err := m.Run(ctx)
+	end = machine.RunEnd{Outcome: outcome, Err: err}
 	ctl.ended()
 	restore()
 	outcomeText = outcome.String()
@@ -434,6 +470,54 @@ func runCommand(args []string, env Env) (status int) {
 		logger.Printf("guest %s", outcome)
 	}
 	return machine.ExitStatus(outcome)
+}
+
+// checkCIFlags checks --results, --results-format and --bisect-status
+// as given.
+func (o *runOptions) checkCIFlags() error {
+	if o.resultsFormat != "" && o.results == "" {
+		return vmm.Configf("--results-format %s: give --results FILE too", o.resultsFormat)
+	}
+	if o.results != "" {
+		if _, err := results.FormatFor(o.results, o.resultsFormat); err != nil {
+			return &vmm.ConfigError{Err: fmt.Errorf("--results: %w", err)}
+		}
+	}
+	if o.bisect && o.detach {
+		return vmm.Configf("--bisect-status and --detach: the status git bisect run reads is the run's, in the foreground")
+	}
+	return nil
+}
+
+// recorder is the run's machine.Recorder for --results and
+// --bisect-status; nil without either, and for --dump-dtb, which runs
+// nothing.
+func (o *runOptions) recorder(start time.Time) (*machine.Recorder, error) {
+	if o.results == "" && !o.bisect || o.dumpDTB != "" {
+		return nil, nil
+	}
+	return machine.NewRecorder(machine.RecorderOptions{
+		Path: o.results, Format: o.resultsFormat, Name: o.name, Bisect: o.bisect, Start: start,
+	})
+}
+
+// bisectSkipOr is the status of a run that failed before its guest could
+// run: status, or with --bisect-status machine.BisectSkip. It looks for
+// the flag in args itself, since they may not have parsed.
+func bisectSkipOr(args []string, status int) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "bisect-status" {
+			continue
+		}
+		if on, err := strconv.ParseBool(value); !hasValue || err == nil && on {
+			return machine.BisectSkip
+		}
+	}
+	return status
 }
 
 // errorLine flattens an error into one line for the log; collected errors

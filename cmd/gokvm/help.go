@@ -51,6 +51,20 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --console-log FILE also write the guest console to FILE
       --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
                          first printing where each vcpu was
+      --results FILE     write the run's result for CI to FILE, however the run
+                         ends: the outcome, the KTAP/TAP tests and the kernel
+                         problems (Oops, WARNING, panic...) of the console, by
+                         FILE's extension .json, .xml or .junit (JUnit), .tap
+                         (docs/results.md)
+      --results-format F json, junit or tap, whatever FILE's extension
+      --symbols FILE     the guest kernel's System.map or vmlinux: vcpu dumps
+                         (--timeout, SIGUSR1, gokvm debug --dump) name the
+                         functions of each vcpu's kernel stack (AArch64 guests)
+      --bisect-status    exit as git bisect run wants: 0 good (powered off, no
+                         kernel problem or failed test), 1 bad (a kernel
+                         problem, panic, reset, timeout, failed test or
+                         command), 125 cannot test (bad flags, no KVM, gokvm
+                         failed), 255 stopped (docs/ci.md)
       --stats            print boot and exit figures to stderr when the guest stops
       --kvm-device PATH  the KVM device (default /dev/kvm)
       --pmu              give each vcpu a PMUv3 (perf in the guest); the host
@@ -71,8 +85,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          lists)
       --restore FILE     go on from a machine saved to FILE (and FILE.ram)
                          instead of booting: only --timeout, --seccomp,
-                         --kvm-device, --name, --detach, --stats and
-                         --console-log go with it, and -d and -n given again,
+                         --kvm-device, --name, --detach, --stats,
+                         --console-log, --results, --results-format,
+                         --bisect-status and --symbols go with it, and -d and
+                         -n given again,
                          one per saved disk and NIC in order, for another
                          image (same size and serial), tap (tapif=) or
                          hostfwd rules; any other change, a state file cut
@@ -134,8 +150,8 @@ hvc0) is gokvm's standard output, and standard input goes to it. When standard i
 raw mode; type Ctrl-A x to stop the guest, Ctrl-A Ctrl-A to send a Ctrl-A.
 
 Signals: SIGINT and SIGTERM stop the guest (status 6). SIGUSR1 prints to
-stderr where each vcpu is (its power state, pc, lr and mode) and the guest
-runs on: for a guest that seems stuck.
+stderr where each vcpu is (its power state, pc, lr and mode, and an AArch64
+guest's kernel stack) and the guest runs on: for a guest that seems stuck.
 
 gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
 --dump-dtb or --print-config; -p adds kernel parameters) and these:
@@ -155,7 +171,9 @@ gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
                          architecture (default: this gokvm; required with
                          --aarch32 on an arm64 host: bin/gokvm-arm)
       --console-log FILE the whole guest console (kernel messages); otherwise it
-                         is discarded and the kernel runs with quiet
+                         is discarded and the kernel runs with quiet (not with
+                         --results or --bisect-status, which read it; they
+                         read CMD's output too, for its TAP)
       --warm DIR         keep the booted guest saved in DIR (made if missing):
                          the first run boots and saves it when its init is
                          ready; later runs restore it instead of booting. A
@@ -173,6 +191,8 @@ Exit status of gokvm sandbox (docker run's and GNU timeout's):
   127    CMD was not found
   255    the guest kernel went down (panic, reset) while CMD ran
   130, 143  stopped by SIGINT (or Ctrl-A x), SIGTERM
+With --bisect-status: 0 CMD's 0, 1 CMD failed or the kernel did, 125 CMD never
+ran or exited 125, 255 stopped (docs/ci.md).
 
 `
 

@@ -32,7 +32,7 @@ var sandboxFlags = []string{"root", "modules", "init", "warm"}
 
 // runBoolFlags are run's flags that take no value (so that the word after
 // one is not taken for its value).
-var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "detach": true, "help": true, "h": true}
+var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "detach": true, "bisect-status": true, "help": true, "h": true}
 
 // parseSandboxFlags splits `[flags] -- CMD [ARGS...]`: the sandbox's own
 // flags are taken out, and the rest are run's.
@@ -122,8 +122,17 @@ func sandboxCommand(args []string, env Env) (status int) {
 	}
 	if err != nil {
 		logger.Print(errorLine(err))
-		return sandbox.StatusFailed
+		return bisectSkipOr(args, sandbox.StatusFailed)
 	}
+	// From here on, how the run ends goes into --results and
+	// --bisect-status's status, a failure to start too (Finish).
+	rec, err := o.run.recorder(start)
+	if err != nil {
+		logger.Print(errorLine(err))
+		return bisectSkipOr(args, sandbox.StatusFailed)
+	}
+	var end machine.RunEnd
+	defer func() { status = rec.Finish(end, status, sandbox.StatusFailed, logger) }()
 	console := newConsole(env.Stdin, env.Stdout)
 	opts := sandbox.Options{
 		Spec:     o.run.spec,
@@ -138,6 +147,8 @@ func sandboxCommand(args []string, env Env) (status int) {
 		Log:      logger,
 		Start:    start,
 		Stats:    o.run.stats,
+		Recorder: rec,
+		Symbols:  o.run.symbols,
 	}
 	if console.tty >= 0 {
 		if ws, err := unix.IoctlGetWinsize(console.tty, unix.TIOCGWINSZ); err == nil {
@@ -147,7 +158,8 @@ func sandboxCommand(args []string, env Env) (status int) {
 	if o.run.consoleLog != "" {
 		f, err := os.Create(o.run.consoleLog)
 		if err != nil {
-			logger.Printf("--console-log: %v", err)
+			end.Err = fmt.Errorf("--console-log: %w", err)
+			logger.Print(end.Err)
 			return sandbox.StatusFailed
 		}
 		defer f.Close()
@@ -155,6 +167,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 	}
 	s, err := sandbox.New(opts)
 	if err != nil {
+		end.Err = err
 		logger.Print(errorLine(err))
 		return sandbox.StatusFailed
 	}
@@ -200,6 +213,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	res, err := s.Run(ctx)
+	end = machine.RunEnd{Outcome: res.Outcome, Err: err}
 	restore()
 	if o.run.stats {
 		st := s.Machine().Stats()

@@ -118,7 +118,7 @@ var Allowed = []Call{
 	{Name: "writev", Why: "tap transmit (virtio-net header and frame)"},
 	{Name: "preadv", Why: "virtio-blk reads"},
 	{Name: "pwritev", Why: "virtio-blk writes"},
-	{Name: "pread64", Why: "the Go runtime re-reads its cgroup CPU limit (cpu.max, opened at start) every second to adjust GOMAXPROCS"},
+	{Name: "pread64", Why: "the Go runtime re-reads its cgroup CPU limit (cpu.max, opened at start) every second to adjust GOMAXPROCS; a vcpu dump reads the DWARF line table of an ELF --symbols file as it first needs it"},
 	{Name: "pwrite64", Why: "virtio-blk write-zeroes where the file system has no FALLOC_FL_ZERO_RANGE"},
 	{Name: "fdatasync", Why: "virtio-blk flush, and disks flushed on close"},
 	{Name: "fallocate", Why: "virtio-blk discard (punch hole) and write-zeroes"},
