@@ -112,9 +112,18 @@ func (r *Recorder) SetCommand(status int, started bool) {
 	r.command, r.commandStarted = &status, started
 }
 
+// addHang records where a vcpu is; a later dump of the same vcpu
+// (SIGUSR1, gokvm debug --dump, then the timeout) replaces the earlier
+// one: the document says where each vcpu was last seen.
 func (r *Recorder) addHang(h hang) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for i := range r.hangs {
+		if r.hangs[i].vcpu == h.vcpu {
+			r.hangs[i] = h
+			return
+		}
+	}
 	r.hangs = append(r.hangs, h)
 }
 
@@ -257,6 +266,13 @@ func (m *Machine) DiagnoseHang(w io.Writer) {
 	if w == nil {
 		w = io.Discard
 	}
+	m.DumpVcpus(w)
+}
+
+// DumpVcpus writes where each vcpu is (vmm.Machine.DumpVcpus: SIGUSR1,
+// gokvm debug --dump) and, with a Recorder, records it in the results
+// document's hangs too.
+func (m *Machine) DumpVcpus(w io.Writer) {
 	var each func(*kvm.Vcpu)
 	if m.rec != nil {
 		each = m.recordHang

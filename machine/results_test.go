@@ -157,6 +157,9 @@ func TestRecorderConsole(t *testing.T) {
 				}
 				feed(r.Console(), readLog(t, tc.log), 7)
 				if tc.end == vmm.OutcomeTimeout {
+					// An earlier dump (SIGUSR1, debug --dump) of the
+					// same vcpu: the timeout's replaces it.
+					r.addHang(hang{vcpu: 0, pc: "ffff800008000000 earlier+0x0/0x4"})
 					r.addHang(hang{vcpu: 0, pc: "ffff800008a1b2c4 gokvm_spin+0x10/0x20 [EL1h, irqs on]", frames: []string{"#1 ffff800008a1b300 gokvm_stall_write+0x58/0x90"}})
 				}
 				status := r.Finish(RunEnd{Outcome: tc.end}, tc.status, ExitFailure, nil)
