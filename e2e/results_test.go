@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"encoding/xml"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,11 @@ func init() {
 			warn("results-warn-1"), warn("results-warn-2"),
 			{Name: "results-tap", Args: bootArgs("marker,tap,poweroff", "--results", "$WORK/results.xml"),
 				Collect: []string{"$WORK/results.xml"}},
+			// A sandboxed command printing TAP with a failure, exiting
+			// 0: its tests are in the document, and bisect says bad.
+			{Name: "results-sandbox", Args: sandboxArgs("--results", "$WORK/results.json", "--bisect-status", "--",
+				"sh", "-c", `printf 'TAP version 13\n1..2\nok 1 - first\nnot ok 2 - second\n'`),
+				Collect: []string{"$WORK/results.json"}, Timeout: 150 * time.Second},
 			{Name: "results-hang", Args: bootArgs("marker,hang", "-c", "2", "--timeout", "10s",
 				"--symbols", "$GUEST/System.map", "--results", "$WORK/results.json"),
 				Collect: []string{"$WORK/results.json"}, Timeout: 90 * time.Second},
@@ -156,6 +162,9 @@ func TestResultsTAP(t *testing.T) {
 	})
 }
 
+// symbolizedFrame is a vcpu dump's line naming a kernel function.
+var symbolizedFrame = regexp.MustCompile(`(?m)^gokvm:   (pc|lr|#\d+) [0-9a-f]{16} \w+\+0x[0-9a-f]+/0x[0-9a-f]+`)
+
 // TestResultsHang: a guest still running at --timeout is diagnosed with
 // --symbols: each vcpu's pc is named as a kernel function, on stderr and
 // in the results.
@@ -169,11 +178,41 @@ func TestResultsHang(t *testing.T) {
 		if len(d.Hangs) != 2 {
 			t.Fatalf("%d vcpus diagnosed, want 2: %+v\n%s", len(d.Hangs), d.Hangs, r.Stderr)
 		}
+		// stderr: the timeout, then each vcpu's stack named.
+		if !strings.Contains(r.Stderr, "gokvm: timeout: the guest ran for") {
+			t.Errorf("stderr says nothing of the timeout:\n%s", r.Stderr)
+		}
+		if n := len(symbolizedFrame.FindAllString(r.Stderr, -1)); n < 2 {
+			t.Errorf("%d named frames on stderr, want one a vcpu at least:\n%s", n, r.Stderr)
+		}
 		for _, hg := range d.Hangs {
 			// A kernel function: name+0xOFF/0xSIZE.
 			if !strings.Contains(hg.PC, "+0x") {
 				t.Errorf("vcpu %d: pc %q names no kernel function", hg.VCPU, hg.PC)
 			}
+		}
+	})
+}
+
+// TestResultsSandbox: the TAP a sandboxed command prints is read into
+// the results with the command's status; a failed test makes the run bad
+// for git bisect though the command exited 0.
+func TestResultsSandbox(t *testing.T) {
+	oneHost(t, func(t *testing.T, h string) {
+		r := result(t, h, "results-sandbox")
+		d := resultsDoc(t, r)
+		if d.CommandStatus == nil || *d.CommandStatus != 0 || d.Outcome != "poweroff" {
+			t.Errorf("outcome %q, command status %v; want poweroff and 0", d.Outcome, d.CommandStatus)
+		}
+		var got []string
+		for _, tc := range d.Tests {
+			got = append(got, tc.Name+": "+string(tc.Status))
+		}
+		if want := "first: pass second: fail"; strings.Join(got, " ") != want {
+			t.Errorf("tests %q, want %q", got, want)
+		}
+		if r.Exit != 1 {
+			t.Errorf("exit status %d with --bisect-status after a failed test, want 1", r.Exit)
 		}
 	})
 }
