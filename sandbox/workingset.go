@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/gokvm/gokvm/vmm/memory"
 )
@@ -50,7 +51,11 @@ func (s *Sandbox) prepareWorkingSet(stats bool) {
 			// Cut short or stale: record it again.
 			os.Remove(path)
 		} else {
-			err = mem.Prefault(ws)
+			t := time.Now()
+			if err = mem.Prefault(ws); err == nil && stats {
+				r, w := ws.Counts()
+				s.log.Printf("--warm: prefaulted the working set, %d pages read and %d written, in %v", r, w, time.Since(t).Round(time.Microsecond))
+			}
 		}
 		if err != nil && stats {
 			s.log.Printf("--warm: working set: %v", err)
