@@ -54,7 +54,7 @@ func (s *Sandbox) prepareWorkingSet(stats bool) {
 			t := time.Now()
 			if err = mem.Prefault(ws); err == nil && stats {
 				r, w := ws.Counts()
-				s.log.Printf("--warm: prefaulted the working set, %d pages read and %d written, in %v", r, w, time.Since(t).Round(time.Microsecond))
+				s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written) in %.1f ms", r, w, float64(time.Since(t).Microseconds())/1000)
 			}
 		}
 		if err != nil && stats {

@@ -110,6 +110,7 @@ var (
 	statsRSS      = regexp.MustCompile(`RSS without guest RAM ([0-9]+) KiB`)
 	statsAnon     = regexp.MustCompile(`RSS without guest RAM [0-9]+ KiB \(([0-9]+) KiB anonymous\)`)
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
+	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
 )
 
 func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
@@ -312,18 +313,23 @@ func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 
 // warmWorkload times `gokvm sandbox --warm DIR -- true`, which restores
 // a saved machine, beside a plain boot of the same kernel (gokvm only). A
-// first run, not counted, boots and saves the machine.
+// first run, not counted, boots and saves the machine. The warm runs take
+// turns: one prefaults the working set the run before it recorded, the
+// next has its working set file removed first, so it restores without
+// prefaulting (and records one), which measures what the prefault saves.
 func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
+	const warm, cold = "sandbox --warm", "--warm, not prefaulted"
 	w := &workload{
 		title:   fmt.Sprintf("gokvm warm sandbox: `sandbox --warm DIR -- true` (a restore) and a plain boot, start to exit, %d runs each", c.rounds),
 		runs:    map[string][]string{},
 		cost:    true,
-		columns: []string{"sandbox --warm", "plain boot"},
+		columns: []string{warm, cold, "plain boot"},
 		figs: []figure{
 			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
 				return float64(r.ElapsedMS), r.Exit == 0
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
+			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: its init, from the command to its status", "ms", false, fromConsoleLog(`status \d+ (\S+) after its command was given`)},
 		},
@@ -335,11 +341,14 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 		Before: [][]string{{c.tool, "rmall", dir}}}}
 	for i := 0; i < c.rounds; i++ {
 		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-w%d", i), 256, "marker,poweroff")
-		warm := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args,
+		noWS := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-nows-%d", i), Timeout: 5 * time.Minute, Args: args,
+			Before: [][]string{{c.tool, "rmglob", dir + "/*.ws"}}, Collect: []string{"$WORK/console.log"}}
+		ws := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args,
 			Collect: []string{"$WORK/console.log"}}
-		ss = append(ss, plain, warm)
+		ss = append(ss, plain, noWS, ws)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
-		w.runs["sandbox --warm"] = append(w.runs["sandbox --warm"], warm.Name)
+		w.runs[cold] = append(w.runs[cold], noWS.Name)
+		w.runs[warm] = append(w.runs[warm], ws.Name)
 	}
 	return w, ss
 }
