@@ -8,6 +8,8 @@
 package kvmstats
 
 import (
+	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -50,4 +52,17 @@ func (c Counters) Names(prefix string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// readFile reads a small file (a /proc or debugfs entry) without
+// os.ReadFile's fstat: gokvm reads its own counters at the end of a run,
+// under a seccomp filter that allows read-only opens, read and close, and
+// no fstat.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

@@ -58,7 +58,7 @@ func OpenDebugfsVM(dir string) (*DebugfsVM, error) {
 func (d *DebugfsVM) Read() (Counters, error) {
 	c := make(Counters, len(d.names))
 	for _, n := range d.names {
-		b, err := os.ReadFile(filepath.Join(d.Dir, n))
+		b, err := readFile(filepath.Join(d.Dir, n))
 		if err != nil {
 			return nil, err
 		}

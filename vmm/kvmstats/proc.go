@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // userHZ is the unit of /proc's CPU times: clock ticks of USER_HZ, 100 on
@@ -158,7 +160,7 @@ func readThread(dir string) (thread, error) {
 	if err != nil {
 		return thread{}, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "status"))
+	b, err := readFile(filepath.Join(dir, "status"))
 	if err != nil {
 		return thread{}, err
 	}
@@ -189,7 +191,7 @@ func readKernelVhost(c Counters, procDir string, pid int) error {
 			continue
 		}
 		dir := filepath.Join(procDir, e.Name())
-		comm, err := os.ReadFile(filepath.Join(dir, "comm"))
+		comm, err := readFile(filepath.Join(dir, "comm"))
 		if err != nil || threadKind(strings.TrimSpace(string(comm)), pid) != "vhost" {
 			continue
 		}
@@ -201,7 +203,7 @@ func readKernelVhost(c Counters, procDir string, pid int) error {
 }
 
 func readStat(path string) (ProcStat, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
 		return ProcStat{}, err
 	}
@@ -210,4 +212,26 @@ func readStat(path string) (ProcStat, error) {
 		return ProcStat{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return st, nil
+}
+
+// ReadSelf reads this process's counters: host.user_us, host.system_us
+// and host.guest_us from /proc/self/stat, and the context switches of
+// all its threads, ended ones too, from getrusage (host.voluntary_switches,
+// host.involuntary_switches).
+func ReadSelf() (Counters, error) {
+	st, err := readStat("/proc/self/stat")
+	if err != nil {
+		return nil, err
+	}
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return nil, fmt.Errorf("getrusage: %w", err)
+	}
+	return Counters{
+		"host.user_us":              st.User * tickUS,
+		"host.system_us":            st.System * tickUS,
+		"host.guest_us":             st.Guest * tickUS,
+		"host.voluntary_switches":   uint64(ru.Nvcsw),
+		"host.involuntary_switches": uint64(ru.Nivcsw),
+	}, nil
 }
