@@ -28,10 +28,11 @@ type DebugfsVM struct {
 }
 
 // OpenDebugfsVM lists the cumulative statistics of a VM's debugfs
-// directory. The kernel makes those files writable (writing 0 clears
-// them), and instants and histograms read-only
-// (kvm_stats_debugfs_mode): a file without its owner's write bit is left
-// out. Histograms would read as their first bucket only.
+// directory. The kernel makes instants read-only and every other
+// statistic writable (writing 0 clears it; kvm_stats_debugfs_mode): a
+// file without its owner's write bit is left out. So are histograms,
+// which debugfs shows as their first bucket; their names end in _hist
+// (halt_wait_hist, halt_poll_success_hist, ...).
 func OpenDebugfsVM(dir string) (*DebugfsVM, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -39,7 +40,7 @@ func OpenDebugfsVM(dir string) (*DebugfsVM, error) {
 	}
 	d := &DebugfsVM{Dir: dir}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), "_hist") {
 			continue
 		}
 		info, err := e.Info()

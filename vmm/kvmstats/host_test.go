@@ -11,7 +11,8 @@ import (
 
 // hostTree copies testdata's debugfs and /proc samples into a scratch
 // directory and adds what git cannot keep: the read-only modes the kernel
-// gives instants and histograms in debugfs, and the /proc/PID/fd links.
+// gives instants in debugfs (histograms stay writable, as the kernel
+// makes them), and the /proc/PID/fd links.
 //
 //	800   gokvm: VM on fd 11 created by its thread 812 (debugfs 812-11);
 //	      777-11 is another process's VM on the same fd number
@@ -27,7 +28,7 @@ func hostTree(t *testing.T) (kvmDir, procDir string) {
 	}
 	kvmDir, procDir = filepath.Join(root, "debugfs", "kvm"), filepath.Join(root, "proc")
 	err := filepath.WalkDir(kvmDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && (strings.HasSuffix(d.Name(), "_hist") || d.Name() == "blocking" || d.Name() == "pid") {
+		if err == nil && !d.IsDir() && (d.Name() == "blocking" || d.Name() == "pid") {
 			err = os.Chmod(p, 0o444)
 		}
 		return err
