@@ -51,7 +51,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 				efd.Close()
 				return nil, err
 			}
-			return countedNotification{EventFD: efd, wakeups: &m.wakeups}, nil
+			return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 		},
 		Fault: func(err error) {
 			m.log.Printf("%s: %v", spec.Name, err)

@@ -102,16 +102,24 @@ func (k *kvmCounters) close() error {
 // countedNotification counts the wakeups of whoever waits for a guest's
 // notification (an ioeventfd): a figure --stats prints beside KVM's,
 // which counts the guest's writes (mmio_exit_kernel). It is still an
-// EventFDNotification: vhost takes its descriptor and no one waits.
+// EventFDNotification: vhost takes its descriptor and no one waits. (The
+// eventfd is a named field: embedded, its name would hide its EventFD
+// method.)
 type countedNotification struct {
-	*kvm.EventFD
+	efd     *kvm.EventFD
 	wakeups *atomic.Uint64
 }
 
+var _ EventFDNotification = countedNotification{}
+
 func (n countedNotification) Wait() error {
-	err := n.EventFD.Wait()
+	err := n.efd.Wait()
 	if err == nil {
 		n.wakeups.Add(1)
 	}
 	return err
 }
+
+func (n countedNotification) Close() error { return n.efd.Close() }
+
+func (n countedNotification) EventFD() int { return n.efd.EventFD() }
