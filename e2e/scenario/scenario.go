@@ -69,6 +69,7 @@ type Scenario struct {
 type Sample struct {
 	Line     string // the console line
 	MS       int64  // when they were read, milliseconds after the VMM started
+	TookMS   int64  // how long reading them took
 	Counters kvmstats.Counters
 	// Err says what could not be read (debugfs not mounted, not root):
 	// Counters has the rest.
@@ -275,8 +276,9 @@ func sampleOn(marks []string, line string) bool {
 // printing line: reading them takes milliseconds, and the console is
 // read on once they are in.
 func sample(pid int, line string, start time.Time) Sample {
+	t := time.Now()
 	c, err := kvmstats.Sample(pid)
-	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), Counters: c}
+	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), TookMS: time.Since(t).Milliseconds(), Counters: c}
 	if err != nil {
 		s.Err = err.Error()
 	}

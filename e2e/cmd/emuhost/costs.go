@@ -70,6 +70,11 @@ func phaseCosts(r scenario.Result) (costs map[string]kvmstats.Counters, problems
 		if s.Err != "" {
 			problems = append(problems, s.Err)
 		}
+		// The guest waits 0.5 s after its begin marker (guestinit's
+		// phaseQuiet): a slower reading may miss the workload's start.
+		if s.TookMS > 250 {
+			problems = append(problems, fmt.Sprintf("reading the counters on %q took %d ms", s.Line, s.TookMS))
+		}
 		if _, rest, ok := strings.Cut(s.Line, "GUEST-PHASE-BEGIN "); ok && len(strings.Fields(rest)) > 0 {
 			begin, name = s, strings.Fields(rest)[0]
 			continue

@@ -30,7 +30,7 @@ func TestPhaseCosts(t *testing.T) {
 			{Line: "GUEST-PHASE-BEGIN seqwrite", Counters: kvmstats.Counters{"kvm.exits": 100, "host.user_us": 10_000}},
 			{Line: "GUEST-PHASE-END", Counters: kvmstats.Counters{"kvm.exits": 500, "host.user_us": 30_000}},
 			{Line: "GUEST-PHASE-BEGIN randread", Counters: kvmstats.Counters{"host.user_us": 40_000}, Err: "KVM statistics: permission denied"},
-			{Line: "GUEST-PHASE-END", Counters: kvmstats.Counters{"kvm.exits": 900, "host.user_us": 90_000}},
+			{Line: "GUEST-PHASE-END", TookMS: 300, Counters: kvmstats.Counters{"kvm.exits": 900, "host.user_us": 90_000}},
 		},
 	}
 	costs, problems := phaseCosts(r)
@@ -53,7 +53,7 @@ func TestPhaseCosts(t *testing.T) {
 			}
 		}
 	}
-	if len(problems) != 1 || problems[0] != "KVM statistics: permission denied" {
+	if len(problems) != 2 || problems[0] != "KVM statistics: permission denied" || problems[1] != `reading the counters on "GUEST-PHASE-END" took 300 ms` {
 		t.Errorf("problems %q", problems)
 	}
 }
