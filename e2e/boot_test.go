@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gokvm/gokvm/e2e/harness"
 	"github.com/gokvm/gokvm/machine"
 )
 
@@ -29,7 +30,47 @@ func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 			if !strings.Contains(r.Stderr, "first KVM_RUN") {
 				t.Errorf("--stats printed no figures")
 			}
+			checkKVMStats(t, r.Stderr)
 		})
+	}
+}
+
+var (
+	statsKVM  = regexp.MustCompile(`stats: KVM \(([^)]+)\): exits ([0-9]+), mmio_exit_user ([0-9]+)`)
+	statsVcpu = regexp.MustCompile(`stats: KVM vcpu[01]: exits [1-9]`)
+	statsCPU  = regexp.MustCompile(`stats: CPU [0-9.]+ s user, [0-9.]+ s system, of which [0-9.]+ s in the guest`)
+	statsMMIO = regexp.MustCompile(`([0-9]+) MMIO exits`)
+)
+
+// checkKVMStats: --stats with two vcpus prints what KVM counted for the
+// VM, each vcpu's exits, and gokvm's CPU time. The emulated host's Linux
+// 6.1 has binary statistics; directly on an arm64 host an older kernel
+// may have only debugfs (root), or neither, which --stats says.
+func checkKVMStats(t *testing.T, stderr string) {
+	t.Helper()
+	if !statsCPU.MatchString(stderr) {
+		t.Errorf("--stats printed no CPU time:\n%s", stderr)
+	}
+	m := statsKVM.FindStringSubmatch(stderr)
+	if m == nil {
+		if harness.Direct() && strings.Contains(stderr, "KVM's counters are unavailable") {
+			t.Logf("this host's KVM does not tell its counters: %s", stderr)
+			return
+		}
+		t.Fatalf("--stats printed no KVM counters:\n%s", stderr)
+	}
+	exits, _ := strconv.Atoi(m[2])
+	mmio, _ := strconv.Atoi(m[3])
+	ours := statsMMIO.FindStringSubmatch(stderr)
+	// KVM's MMIO exits to user space are the ones gokvm served.
+	if exits == 0 || ours == nil || m[3] != ours[1] || mmio > exits {
+		t.Errorf("KVM counted %d exits, %d MMIO exits to gokvm; gokvm counted %v", exits, mmio, ours)
+	}
+	if m[1] == "binary statistics" && len(statsVcpu.FindAllString(stderr, -1)) != 2 {
+		t.Errorf("--stats printed no exits for each of the 2 vcpus:\n%s", stderr)
+	}
+	if !harness.Direct() && m[1] != "binary statistics" {
+		t.Errorf("KVM's counters from %s, want binary statistics (Linux 6.1)", m[1])
 	}
 }
 

@@ -50,6 +50,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestTimeout",
 	"TestTinyGuestUndecodableMMIO",
 	"TestTinyGuestMMIOStoreReachesDevice",
+	"TestTinyGuestKVMStats",
 	"TestTinyGuestDeviceTreeNode",
 	"TestTinyGuestPSCICPUOn",
 	"TestTinyGuestDumpVcpus",

@@ -175,6 +175,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		Log:          o.Log,
 		Start:        o.Start,
 		ReadRSS:      o.Stats,
+		KVMStats:     o.Stats,
 	}
 	if o.Restore != nil {
 		h := o.Restore.File.Header.RAM

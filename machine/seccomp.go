@@ -91,12 +91,19 @@ func (m *Machine) shareSystemCalls() []seccomp.Call {
 	return calls
 }
 
-// statsSystemCalls: --stats reads /proc/self/smaps after the run (vmm's
-// Stats), the one file the run phase opens by itself; the filter allows
-// that open, for reading, only when the caller asks for the figures.
+// statsSystemCalls: --stats reads /proc/self/smaps and /proc/self/stat
+// after the run (vmm's Stats), and KVM's statistics for the VM (pread on
+// the descriptors KVM_GET_STATS_FD gave while the VM was built, or
+// read-only opens of its debugfs files), the only files the run phase
+// opens by itself; the filter allows those opens, for reading, and
+// getrusage (gokvm's context switches), only when the caller asks for the
+// figures.
 func (m *Machine) statsSystemCalls() []seccomp.Call {
 	if !m.stats {
 		return nil
 	}
-	return []seccomp.Call{seccomp.ReadOnlyOpenat("--stats reads /proc/self/smaps after the run")}
+	return []seccomp.Call{
+		seccomp.ReadOnlyOpenat("--stats reads /proc/self/smaps and /proc/self/stat after the run, and the VM's debugfs statistics on a kernel without KVM_GET_STATS_FD"),
+		{Name: "getrusage", Why: "--stats reads gokvm's context switches after the run"},
+	}
 }

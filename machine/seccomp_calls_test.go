@@ -121,9 +121,9 @@ func TestShareSystemCalls(t *testing.T) {
 	}
 }
 
-// TestStatsSystemCalls: the run phase opens a file (/proc/self/smaps)
-// only for --stats, and only then does the filter allow openat, for
-// reading.
+// TestStatsSystemCalls: the run phase opens files (/proc/self/smaps and
+// stat, KVM's debugfs) only for --stats, and only then does the filter
+// allow openat, for reading, and getrusage.
 func TestStatsSystemCalls(t *testing.T) {
 	for _, arch := range []string{"amd64", "arm64", "arm"} {
 		for _, c := range seccomp.Allowed {
@@ -137,6 +137,13 @@ func TestStatsSystemCalls(t *testing.T) {
 		cs := onArch(t, machineCalls(&Machine{stats: true}), arch)["openat"]
 		if len(cs) != 1 || cs[0].Args == nil || cs[0].Args.Mask&readOnlyFlags != readOnlyFlags {
 			t.Errorf("%s: with --stats: openat %+v, want it for reading only", arch, cs)
+		}
+		// gokvm's context switches (kvmstats.ReadSelf).
+		if cs := onArch(t, machineCalls(&Machine{}), arch)["getrusage"]; len(cs) != 0 {
+			t.Errorf("%s: without --stats: getrusage %+v", arch, cs)
+		}
+		if cs := onArch(t, machineCalls(&Machine{stats: true}), arch)["getrusage"]; len(cs) != 1 {
+			t.Errorf("%s: with --stats: getrusage %+v, want it allowed", arch, cs)
 		}
 	}
 }

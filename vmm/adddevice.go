@@ -24,11 +24,12 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 			m.log.Printf("%s: %v", spec.Name, err)
 		}
 	}
-	pulse := func() { setLevel(true); setLevel(false) }
+	pulse := func() { m.pulses.Add(1); setLevel(true); setLevel(false) }
 	if efd, err := kvm.NewEventFD(); err == nil {
 		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
 			m.closers = append(m.closers, efd)
 			pulse = func() {
+				m.pulses.Add(1)
 				if err := efd.Signal(); err != nil {
 					m.log.Printf("%s: irqfd: %v", spec.Name, err)
 				}
@@ -50,7 +51,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 				efd.Close()
 				return nil, err
 			}
-			return efd, nil
+			return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 		},
 		Fault: func(err error) {
 			m.log.Printf("%s: %v", spec.Name, err)

@@ -125,6 +125,12 @@ type tinyVM struct {
 // kernel, and the test device. It is closed when the test ends.
 func newTinyVM(t *testing.T, cpus int, a *tinyguest.Asm) *tinyVM {
 	t.Helper()
+	return newTinyVMWith(t, cpus, a, func(*vmm.Config) {})
+}
+
+// newTinyVMWith is newTinyVM with the configuration changed by adjust.
+func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, adjust func(*vmm.Config)) *tinyVM {
+	t.Helper()
 	needKVM(t)
 	code, err := a.Code()
 	if err != nil {
@@ -140,6 +146,7 @@ func newTinyVM(t *testing.T, cpus int, a *tinyguest.Asm) *tinyVM {
 		// show with a failure.
 		Log: log.New(testLog{t}, "", 0),
 	}
+	adjust(&cfg)
 	tv.m, err = vmm.New(cfg, tv.board)
 	if err != nil {
 		t.Fatalf("vmm.New: %v", err)

@@ -454,9 +454,9 @@ func runCommand(args []string, env Env) (status int) {
 	restore()
 	outcomeText = outcome.String()
 	if o.stats {
-		s := m.Stats()
-		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
-			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)
+		for _, line := range statsLines(m.Stats()) {
+			logger.Printf("stats: %s", line)
+		}
 		logger.Printf("stats: %s", goMemory())
 		for _, line := range m.NICStats() {
 			logger.Printf("stats: %s", line)

@@ -65,7 +65,9 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          problem, panic, reset, timeout, failed test or
                          command), 125 cannot test (bad flags, no KVM, gokvm
                          failed), 255 stopped (docs/ci.md)
-      --stats            print boot and exit figures to stderr when the guest stops
+      --stats            print figures to stderr when the guest stops: start-up,
+                         memory, KVM's exits by reason and halts, gokvm's CPU
+                         time and context switches, device interrupts
       --kvm-device PATH  the KVM device (default /dev/kvm)
       --pmu              give each vcpu a PMUv3 (perf in the guest); the host
                          must have KVM_CAP_ARM_PMU_V3

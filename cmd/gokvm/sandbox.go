@@ -216,9 +216,9 @@ func sandboxCommand(args []string, env Env) (status int) {
 	end = machine.RunEnd{Outcome: res.Outcome, Err: err}
 	restore()
 	if o.run.stats {
-		st := s.Machine().Stats()
-		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
-			float64(st.ToFirstRun.Microseconds())/1000, st.MMIOExits, st.RSSWithoutGuestKiB, st.AnonWithoutGuestKiB)
+		for _, line := range statsLines(s.Machine().Stats()) {
+			logger.Printf("stats: %s", line)
+		}
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

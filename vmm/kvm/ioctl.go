@@ -38,6 +38,7 @@ const (
 	kvmGetVcpuEvents       = 0x8040ae9f
 	kvmSetVcpuEvents       = 0x4040aea0
 	kvmGetDeviceAttr       = 0x4018aee2
+	kvmGetStatsFD          = 0xaece // _IO(KVMIO, 0xce)
 	kvmAPIVersionSupported = 12
 )
 
@@ -62,6 +63,7 @@ const (
 	CapArmPtrAuthAdr Capability = 171
 	CapArmPtrAuthGen Capability = 172
 	CapArmMTE        Capability = 205
+	CapBinaryStatsFD Capability = 203
 )
 
 var capNames = map[Capability]string{
@@ -78,6 +80,7 @@ var capNames = map[Capability]string{
 	CapArmVMIPASize:  "KVM_CAP_ARM_VM_IPA_SIZE",
 	CapArmPMUv3:      "KVM_CAP_ARM_PMU_V3",
 	CapArmSVE:        "KVM_CAP_ARM_SVE",
+	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",
 	CapArmPtrAuthAdr: "KVM_CAP_ARM_PTRAUTH_ADDRESS",
 	CapArmPtrAuthGen: "KVM_CAP_ARM_PTRAUTH_GENERIC",
 	CapArmMTE:        "KVM_CAP_ARM_MTE",

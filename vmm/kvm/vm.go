@@ -12,10 +12,16 @@ import (
 type VM struct {
 	sys *System
 	fd  int
+	// creator is the thread that created the VM, which names its
+	// debugfs directory (DebugfsName).
+	creator int
 }
 
 // CreateVM runs KVM_CREATE_VM with the architecture's machine type.
 func (s *System) CreateVM(machineType uintptr) (*VM, error) {
+	// On one thread, so that the id read after is the creator's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for {
 		r, err := ioctl(s.fd, kvmCreateVM, machineType)
 		if err == unix.EINTR {
@@ -24,7 +30,7 @@ func (s *System) CreateVM(machineType uintptr) (*VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("KVM_CREATE_VM (type %#x): %w", machineType, err)
 		}
-		return &VM{sys: s, fd: int(r)}, nil
+		return &VM{sys: s, fd: int(r), creator: unix.Gettid()}, nil
 	}
 }
 
