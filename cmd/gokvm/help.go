@@ -124,10 +124,11 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --vsock CID        a virtio-vsock device (the host's vhost-vsock,
                          /dev/vhost-vsock) with guest context ID CID (3 to
                          4294967294); the guest reaches the host at CID 2
-      --9p DIR,TAG[,ro][,mounts=PATHS]
+      --9p DIR[,TAG][,ro][,mounts=PATHS]
                          serve the host directory DIR over virtio-9p (9P2000.L);
                          the guest mounts it with mount -t 9p -o
-                         trans=virtio,version=9p2000.L TAG /mnt. Nothing outside
+                         trans=virtio,version=9p2000.L TAG /mnt (TAG: kvm_9p
+                         unless given, as in kvmtool). Nothing outside
                          DIR is reachable (symlinks are never followed), nor
                          any other mount below DIR (not there: ENOENT) but
                          those listed in mounts=PATH:PATH... (never /proc,
