@@ -29,6 +29,7 @@ func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 			if !strings.Contains(r.Stderr, "first KVM_RUN") {
 				t.Errorf("--stats printed no figures")
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -67,6 +68,7 @@ func TestGuestRebootIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -84,6 +86,7 @@ func TestGuestPanicIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -130,6 +133,7 @@ func TestTimeout(t *testing.T) {
 			if !strings.Contains(r.Stderr, "timeout: the guest ran for 2s") || !vcpuDumpLine(0).MatchString(r.Stderr) {
 				t.Errorf("stderr %q does not report the timeout and where vcpu 0 was", r.Stderr)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false)
 		})
 	}
 }
@@ -205,6 +209,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if r.Exit != machine.ExitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
 				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, machine.ExitStopped)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false) // a signal kills kvmtool before it says it
 			// SIGUSR1 came first: both vcpus, idle in the kernel, say where
 			// they are, and the guest ran on.
 			for cpu := 0; cpu < 2; cpu++ {
@@ -213,6 +218,25 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// kvmtoolEndLine is kvmtool's last line when the guest ended the session
+// (powered off, reset, crashed) or Ctrl-A x did, which gokvm prints too
+// (docs/kvmtool.md).
+const kvmtoolEndLine = "  Info: KVM session ended normally."
+
+// checkKvmtoolEnd checks that gokvm's stderr ends with kvmtool's last
+// line, or does not have it.
+func checkKvmtoolEnd(t *testing.T, stderr string, want bool) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case want && last != kvmtoolEndLine:
+		t.Errorf("stderr does not end with kvmtool's %q:\n%s", kvmtoolEndLine, stderr)
+	case !want && strings.Contains(stderr, kvmtoolEndLine):
+		t.Errorf("stderr has kvmtool's %q, which kvmtool does not print here:\n%s", kvmtoolEndLine, stderr)
 	}
 }
 

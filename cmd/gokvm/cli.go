@@ -235,6 +235,9 @@ func (r *runFlags) parse(args []string) error {
 			return vmm.Configf("%v (see gokvm help)", err)
 		}
 		if r.fs.NArg() == 0 {
+			if err := checkLkvmValues(r.fs); err != nil {
+				return &vmm.ConfigError{Err: err}
+			}
 			return nil
 		}
 		if r.f.Kernel != "" {

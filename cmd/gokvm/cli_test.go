@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -96,7 +97,8 @@ func TestBadInput(t *testing.T) {
 		{"missing disk", []string{"run", "-k", kernel, "-d", filepath.Join(dir, "none.img")}, "disk " + filepath.Join(dir, "none.img") + ": no such file"},
 		{"disk is a directory", []string{"run", "-k", kernel, "-d", dir}, "is a directory"},
 		{"bad disk option", []string{"run", "-k", kernel, "-d", initrd + ",rw"}, "unknown option \"rw\""},
-		{"bad transport", []string{"run", "-k", kernel, "--virtio-transport", "pci"}, "want mmio or mmio-legacy"},
+		{"bad transport", []string{"run", "-k", kernel, "--virtio-transport", "pci"}, "--virtio-transport pci is a kvmtool option value gokvm does not implement"},
+		{"unknown transport", []string{"run", "-k", kernel, "--virtio-transport", "ccw"}, "want mmio or mmio-legacy"},
 		{"disk locked", []string{"run", "-k", kernel, "-d", initrd, "-d", initrd}, "in use by another process"},
 		{"tap name too long", []string{"run", "-k", kernel, "-n", "mode=tap,tapif=a-very-long-tap-name"}, "interface names have at most 15"},
 		{"tap name invalid", []string{"run", "-k", kernel, "-n", "mode=tap,tapif=ta/p"}, "not a valid interface name"},
@@ -155,7 +157,23 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 			t.Errorf("help does not explain exit status %d", code)
 		}
 	}
-	// Every flag the parser knows is in the help.
+	// Every flag the parser knows is in the help (kvmtool's accepted
+	// and refused options are in docs/kvmtool.md, which it names).
+	newRunFlags().fs.VisitAll(func(fl *flag.Flag) {
+		if _, lkvm := fl.Value.(lkvmFlag); lkvm {
+			return
+		}
+		name := "--" + fl.Name
+		if len(fl.Name) == 1 {
+			name = "-" + fl.Name + ","
+		}
+		if !strings.Contains(stdout, name) {
+			t.Errorf("help lacks %s", name)
+		}
+	})
+	if !strings.Contains(stdout, "docs/kvmtool.md") {
+		t.Errorf("help does not point to docs/kvmtool.md")
+	}
 	if _, err := parseRunFlags([]string{"-k", "x", "--help"}); err == nil {
 		t.Errorf("--help not recognised")
 	}
