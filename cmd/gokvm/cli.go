@@ -225,7 +225,7 @@ func (r *runFlags) parse(args []string) error {
 	args = kvmtoolArgs(args, r.lookup)
 	for {
 		err := r.fs.Parse(args)
-		if r.lkvm.refusedO != nil {
+		if r.lkvm.refusedOpt != nil {
 			return &vmm.ConfigError{Err: r.lkvm.refusal()}
 		}
 		if errors.Is(err, flag.ErrHelp) {

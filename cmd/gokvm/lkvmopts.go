@@ -144,9 +144,9 @@ var errLkvmRefused = errors.New("a kvmtool option gokvm does not implement")
 
 // lkvmState records the accepted and refused options a command line gave.
 type lkvmState struct {
-	refused  string // the refused option given first, as given
-	refusedO *lkvmOption
-	accepted []*lkvmOption
+	refusedName string // the refused option given first, as given
+	refusedOpt  *lkvmOption
+	accepted    []*lkvmOption
 }
 
 // lkvmFlag is the flag.Value of an accepted or refused option. Refused
@@ -164,8 +164,8 @@ func (f lkvmFlag) IsBoolFlag() bool { return f.opt.arg == "" || f.opt.how == lkv
 
 func (f lkvmFlag) Set(string) error {
 	if f.opt.how == lkvmRefused {
-		if f.st.refusedO == nil {
-			f.st.refused, f.st.refusedO = f.name, f.opt
+		if f.st.refusedOpt == nil {
+			f.st.refusedName, f.st.refusedOpt = f.name, f.opt
 		}
 		return errLkvmRefused
 	}
@@ -197,9 +197,9 @@ func (o *lkvmOption) names() []string {
 
 // refusal is the usage error for the refused option a command line gave.
 func (st *lkvmState) refusal() error {
-	o := st.refusedO
-	name := "--" + st.refused
-	if o.short == st.refused {
+	o := st.refusedOpt
+	name := "--" + st.refusedName
+	if o.short == st.refusedName {
 		name = "-" + o.short + " (--" + o.long + ")"
 	}
 	return fmt.Errorf("%s is a kvmtool option gokvm does not implement: %s", name, strings.TrimSuffix(stripMarkdown(o.doc), "."))
