@@ -31,6 +31,7 @@ func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 				t.Errorf("--stats printed no figures")
 			}
 			checkKVMStats(t, r.Stderr)
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -108,6 +109,7 @@ func TestGuestRebootIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -125,6 +127,7 @@ func TestGuestPanicIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -171,6 +174,7 @@ func TestTimeout(t *testing.T) {
 			if !strings.Contains(r.Stderr, "timeout: the guest ran for 2s") || !vcpuDumpLine(0).MatchString(r.Stderr) {
 				t.Errorf("stderr %q does not report the timeout and where vcpu 0 was", r.Stderr)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false)
 		})
 	}
 }
@@ -246,6 +250,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if r.Exit != machine.ExitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
 				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, machine.ExitStopped)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false) // a signal kills kvmtool before it says it
 			// SIGUSR1 came first: both vcpus, idle in the kernel, say where
 			// they are, and the guest ran on.
 			for cpu := 0; cpu < 2; cpu++ {
@@ -254,6 +259,25 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// kvmtoolEndLine is kvmtool's last line when the guest ended the session
+// (powered off, reset, crashed) or Ctrl-A x did, which gokvm prints too
+// (docs/kvmtool.md).
+const kvmtoolEndLine = "  Info: KVM session ended normally."
+
+// checkKvmtoolEnd checks that gokvm's stderr ends with kvmtool's last
+// line, or does not have it.
+func checkKvmtoolEnd(t *testing.T, stderr string, want bool) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case want && last != kvmtoolEndLine:
+		t.Errorf("stderr does not end with kvmtool's %q:\n%s", kvmtoolEndLine, stderr)
+	case !want && strings.Contains(stderr, kvmtoolEndLine):
+		t.Errorf("stderr has kvmtool's %q, which kvmtool does not print here:\n%s", kvmtoolEndLine, stderr)
 	}
 }
 

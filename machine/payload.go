@@ -45,7 +45,7 @@ func mapInput(what, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &vmm.ConfigError{Err: &missingFileError{what: what, path: path}}
+			return nil, &vmm.ConfigError{Err: &MissingFileError{What: what, Path: path}}
 		}
 		return nil, &vmm.ConfigError{Err: fmt.Errorf("%s: %w", what, err)}
 	}
@@ -71,9 +71,10 @@ func mapInput(what, path string) ([]byte, error) {
 	return b, nil
 }
 
-// missingFileError says an input file does not exist, in a shorter form
-// than *fs.PathError, and still matches os.ErrNotExist.
-type missingFileError struct{ what, path string }
+// MissingFileError says an input file (What: "kernel" or "initrd") does
+// not exist, in a shorter form than *fs.PathError, and still matches
+// os.ErrNotExist. The command line prints kvmtool's line for it too.
+type MissingFileError struct{ What, Path string }
 
-func (e *missingFileError) Error() string { return e.what + " " + e.path + ": no such file" }
-func (e *missingFileError) Unwrap() error { return os.ErrNotExist }
+func (e *MissingFileError) Error() string { return e.What + " " + e.Path + ": no such file" }
+func (e *MissingFileError) Unwrap() error { return os.ErrNotExist }

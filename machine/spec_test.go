@@ -107,13 +107,25 @@ func TestParseMemory(t *testing.T) {
 		{"1G", 1 << 30, 0, false},
 		{"512M@0x100000000", 512 << 20, 1 << 32, true},
 		{"2048k", 2 << 20, 0, false},
+		// kvmtool's forms: every unit in either case, hex sizes in MiB,
+		// and an address in MiB or with a unit.
+		{"512m", 512 << 20, 0, false},
+		{"1073741824B", 1 << 30, 0, false},
+		{"1p", 1 << 50, 0, false},
+		{"0x100", 256 << 20, 0, false},
+		{"0x1B", 27 << 20, 0, false},
+		{"256@2048", 256 << 20, 2 << 30, true},
+		{"256M@4G", 256 << 20, 4 << 30, true},
+		{"256@0x800M", 256 << 20, 2 << 30, true},
+		// gokvm's own: a hex address without a unit is in bytes.
+		{"256@0x80000000", 256 << 20, 2 << 30, true},
 	} {
 		m, err := parseMemory(tc.in)
 		if err != nil || m.size != tc.size || m.base != tc.base || m.baseSet != tc.baseSet {
 			t.Errorf("parseMemory(%q) = %+v, %v", tc.in, m, err)
 		}
 	}
-	for _, bad := range []string{"", "0", "-1", "12X", "99999999999T", "1@"} {
+	for _, bad := range []string{"", "0", "-1", "12X", "12MM", "99999999999T", "1@", "@2G", "256@2Q", "256@0x", "0x", "1.5G", "20000000P"} {
 		if _, err := parseMemory(bad); err == nil {
 			t.Errorf("parseMemory(%q) accepted", bad)
 		}

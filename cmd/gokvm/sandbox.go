@@ -30,10 +30,6 @@ type sandboxOptions struct {
 // value.
 var sandboxFlags = []string{"root", "modules", "init", "warm"}
 
-// runBoolFlags are run's flags that take no value (so that the word after
-// one is not taken for its value).
-var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "detach": true, "bisect-status": true, "help": true, "h": true}
-
 // parseSandboxFlags splits `[flags] -- CMD [ARGS...]`: the sandbox's own
 // flags are taken out, and the rest are run's.
 func parseSandboxFlags(args []string) (*sandboxOptions, error) {
@@ -58,7 +54,8 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 		return nil, vmm.Configf("no command after --: gokvm sandbox [flags] -- CMD [ARGS...]")
 	}
 	var rest []string
-	flags := args[:sep]
+	runFlags := newRunFlags()
+	flags := kvmtoolArgs(args[:sep], runFlags.lookup)
 	for i := 0; i < len(flags); i++ {
 		a := flags[i]
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -82,7 +79,13 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 		}
 		if dst == nil {
 			rest = append(rest, a)
-			if !hasValue && !runBoolFlags[name] && i+1 < len(flags) {
+			// An unknown flag takes the next word along, for
+			// parseRunFlags to name it.
+			known, takesValue := runFlags.lookup(name)
+			if !known {
+				takesValue = name != "h" && name != "help"
+			}
+			if !hasValue && takesValue && i+1 < len(flags) {
 				i++
 				rest = append(rest, flags[i])
 			}
