@@ -95,6 +95,15 @@ type Payload struct {
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
+	// KernelName names the kernel in messages (its file's name); "the
+	// kernel" when empty.
+	KernelName string
+	// Firmware, instead of a kernel and initrd, is a firmware image
+	// booted as kvmtool's --firmware boots one: loaded as it is at
+	// FirmwareAddr (the start of RAM when 0) and entered at its first
+	// byte, with the device tree after it.
+	Firmware     []byte
+	FirmwareAddr uint64
 }
 
 // Board is what the generic VM core asks of an architecture's machine: the

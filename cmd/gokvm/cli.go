@@ -161,6 +161,8 @@ func newRunFlags() *runFlags {
 		}
 	}
 	str(&f.Kernel, "k", "kernel")
+	str(&f.Firmware, "f", "firmware")
+	str(&f.FirmwareAddress, "firmware-address")
 	str(&f.Initrd, "i", "initrd")
 	str(&f.Cmdline, "p", "params")
 	str(&f.Memory, "m", "mem")
@@ -324,6 +326,10 @@ func parseRunFlags(args []string) (*runOptions, error) {
 		switch fl.Name {
 		case "k", "kernel":
 			o.spec.Kernel = f.Kernel
+		case "f", "firmware":
+			o.spec.Firmware = f.Firmware
+		case "firmware-address":
+			o.spec.FirmwareAddress = f.FirmwareAddress
 		case "i", "initrd":
 			o.spec.Initrd = f.Initrd
 		case "p", "params":
