@@ -60,6 +60,8 @@ var tinyGuestTests = []string{
 	"TestTinyGuestPauseErrors",
 	"TestTinyGuestStopWhilePaused",
 	"TestTinyGuestSaveRestore",
+	"TestTinyGuestFlatKernel",
+	"TestTinyGuestFirmware",
 }
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)
