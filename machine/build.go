@@ -157,7 +157,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	devices = append(append(append(devices, disks...), nics...), shares...)
+	flash, err := m.openFlash(r)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(append(append(append(devices, flash...), disks...), nics...), shares...)
 	vsockDev, err := m.openVsock(r)
 	if err != nil {
 		return nil, err

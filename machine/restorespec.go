@@ -68,6 +68,7 @@ func sameMachine(saved, s Spec) error {
 		{"kernel", saved.Kernel, s.Kernel},
 		{"firmware", saved.Firmware, s.Firmware},
 		{"firmware_address", saved.FirmwareAddress, s.FirmwareAddress},
+		{"flash", saved.Flash, s.Flash},
 		{"initrd", saved.Initrd, s.Initrd},
 		{"cmdline", saved.Cmdline, s.Cmdline},
 		{"aarch32", saved.AArch32, s.AArch32},

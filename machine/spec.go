@@ -33,6 +33,11 @@ type Spec struct {
 	// FirmwareAddress is where Firmware goes, a guest-physical address
 	// in RAM ("0x80000000"); the start of RAM when empty.
 	FirmwareAddress string `json:"firmware_address,omitempty"`
+	// Flash is a file the guest sees as a CFI NOR flash at 0x0200_0000,
+	// as kvmtool's --flash (its first power-of-two bytes, 64 KiB to 16
+	// MiB): where EDK2 keeps its UEFI variables. What the guest programs
+	// and erases reaches the file.
+	Flash string `json:"flash,omitempty"`
 	// Initrd is the initial ramdisk; none when empty.
 	Initrd string `json:"initrd,omitempty"`
 	// Cmdline is the kernel command line.

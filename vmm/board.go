@@ -21,6 +21,10 @@ const (
 	// name for the board's UART (earlycon=pl011,0x9000000 on QEMU's virt
 	// board, which CI harnesses hard-code); the board says where.
 	AreaFixedUART
+	// AreaFlash is one window for a flash, with no interrupt, where the
+	// board's firmware expects it (on mach-virt kvmtool's 0x0200_0000,
+	// at most 16 MiB).
+	AreaFlash
 )
 
 func (a Area) String() string {
@@ -31,17 +35,23 @@ func (a Area) String() string {
 		return "virtio-mmio"
 	case AreaFixedUART:
 		return "fixed UART"
+	case AreaFlash:
+		return "flash"
 	}
 	return "unknown area"
 }
 
 // Placement is where the board put a device: its MMIO window and the
-// interrupt it raises (a board-relative device interrupt number).
+// interrupt it raises (a board-relative device interrupt number), NoIRQ
+// for a device without one.
 type Placement struct {
 	Base uint64
 	Size uint64
 	IRQ  uint32
 }
+
+// NoIRQ is the IRQ of a placement without an interrupt (a flash).
+const NoIRQ = ^uint32(0)
 
 // Trigger is how a device's interrupt is signalled.
 type Trigger int

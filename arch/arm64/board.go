@@ -70,6 +70,7 @@ type Board struct {
 	nextPlatform uint64
 	nextVirtio   uint64
 	fixedUART    bool // the AreaFixedUART slot is taken
+	flash        bool // the AreaFlash window is taken
 	nextSPI      uint32
 }
 
@@ -271,6 +272,13 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 		}
 		p.Base = FixedUARTBase
 		b.fixedUART = true
+	case vmm.AreaFlash:
+		if size > FlashMaxSize || b.flash {
+			return p, fmt.Errorf("the flash window at %#x is taken or too small for %d bytes", uint64(FlashBase), size)
+		}
+		p.Base, p.IRQ = FlashBase, vmm.NoIRQ
+		b.flash = true
+		return p, nil // a flash raises no interrupt
 	default:
 		return p, fmt.Errorf("no %s area on this board", area)
 	}

@@ -163,6 +163,7 @@ func newRunFlags() *runFlags {
 	str(&f.Kernel, "k", "kernel")
 	str(&f.Firmware, "f", "firmware")
 	str(&f.FirmwareAddress, "firmware-address")
+	str(&f.Flash, "F", "flash")
 	str(&f.Initrd, "i", "initrd")
 	str(&f.Cmdline, "p", "params")
 	str(&f.Memory, "m", "mem")
@@ -330,6 +331,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.Firmware = f.Firmware
 		case "firmware-address":
 			o.spec.FirmwareAddress = f.FirmwareAddress
+		case "F", "flash":
+			o.spec.Flash = f.Flash
 		case "i", "initrd":
 			o.spec.Initrd = f.Initrd
 		case "p", "params":

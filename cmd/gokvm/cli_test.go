@@ -147,7 +147,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--aarch32", "--firmware", "--firmware-address", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "--pmu", "--disable-sve", "--sve-max-vl", "--disable-ptrauth", "--vcpu-affinity", "Ctrl-A x"} {
+	for _, want := range []string{"--aarch32", "--firmware", "--firmware-address", "--flash", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "--pmu", "--disable-sve", "--sve-max-vl", "--disable-ptrauth", "--vcpu-affinity", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}

@@ -51,6 +51,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          ignored then, as kvmtool ignores it
       --firmware-address ADDR
                          load the firmware at guest-physical ADDR in RAM
+  -F, --flash FILE       a CFI NOR flash at 0x2000000 over FILE (its first
+                         power-of-two bytes, 64 KiB to 16 MiB), where EDK2
+                         keeps its variables: what the guest programs and
+                         erases reaches FILE (kvmtool's --flash)
       --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
                          Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
                          a zImage given without --aarch32 is refused, saying so.

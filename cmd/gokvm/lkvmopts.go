@@ -81,8 +81,7 @@ var lkvmOptions = []lkvmOption{
 	{long: "initrd", short: "i", arg: "FILE", how: lkvmImplemented, doc: "the initial RAM disk"},
 	{long: "params", short: "p", arg: "PARAMS", how: lkvmImplemented, doc: "the command line as given; kvmtool without `--nodefaults` adds `console=ttyS0` (or `hvc0`) and `root=/dev/vda rw` to it, gokvm never does"},
 	{long: "firmware", short: "f", arg: "FILE", how: lkvmImplemented, doc: "loaded as it is at the start of RAM and entered there, the device tree at the next 2 MiB boundary after it; `-i` is ignored with a warning and `-k` with it refused, as in kvmtool"},
-	// Being built by issue 20's firmware part.
-	{long: "flash", short: "F", arg: "FILE", how: lkvmRefused, doc: "a flash image for the firmware (not yet in gokvm)"},
+	{long: "flash", short: "F", arg: "FILE", how: lkvmImplemented, doc: "a CFI flash at 0x2000000 over FILE's first power-of-two bytes (64 KiB to 16 MiB); a program clears bits and never sets one, as on a real flash (kvmtool copies the data over)"},
 	// Networking options.
 	{long: "network", short: "n", arg: "PARAMS", how: lkvmImplemented, doc: "`mode=tap\\|user\\|none`, `tapif`, `guest_mac`, `vhost`, and `-n` alone (a tap NIC); the keys `script`, `downscript`, `guest_ip`, `host_ip`, `fd`, `mq` and `trans` are refused by name. gokvm's user mode has QEMU's addresses (10.0.2.15) and `hostfwd`; kvmtool's has 192.168.33.15. Without `-n`, kvmtool makes a user-mode NIC and gokvm none"},
 	{long: "no-dhcp", how: lkvmAccepted, doc: "it only changes the command line kvmtool writes for its default root file system, which gokvm does not have"},

@@ -93,7 +93,7 @@ func TestMissingFirmware(t *testing.T) {
 
 func TestSandboxRefusesFirmware(t *testing.T) {
 	fw := writeFile(t, t.TempDir(), "fw.bin", make([]byte, 64<<10))
-	for _, flag := range []string{"-f", "--firmware", "--firmware-address"} {
+	for _, flag := range []string{"-f", "--firmware", "--firmware-address", "-F", "--flash"} {
 		code, _, stderr := runCLI(t, "sandbox", "-k", fw, flag, fw, "--", "true")
 		if code != sandbox.StatusFailed || !strings.Contains(stderr, "the sandbox boots a Linux kernel") {
 			t.Errorf("sandbox %s: status %d, stderr %q", flag, code, stderr)
@@ -119,5 +119,36 @@ func TestFirmwareRun(t *testing.T) {
 	}
 	if spec["firmware"] != fw || spec["firmware_address"] != "0x80100000" || spec["kernel"] != nil {
 		t.Errorf("--print-config gave firmware %v at %v, kernel %v", spec["firmware"], spec["firmware_address"], spec["kernel"])
+	}
+}
+
+// A flash file the guest cannot have is a usage error naming it.
+func TestFlashBadInput(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, dir, "Image", testimage.Arm64(1<<20, 0, 20<<20))
+	small := writeFile(t, dir, "small.img", make([]byte, 4096))
+	ok := writeFile(t, dir, "vars.img", make([]byte, 64<<10))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing", []string{"-F", filepath.Join(dir, "none.img")}, "flash " + filepath.Join(dir, "none.img") + ": no such file"},
+		{"directory", []string{"--flash", dir}, "not a regular file"},
+		{"too small", []string{"--flash", small}, "4096 bytes; a flash holds at least one 64 KiB erase block"},
+		{"in use", []string{"--flash", ok, "-d", ok}, "flash " + ok + ": in use by another process"}, // a disk and the flash on one file: the second lock fails
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"run", "-k", kernel}, tc.args...), noKVM(t)...)
+			code, _, stderr := runCLI(t, args...)
+			if code != machine.ExitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("status %d, stderr %q; want %d and %q", code, stderr, machine.ExitUsage, tc.want)
+			}
+		})
+	}
+	// A usable flash gets as far as KVM.
+	code, _, stderr := runCLI(t, append([]string{"run", "-k", kernel, "--flash", ok}, noKVM(t)...)...)
+	if code != machine.ExitFailure || !strings.Contains(stderr, "does not exist") {
+		t.Errorf("a usable flash: status %d, stderr %q", code, stderr)
 	}
 }
