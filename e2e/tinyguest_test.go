@@ -62,6 +62,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestSaveRestore",
 	"TestTinyGuestFlatKernel",
 	"TestTinyGuestFirmware",
+	"TestTinyGuestReadOnlyWindow",
 }
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)
