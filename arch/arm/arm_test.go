@@ -272,4 +272,12 @@ func TestLoadFlat32(t *testing.T) {
 	if want := "gokvm: kernel t.bin has no zImage magic; loading it as a flat binary at 0x80008000 as kvmtool does\n"; logged.String() != want {
 		t.Errorf("logged %q, want %q", logged.String(), want)
 	}
+	// Firmware goes at the start of RAM for a 32-bit guest too.
+	fw := arm64.New(arm64.Options{Guest: AArch32{}})
+	if err := fw.Prepare(vmm.Payload{Firmware: []byte("firmware")}, base, size, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := fw.Placement(); p.KernelAddr != base || p.FDTAddr != base+2<<20 {
+		t.Errorf("32-bit firmware at %#x, device tree at %#x", p.KernelAddr, p.FDTAddr)
+	}
 }
