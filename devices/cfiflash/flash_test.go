@@ -317,3 +317,32 @@ func TestSizes(t *testing.T) {
 		t.Errorf("Close left the array mapped (%v)", err)
 	}
 }
+
+// Vcpus drive the flash at once: their accesses are serialised, and the
+// mapping always follows the mode (run under the race detector).
+func TestConcurrentVcpus(t *testing.T) {
+	f, w := newFlash(t, 2*BlockSize)
+	cmds := []uint16{cmdReadArray, cmdReadStatus, cmdReadQuery, cmdWordProgram, cmdEraseSetup, cmdConfirm, cmdBufferedProgram, 3, cmdClearStatus}
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 2000; i++ {
+				off := uint64((i*7919 + g*4099) % (2 * BlockSize) &^ 3)
+				if i%3 == 0 {
+					rd32(f, off)
+				} else {
+					wr32(f, off, both(cmds[(i+g)%len(cmds)]))
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if w.mapped != (f.mode == readArray) {
+		t.Errorf("mapped %v in mode %s", w.mapped, f.mode)
+	}
+}
