@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
+	"github.com/gokvm/gokvm/vmm/kvm"
 	"github.com/gokvm/gokvm/vmm/seccomp"
 	"golang.org/x/sys/unix"
 )
@@ -40,7 +41,19 @@ func (m *Machine) extraSystemCalls() []seccomp.Call {
 	calls := m.vhostSystemCalls()
 	calls = append(calls, m.shareSystemCalls()...)
 	calls = append(calls, m.recorderSystemCalls()...)
+	calls = append(calls, m.flashSystemCalls()...)
 	return append(calls, m.statsSystemCalls()...)
+}
+
+// flashSystemCalls: a flash maps its array into the guest in read-array
+// mode and unmaps it for the others, as the guest's commands switch.
+func (m *Machine) flashSystemCalls() []seccomp.Call {
+	if m.spec.Flash == "" {
+		return nil
+	}
+	return []seccomp.Call{{Name: "ioctl", Why: "a CFI flash (--flash) maps and unmaps its array as the guest switches read modes",
+		Args: &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{
+			{V: kvm.RequestSetUserMemoryRegion, Name: "KVM_SET_USER_MEMORY_REGION", Why: "the flash array in or out of the guest"}}}}}
 }
 
 // shareSystemCalls are a 9p share's file system calls, made while the

@@ -45,6 +45,9 @@ func TestCheckNamesTheField(t *testing.T) {
 		want string
 	}{
 		{"no kernel", func(s *Spec) { s.Kernel = "" }, "no kernel given"},
+		{"kernel and firmware", func(s *Spec) { s.Firmware = "fw.bin" }, "only one of --kernel or --firmware"},
+		{"firmware address without firmware", func(s *Spec) { s.FirmwareAddress = "0x80000000" }, "firmware_address: 0x80000000: only a firmware image"},
+		{"firmware address", func(s *Spec) { s.Kernel, s.Firmware, s.FirmwareAddress = "", "fw.bin", "0x80zz" }, `firmware_address: "0x80zz" is not an address`},
 		{"cpus", func(s *Spec) { s.CPUs = -1 }, "cpus: -1: a guest needs at least 1 vcpu"},
 		{"memory", func(s *Spec) { s.Memory = "lots" }, `memory: "lots": size "lots" is not a positive number`},
 		{"memory address", func(s *Spec) { s.Memory = "256@zz" }, `address "zz" is not a number`},

@@ -90,6 +90,10 @@ type Machine struct {
 	// (DeviceSpec.StateName), in the order of devices.
 	stateNames []string
 
+	// nextSlot is the last KVM memory slot taken; guest RAM is slot 0,
+	// devices that map their windows (MapReadOnly) take the next ones.
+	nextSlot atomic.Uint32
+
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64

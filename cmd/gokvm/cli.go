@@ -161,6 +161,9 @@ func newRunFlags() *runFlags {
 		}
 	}
 	str(&f.Kernel, "k", "kernel")
+	str(&f.Firmware, "f", "firmware")
+	str(&f.FirmwareAddress, "firmware-address")
+	str(&f.Flash, "F", "flash")
 	str(&f.Initrd, "i", "initrd")
 	str(&f.Cmdline, "p", "params")
 	str(&f.Memory, "m", "mem")
@@ -324,6 +327,12 @@ func parseRunFlags(args []string) (*runOptions, error) {
 		switch fl.Name {
 		case "k", "kernel":
 			o.spec.Kernel = f.Kernel
+		case "f", "firmware":
+			o.spec.Firmware = f.Firmware
+		case "firmware-address":
+			o.spec.FirmwareAddress = f.FirmwareAddress
+		case "F", "flash":
+			o.spec.Flash = f.Flash
 		case "i", "initrd":
 			o.spec.Initrd = f.Initrd
 		case "p", "params":

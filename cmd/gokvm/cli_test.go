@@ -49,8 +49,8 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	kernel := writeFile(t, dir, "Image", testimage.Arm64(1<<20, 0, 20<<20))
-	notImage := writeFile(t, dir, "notes.txt", []byte(strings.Repeat("this is not a kernel\n", 10)))
-	truncated := writeFile(t, dir, "Image.trunc", testimage.Arm64(1<<20, 0, 20<<20)[:40])
+	empty := writeFile(t, dir, "empty", nil)
+	gzNothing := writeFile(t, dir, "nothing.gz", testimage.Gzip(nil))
 	gz := testimage.Gzip(testimage.Arm64(1<<20, 0, 20<<20))
 	truncGz := writeFile(t, dir, "Image.gz", gz[:len(gz)-100])
 	zimage := writeFile(t, dir, "zImage", testimage.Zimage(8192))
@@ -67,8 +67,8 @@ func TestBadInput(t *testing.T) {
 		{"missing kernel", []string{"run", "-k", filepath.Join(dir, "nope")}, "kernel " + filepath.Join(dir, "nope") + ": no such file"},
 		{"no kernel flag", []string{"run"}, "no kernel given"},
 		{"kernel is a directory", []string{"run", "-k", dir}, "is a directory"},
-		{"not an Image", []string{"run", "-k", notImage}, "not an arm64 Image"},
-		{"truncated Image", []string{"run", "-k", truncated}, "too short"},
+		{"empty kernel", []string{"run", "-k", empty}, "the file is empty"},
+		{"gzip of nothing", []string{"run", "-k", gzNothing}, "decompresses to nothing"},
 		{"truncated gzip Image", []string{"run", "-k", truncGz}, "gzip stream is truncated"},
 		{"zImage without --aarch32", []string{"run", "-k", zimage}, "32-bit ARM zImage (boot it with --aarch32)"},
 		{"Image with --aarch32", []string{"run", "--aarch32", "-k", kernel}, "found an arm64 Image; boot it without --aarch32"},
@@ -147,7 +147,7 @@ func TestHelpListsEveryFlagAndStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, want := range []string{"--aarch32", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "--pmu", "--disable-sve", "--sve-max-vl", "--disable-ptrauth", "--vcpu-affinity", "Ctrl-A x"} {
+	for _, want := range []string{"--aarch32", "--firmware", "--firmware-address", "--flash", "--network", "--disk", "--virtio-transport", "--kernel", "--initrd", "--params", "--cpus", "--mem", "--irqchip", "--dump-dtb", "--timeout", "--stats", "--kvm-device", "--config", "--print-config", "--pmu", "--disable-sve", "--sve-max-vl", "--disable-ptrauth", "--vcpu-affinity", "Ctrl-A x"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help lacks %s", want)
 		}

@@ -8,6 +8,7 @@ usage: gokvm COMMAND [ARGS]
 
 The most commonly used gokvm commands are:
   gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
+  gokvm run -f FIRMWARE [flags] boot a firmware image instead (docs/payloads.md)
   gokvm sandbox -k KERNEL [flags] -- CMD [ARGS...]
                                 run CMD in a guest booted on the host's root
                                 (read-only, writes vanish); exit with CMD's status
@@ -37,9 +38,23 @@ The most commonly used gokvm commands are:
   gokvm help                    print this help
 
 Flags of gokvm run (kvmtool's lkvm run spellings):
-  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required);
-                         with --aarch32, a 32-bit ARM zImage. As in kvmtool,
-                         also the first argument that is not a flag
+  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed; with
+                         --aarch32, a 32-bit ARM zImage. As in kvmtool, also
+                         the first argument that is not a flag. A file without
+                         an Image header (zImage magic) is booted as kvmtool
+                         boots it: as a flat binary at RAM+0x80000 (+0x8000),
+                         entered at its first byte, with a warning
+                         (docs/payloads.md)
+  -f, --firmware FILE    instead of -k: a firmware image loaded at the start of
+                         RAM and entered there, the device tree at the next
+                         2 MiB boundary after it (kvmtool's --firmware); -i is
+                         ignored then, as kvmtool ignores it
+      --firmware-address ADDR
+                         load the firmware at guest-physical ADDR in RAM
+  -F, --flash FILE       a CFI NOR flash at 0x2000000 over FILE (its first
+                         power-of-two bytes, 64 KiB to 16 MiB), where EDK2
+                         keeps its variables: what the guest programs and
+                         erases reaches FILE (kvmtool's --flash)
       --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
                          Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
                          a zImage given without --aarch32 is refused, saying so.
@@ -160,7 +175,7 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
 kvmtool's other lkvm run options, in kvmtool's forms (-m512, -n alone): those
 gokvm needs do nothing for are accepted and ignored (--nodefaults, --no-dhcp,
 --disable-mte, --no-pvtime, --debug-ioport, --debug-mmio, --psci), the others
-refused by name with status 2 (--firmware, --vfio-pci, --balloon, --nested...;
+refused by name with status 2 (--vfio-pci, --balloon, --nested, --force-pci...;
 docs/kvmtool.md has the table).
 
 The console: the guest's first serial port (ttyS0; with --console, ttyAMA0 or
@@ -224,5 +239,6 @@ const exitStatusHelp = `Exit status:
   6  stopped from outside: SIGINT, SIGTERM, or Ctrl-A x on a terminal
 On 0, 3, 4 and Ctrl-A x gokvm run also prints kvmtool's last line,
 "  Info: KVM session ended normally." (kvmtool exits 0 on all four), and on
-a missing kernel or initrd kvmtool's "  Fatal: Unable to open kernel FILE".
+a missing kernel or initrd kvmtool's "  Fatal: Unable to open kernel FILE"
+(for a missing firmware, "  Fatal: unable to load firmware image FILE: ...").
 `

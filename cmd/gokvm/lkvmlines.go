@@ -36,14 +36,18 @@ func kvmtoolSessionEnded(o vmm.Outcome, escaped bool) bool {
 
 // kvmtoolFatal is kvmtool's die() line for a failure gokvm reports in its
 // own words too, or "". kvm.c dies with "Unable to open kernel FILE" (and
-// initrd); kvm-unit-tests' scripts/vmm.bash reads that line to tell a
-// working VMM from one that cannot run its tests.
+// initrd), and with "unable to load firmware image FILE: ERROR" for a
+// firmware it cannot open; kvm-unit-tests' scripts/vmm.bash reads the
+// kernel's line to tell a working VMM from one that cannot run its tests.
 func kvmtoolFatal(err error) string {
 	var missing *machine.MissingFileError
-	if errors.As(err, &missing) {
-		return fmt.Sprintf("%sUnable to open %s %s", kvmtoolFatalPrefix, missing.What, missing.Path)
+	switch {
+	case !errors.As(err, &missing):
+		return ""
+	case missing.What == "firmware":
+		return fmt.Sprintf("%sunable to load firmware image %s: No such file or directory", kvmtoolFatalPrefix, missing.Path)
 	}
-	return ""
+	return fmt.Sprintf("%sUnable to open %s %s", kvmtoolFatalPrefix, missing.What, missing.Path)
 }
 
 // isClosed says whether ch is closed (console.escaped: Ctrl-A x was typed).

@@ -80,9 +80,8 @@ var lkvmOptions = []lkvmOption{
 	{long: "kernel", short: "k", arg: "FILE", how: lkvmImplemented, doc: "also given, as kvmtool takes it, as the first argument that is not an option; kvmtool without one looks for a kernel in `./bzImage` and `/boot`, gokvm does not"},
 	{long: "initrd", short: "i", arg: "FILE", how: lkvmImplemented, doc: "the initial RAM disk"},
 	{long: "params", short: "p", arg: "PARAMS", how: lkvmImplemented, doc: "the command line as given; kvmtool without `--nodefaults` adds `console=ttyS0` (or `hvc0`) and `root=/dev/vda rw` to it, gokvm never does"},
-	// Being built by issue 20's firmware part.
-	{long: "firmware", short: "f", arg: "FILE", how: lkvmRefused, doc: "boot a firmware image instead of a kernel (not yet in gokvm)"},
-	{long: "flash", short: "F", arg: "FILE", how: lkvmRefused, doc: "a flash image for the firmware (not yet in gokvm)"},
+	{long: "firmware", short: "f", arg: "FILE", how: lkvmImplemented, doc: "loaded as it is at the start of RAM and entered there, the device tree at the next 2 MiB boundary after it; `-i` is ignored with a warning and `-k` with it refused, as in kvmtool"},
+	{long: "flash", short: "F", arg: "FILE", how: lkvmImplemented, doc: "a CFI flash at 0x2000000 over FILE's first power-of-two bytes (64 KiB to 16 MiB); a program clears bits and never sets one, as on a real flash (kvmtool copies the data over)"},
 	// Networking options.
 	{long: "network", short: "n", arg: "PARAMS", how: lkvmImplemented, doc: "`mode=tap\\|user\\|none`, `tapif`, `guest_mac`, `vhost`, and `-n` alone (a tap NIC); the keys `script`, `downscript`, `guest_ip`, `host_ip`, `fd`, `mq` and `trans` are refused by name. gokvm's user mode has QEMU's addresses (10.0.2.15) and `hostfwd`; kvmtool's has 192.168.33.15. Without `-n`, kvmtool makes a user-mode NIC and gokvm none"},
 	{long: "no-dhcp", how: lkvmAccepted, doc: "it only changes the command line kvmtool writes for its default root file system, which gokvm does not have"},
@@ -107,7 +106,7 @@ var lkvmOptions = []lkvmOption{
 	{long: "force-pci", how: lkvmRefused, doc: "virtio over PCI (deprecated for `--virtio-transport pci`; not yet in gokvm)"},
 	// Being built: gicv2m and gicv3-its are issue 20's.
 	{long: "irqchip", arg: "gicv2|gicv2m|gicv3|gicv3-its", how: lkvmImplemented, doc: "`gicv2` and `gicv3`, and gokvm's `auto` (the default: GICv3, else GICv2); `gicv2m` and `gicv3-its` are refused for now"},
-	{long: "firmware-address", arg: "ADDR", how: lkvmRefused, doc: "where `--firmware` is loaded (not yet in gokvm)"},
+	{long: "firmware-address", arg: "ADDR", how: lkvmImplemented, doc: "an address in RAM, 4-byte aligned; without `--firmware` refused (kvmtool ignores it)"},
 	{long: "psci", how: lkvmAccepted, doc: "kvmtool handles PSCI calls itself with it; the guest sees the same PSCI from KVM's in-kernel implementation, which gokvm always uses", note: "--psci: PSCI stays in KVM (gokvm has no PSCI of its own); the guest sees the same calls"},
 	{long: "counter-offset", arg: "N", how: lkvmRefused, doc: "offset the guest's counter (KVM_ARM_SET_COUNTER_OFFSET)"},
 	{long: "nested", how: lkvmRefused, doc: "start the vcpus at EL2, for nested virtualisation"},

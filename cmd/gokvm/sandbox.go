@@ -76,6 +76,8 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 			return nil, vmm.Configf("--%s: the sandbox builds its own initramfs", name)
 		case "dump-dtb", "print-config":
 			return nil, vmm.Configf("--%s is for gokvm run, not gokvm sandbox", name)
+		case "f", "firmware", "firmware-address", "F", "flash":
+			return nil, vmm.Configf("--%s: the sandbox boots a Linux kernel (-k), not firmware", name)
 		}
 		if dst == nil {
 			rest = append(rest, a)

@@ -53,6 +53,7 @@ const (
 	CapIOEventFD     Capability = 36
 	CapMaxVcpus      Capability = 66
 	CapOneReg        Capability = 70
+	CapReadonlyMem   Capability = 81
 	CapDeviceCtrl    Capability = 89
 	CapArmEL132Bit   Capability = 93
 	CapArmPSCI02     Capability = 102
@@ -73,6 +74,7 @@ var capNames = map[Capability]string{
 	CapIOEventFD:     "KVM_CAP_IOEVENTFD",
 	CapMaxVcpus:      "KVM_CAP_MAX_VCPUS",
 	CapOneReg:        "KVM_CAP_ONE_REG",
+	CapReadonlyMem:   "KVM_CAP_READONLY_MEM",
 	CapDeviceCtrl:    "KVM_CAP_DEVICE_CTRL",
 	CapArmEL132Bit:   "KVM_CAP_ARM_EL1_32BIT",
 	CapArmPSCI02:     "KVM_CAP_ARM_PSCI_0_2",
