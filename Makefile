@@ -77,7 +77,7 @@ fuzz-long:
 
 # End-to-end tests: boot real guests under gokvm on KVM/ARM.
 e2e: deps kernels
-	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 30m ./e2e/...
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./e2e/...
 
 # The whole test suite, as CI runs it.
 test: deps kernels vet build

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,10 @@ var verbose = flag.Bool("e2e.console", false, "copy the emulated hosts' consoles
 // "direct"), filled once by TestMain: each emulated host boots once and runs
 // all scenarios, because booting it is what costs.
 var results = map[string]map[string]scenario.Result{}
+
+// hostErrs are the errors of emulated hosts that did not finish their
+// scenarios, by host kind: why a scenario has no result.
+var hostErrs = map[string]error{}
 
 // build is what TestMain built.
 var build *harness.Build
@@ -92,7 +97,9 @@ func TestMain(m *testing.M) {
 					continue
 				}
 				t0 := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+				// The GICv3 host's scenarios take 8-10 min on an idle
+				// 2-core machine; the limit leaves room for a loaded one.
+				ctx, cancel := context.WithTimeout(context.Background(), 18*time.Minute)
 				var console *os.File
 				if *verbose {
 					console = os.Stderr
@@ -101,6 +108,7 @@ func TestMain(m *testing.M) {
 				cancel()
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "e2e: %s host: %v\n", kind, err)
+					hostErrs[kind] = err
 				}
 				results[kind] = res
 				fmt.Printf("e2e: emulated %s host ran %d scenarios in %s\n", kind, len(res), harness.Elapsed(t0))
@@ -138,6 +146,10 @@ func result(t *testing.T, host, name string) scenario.Result {
 	}
 	r, ok := results[host][name]
 	if !ok {
+		if err := hostErrs[host]; err != nil {
+			first, _, _ := strings.Cut(err.Error(), "; console:")
+			t.Fatalf("scenario %q did not run on the %s host: %s", name, host, first)
+		}
 		t.Fatalf("scenario %q did not run on the %s host", name, host)
 	}
 	t.Cleanup(func() {

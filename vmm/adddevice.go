@@ -18,25 +18,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if err != nil {
 		return fmt.Errorf("placing %s: %w", spec.Name, err)
 	}
-	line := m.board.IRQLine(p.IRQ)
-	setLevel := func(level bool) {
-		if err := m.vm.SetIRQLine(line, level); err != nil {
-			m.log.Printf("%s: %v", spec.Name, err)
-		}
-	}
-	pulse := func() { setLevel(true); setLevel(false) }
-	if efd, err := kvm.NewEventFD(); err == nil {
-		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
-			m.closers = append(m.closers, efd)
-			pulse = func() {
-				if err := efd.Signal(); err != nil {
-					m.log.Printf("%s: irqfd: %v", spec.Name, err)
-				}
-			}
-		} else {
-			efd.Close()
-		}
-	}
+	setLevel, pulse := m.interrupts(spec.Name, p)
 	env := DeviceEnv{
 		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
 		SetLevel: setLevel,
@@ -50,7 +32,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 				efd.Close()
 				return nil, err
 			}
-			return efd, nil
+			return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 		},
 		Fault: func(err error) {
 			m.log.Printf("%s: %v", spec.Name, err)
@@ -59,6 +41,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 			m.faultMu.Unlock()
 		},
 	}
+	env.MapReadOnly, env.UnmapReadOnly = m.readOnlyWindow(p)
 	d, err := spec.New(env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
@@ -77,4 +60,56 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	}
 	m.stateNames = append(m.stateNames, stateName)
 	return nil
+}
+
+// interrupts are a device's SetLevel and Pulse for its placement: the
+// interrupt line through KVM_IRQ_LINE, an edge through an irqfd where the
+// host has them; nothing for a placement without an interrupt.
+func (m *Machine) interrupts(name string, p Placement) (setLevel func(bool), pulse func()) {
+	if p.IRQ == NoIRQ {
+		return func(bool) {}, func() {}
+	}
+	line := m.board.IRQLine(p.IRQ)
+	setLevel = func(level bool) {
+		if err := m.vm.SetIRQLine(line, level); err != nil {
+			m.log.Printf("%s: %v", name, err)
+		}
+	}
+	pulse = func() { m.pulses.Add(1); setLevel(true); setLevel(false) }
+	if efd, err := kvm.NewEventFD(); err == nil {
+		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
+			m.closers = append(m.closers, efd)
+			pulse = func() {
+				m.pulses.Add(1)
+				if err := efd.Signal(); err != nil {
+					m.log.Printf("%s: irqfd: %v", name, err)
+				}
+			}
+		} else {
+			efd.Close()
+		}
+	}
+	return setLevel, pulse
+}
+
+// readOnlyWindow is a device's MapReadOnly and UnmapReadOnly for its
+// window: a memory slot of its own, taken when it first maps.
+func (m *Machine) readOnlyWindow(p Placement) (mapRO func([]byte) error, unmapRO func() error) {
+	var slot uint32
+	mapRO = func(mem []byte) error {
+		if uint64(len(mem)) != p.Size {
+			return fmt.Errorf("mapping %d bytes over a window of %d", len(mem), p.Size)
+		}
+		if slot == 0 {
+			slot = m.nextSlot.Add(1)
+		}
+		return m.vm.MapMemoryReadOnly(slot, p.Base, mem)
+	}
+	unmapRO = func() error {
+		if slot == 0 {
+			return nil
+		}
+		return m.vm.UnmapMemory(slot)
+	}
+	return mapRO, unmapRO
 }

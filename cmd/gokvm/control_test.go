@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/control"
+	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/machine"
 )
 
@@ -97,9 +98,20 @@ func serveVM(t *testing.T, name string, hub *control.Hub) (*control.Server, *cli
 	return s, vm
 }
 
+// awaitWaiter returns once a client (gokvm wait) waits on s for its VM
+// to end, so that ending the VM cannot outrun it.
+func awaitWaiter(t *testing.T, s *control.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.Waiting() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no client waits for the VM")
+		}
+	}
+}
+
 func TestControlCommands(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	_, vm := serveVM(t, "web", nil)
+	srv, vm := serveVM(t, "web", nil)
 	serveVM(t, "db", control.NewHub())
 
 	code, out, errOut := runCLI(t, "list")
@@ -132,7 +144,7 @@ func TestControlCommands(t *testing.T) {
 		code, _, _ := runCLI(t, "wait", "web")
 		waited <- code
 	}()
-	time.Sleep(50 * time.Millisecond)
+	awaitWaiter(t, srv)
 	if code, _, e := runCLI(t, "stop", "web"); code != 0 {
 		t.Errorf("stop: %d %q", code, e)
 	}
@@ -163,7 +175,7 @@ func TestRunNameInUseAndNoSocketLeft(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)
 	serveVM(t, "taken", nil)
-	kernel := writeFile(t, t.TempDir(), "Image", []byte("not a kernel"))
+	kernel := writeFile(t, t.TempDir(), "Image", testimage.Zimage(4096)) // without --aarch32
 	if code, _, e := runCLI(t, "run", "--name", "taken", "-k", kernel); code != machine.ExitUsage || !strings.Contains(e, "running") {
 		t.Errorf("run with a name in use: %d %q", code, e)
 	}
@@ -178,7 +190,7 @@ func TestRunNameInUseAndNoSocketLeft(t *testing.T) {
 func TestDetachReportsAFailedStart(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)
-	kernel := writeFile(t, t.TempDir(), "Image", []byte("not a kernel"))
+	kernel := writeFile(t, t.TempDir(), "Image", testimage.Zimage(4096)) // without --aarch32
 	code, out, e := runCLI(t, "run", "--detach", "--name", "bad", "-k", kernel)
 	if code != machine.ExitUsage || !strings.Contains(e, "not an arm64 Image") || out != "" {
 		t.Errorf("run --detach with a bad kernel: %d %q %q, want run's status %d and message", code, out, e, machine.ExitUsage)

@@ -38,6 +38,7 @@ const (
 	kvmGetVcpuEvents       = 0x8040ae9f
 	kvmSetVcpuEvents       = 0x4040aea0
 	kvmGetDeviceAttr       = 0x4018aee2
+	kvmGetStatsFD          = 0xaece // _IO(KVMIO, 0xce)
 	kvmAPIVersionSupported = 12
 )
 
@@ -52,6 +53,7 @@ const (
 	CapIOEventFD     Capability = 36
 	CapMaxVcpus      Capability = 66
 	CapOneReg        Capability = 70
+	CapReadonlyMem   Capability = 81
 	CapDeviceCtrl    Capability = 89
 	CapArmEL132Bit   Capability = 93
 	CapArmPSCI02     Capability = 102
@@ -62,6 +64,7 @@ const (
 	CapArmPtrAuthAdr Capability = 171
 	CapArmPtrAuthGen Capability = 172
 	CapArmMTE        Capability = 205
+	CapBinaryStatsFD Capability = 203
 )
 
 var capNames = map[Capability]string{
@@ -71,6 +74,7 @@ var capNames = map[Capability]string{
 	CapIOEventFD:     "KVM_CAP_IOEVENTFD",
 	CapMaxVcpus:      "KVM_CAP_MAX_VCPUS",
 	CapOneReg:        "KVM_CAP_ONE_REG",
+	CapReadonlyMem:   "KVM_CAP_READONLY_MEM",
 	CapDeviceCtrl:    "KVM_CAP_DEVICE_CTRL",
 	CapArmEL132Bit:   "KVM_CAP_ARM_EL1_32BIT",
 	CapArmPSCI02:     "KVM_CAP_ARM_PSCI_0_2",
@@ -78,6 +82,7 @@ var capNames = map[Capability]string{
 	CapArmVMIPASize:  "KVM_CAP_ARM_VM_IPA_SIZE",
 	CapArmPMUv3:      "KVM_CAP_ARM_PMU_V3",
 	CapArmSVE:        "KVM_CAP_ARM_SVE",
+	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",
 	CapArmPtrAuthAdr: "KVM_CAP_ARM_PTRAUTH_ADDRESS",
 	CapArmPtrAuthGen: "KVM_CAP_ARM_PTRAUTH_GENERIC",
 	CapArmMTE:        "KVM_CAP_ARM_MTE",
