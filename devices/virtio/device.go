@@ -47,8 +47,10 @@ type ActivateEnv struct {
 	// are the transport's; the device must not close them. Nil for other
 	// devices.
 	NotifyFDs []int
-	// Interrupt tells the driver about used buffers.
-	Interrupt func()
+	// Interrupt tells the driver about used buffers in queue i (an
+	// index of Queues): a transport may have an interrupt per queue
+	// (virtio-pci's MSI-X vectors).
+	Interrupt func(i int)
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
 	// broke a queue; the device stops using its queues, and the transport
 	// shuts Gate so that its other goroutines stop too.

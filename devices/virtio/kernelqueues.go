@@ -21,7 +21,7 @@ type FDNotified interface {
 // notifies queue i of an FDNotified device, which gets it in
 // ActivateEnv.NotifyFDs. Set it before the guest runs; the transport
 // does not close fd.
-func (t *MMIO) SetNotifyFD(i int, fd int) {
+func (t *transport) SetNotifyFD(i int, fd int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if i >= 0 && i < len(t.fds) {
@@ -31,7 +31,7 @@ func (t *MMIO) SetNotifyFD(i int, fd int) {
 
 // notifyFDs is ActivateEnv.NotifyFDs: a copy, for an FDNotified device
 // only. t.mu is held.
-func (t *MMIO) notifyFDs() []int {
+func (t *transport) notifyFDs() []int {
 	if _, ok := t.dev.(FDNotified); !ok {
 		return nil
 	}

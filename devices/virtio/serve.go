@@ -67,7 +67,7 @@ func ServeQueue(env ActivateEnv, i int, name string, stop <-chan struct{}, handl
 				return
 			}
 			if !more && q.ShouldInterrupt() {
-				env.Interrupt()
+				env.Interrupt(i)
 			}
 			pass.Leave()
 			if !more {

@@ -234,7 +234,7 @@ func (c *Console) receive(env virtio.ActivateEnv, stop <-chan struct{}) {
 			return
 		}
 		if q.ShouldInterrupt() {
-			env.Interrupt()
+			env.Interrupt(receiveq)
 		}
 		pass.Leave()
 	}

@@ -55,7 +55,7 @@ func (n *Net) rxLoop(env virtio.ActivateEnv, stop <-chan struct{}, first []byte)
 		// the rings or nowhere, never held as well.
 		n.hold(nil)
 		if q.ShouldInterrupt() {
-			env.Interrupt()
+			env.Interrupt(netRX)
 		}
 		pass.Leave()
 	}

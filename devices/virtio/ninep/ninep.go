@@ -428,7 +428,7 @@ func (s *session) serveQueue(saved *State) {
 			// meanwhile, and tell the driver about what was used.
 			more, err := s.q.EnableNotifications()
 			if err == nil && !more && s.q.ShouldInterrupt() {
-				s.env.Interrupt()
+				s.env.Interrupt(0)
 			}
 			s.mu.Unlock()
 			pass.Leave()
@@ -695,7 +695,7 @@ func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 	}
 	err := s.reply(r.head, r.writable, msg)
 	if err == nil && s.q.ShouldInterrupt() {
-		s.env.Interrupt()
+		s.env.Interrupt(0)
 	}
 	return err
 }

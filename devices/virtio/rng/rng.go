@@ -138,7 +138,7 @@ func (r *RNG) serve(env virtio.ActivateEnv, stop <-chan struct{}) {
 				return
 			}
 			if q.ShouldInterrupt() {
-				env.Interrupt()
+				env.Interrupt(0)
 			}
 			pass.Leave()
 			if !more {
