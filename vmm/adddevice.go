@@ -18,25 +18,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if err != nil {
 		return fmt.Errorf("placing %s: %w", spec.Name, err)
 	}
-	line := m.board.IRQLine(p.IRQ)
-	setLevel := func(level bool) {
-		if err := m.vm.SetIRQLine(line, level); err != nil {
-			m.log.Printf("%s: %v", spec.Name, err)
-		}
-	}
-	pulse := func() { setLevel(true); setLevel(false) }
-	if efd, err := kvm.NewEventFD(); err == nil {
-		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
-			m.closers = append(m.closers, efd)
-			pulse = func() {
-				if err := efd.Signal(); err != nil {
-					m.log.Printf("%s: irqfd: %v", spec.Name, err)
-				}
-			}
-		} else {
-			efd.Close()
-		}
-	}
+	setLevel, pulse := m.interruptLines(spec.Name, p.IRQ)
 	env := DeviceEnv{
 		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
 		SetLevel: setLevel,
@@ -52,6 +34,9 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 			}
 			return efd, nil
 		},
+		NewNotification: m.newNotification,
+		MapWindow:       m.mapWindow(spec.Name, p),
+		NewMSI:          func() (MSI, error) { return m.newMSI(spec.Name, p) },
 		Fault: func(err error) {
 			m.log.Printf("%s: %v", spec.Name, err)
 			m.faultMu.Lock()
@@ -66,7 +51,11 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if c, ok := d.(io.Closer); ok {
 		m.closers = append(m.closers, c)
 	}
-	if err := m.bus.Register(spec.Name, p.Base, p.Size, d); err != nil {
+	register := m.bus.Register
+	if spec.Background {
+		register = m.bus.RegisterBackground
+	}
+	if err := register(spec.Name, p.Base, p.Size, d); err != nil {
 		return err
 	}
 	m.devices = append(m.devices, d)
@@ -77,4 +66,47 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	}
 	m.stateNames = append(m.stateNames, stateName)
 	return nil
+}
+
+// addBoardDevices puts the board's own devices on the MMIO bus.
+func (m *Machine) addBoardDevices() error {
+	db, ok := m.board.(DeviceBoard)
+	if !ok {
+		return nil
+	}
+	for _, d := range db.BoardDevices() {
+		if err := m.bus.Register(d.Name, d.Base, d.Size, d.Device); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// interruptLines are a device's SetLevel and Pulse for interrupt irq:
+// KVM_IRQ_LINE, and an irqfd for the pulse where the host has them.
+// With NoIRQ they do nothing.
+func (m *Machine) interruptLines(name string, irq uint32) (setLevel func(bool), pulse func()) {
+	if irq == NoIRQ {
+		return func(bool) {}, func() {}
+	}
+	line := m.board.IRQLine(irq)
+	setLevel = func(level bool) {
+		if err := m.vm.SetIRQLine(line, level); err != nil {
+			m.log.Printf("%s: %v", name, err)
+		}
+	}
+	pulse = func() { setLevel(true); setLevel(false) }
+	if efd, err := kvm.NewEventFD(); err == nil {
+		if m.vm.IRQFD(irq, efd.FD()) == nil {
+			m.closers = append(m.closers, efd)
+			pulse = func() {
+				if err := efd.Signal(); err != nil {
+					m.log.Printf("%s: irqfd: %v", name, err)
+				}
+			}
+		} else {
+			efd.Close()
+		}
+	}
+	return setLevel, pulse
 }

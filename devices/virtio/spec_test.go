@@ -124,6 +124,8 @@ type fakeTree struct {
 	p       vmm.Placement
 	trigger vmm.Trigger
 	node    fakeNode
+	// pciFuncs are the PCI functions described.
+	pciFuncs []vmm.Placement
 }
 
 type fakeNode struct {
@@ -141,6 +143,8 @@ func (n *fakeNode) Strings(name string, values ...string) { n.strings[name] = va
 func (n *fakeNode) U32(string, uint32)                    {}
 func (n *fakeNode) U32s(string, ...uint32)                {}
 func (f *fakeTree) FixedClock(string, uint32) uint32      { return 0 }
+func (f *fakeTree) PCIHost(vmm.Placement)                 {}
+func (f *fakeTree) PCIFunction(p vmm.Placement)           { f.pciFuncs = append(f.pciFuncs, p) }
 func (n *fakeNode) Flag(name string)                      { n.flags[name] = true }
 
 func TestDescribe(t *testing.T) {

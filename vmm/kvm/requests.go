@@ -10,6 +10,9 @@ const (
 	RequestCheckExtension uint32 = kvmCheckExtension
 	RequestGetOneReg      uint32 = kvmGetOneReg
 	RequestGetMPState     uint32 = kvmGetMPState
+	// A PCI function's MSI-X vector is routed when the guest programs
+	// its message.
+	RequestSetGSIRouting uint32 = kvmSetGSIRouting
 
 	// A snapshot of the running machine (machine.Snapshot, asked for on
 	// the control socket) reads every vcpu's registers and events and the
