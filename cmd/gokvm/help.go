@@ -46,7 +46,9 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
   -c, --cpus N           number of vcpus (default 1)
   -m, --mem SIZE[@ADDR]  guest RAM in MiB, or with a K/M/G/T suffix, optionally at
                          guest-physical ADDR (default 256, at 0x80000000)
-      --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
+      --irqchip CHIP     auto, gicv3, gicv3-its, gicv2 or gicv2m (default auto:
+                         GICv3, else GICv2; with --virtio-transport pci each
+                         first with its MSI controller: gicv3-its, gicv2m)
       --dump-dtb FILE    write the generated device tree blob to FILE and exit
       --console-log FILE also write the guest console to FILE
       --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
@@ -135,8 +137,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          EROFS. Files the guest creates belong to gokvm's
                          user. Repeat for more shares
       --virtio-transport T
-                         mmio (virtio-mmio version 2, default) or mmio-legacy
-                         (version 1, for old guest kernels)
+                         mmio (virtio-mmio version 2, default), mmio-legacy
+                         (version 1, for old guest kernels) or pci (virtio 1.x
+                         PCI functions on a PCI host bridge; MSI-X with an
+                         MSI controller, INTx otherwise; cannot be saved)
       --console DEV      the device that is this terminal: serial (default; a
                          16550A, the guest's ttyS0), pl011 (an ARM PL011 at
                          0x9000000 as on QEMU's virt board: console=ttyAMA0,

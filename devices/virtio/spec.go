@@ -9,6 +9,15 @@ import (
 	"github.com/gokvm/gokvm/vmm"
 )
 
+// SpecFunc makes the machine's description of a virtio device behind a
+// transport: MMIOSpecs' or PCISpec.
+type SpecFunc func(name string, dev Device) vmm.DeviceSpec
+
+// MMIOSpecs is the SpecFunc of virtio-mmio of version.
+func MMIOSpecs(version TransportVersion) SpecFunc {
+	return func(name string, dev Device) vmm.DeviceSpec { return Spec(name, version, dev) }
+}
+
 // Describe writes a virtio-mmio window's device-tree node. Its interrupt
 // is an edge: each used-buffer notification is one irqfd write, as in
 // kvmtool.
