@@ -15,6 +15,7 @@ PEER      ?=
 ROUNDS    ?= 3
 ONLY      ?=
 PROFILE   ?=
+E2ETIMEOUT ?= 30m
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 
@@ -77,7 +78,7 @@ fuzz-long:
 
 # End-to-end tests: boot real guests under gokvm on KVM/ARM.
 e2e: deps kernels
-	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 30m ./e2e/...
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout $(E2ETIMEOUT) ./e2e/...
 
 # The whole test suite, as CI runs it.
 test: deps kernels vet build

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: -short given: the end-to-end tests are skipped")
 		os.Exit(m.Run())
 	}
+	if pciVariantsOn {
+		fmt.Printf("e2e: GOKVM_E2E_PCI is set: the virtio scenarios run again over virtio-pci (NAME%s)\n", pciSuffix)
+	}
 	if re := os.Getenv("GOKVM_E2E_SCENARIOS"); re != "" {
 		var err error
 		if only, err = regexp.Compile(re); err != nil {
@@ -92,7 +96,11 @@ func TestMain(m *testing.M) {
 					continue
 				}
 				t0 := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+				limit := 12 * time.Minute
+				if pciVariantsOn {
+					limit *= 2 // each host runs the virtio scenarios twice
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), limit)
 				var console *os.File
 				if *verbose {
 					console = os.Stderr
@@ -121,9 +129,9 @@ func consoleWriter(f *os.File) interface{ Write([]byte) (int, error) } {
 // hosts lists the host kinds the results cover.
 func hosts() []string {
 	if harness.Direct() {
-		return []string{"direct"}
+		return withPCIHosts("direct")
 	}
-	return []string{"gicv3", "gicv2"}
+	return withPCIHosts("gicv3", "gicv2")
 }
 
 // result fetches a scenario's result on a host kind, failing the test
@@ -133,11 +141,18 @@ func result(t *testing.T, host, name string) scenario.Result {
 	if testing.Short() {
 		t.Skip("end-to-end test: not run with -short")
 	}
+	variant := strings.HasSuffix(host, pciSuffix)
+	if variant {
+		host, name = strings.TrimSuffix(host, pciSuffix), name+pciSuffix
+	}
 	if only != nil && !only.MatchString(name) {
 		t.Skipf("scenario %q is not chosen by GOKVM_E2E_SCENARIOS=%q", name, only)
 	}
 	r, ok := results[host][name]
-	if !ok {
+	switch {
+	case !ok && variant:
+		t.Skipf("scenario %q has no virtio-pci variant (no virtio device, or one that cannot run over virtio-pci: transports.go)", strings.TrimSuffix(name, pciSuffix))
+	case !ok:
 		t.Fatalf("scenario %q did not run on the %s host", name, host)
 	}
 	t.Cleanup(func() {
@@ -159,6 +174,22 @@ func oneHost(t *testing.T, f func(t *testing.T, h string)) {
 		h = "direct"
 	}
 	t.Run(h, func(t *testing.T) { f(t, h) })
+	for _, p := range pciHostsOf(h) {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
+}
+
+// pciHostsOf are the virtio-pci pseudo-hosts whose variants are of host
+// kind h's scenarios (with GOKVM_E2E_PCI): the GICv3 host's run on both
+// emulated hosts.
+func pciHostsOf(h string) []string {
+	switch {
+	case !pciVariantsOn:
+		return nil
+	case h == "gicv3":
+		return []string{"gicv3" + pciSuffix, "gicv2" + pciSuffix}
+	}
+	return []string{h + pciSuffix}
 }
 
 // oneEmulated runs f on the GICv3 emulated host only: for scenarios that
@@ -169,4 +200,7 @@ func oneEmulated(t *testing.T, f func(t *testing.T, h string)) {
 		t.Skip("these scenarios use the emulated host's files")
 	}
 	t.Run("gicv3", func(t *testing.T) { f(t, "gicv3") })
+	for _, p := range pciHostsOf("gicv3") {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
 }

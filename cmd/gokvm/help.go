@@ -168,9 +168,10 @@ gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
                          mounts of their own, and the current directory's;
                          never /proc, /sys or /dev
       --modules DIR      a /lib/modules/VERSION tree (with depmod's modules.dep)
-                         for a kernel with virtio_mmio, 9pnet_virtio, 9p or
-                         overlay as modules: they and their dependencies are put
-                         in the initramfs and loaded (built-in ones need nothing)
+                         for a kernel with virtio_mmio (virtio_pci with
+                         --virtio-transport pci), 9pnet_virtio, 9p or overlay as
+                         modules: they and their dependencies are put in the
+                         initramfs and loaded (built-in ones need nothing)
       --init FILE        the guest's /init: a static gokvm for the guest's
                          architecture (default: this gokvm; required with
                          --aarch32 on an arm64 host: bin/gokvm-arm)

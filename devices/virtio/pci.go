@@ -18,7 +18,7 @@ import (
 // configuration changes in BAR 1.
 const (
 	pciCommonOff  = 0x0000
-	pciCommonLen  = 0x38 // up to queue_device: no NOTIFICATION_DATA, no RING_RESET
+	pciCommonLen  = 0x3c // with queue_notify_data and queue_reset, which read as zero: no NOTIFICATION_DATA, no RING_RESET
 	pciISROff     = 0x1000
 	pciISRLen     = 1
 	pciDeviceOff  = 0x2000
