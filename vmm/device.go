@@ -54,7 +54,8 @@ type DeviceEnv struct {
 	// signals yet: a Window's WatchWrite registers it at an address,
 	// and may register it elsewhere when the window moves, so that the
 	// host kernel driver waiting on it (vhost) keeps the same one. It
-	// fails with ErrUnsupported where the host cannot signal one.
+	// is the device's to close. It fails with ErrUnsupported where the
+	// host cannot signal one.
 	NewNotification func() (EventFDNotification, error)
 	// MapWindow puts dev at [base, base+size) while the guest runs (a
 	// PCI function's BAR, where the guest placed it). The window must
@@ -63,8 +64,8 @@ type DeviceEnv struct {
 	// to take it off.
 	MapWindow func(base, size uint64, dev MMIODevice) (Window, error)
 	// NewMSI makes a message-signalled interrupt (a PCI function's
-	// MSI-X vector). It fails with ErrUnsupported on a machine without
-	// an MSI controller.
+	// MSI-X vector), in New: the machine closes it. It fails with
+	// ErrUnsupported on a machine without an MSI controller.
 	NewMSI func() (MSI, error)
 	// Fault reports that the device itself failed (a bug in gokvm, such as
 	// a recovered panic), as opposed to a guest error: the guest runs on,

@@ -1,8 +1,6 @@
 package virtio_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/gokvm/gokvm/devices/virtio/blk"
@@ -34,23 +32,9 @@ func FuzzPCIRegisters(f *testing.F) {
 	f.Add([]byte{0, 0xa8, 0, 0, 0, 0, 0, 2, 0, 0xac, 0, 0x00, 0, 0, 0, 2}, []byte{}, false)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, ops, ram []byte, msix bool) {
-		path := filepath.Join(dir, "fuzz.img")
-		if err := os.WriteFile(path, make([]byte, 64<<10), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		disk, err := blk.OpenDisk(blk.DiskOptions{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer disk.Close()
-		d, m := virtiotest.NewPCI(t, blk.New(disk, nil), msix)
-		// The rings' and the first buffers' part of RAM, as ram
-		// repeats.
-		fill := make([]byte, 2<<20)
-		for i := 0; len(ram) > 0 && i < len(fill); i += len(ram) {
-			copy(fill[i:], ram)
-		}
-		d.Mem.Write(virtiotest.RAMBase, fill)
+		d, m := virtiotest.NewPCI(t, blk.New(fuzzDisk(t, dir), nil), msix)
+		// The rings' and the first buffers' part of RAM.
+		d.Mem.Write(virtiotest.RAMBase, repeated(ram, 2<<20))
 		// Each op: where (0: configuration space, 1: the memory
 		// window), a 16-bit offset, 4 value bytes, and a byte choosing
 		// read or write and the width.

@@ -1,5 +1,11 @@
 package virtio
 
+import (
+	"sync"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
 // FDNotified is a Device that hands some of its queues to a host kernel
 // driver (a vhost back-end), which waits on those queues' notifications
 // itself: Spec registers their KVM ioeventfds without a forwarding
@@ -63,4 +69,23 @@ type KernelRings interface {
 	// so the kernel no longer touches the rings (the device's own Pause
 	// stopped it), and fails when the kernel cannot tell.
 	RingStates() (map[int]RingState, error)
+}
+
+// forward takes queue i's notification n (a KVM ioeventfd): a host kernel
+// driver waits on it itself when the device takes the queue's
+// notifications as eventfds (byFD, and n has one), and no forwarder
+// must read it first; otherwise a forwarder, counted in wg, kicks the
+// queue each time n is signalled, until n is closed.
+func (t *transport) forward(i int, n vmm.Notification, byFD bool, wg *sync.WaitGroup) {
+	if raw, ok := n.(vmm.EventFDNotification); ok && byFD {
+		t.SetNotifyFD(i, raw.EventFD())
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n.Wait() == nil {
+			t.Kick(i)
+		}
+	}()
 }

@@ -249,17 +249,7 @@ func (t *PCI) notifications(env vmm.DeviceEnv) error {
 			return fmt.Errorf("queue %d notifications: %w", i, err)
 		}
 		t.notes = append(t.notes, n)
-		if byFD[i] {
-			t.SetNotifyFD(i, n.EventFD())
-			continue
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			for n.Wait() == nil {
-				t.Kick(i)
-			}
-		}()
+		t.forward(i, n, byFD[i], &t.wg)
 	}
 	return nil
 }
@@ -506,18 +496,18 @@ type fieldAt struct {
 
 func field(off uint64, n int) fieldAt { return fieldAt{off, n} }
 
+// putLE and getLE are the little-endian value of an access of 1 to 8
+// bytes.
 func putLE(b []byte, v uint64) {
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
+	var x [8]byte
+	binary.LittleEndian.PutUint64(x[:], v)
+	copy(b, x[:])
 }
 
 func getLE(b []byte) uint64 {
-	var v uint64
-	for i := len(b) - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
+	var x [8]byte
+	copy(x[:], b)
+	return binary.LittleEndian.Uint64(x[:])
 }
 
 // pciCfgAccess is the PCI_CFG capability's window onto the BARs (4.1.4.9):

@@ -55,19 +55,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
 				}
 				a.efds = append(a.efds, efd)
-				if raw, ok := efd.(vmm.EventFDNotification); ok && byFD[i] {
-					// A host kernel driver waits on it: no
-					// forwarder must read it first.
-					t.SetNotifyFD(i, raw.EventFD())
-					continue
-				}
-				a.wg.Add(1)
-				go func() {
-					defer a.wg.Done()
-					for efd.Wait() == nil {
-						t.Kick(i)
-					}
-				}()
+				t.forward(i, efd, byFD[i], &a.wg)
 			}
 			return a, nil
 		},

@@ -1,6 +1,7 @@
 package virtiotest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log"
@@ -272,46 +273,32 @@ func (p *pciDriver) probe() {
 
 // cfg reads n bytes of configuration space at off.
 func (p *pciDriver) cfg(off uint64, n int) uint64 {
-	b := make([]byte, n)
-	p.d.Dev.ReadMMIO(off, b)
-	return getLE(b)
+	b := make([]byte, 8)
+	p.d.Dev.ReadMMIO(off, b[:n])
+	return binary.LittleEndian.Uint64(b)
 }
 
 func (p *pciDriver) setCfg(off uint64, n int, v uint64) {
-	b := make([]byte, n)
-	putLE(b, v)
-	p.d.Dev.WriteMMIO(off, b)
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, v)
+	p.d.Dev.WriteMMIO(off, b[:n])
 }
 
 // read reads n bytes at guest-physical addr, through the bus.
 func (p *pciDriver) read(addr uint64, n int) uint64 {
-	b := make([]byte, n)
-	if !p.m.Bus.Dispatch(addr, b, false) {
+	b := make([]byte, 8)
+	if !p.m.Bus.Dispatch(addr, b[:n], false) {
 		p.d.T.Errorf("a %d-byte read at %#x reached no BAR", n, addr)
 	}
-	return getLE(b)
+	return binary.LittleEndian.Uint64(b)
 }
 
 func (p *pciDriver) write(addr uint64, n int, v uint64) {
-	b := make([]byte, n)
-	putLE(b, v)
-	if !p.m.Bus.Dispatch(addr, b, true) {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, v)
+	if !p.m.Bus.Dispatch(addr, b[:n], true) {
 		p.d.T.Errorf("a %d-byte write at %#x reached no BAR", n, addr)
 	}
-}
-
-func putLE(b []byte, v uint64) {
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
-}
-
-func getLE(b []byte) uint64 {
-	var v uint64
-	for i := len(b) - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
 }
 
 // intxHandler is the guest's INTx handler: it reads (and so clears) the
