@@ -3,7 +3,6 @@ package arm64
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvm"
@@ -92,26 +91,31 @@ type vgic struct {
 }
 
 // createVGIC makes the in-kernel GIC the user asked for. auto tries, as
-// kvmtool does, a GICv3 then a GICv2; with PCI, each first with its MSI
-// controller (an ITS, a GICv2m frame). Without PCI no device sends MSIs,
-// and a machine without an MSI controller can be saved.
+// kvmtool does, a GICv3 then a GICv2; with PCI, each with its MSI
+// controller (an ITS, a GICv2m frame), a GICv3 whose ITS cannot be made
+// going without. Without PCI no device sends MSIs, and a machine without
+// an MSI controller can be saved. A GIC once made stays the VM's (KVM
+// destroys devices only with the VM), so auto adds the ITS to the GICv3
+// it made rather than making another.
 func createVGIC(vm *kvm.VM, want IRQChip, ncpus int, pci bool) (*vgic, error) {
 	if want != IRQChipAuto {
 		return createVGICChip(vm, want, ncpus)
 	}
-	tries := []IRQChip{IRQChipGICv3, IRQChipGICv2}
-	if pci {
-		tries = []IRQChip{IRQChipGICv3ITS, IRQChipGICv3, IRQChipGICv2M, IRQChipGICv2}
-	}
-	var errs []string
-	for _, c := range tries {
-		g, err := createVGICChip(vm, c, ncpus)
-		if err == nil {
-			return g, nil
+	g, err3 := createVGICVersion(vm, GICv3, ncpus)
+	if err3 == nil {
+		if pci && g.createITS(vm, ncpus) == nil {
+			g.msi = msiITS
 		}
-		errs = append(errs, err.Error())
+		return g, nil
 	}
-	return nil, fmt.Errorf("--irqchip auto: no in-kernel GIC could be created: %s", strings.Join(errs, "; "))
+	g, err2 := createVGICVersion(vm, GICv2, ncpus)
+	if err2 != nil {
+		return nil, fmt.Errorf("--irqchip auto: no in-kernel GIC could be created: %v; %v", err3, err2)
+	}
+	if pci {
+		g.msi = msiGICv2m // emulated by gokvm: nothing to make in KVM
+	}
+	return g, nil
 }
 
 // createVGICChip makes one irqchip choice's GIC and MSI controller.
