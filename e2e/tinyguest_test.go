@@ -59,6 +59,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestPauseErrors",
 	"TestTinyGuestStopWhilePaused",
 	"TestTinyGuestSaveRestore",
+	"TestTinyGuestRunTimeWindow",
 }
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)

@@ -125,17 +125,25 @@ type tinyVM struct {
 // kernel, and the test device. It is closed when the test ends.
 func newTinyVM(t *testing.T, cpus int, a *tinyguest.Asm) *tinyVM {
 	t.Helper()
+	return newTinyVMWith(t, cpus, a, arm64.Options{})
+}
+
+// newTinyVMWith is newTinyVM with a board made with opts and more
+// devices after the test device.
+func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, opts arm64.Options, more ...vmm.DeviceSpec) *tinyVM {
+	t.Helper()
 	needKVM(t)
 	code, err := a.Code()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tv := &tinyVM{board: arm64.New(arm64.Options{NoRNGSeed: true}), dev: &testDevice{}}
+	opts.NoRNGSeed = true
+	tv := &tinyVM{board: arm64.New(opts), dev: &testDevice{}}
 	cfg := vmm.Config{
 		CPUs:    cpus,
 		MemSize: 32 << 20,
 		Payload: vmm.Payload{Kernel: tinyguest.Image(code)},
-		Devices: []vmm.DeviceSpec{tv.dev.spec()},
+		Devices: append([]vmm.DeviceSpec{tv.dev.spec()}, more...),
 		// The core's own diagnostics (an access that hits no device)
 		// show with a failure.
 		Log: log.New(testLog{t}, "", 0),
