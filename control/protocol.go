@@ -86,6 +86,8 @@ type Info struct {
 	VCPUs         int     `json:"vcpus"`
 	// Memory is the guest RAM as -m gave it (MiB, or with a suffix).
 	Memory string `json:"memory"`
+	// Kernel is the kernel's file, or the firmware's for a VM booted
+	// with --firmware.
 	Kernel string `json:"kernel"`
 	// Detached says the VM runs in the background (run --detach): its
 	// console is reached with gokvm console.

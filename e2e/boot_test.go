@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gokvm/gokvm/e2e/harness"
 	"github.com/gokvm/gokvm/machine"
 )
 
@@ -29,7 +30,48 @@ func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 			if !strings.Contains(r.Stderr, "first KVM_RUN") {
 				t.Errorf("--stats printed no figures")
 			}
+			checkKVMStats(t, r.Stderr)
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
+	}
+}
+
+var (
+	statsKVM  = regexp.MustCompile(`stats: KVM \(([^)]+)\): exits ([0-9]+), mmio_exit_user ([0-9]+)`)
+	statsVcpu = regexp.MustCompile(`stats: KVM vcpu[01]: exits [1-9]`)
+	statsCPU  = regexp.MustCompile(`stats: CPU [0-9.]+ s user, [0-9.]+ s system, of which [0-9.]+ s in the guest`)
+	statsMMIO = regexp.MustCompile(`([0-9]+) MMIO exits`)
+)
+
+// checkKVMStats: --stats with two vcpus prints what KVM counted for the
+// VM, each vcpu's exits, and gokvm's CPU time. The emulated host's Linux
+// 6.1 has binary statistics; directly on an arm64 host an older kernel
+// may have only debugfs (root), or neither, which --stats says.
+func checkKVMStats(t *testing.T, stderr string) {
+	t.Helper()
+	if !statsCPU.MatchString(stderr) {
+		t.Errorf("--stats printed no CPU time:\n%s", stderr)
+	}
+	m := statsKVM.FindStringSubmatch(stderr)
+	if m == nil {
+		if harness.Direct() && strings.Contains(stderr, "KVM's counters are unavailable") {
+			t.Logf("this host's KVM does not tell its counters: %s", stderr)
+			return
+		}
+		t.Fatalf("--stats printed no KVM counters:\n%s", stderr)
+	}
+	exits, _ := strconv.Atoi(m[2])
+	mmio, _ := strconv.Atoi(m[3])
+	ours := statsMMIO.FindStringSubmatch(stderr)
+	// KVM's MMIO exits to user space are the ones gokvm served.
+	if exits == 0 || ours == nil || m[3] != ours[1] || mmio > exits {
+		t.Errorf("KVM counted %d exits, %d MMIO exits to gokvm; gokvm counted %v", exits, mmio, ours)
+	}
+	if m[1] == "binary statistics" && len(statsVcpu.FindAllString(stderr, -1)) != 2 {
+		t.Errorf("--stats printed no exits for each of the 2 vcpus:\n%s", stderr)
+	}
+	if !harness.Direct() && m[1] != "binary statistics" {
+		t.Errorf("KVM's counters from %s, want binary statistics (Linux 6.1)", m[1])
 	}
 }
 
@@ -67,6 +109,7 @@ func TestGuestRebootIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest reboot, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -84,6 +127,7 @@ func TestGuestPanicIsReset(t *testing.T) {
 			if r.Exit != machine.ExitReset {
 				t.Errorf("exit status %d after a guest panic with panic=-1, want %d (reset)", r.Exit, machine.ExitReset)
 			}
+			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
 }
@@ -130,6 +174,7 @@ func TestTimeout(t *testing.T) {
 			if !strings.Contains(r.Stderr, "timeout: the guest ran for 2s") || !vcpuDumpLine(0).MatchString(r.Stderr) {
 				t.Errorf("stderr %q does not report the timeout and where vcpu 0 was", r.Stderr)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false)
 		})
 	}
 }
@@ -205,6 +250,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			if r.Exit != machine.ExitStopped || !strings.Contains(r.Stderr, "terminated: stopping the guest") {
 				t.Errorf("exit %d, stderr %q; want %d after SIGTERM", r.Exit, r.Stderr, machine.ExitStopped)
 			}
+			checkKvmtoolEnd(t, r.Stderr, false) // a signal kills kvmtool before it says it
 			// SIGUSR1 came first: both vcpus, idle in the kernel, say where
 			// they are, and the guest ran on.
 			for cpu := 0; cpu < 2; cpu++ {
@@ -213,6 +259,25 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// kvmtoolEndLine is kvmtool's last line when the guest ended the session
+// (powered off, reset, crashed) or Ctrl-A x did, which gokvm prints too
+// (docs/kvmtool.md).
+const kvmtoolEndLine = "  Info: KVM session ended normally."
+
+// checkKvmtoolEnd checks that gokvm's stderr ends with kvmtool's last
+// line, or does not have it.
+func checkKvmtoolEnd(t *testing.T, stderr string, want bool) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	switch {
+	case want && last != kvmtoolEndLine:
+		t.Errorf("stderr does not end with kvmtool's %q:\n%s", kvmtoolEndLine, stderr)
+	case !want && strings.Contains(stderr, kvmtoolEndLine):
+		t.Errorf("stderr has kvmtool's %q, which kvmtool does not print here:\n%s", kvmtoolEndLine, stderr)
 	}
 }
 

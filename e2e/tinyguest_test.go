@@ -50,6 +50,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestTimeout",
 	"TestTinyGuestUndecodableMMIO",
 	"TestTinyGuestMMIOStoreReachesDevice",
+	"TestTinyGuestKVMStats",
 	"TestTinyGuestDeviceTreeNode",
 	"TestTinyGuestPSCICPUOn",
 	"TestTinyGuestDumpVcpus",
@@ -59,6 +60,9 @@ var tinyGuestTests = []string{
 	"TestTinyGuestPauseErrors",
 	"TestTinyGuestStopWhilePaused",
 	"TestTinyGuestSaveRestore",
+	"TestTinyGuestFlatKernel",
+	"TestTinyGuestFirmware",
+	"TestTinyGuestReadOnlyWindow",
 	"TestTinyGuestRunTimeWindow",
 }
 

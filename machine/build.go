@@ -118,9 +118,12 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if o.Restore != nil {
 		defer o.Restore.Close()
 	} else {
-		payload, release, err = mapPayload(r.spec)
+		payload, release, err = mapPayload(r)
 		if err != nil {
 			return nil, err
+		}
+		if r.spec.Firmware != "" && r.spec.Initrd != "" {
+			o.Log.Printf("initrd %s ignored: a firmware image boots (--firmware), and kvmtool ignores an initrd then", r.spec.Initrd)
 		}
 	}
 	defer release()
@@ -155,7 +158,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	devices = append(append(append(devices, disks...), nics...), shares...)
+	flash, err := m.openFlash(r)
+	if err != nil {
+		return nil, err
+	}
+	devices = append(append(append(append(devices, flash...), disks...), nics...), shares...)
 	vsockDev, err := m.openVsock(r)
 	if err != nil {
 		return nil, err
@@ -180,13 +187,14 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		Log:          o.Log,
 		Start:        o.Start,
 		ReadRSS:      o.Stats,
+		KVMStats:     o.Stats,
 	}
 	if o.Restore != nil {
 		h := o.Restore.File.Header.RAM
 		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram}
 		cfg.MemBase, cfg.MemBaseSet = h.Base, true
 	}
-	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, PCI: r.pci, CPU: arm64.CPUFeatures{
+	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, Log: o.Log, PCI: r.pci, CPU: arm64.CPUFeatures{
 		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,
 	}}
 	m.board = arm64.New(boardOpts)

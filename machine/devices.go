@@ -3,6 +3,7 @@ package machine
 import (
 	"fmt"
 
+	"github.com/gokvm/gokvm/devices/cfiflash"
 	"github.com/gokvm/gokvm/devices/virtio/blk"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
@@ -35,6 +36,23 @@ func (m *Machine) openDisks(r *resolved) ([]vmm.DeviceSpec, error) {
 		specs = append(specs, r.virtioSpec(fmt.Sprintf("virtio-blk%d", i), blk.New(disk, m.log)))
 	}
 	return specs, nil
+}
+
+// openFlash opens the flash file, if the spec names one, and describes
+// the CFI flash over it, which owns the file once the machine is built.
+func (m *Machine) openFlash(r *resolved) ([]vmm.DeviceSpec, error) {
+	if r.spec.Flash == "" {
+		return nil, nil
+	}
+	fl, err := cfiflash.Open(r.spec.Flash)
+	if err != nil {
+		return nil, err
+	}
+	m.backends = append(m.backends, fl)
+	if note := fl.Note(); note != "" {
+		m.log.Print(note)
+	}
+	return []vmm.DeviceSpec{cfiflash.Spec(fl)}, nil
 }
 
 // openNICs opens every tap (creating what does not exist) and describes a

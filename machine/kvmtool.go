@@ -6,7 +6,11 @@ import (
 )
 
 // ParseDisk reads kvmtool's -d spelling: FILE[,ro][,direct][,serial=ID].
+// kvmtool's scsi:WWPN (a vhost-scsi target) is refused by name.
 func ParseDisk(s string) (Disk, error) {
+	if strings.HasPrefix(s, "scsi:") {
+		return Disk{}, fmt.Errorf("-d %q: kvmtool's vhost-scsi disks (scsi:WWPN) are not implemented in gokvm", s)
+	}
 	parts := strings.Split(s, ",")
 	d := Disk{Path: parts[0]}
 	if d.Path == "" {
@@ -53,6 +57,8 @@ func ParseNIC(s string) (NIC, error) {
 				return n, fmt.Errorf("-n %q: vhost=%s: %v", s, v, err)
 			}
 			n.Vhost = on
+		case "script", "downscript", "guest_ip", "host_ip", "fd", "mq", "trans":
+			return n, fmt.Errorf("-n %q: %s= is a kvmtool key gokvm does not implement (want mode, tapif, guest_mac, vhost or hostfwd)", s, k)
 		default:
 			return n, fmt.Errorf("-n %q: unknown key %q (want mode, tapif, guest_mac, vhost or hostfwd)", s, k)
 		}
@@ -60,13 +66,20 @@ func ParseNIC(s string) (NIC, error) {
 	return n, nil
 }
 
-// ParseShare reads kvmtool's --9p spelling, DIR,TAG[,ro], and gokvm's
-// mounts=PATH[:PATH...] (Share.Mounts). Values are checked when the spec
-// is resolved.
+// DefaultShareTag is the mount tag of a --9p DIR given without one:
+// kvmtool's (VIRTIO_9P_DEFAULT_TAG).
+const DefaultShareTag = "kvm_9p"
+
+// ParseShare reads kvmtool's --9p spelling, DIR[,TAG] (TAG defaults to
+// DefaultShareTag), and gokvm's ro and mounts=PATH[:PATH...]
+// (Share.Mounts). Values are checked when the spec is resolved.
 func ParseShare(s string) (Share, error) {
 	parts := strings.Split(s, ",")
-	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return Share{}, fmt.Errorf("--9p %q: want DIR,TAG[,ro][,mounts=PATH:PATH...]", s)
+	if len(parts) == 1 {
+		parts = append(parts, DefaultShareTag)
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return Share{}, fmt.Errorf("--9p %q: want DIR[,TAG][,ro][,mounts=PATH:PATH...]", s)
 	}
 	sh := Share{Dir: parts[0], Tag: parts[1]}
 	for _, p := range parts[2:] {

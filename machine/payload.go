@@ -9,10 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapPayload maps the kernel and initrd files. They are mapped, not read,
-// so that once copied into guest RAM they stop counting against gokvm's
-// own memory; release unmaps them.
-func mapPayload(s Spec) (p vmm.Payload, release func(), err error) {
+// mapPayload maps the kernel and initrd files, or the firmware. They are
+// mapped, not read, so that once copied into guest RAM they stop counting
+// against gokvm's own memory; release unmaps them. With a firmware image
+// the initrd is not opened: kvmtool ignores it then (Build says so).
+func mapPayload(r *resolved) (p vmm.Payload, release func(), err error) {
+	s := r.spec
 	var maps [][]byte
 	release = func() {
 		for _, m := range maps {
@@ -25,17 +27,26 @@ func mapPayload(s Spec) (p vmm.Payload, release func(), err error) {
 			release()
 		}
 	}()
+	p.Cmdline = s.Cmdline
+	if s.Firmware != "" {
+		if p.Firmware, err = mapInput("firmware", s.Firmware); err != nil {
+			return p, release, err
+		}
+		maps = append(maps, p.Firmware)
+		p.FirmwareAddr = r.firmwareAddr
+		return p, release, nil
+	}
 	if p.Kernel, err = mapInput("kernel", s.Kernel); err != nil {
 		return p, release, err
 	}
 	maps = append(maps, p.Kernel)
+	p.KernelName = s.Kernel
 	if s.Initrd != "" {
 		if p.Initrd, err = mapInput("initrd", s.Initrd); err != nil {
 			return p, release, err
 		}
 		maps = append(maps, p.Initrd)
 	}
-	p.Cmdline = s.Cmdline
 	return p, release, nil
 }
 
@@ -45,7 +56,7 @@ func mapInput(what, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &vmm.ConfigError{Err: &missingFileError{what: what, path: path}}
+			return nil, &vmm.ConfigError{Err: &MissingFileError{What: what, Path: path}}
 		}
 		return nil, &vmm.ConfigError{Err: fmt.Errorf("%s: %w", what, err)}
 	}
@@ -71,9 +82,10 @@ func mapInput(what, path string) ([]byte, error) {
 	return b, nil
 }
 
-// missingFileError says an input file does not exist, in a shorter form
-// than *fs.PathError, and still matches os.ErrNotExist.
-type missingFileError struct{ what, path string }
+// MissingFileError says an input file (What: "kernel", "initrd" or "firmware") does
+// not exist, in a shorter form than *fs.PathError, and still matches
+// os.ErrNotExist. The command line prints kvmtool's line for it too.
+type MissingFileError struct{ What, Path string }
 
-func (e *missingFileError) Error() string { return e.what + " " + e.path + ": no such file" }
-func (e *missingFileError) Unwrap() error { return os.ErrNotExist }
+func (e *MissingFileError) Error() string { return e.What + " " + e.Path + ": no such file" }
+func (e *MissingFileError) Unwrap() error { return os.ErrNotExist }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/gokvm/gokvm/arch/arm64"
@@ -93,6 +94,8 @@ type resolved struct {
 	timeout    time.Duration
 	nics       []resolvedNIC
 	affinity   []int
+	// firmwareAddr is FirmwareAddress parsed; 0 when not given.
+	firmwareAddr uint64
 }
 
 type resolvedNIC struct {
@@ -121,10 +124,20 @@ func (s Spec) resolve() (*resolved, error) {
 	r := &resolved{spec: s}
 	var err error
 	switch {
-	case s.Kernel == "":
-		return nil, vmm.Configf("no kernel given: use -k/--kernel FILE (or \"kernel\" in a config file)")
+	case s.Kernel == "" && s.Firmware == "":
+		return nil, vmm.Configf("no kernel given: use -k/--kernel FILE or --firmware FILE (or \"kernel\" or \"firmware\" in a config file)")
+	case s.Kernel != "" && s.Firmware != "":
+		return nil, vmm.Configf("kernel %s and firmware %s: only one of --kernel or --firmware can be given (as with kvmtool)", s.Kernel, s.Firmware)
 	case s.CPUs < 1:
 		return nil, fieldErr("cpus", "%d: a guest needs at least 1 vcpu", s.CPUs)
+	}
+	if s.FirmwareAddress != "" {
+		if s.Firmware == "" {
+			return nil, fieldErr("firmware_address", "%s: only a firmware image (--firmware) is placed at an address", s.FirmwareAddress)
+		}
+		if r.firmwareAddr, err = strconv.ParseUint(s.FirmwareAddress, 0, 64); err != nil {
+			return nil, fieldErr("firmware_address", "%q is not an address like 0x80000000", s.FirmwareAddress)
+		}
 	}
 	if r.mem, err = parseMemory(s.Memory); err != nil {
 		return nil, fieldErr("memory", "%q: %v", s.Memory, err)

@@ -66,6 +66,9 @@ func sameMachine(saved, s Spec) error {
 		saved, now any
 	}{
 		{"kernel", saved.Kernel, s.Kernel},
+		{"firmware", saved.Firmware, s.Firmware},
+		{"firmware_address", saved.FirmwareAddress, s.FirmwareAddress},
+		{"flash", saved.Flash, s.Flash},
 		{"initrd", saved.Initrd, s.Initrd},
 		{"cmdline", saved.Cmdline, s.Cmdline},
 		{"aarch32", saved.AArch32, s.AArch32},

@@ -42,6 +42,7 @@ func (m *Machine) extraSystemCalls() []seccomp.Call {
 	calls = append(calls, m.pciSystemCalls()...)
 	calls = append(calls, m.shareSystemCalls()...)
 	calls = append(calls, m.recorderSystemCalls()...)
+	calls = append(calls, m.flashSystemCalls()...)
 	return append(calls, m.statsSystemCalls()...)
 }
 
@@ -54,6 +55,17 @@ func (m *Machine) pciSystemCalls() []seccomp.Call {
 	return []seccomp.Call{{Name: "ioctl", Why: "virtio-pci's MSI-X vectors routed as the guest programs them",
 		Args: &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{
 			{V: kvm.RequestSetGSIRouting, Name: "KVM_SET_GSI_ROUTING", Why: "an MSI-X message's route"}}}}}
+}
+
+// flashSystemCalls: a flash maps its array into the guest in read-array
+// mode and unmaps it for the others, as the guest's commands switch.
+func (m *Machine) flashSystemCalls() []seccomp.Call {
+	if m.spec.Flash == "" {
+		return nil
+	}
+	return []seccomp.Call{{Name: "ioctl", Why: "a CFI flash (--flash) maps and unmaps its array as the guest switches read modes",
+		Args: &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{
+			{V: kvm.RequestSetUserMemoryRegion, Name: "KVM_SET_USER_MEMORY_REGION", Why: "the flash array in or out of the guest"}}}}}
 }
 
 // shareSystemCalls are a 9p share's file system calls, made while the
@@ -104,12 +116,19 @@ func (m *Machine) shareSystemCalls() []seccomp.Call {
 	return calls
 }
 
-// statsSystemCalls: --stats reads /proc/self/smaps after the run (vmm's
-// Stats), the one file the run phase opens by itself; the filter allows
-// that open, for reading, only when the caller asks for the figures.
+// statsSystemCalls: --stats reads /proc/self/smaps and /proc/self/stat
+// after the run (vmm's Stats), and KVM's statistics for the VM (pread on
+// the descriptors KVM_GET_STATS_FD gave while the VM was built, or
+// read-only opens of its debugfs files), the only files the run phase
+// opens by itself; the filter allows those opens, for reading, and
+// getrusage (gokvm's context switches), only when the caller asks for the
+// figures.
 func (m *Machine) statsSystemCalls() []seccomp.Call {
 	if !m.stats {
 		return nil
 	}
-	return []seccomp.Call{seccomp.ReadOnlyOpenat("--stats reads /proc/self/smaps after the run")}
+	return []seccomp.Call{
+		seccomp.ReadOnlyOpenat("--stats reads /proc/self/smaps and /proc/self/stat after the run, and the VM's debugfs statistics on a kernel without KVM_GET_STATS_FD"),
+		{Name: "getrusage", Why: "--stats reads gokvm's context switches after the run"},
+	}
 }

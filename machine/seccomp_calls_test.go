@@ -122,9 +122,9 @@ func TestShareSystemCalls(t *testing.T) {
 	}
 }
 
-// TestStatsSystemCalls: the run phase opens a file (/proc/self/smaps)
-// only for --stats, and only then does the filter allow openat, for
-// reading.
+// TestStatsSystemCalls: the run phase opens files (/proc/self/smaps and
+// stat, KVM's debugfs) only for --stats, and only then does the filter
+// allow openat, for reading, and getrusage.
 func TestStatsSystemCalls(t *testing.T) {
 	for _, arch := range []string{"amd64", "arm64", "arm"} {
 		for _, c := range seccomp.Allowed {
@@ -139,6 +139,30 @@ func TestStatsSystemCalls(t *testing.T) {
 		if len(cs) != 1 || cs[0].Args == nil || cs[0].Args.Mask&readOnlyFlags != readOnlyFlags {
 			t.Errorf("%s: with --stats: openat %+v, want it for reading only", arch, cs)
 		}
+		// gokvm's context switches (kvmstats.ReadSelf).
+		if cs := onArch(t, machineCalls(&Machine{}), arch)["getrusage"]; len(cs) != 0 {
+			t.Errorf("%s: without --stats: getrusage %+v", arch, cs)
+		}
+		if cs := onArch(t, machineCalls(&Machine{stats: true}), arch)["getrusage"]; len(cs) != 1 {
+			t.Errorf("%s: with --stats: getrusage %+v, want it allowed", arch, cs)
+		}
+	}
+}
+
+// TestFlashSystemCalls: only a machine with a flash may map memory while
+// the guest runs, and only KVM_SET_USER_MEMORY_REGION.
+func TestFlashSystemCalls(t *testing.T) {
+	for _, c := range seccomp.Ioctls {
+		if c.V == kvm.RequestSetUserMemoryRegion {
+			t.Errorf("the base allow-list maps guest memory while the guest runs: %+v", c)
+		}
+	}
+	if cs := onArch(t, machineCalls(&Machine{}), "arm64")["ioctl"]; len(cs) != 0 {
+		t.Errorf("without a flash: ioctls %+v", cs)
+	}
+	cs := onArch(t, machineCalls(&Machine{spec: Spec{Flash: "vars.img"}}), "arm64")["ioctl"]
+	if len(cs) != 1 || cs[0].Args == nil || len(cs[0].Args.Values) != 1 || cs[0].Args.Values[0].V != kvm.RequestSetUserMemoryRegion {
+		t.Errorf("with a flash: ioctls %+v, want KVM_SET_USER_MEMORY_REGION alone", cs)
 	}
 }
 
@@ -177,6 +201,7 @@ func TestSystemCallsOnEveryArch(t *testing.T) {
 		"a user-mode and a vhost-net NIC": {NICs: []NIC{{Mode: NICModeUser}, {Mode: NICModeTap, Vhost: true}}},
 		"vsock":                           {VsockCID: 3},
 		"virtio-pci":                      {Transport: TransportPCI},
+		"a flash":                         {Flash: "vars.img"},
 	}
 	// And a results file's rename.
 	rec, err := NewRecorder(RecorderOptions{Path: filepath.Join(t.TempDir(), "out.json")})

@@ -20,8 +20,24 @@ import (
 // (`gokvm run --config`, `--print-config`; docs/configuration.md).
 // Zero values mean the defaults that WithDefaults fills in.
 type Spec struct {
-	// Kernel is the arm64 Image (raw or gzip), or with AArch32 a zImage.
-	Kernel string `json:"kernel"`
+	// Kernel is the arm64 Image (raw or gzip), or with AArch32 a zImage;
+	// a file without the header of either is booted as kvmtool boots
+	// it, as a flat binary (docs/payloads.md).
+	Kernel string `json:"kernel,omitempty"`
+	// Firmware, instead of Kernel, is a firmware image booted as
+	// kvmtool's --firmware boots one: loaded as it is at the start of
+	// RAM (or at FirmwareAddress) and entered there, with the device
+	// tree at the next 2 MiB boundary after it. An Initrd is ignored
+	// then, as kvmtool ignores it.
+	Firmware string `json:"firmware,omitempty"`
+	// FirmwareAddress is where Firmware goes, a guest-physical address
+	// in RAM ("0x80000000"); the start of RAM when empty.
+	FirmwareAddress string `json:"firmware_address,omitempty"`
+	// Flash is a file the guest sees as a CFI NOR flash at 0x0200_0000,
+	// as kvmtool's --flash (its first power-of-two bytes, 64 KiB to 16
+	// MiB): where EDK2 keeps its UEFI variables. What the guest programs
+	// and erases reaches the file.
+	Flash string `json:"flash,omitempty"`
 	// Initrd is the initial ramdisk; none when empty.
 	Initrd string `json:"initrd,omitempty"`
 	// Cmdline is the kernel command line.

@@ -45,6 +45,9 @@ func TestCheckNamesTheField(t *testing.T) {
 		want string
 	}{
 		{"no kernel", func(s *Spec) { s.Kernel = "" }, "no kernel given"},
+		{"kernel and firmware", func(s *Spec) { s.Firmware = "fw.bin" }, "only one of --kernel or --firmware"},
+		{"firmware address without firmware", func(s *Spec) { s.FirmwareAddress = "0x80000000" }, "firmware_address: 0x80000000: only a firmware image"},
+		{"firmware address", func(s *Spec) { s.Kernel, s.Firmware, s.FirmwareAddress = "", "fw.bin", "0x80zz" }, `firmware_address: "0x80zz" is not an address`},
 		{"cpus", func(s *Spec) { s.CPUs = -1 }, "cpus: -1: a guest needs at least 1 vcpu"},
 		{"memory", func(s *Spec) { s.Memory = "lots" }, `memory: "lots": size "lots" is not a positive number`},
 		{"memory address", func(s *Spec) { s.Memory = "256@zz" }, `address "zz" is not a number`},
@@ -108,13 +111,25 @@ func TestParseMemory(t *testing.T) {
 		{"1G", 1 << 30, 0, false},
 		{"512M@0x100000000", 512 << 20, 1 << 32, true},
 		{"2048k", 2 << 20, 0, false},
+		// kvmtool's forms: every unit in either case, hex sizes in MiB,
+		// and an address in MiB or with a unit.
+		{"512m", 512 << 20, 0, false},
+		{"1073741824B", 1 << 30, 0, false},
+		{"1p", 1 << 50, 0, false},
+		{"0x100", 256 << 20, 0, false},
+		{"0x1B", 27 << 20, 0, false},
+		{"256@2048", 256 << 20, 2 << 30, true},
+		{"256M@4G", 256 << 20, 4 << 30, true},
+		{"256@0x800M", 256 << 20, 2 << 30, true},
+		// gokvm's own: a hex address without a unit is in bytes.
+		{"256@0x80000000", 256 << 20, 2 << 30, true},
 	} {
 		m, err := parseMemory(tc.in)
 		if err != nil || m.size != tc.size || m.base != tc.base || m.baseSet != tc.baseSet {
 			t.Errorf("parseMemory(%q) = %+v, %v", tc.in, m, err)
 		}
 	}
-	for _, bad := range []string{"", "0", "-1", "12X", "99999999999T", "1@"} {
+	for _, bad := range []string{"", "0", "-1", "12X", "12MM", "99999999999T", "1@", "@2G", "256@2Q", "256@0x", "0x", "1.5G", "20000000P"} {
 		if _, err := parseMemory(bad); err == nil {
 			t.Errorf("parseMemory(%q) accepted", bad)
 		}

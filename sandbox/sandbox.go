@@ -159,6 +159,8 @@ type Sandbox struct {
 	cmd      *guestinit.Config
 	warm     *warmStart
 	restored bool
+	// ws records a restored machine's working set (workingset.go).
+	ws *wsRecorder
 }
 
 // Run builds the sandbox, runs the command and returns how it ended. An
@@ -298,6 +300,7 @@ func New(o Options) (*Sandbox, error) {
 		s.m, err = machine.Build(spec, mo)
 		if err == nil {
 			s.restored = true
+			s.prepareWorkingSet(o.Stats)
 			return s, nil
 		}
 		// A machine saved on another host (another GIC), say: boot,
@@ -351,6 +354,7 @@ func (s *Sandbox) Machine() *machine.Machine { return s.m }
 // Close closes the VM.
 func (s *Sandbox) Close() error {
 	s.once.Do(func() { close(s.stop) })
+	s.ws.close() // when Run never took it
 	return s.m.Close()
 }
 
@@ -376,9 +380,11 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 		defer t.Stop()
 	}
 	warmDone := s.startWarm()
+	wsDone := s.recordWorkingSet()
 	outcome, err := s.m.Run(ctx)
 	s.once.Do(func() { close(s.stop) })
 	<-warmDone // a save in progress writes guest RAM: before Close unmaps it
+	<-wsDone   // so does reading the working set
 	rep := s.exit.Report()
 	res := Result{Outcome: outcome, Started: rep.Started}
 	if s.rec != nil && rep.OK && err == nil && outcome != vmm.OutcomeTimeout && outcome != vmm.OutcomeStopped {

@@ -204,7 +204,7 @@ func openWarm(dir, key string, reuse bool, logger *log.Logger) (*warmStart, erro
 
 // create makes new, empty state and RAM files in place of the old.
 func (w *warmStart) create() error {
-	for _, p := range []string{w.files.state(), w.files.ram()} {
+	for _, p := range []string{w.files.state(), w.files.ram(), w.files.workingSet()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--warm: %w", err)
 		}

@@ -18,7 +18,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if err != nil {
 		return fmt.Errorf("placing %s: %w", spec.Name, err)
 	}
-	setLevel, pulse := m.interruptLines(spec.Name, p.IRQ)
+	setLevel, pulse := m.interrupts(spec.Name, p)
 	env := DeviceEnv{
 		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
 		SetLevel: setLevel,
@@ -32,7 +32,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 				efd.Close()
 				return nil, err
 			}
-			return efd, nil
+			return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 		},
 		NewNotification: m.newNotification,
 		MapWindow:       m.mapWindow(spec.Name, p),
@@ -44,6 +44,7 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 			m.faultMu.Unlock()
 		},
 	}
+	env.MapReadOnly, env.UnmapReadOnly = m.readOnlyWindow(p)
 	d, err := spec.New(env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
@@ -82,24 +83,25 @@ func (m *Machine) addBoardDevices() error {
 	return nil
 }
 
-// interruptLines are a device's SetLevel and Pulse for interrupt irq:
-// KVM_IRQ_LINE, and an irqfd for the pulse where the host has them.
-// With NoIRQ they do nothing.
-func (m *Machine) interruptLines(name string, irq uint32) (setLevel func(bool), pulse func()) {
-	if irq == NoIRQ {
+// interrupts are a device's SetLevel and Pulse for its placement: the
+// interrupt line through KVM_IRQ_LINE, an edge through an irqfd where the
+// host has them; nothing for a placement without an interrupt.
+func (m *Machine) interrupts(name string, p Placement) (setLevel func(bool), pulse func()) {
+	if p.IRQ == NoIRQ {
 		return func(bool) {}, func() {}
 	}
-	line := m.board.IRQLine(irq)
+	line := m.board.IRQLine(p.IRQ)
 	setLevel = func(level bool) {
 		if err := m.vm.SetIRQLine(line, level); err != nil {
 			m.log.Printf("%s: %v", name, err)
 		}
 	}
-	pulse = func() { setLevel(true); setLevel(false) }
+	pulse = func() { m.pulses.Add(1); setLevel(true); setLevel(false) }
 	if efd, err := kvm.NewEventFD(); err == nil {
-		if m.vm.IRQFD(irq, efd.FD()) == nil {
+		if m.vm.IRQFD(p.IRQ, efd.FD()) == nil {
 			m.closers = append(m.closers, efd)
 			pulse = func() {
+				m.pulses.Add(1)
 				if err := efd.Signal(); err != nil {
 					m.log.Printf("%s: irqfd: %v", name, err)
 				}
@@ -109,4 +111,26 @@ func (m *Machine) interruptLines(name string, irq uint32) (setLevel func(bool), 
 		}
 	}
 	return setLevel, pulse
+}
+
+// readOnlyWindow is a device's MapReadOnly and UnmapReadOnly for its
+// window: a memory slot of its own, taken when it first maps.
+func (m *Machine) readOnlyWindow(p Placement) (mapRO func([]byte) error, unmapRO func() error) {
+	var slot uint32
+	mapRO = func(mem []byte) error {
+		if uint64(len(mem)) != p.Size {
+			return fmt.Errorf("mapping %d bytes over a window of %d", len(mem), p.Size)
+		}
+		if slot == 0 {
+			slot = m.nextSlot.Add(1)
+		}
+		return m.vm.MapMemoryReadOnly(slot, p.Base, mem)
+	}
+	unmapRO = func() error {
+		if slot == 0 {
+			return nil
+		}
+		return m.vm.UnmapMemory(slot)
+	}
+	return mapRO, unmapRO
 }

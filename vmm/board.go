@@ -21,6 +21,10 @@ const (
 	// name for the board's UART (earlycon=pl011,0x9000000 on QEMU's virt
 	// board, which CI harnesses hard-code); the board says where.
 	AreaFixedUART
+	// AreaFlash is one window for a flash, with no interrupt, where the
+	// board's firmware expects it (on mach-virt kvmtool's 0x0200_0000,
+	// at most 16 MiB).
+	AreaFlash
 	// AreaPCI holds PCI functions: each gets the configuration space of
 	// the next device number on the host bridge's bus (its window),
 	// an interrupt for its INTx pin, and the bridge's memory window as
@@ -40,6 +44,8 @@ func (a Area) String() string {
 		return "virtio-mmio"
 	case AreaFixedUART:
 		return "fixed UART"
+	case AreaFlash:
+		return "flash"
 	case AreaPCI:
 		return "PCI function"
 	case AreaPCIHost:
@@ -49,7 +55,8 @@ func (a Area) String() string {
 }
 
 // Placement is where the board put a device: its MMIO window and the
-// interrupt it raises (a board-relative device interrupt number).
+// interrupt it raises (a board-relative device interrupt number), NoIRQ
+// for a device without one.
 type Placement struct {
 	Base uint64
 	Size uint64
@@ -60,7 +67,7 @@ type Placement struct {
 	DynamicBase, DynamicSize uint64
 }
 
-// NoIRQ is a Placement's IRQ when the device raises no interrupt (a PCI
+// NoIRQ is the IRQ of a placement without an interrupt (a flash, a PCI
 // host bridge): its DeviceEnv's SetLevel and Pulse do nothing.
 const NoIRQ = ^uint32(0)
 
@@ -123,6 +130,15 @@ type Payload struct {
 	Kernel  []byte
 	Initrd  []byte
 	Cmdline string
+	// KernelName names the kernel in messages (its file's name); "the
+	// kernel" when empty.
+	KernelName string
+	// Firmware, instead of a kernel and initrd, is a firmware image
+	// booted as kvmtool's --firmware boots one: loaded as it is at
+	// FirmwareAddr (the start of RAM when 0) and entered at its first
+	// byte, with the device tree after it.
+	Firmware     []byte
+	FirmwareAddr uint64
 }
 
 // Board is what the generic VM core asks of an architecture's machine: the

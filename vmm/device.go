@@ -50,6 +50,16 @@ type DeviceEnv struct {
 	// in the device's window. It fails with ErrUnsupported where the host
 	// cannot; the write then arrives as an MMIO write.
 	WatchWrite func(offset uint64, value uint32) (Notification, error)
+	// MapReadOnly maps mem, the device's own backing of its whole window
+	// (page-aligned, the window's size), into the guest read-only: the
+	// guest's loads and instruction fetches in the window are served
+	// from it without an exit, its stores still arrive as MMIO writes.
+	// UnmapReadOnly gives the window back to MMIO. A device switches as
+	// its mode changes (a CFI flash maps its array in read-array mode
+	// only), under its own lock. Both fail where the host's KVM cannot
+	// (no KVM_CAP_READONLY_MEM); every access then stays an MMIO exit.
+	MapReadOnly   func(mem []byte) error
+	UnmapReadOnly func() error
 	// NewNotification makes a notification that no guest write
 	// signals yet: a Window's WatchWrite registers it at an address,
 	// and may register it elsewhere when the window moves, so that the

@@ -55,6 +55,11 @@ type Config struct {
 	// Stats opens nothing: the run phase's seccomp filter allows that
 	// open only for a machine that asks for the figures.
 	ReadRSS bool
+	// KVMStats makes Stats read what KVM counted for this VM (exits by
+	// reason, halts) and gokvm's CPU times and context switches
+	// (--stats): the VM's and vcpus' statistics files are opened while
+	// the VM is built.
+	KVMStats bool
 }
 
 // MinMemSize is the smallest RAM the core accepts; boards check that the
@@ -85,13 +90,23 @@ type Machine struct {
 	// (DeviceSpec.StateName), in the order of devices.
 	stateNames []string
 
+	// nextSlot is the last KVM memory slot taken; guest RAM is slot 0,
+	// devices that map their windows (MapReadOnly) take the next ones.
+	nextSlot atomic.Uint32
+
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
-	runMu     sync.Mutex
-	ran       bool           // Run was called
-	closing   bool           // Close was called
-	running   sync.WaitGroup // a Run in progress
+	// pulses counts device interrupts raised (DeviceEnv.Pulse: irqfd
+	// writes), wakeups the returns of a wait for a guest notification.
+	pulses   atomic.Uint64
+	wakeups  atomic.Uint64
+	counters *kvmCounters // with Config.KVMStats
+
+	runMu   sync.Mutex
+	ran     bool           // Run was called
+	closing bool           // Close was called
+	running sync.WaitGroup // a Run in progress
 
 	faultMu sync.Mutex
 	faults  *multierror.Error // device faults (DeviceEnv.Fault)
@@ -186,6 +201,9 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 			return nil, err
 		}
 	}
+	if cfg.KVMStats {
+		m.counters = openKVMCounters(m.vm, m.kvmVcpus())
+	}
 	if err = board.FinalizeIRQChip(); err != nil {
 		return nil, err
 	}
@@ -247,6 +265,12 @@ func (m *Machine) Close() error {
 		}
 	}
 	m.closers = nil
+	if m.counters != nil {
+		if err := m.counters.close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("closing KVM's statistics: %w", err))
+		}
+		m.counters = nil
+	}
 	for _, v := range m.vcpus {
 		if err := v.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("closing vcpu %d: %w", v.ID, err))

@@ -191,8 +191,8 @@ func prepareRestore(board Board, cfg Config) error {
 	}
 	h := cfg.Restore.State.Header
 	switch {
-	case len(cfg.Payload.Kernel) > 0 || len(cfg.Payload.Initrd) > 0:
-		return Configf("a restored machine boots no kernel or initrd: it goes on from its saved state")
+	case len(cfg.Payload.Kernel) > 0 || len(cfg.Payload.Initrd) > 0 || len(cfg.Payload.Firmware) > 0:
+		return Configf("a restored machine boots no kernel, initrd or firmware: it goes on from its saved state")
 	case h.RAM.Base != cfg.MemBase || h.RAM.Size != cfg.MemSize:
 		return Configf("the state file's RAM is %d MiB at %#x, the machine's %d MiB at %#x", h.RAM.Size>>20, h.RAM.Base, cfg.MemSize>>20, cfg.MemBase)
 	}

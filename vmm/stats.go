@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gokvm/gokvm/vmm/kvmstats"
 	"github.com/gokvm/gokvm/vmm/smaps"
 )
 
@@ -21,11 +22,33 @@ type Stats struct {
 	// part of it: the Go heap and stacks, what gokvm itself holds. The
 	// rest is the gokvm binary's pages, shared with the page cache.
 	AnonWithoutGuestKiB int64
+	// Interrupts counts the interrupts devices raised (DeviceEnv.Pulse:
+	// irqfd writes), Wakeups the times a device's wait for a guest
+	// notification (an ioeventfd) returned.
+	Interrupts, Wakeups uint64
+
+	// With Config.KVMStats:
+
+	// KVM is what KVM counted for the VM, its vcpus' statistics summed
+	// (kvm.exits, kvm.mmio_exit_user, kvm.wfi_exit_stat, ...); nil when
+	// the host does not tell, KVMErr saying why.
+	KVM kvmstats.Counters
+	// KVMVcpus are each vcpu's (from binary statistics only).
+	KVMVcpus []kvmstats.Counters
+	// KVMSource says where KVM's counters come from: "binary
+	// statistics" or the VM's debugfs directory.
+	KVMSource string
+	KVMErr    error
+	// Host is gokvm's CPU time and context switches (kvmstats.ReadSelf),
+	// nil when they could not be read, HostErr saying why.
+	Host    kvmstats.Counters
+	HostErr error
 }
 
 // Stats reports the figures gathered so far.
 func (m *Machine) Stats() Stats {
-	s := Stats{MMIOExits: m.mmioExits.Load(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1}
+	s := Stats{MMIOExits: m.mmioExits.Load(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1,
+		Interrupts: m.pulses.Load(), Wakeups: m.wakeups.Load()}
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)
 	}
@@ -33,6 +56,10 @@ func (m *Machine) Stats() Stats {
 		if kb, anon, err := rssWithout(m.mem.HostAddr()); err == nil {
 			s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB = kb, anon
 		}
+	}
+	if m.counters != nil {
+		s.KVM, s.KVMVcpus, s.KVMSource, s.KVMErr = m.counters.read()
+		s.Host, s.HostErr = kvmstats.ReadSelf()
 	}
 	return s
 }

@@ -114,7 +114,7 @@ type tinyVM struct {
 	board *arm64.Board
 	dev   *testDevice
 	// code is the guest-physical address of the code's first byte (just
-	// above the Image header).
+	// above an Image header).
 	code uint64
 	// stop ends a Run that start began; ran is closed once it returned.
 	stop context.CancelFunc
@@ -125,29 +125,49 @@ type tinyVM struct {
 // kernel, and the test device. It is closed when the test ends.
 func newTinyVM(t *testing.T, cpus int, a *tinyguest.Asm) *tinyVM {
 	t.Helper()
-	return newTinyVMWith(t, cpus, a, arm64.Options{})
+	return newTinyVMWith(t, cpus, a, func(*vmm.Config) {})
 }
 
-// newTinyVMWith is newTinyVM with a board made with opts and more
-// devices after the test device.
-func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, opts arm64.Options, more ...vmm.DeviceSpec) *tinyVM {
+// newTinyVMWith is newTinyVM with the configuration changed by adjust.
+func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, adjust func(*vmm.Config)) *tinyVM {
 	t.Helper()
 	needKVM(t)
 	code, err := a.Code()
 	if err != nil {
 		t.Fatal(err)
 	}
+	tv := newTinyVMPayload(t, cpus, vmm.Payload{Kernel: tinyguest.Image(code)}, adjust)
+	tv.code += tinyguest.HeaderSize
+	return tv
+}
+
+// newTinyVMPayload builds a machine with cpus vcpus booting p, and the
+// test device, its configuration changed by adjust (when not nil). It is
+// closed when the test ends.
+func newTinyVMPayload(t *testing.T, cpus int, p vmm.Payload, adjust func(*vmm.Config)) *tinyVM {
+	t.Helper()
+	return newTinyVMBoard(t, cpus, p, arm64.Options{}, adjust)
+}
+
+// newTinyVMBoard is newTinyVMPayload on a board made with opts.
+func newTinyVMBoard(t *testing.T, cpus int, p vmm.Payload, opts arm64.Options, adjust func(*vmm.Config)) *tinyVM {
+	t.Helper()
+	needKVM(t)
 	opts.NoRNGSeed = true
 	tv := &tinyVM{board: arm64.New(opts), dev: &testDevice{}}
 	cfg := vmm.Config{
 		CPUs:    cpus,
 		MemSize: 32 << 20,
-		Payload: vmm.Payload{Kernel: tinyguest.Image(code)},
-		Devices: append([]vmm.DeviceSpec{tv.dev.spec()}, more...),
+		Payload: p,
+		Devices: []vmm.DeviceSpec{tv.dev.spec()},
 		// The core's own diagnostics (an access that hits no device)
 		// show with a failure.
 		Log: log.New(testLog{t}, "", 0),
 	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	var err error
 	tv.m, err = vmm.New(cfg, tv.board)
 	if err != nil {
 		t.Fatalf("vmm.New: %v", err)
@@ -172,7 +192,7 @@ func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, opts arm64.Options,
 	if got := tv.m.Devices()[0].Placement.Base; got != testDevBase {
 		t.Fatalf("the board put the test device at %#x; the tiny guests expect it at %#x", got, uint64(testDevBase))
 	}
-	tv.code = tv.board.Placement().KernelAddr + tinyguest.HeaderSize
+	tv.code = tv.board.Placement().KernelAddr
 	return tv
 }
 

@@ -50,7 +50,13 @@ func TestTinyGuestRunTimeWindow(t *testing.T) {
 		Mov(2, 7).Word(tinyguest.StrW(2, dev, watched)).
 		Mov(3, 9).Word(tinyguest.StrW(3, dev, plain)).
 		PSCI(tinyguest.PSCISystemOff).Spin()
-	tv := newTinyVMWith(t, 1, &a, arm64.Options{PCI: true}, spec)
+	code, err := a.Code()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv := newTinyVMBoard(t, 1, vmm.Payload{Kernel: tinyguest.Image(code)}, arm64.Options{PCI: true}, func(c *vmm.Config) {
+		c.Devices = append(c.Devices, spec)
+	})
 	t.Cleanup(func() { note.Close() })
 	expect(t, tv.run(t), vmm.OutcomePowerOff)
 	n, got := bd.Writes()

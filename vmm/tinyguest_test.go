@@ -120,6 +120,38 @@ func TestTinyGuestMMIOStoreReachesDevice(t *testing.T) {
 	}
 }
 
+// TestTinyGuestKVMStats: with Config.KVMStats, KVM's own counters for the
+// VM (KVM_GET_STATS_FD, Linux 5.14; debugfs before) agree with what the
+// guest did: two stores to the device are two MMIO exits to gokvm, as
+// gokvm counted them, and the PSCI call is an HVC exit.
+func TestTinyGuestKVMStats(t *testing.T) {
+	var a tinyguest.Asm
+	a.Mov(dev, testDevBase).
+		Word(tinyguest.StrW(tinyguest.XZR, dev, 0)).Word(tinyguest.StrW(tinyguest.XZR, dev, 4)).
+		PSCI(tinyguest.PSCISystemOff).Spin()
+	tv := newTinyVMWith(t, 1, &a, func(c *vmm.Config) { c.KVMStats = true })
+	expect(t, tv.run(t), vmm.OutcomePowerOff)
+	s := tv.m.Stats()
+	if s.KVMErr != nil {
+		t.Fatalf("KVM's counters: %v", s.KVMErr)
+	}
+	t.Logf("KVM (%s): %s", s.KVMSource, s.KVM.KVMLine())
+	if got := s.KVM["kvm.mmio_exit_user"]; got != 2 || got != s.MMIOExits {
+		t.Errorf("mmio_exit_user %d, gokvm counted %d MMIO exits; want 2", got, s.MMIOExits)
+	}
+	if s.KVM["kvm.hvc_exit_stat"] < 1 || s.KVM["kvm.exits"] < 3 {
+		t.Errorf("hvc_exit_stat %d, exits %d; want at least 1 and 3", s.KVM["kvm.hvc_exit_stat"], s.KVM["kvm.exits"])
+	}
+	if s.KVMSource == "binary statistics" && len(s.KVMVcpus) != 1 {
+		t.Errorf("%d vcpus' counters, want 1", len(s.KVMVcpus))
+	}
+	// The CPU times may be 0 ticks in so short a run; gokvm's threads
+	// have slept, though.
+	if _, ok := s.Host["host.guest_us"]; s.HostErr != nil || !ok || s.Host["host.voluntary_switches"] == 0 {
+		t.Errorf("gokvm's CPU time and switches: %v, %v", s.Host, s.HostErr)
+	}
+}
+
 // The test device describes itself: its node is in the guest's device
 // tree with the window and interrupt the board gave it, though neither
 // vmm nor arch knows it.

@@ -1,10 +1,12 @@
 package arm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"log"
 	"strings"
 	"testing"
 
@@ -224,5 +226,58 @@ func TestDeviceTreeGolden32(t *testing.T) {
 				t.Errorf("%s lacks %s", name, must)
 			}
 		}
+	}
+}
+
+// With --aarch32, a file without zImage magic loads as kvmtool loads it:
+// as it is, at RAM+0x8000 (where kvm-unit-tests' 32-bit tests are linked
+// to run under kvmtool), its whole length; its device tree in lowmem.
+func TestLoadFlat32(t *testing.T) {
+	for _, file := range [][]byte{
+		[]byte("MZ"), // too short for a zImage header, so no magic either
+		[]byte(strings.Repeat("not a kernel ", 10)),
+		testimage.Gzip([]byte("data")),
+	} {
+		k, err := AArch32{}.Load(file)
+		if err != nil {
+			t.Errorf("%q: refused: %v", file, err)
+			continue
+		}
+		if string(k.Data) != string(file) || k.Offset != 0x8000 || k.Size != uint64(len(file)) || k.FlatWhy != "has no zImage magic" {
+			t.Errorf("%q: loaded %+v, want the file at RAM+0x8000 as a flat binary", file, k)
+		}
+	}
+	be := testimage.Zimage(8192)
+	binary.BigEndian.PutUint32(be[zMagicOffset:], zMagic)
+	for name, file := range map[string][]byte{
+		"empty":                 nil,
+		"an arm64 Image":        testimage.Arm64(4096, 0, 8192),
+		"a big-endian zImage":   be,
+		"a truncated zImage":    testimage.Zimage(8192)[:4096],
+		"an arm64 Image, short": testimage.Arm64(64, 0, 64)[:60],
+	} {
+		if k, err := (AArch32{}).Load(file); err == nil {
+			t.Errorf("%s: loaded (flat: %q)", name, k.FlatWhy)
+		}
+	}
+	var logged bytes.Buffer
+	b := arm64.New(arm64.Options{Guest: AArch32{}, Log: log.New(&logged, "gokvm: ", 0)})
+	const base, size = 0x8000_0000, 1 << 30
+	if err := b.Prepare(vmm.Payload{Kernel: []byte("flat"), KernelName: "t.bin"}, base, size, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Placement(); p.KernelAddr != 0x8000_8000 || p.FDTAddr != base+254<<20 {
+		t.Errorf("flat payload at %#x, device tree at %#x; want 0x80008000 and the top of lowmem", p.KernelAddr, p.FDTAddr)
+	}
+	if want := "gokvm: kernel t.bin has no zImage magic; loading it as a flat binary at 0x80008000 as kvmtool does\n"; logged.String() != want {
+		t.Errorf("logged %q, want %q", logged.String(), want)
+	}
+	// Firmware goes at the start of RAM for a 32-bit guest too.
+	fw := arm64.New(arm64.Options{Guest: AArch32{}})
+	if err := fw.Prepare(vmm.Payload{Firmware: []byte("firmware")}, base, size, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := fw.Placement(); p.KernelAddr != base || p.FDTAddr != base+2<<20 {
+		t.Errorf("32-bit firmware at %#x, device tree at %#x", p.KernelAddr, p.FDTAddr)
 	}
 }

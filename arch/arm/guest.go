@@ -18,7 +18,7 @@ const (
 	decompressFactor = 5
 	// lowmemLimit keeps the initrd and device tree where any 32-bit
 	// kernel maps them early (kvmtool uses the same 256 MiB).
-	lowmemLimit = 256 << 20
+	lowmemLimit = arm64.LowmemLimit
 	// maxCmdline is arm's COMMAND_LINE_SIZE.
 	maxCmdline = 1024
 	// ramLimit: 32-bit guests get RAM below 4 GiB.
@@ -44,8 +44,12 @@ func New(opts arm64.Options) *arm64.Board {
 // Name implements arm64.Guest.
 func (AArch32) Name() string { return "AArch32" }
 
-// Load implements arm64.Guest.
+// Load implements arm64.Guest: a zImage, or as kvmtool does, any file
+// without the zImage magic as a flat binary, at the same offset.
 func (AArch32) Load(b []byte) (arm64.Kernel, error) {
+	if isFlat(b) {
+		return arm64.FlatKernel(b, kernelOffset, "has no zImage magic"), nil
+	}
 	z, err := ParseZImage(b)
 	if err != nil {
 		return arm64.Kernel{}, err

@@ -23,6 +23,10 @@ const (
 	zEndianBE    = 0x01020304
 	zHeaderEnd   = 0x34
 
+	// An arm64 Image's "ARM\x64" magic ends at byte 60.
+	arm64ImageMagic    = 0x644d5241
+	arm64ImageMagicEnd = 60
+
 	// MaxZImageSize bounds a zImage: 32-bit kernels are a few MiB, and
 	// room for five times the zImage is reserved to decompress it.
 	MaxZImageSize = 128 << 20
@@ -45,7 +49,7 @@ func ParseZImage(b []byte) (*ZImage, error) {
 		return nil, fmt.Errorf("%w: the file is %d bytes, too short for the zImage header (truncated?)", ErrNotZImage, len(b))
 	}
 	if m := binary.LittleEndian.Uint32(b[zMagicOffset:]); m != zMagic {
-		if len(b) >= 60 && binary.LittleEndian.Uint32(b[56:]) == 0x644d5241 {
+		if len(b) >= arm64ImageMagicEnd && binary.LittleEndian.Uint32(b[arm64ImageMagicEnd-4:]) == arm64ImageMagic {
 			return nil, fmt.Errorf("%w: found an arm64 Image; boot it without --aarch32", ErrNotZImage)
 		}
 		if binary.BigEndian.Uint32(b[zMagicOffset:]) == zMagic {
@@ -73,4 +77,20 @@ func ParseZImage(b []byte) (*ZImage, error) {
 		return nil, fmt.Errorf("%w: the file is %d MiB, too large for a 32-bit kernel (at most %d MiB)", ErrNotZImage, len(b)>>20, MaxZImageSize>>20)
 	}
 	return z, nil
+}
+
+// isFlat reports whether kvmtool would boot b as a flat binary: it has
+// no zImage magic, in either byte order, and is not an arm64 Image
+// (which ParseZImage refuses, saying to boot it without --aarch32). An
+// empty file is nothing to boot.
+func isFlat(b []byte) bool {
+	switch {
+	case len(b) == 0:
+		return false
+	case len(b) >= zMagicOffset+4 && (binary.LittleEndian.Uint32(b[zMagicOffset:]) == zMagic || binary.BigEndian.Uint32(b[zMagicOffset:]) == zMagic):
+		return false
+	case len(b) >= arm64ImageMagicEnd && binary.LittleEndian.Uint32(b[arm64ImageMagicEnd-4:]) == arm64ImageMagic:
+		return false
+	}
+	return true
 }

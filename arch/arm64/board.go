@@ -3,6 +3,8 @@ package arm64
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
+	"log"
 	"math/bits"
 
 	"github.com/gokvm/gokvm/symbols"
@@ -35,6 +37,9 @@ type Options struct {
 	// 0x8000_0000, which RAM must stay clear of, and --irqchip auto
 	// prefers an interrupt controller that takes MSIs.
 	PCI bool
+	// Log receives the board's warnings (a kernel loaded as a flat
+	// binary); nil discards them.
+	Log *log.Logger
 }
 
 // Board is the arm64 mach-virt machine (vmm.Board).
@@ -70,6 +75,7 @@ type Board struct {
 	nextPlatform uint64
 	nextVirtio   uint64
 	fixedUART    bool // the AreaFixedUART slot is taken
+	flash        bool // the AreaFlash window is taken
 	nextSPI      uint32
 	nextPCISlot  uint64
 	pciHost      bool // the AreaPCIHost window is taken
@@ -83,6 +89,9 @@ func New(opts Options) *Board {
 	if opts.Guest == nil {
 		opts.Guest = AArch64{}
 	}
+	if opts.Log == nil {
+		opts.Log = log.New(io.Discard, "", 0)
+	}
 	return &Board{opts: opts, guest: opts.Guest}
 }
 
@@ -92,8 +101,9 @@ func (b *Board) Name() string { return "mach-virt (" + b.guest.Name() + " guest)
 // DefaultRAMBase implements vmm.Board.
 func (b *Board) DefaultRAMBase() uint64 { return DefaultRAMBase }
 
-// Prepare implements vmm.Board: parse the Image and plan where everything
-// goes, so that a bad file or too little RAM fails before KVM is opened.
+// Prepare implements vmm.Board: parse the kernel (or take the firmware)
+// and plan where everything goes, so that a bad file or too little RAM
+// fails before KVM is opened.
 func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error {
 	if err := b.checkRAM(ramBase, ramSize); err != nil {
 		return err
@@ -104,11 +114,30 @@ func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error 
 	if max := b.guest.MaxCmdline(); len(p.Cmdline) >= max {
 		return vmm.Configf("the kernel command line is %d bytes; %s kernels take at most %d", len(p.Cmdline), b.guest.Name(), max-1)
 	}
-	k, err := b.guest.Load(p.Kernel)
-	if err != nil {
-		return &vmm.ConfigError{Err: fmt.Errorf("kernel: %w", err)}
+	var k Kernel
+	var place Placement
+	var err error
+	if len(p.Firmware) > 0 {
+		if len(p.Kernel) > 0 || len(p.Initrd) > 0 {
+			return vmm.Configf("a firmware image boots instead of a kernel and initrd: give one or the other")
+		}
+		k = Kernel{Data: p.Firmware, Size: uint64(len(p.Firmware))}
+		place, err = PlaceFirmware(ramBase, ramSize, p.FirmwareAddr, k.Size)
+	} else {
+		if k, err = b.guest.Load(p.Kernel); err != nil {
+			return &vmm.ConfigError{Err: fmt.Errorf("kernel: %w", err)}
+		}
+		limit := b.guest.PlacementLimit(ramBase, ramSize)
+		if k.FlatWhy != "" {
+			name := "the kernel"
+			if p.KernelName != "" {
+				name = "kernel " + p.KernelName
+			}
+			b.opts.Log.Printf("%s %s; loading it as a flat binary at %#x as kvmtool does", name, k.FlatWhy, ramBase+k.Offset)
+			limit = flatLimit(ramBase, ramSize)
+		}
+		place, err = Place(ramBase, ramSize, k.Offset, k.Size, uint64(len(p.Initrd)), limit)
 	}
-	place, err := Place(ramBase, ramSize, k.Offset, k.Size, uint64(len(p.Initrd)), b.guest.PlacementLimit(ramBase, ramSize))
 	if err != nil {
 		return err
 	}
@@ -270,6 +299,13 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 		b.pciHost = true
 		p.Base, p.Size, p.IRQ = PCIConfigBase, PCIConfigSize, vmm.NoIRQ
 		return p, nil // the bridge raises no interrupt
+	case vmm.AreaFlash:
+		if size > FlashMaxSize || b.flash {
+			return p, fmt.Errorf("the flash window at %#x is taken or too small for %d bytes", uint64(FlashBase), size)
+		}
+		p.Base, p.IRQ = FlashBase, vmm.NoIRQ
+		b.flash = true
+		return p, nil // a flash raises no interrupt
 	default:
 		return p, fmt.Errorf("no %s area on this board", area)
 	}

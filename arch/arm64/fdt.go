@@ -260,16 +260,17 @@ type deviceTree struct {
 
 var _ vmm.DeviceTree = (*deviceTree)(nil)
 
-// AddDevice implements vmm.DeviceTree.
+// AddDevice implements vmm.DeviceTree; a placement without an interrupt
+// gets no interrupts property.
 func (t *deviceTree) AddDevice(prefix string, p vmm.Placement, trigger vmm.Trigger) vmm.DeviceNode {
 	flags := uint32(irqLevelHigh)
 	if trigger == vmm.TriggerEdge {
 		flags = irqEdgeRising
 	}
-	n := &deviceNode{node: dt.NewNode(fmt.Sprintf("%s@%x", prefix, p.Base), dt.WithProperty(
-		regs(p.Base, p.Size),
-		dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, p.IRQ, flags}),
-	))}
+	n := &deviceNode{node: dt.NewNode(fmt.Sprintf("%s@%x", prefix, p.Base), dt.WithProperty(regs(p.Base, p.Size)))}
+	if p.IRQ != vmm.NoIRQ {
+		n.node.Properties = append(n.node.Properties, dt.PropertyU32Array("interrupts", []uint32{irqTypeSPI, p.IRQ, flags}))
+	}
 	t.nodes = append(t.nodes, n)
 	return n
 }

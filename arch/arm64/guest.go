@@ -1,6 +1,8 @@
 package arm64
 
 import (
+	"errors"
+
 	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
@@ -48,6 +50,10 @@ type Kernel struct {
 	// Size is the memory the kernel needs from its load address (BSS,
 	// decompression).
 	Size uint64
+	// FlatWhy, when not empty, says the file is not in the guest's
+	// kernel format ("has no arm64 Image header"): it is a flat binary,
+	// placed as kvmtool places one (FlatKernel).
+	FlatWhy string
 }
 
 // CapabilityChecker answers KVM_CHECK_EXTENSION (a *kvm.System, or a fake
@@ -62,9 +68,21 @@ type AArch64 struct{}
 // Name implements Guest.
 func (AArch64) Name() string { return "AArch64" }
 
-// Load implements Guest.
+// Load implements Guest: an arm64 Image, or as kvmtool does, any file
+// without the Image header as a flat binary.
 func (AArch64) Load(b []byte) (Kernel, error) {
 	img, err := ParseImage(b)
+	var nh *NoHeaderError
+	if errors.As(err, &nh) {
+		why := "has no arm64 Image header"
+		if nh.Gzipped {
+			why = "once decompressed, " + why
+		}
+		if nh.Looks != "" {
+			why += " (it looks like " + nh.Looks + ")"
+		}
+		return FlatKernel(nh.Data, FlatOffset, why), nil
+	}
 	if err != nil {
 		return Kernel{}, err
 	}

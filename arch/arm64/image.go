@@ -44,8 +44,26 @@ type Image struct {
 	Gzipped bool
 }
 
+// NoHeaderError is ParseImage's error for a file without the Image
+// header: too short for one, or no "ARM\x64" magic where it belongs.
+// kvmtool boots such a file as a flat binary (see FlatKernel); it still
+// wraps ErrNotImage for callers that only take Images.
+type NoHeaderError struct {
+	// Data is the file, decompressed when it was gzip-compressed.
+	Data    []byte
+	Gzipped bool
+	// Looks names a well-known format the file is in instead ("an ELF
+	// file (a vmlinux?)"), "" when the bytes say nothing.
+	Looks  string
+	detail string
+}
+
+func (e *NoHeaderError) Error() string { return ErrNotImage.Error() + ": " + e.detail }
+func (e *NoHeaderError) Unwrap() error { return ErrNotImage }
+
 // ParseImage reads an arm64 Image, raw or gzip-compressed. Anything else is
-// refused with a message saying what was found instead.
+// refused with a message saying what was found instead; a file with no
+// Image header at all gets a *NoHeaderError.
 func ParseImage(b []byte) (*Image, error) {
 	gz := false
 	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
@@ -55,17 +73,15 @@ func ParseImage(b []byte) (*Image, error) {
 		}
 		b, gz = d, true
 	}
-	if len(b) < imageHeaderSize {
-		if what := identify(b); what != "" {
-			return nil, fmt.Errorf("%w: found %s", ErrNotImage, what)
-		}
-		return nil, fmt.Errorf("%w: the file is %d bytes, too short for the %d-byte Image header (truncated?)", ErrNotImage, len(b), imageHeaderSize)
-	}
-	if binary.LittleEndian.Uint32(b[imageMagicOffset:]) != imageMagic {
-		if what := identify(b); what != "" {
-			return nil, fmt.Errorf("%w: found %s", ErrNotImage, what)
-		}
-		return nil, fmt.Errorf("%w: no \"ARM\\x64\" magic at offset %d (first bytes % x)", ErrNotImage, imageMagicOffset, b[:16])
+	what := identify(b)
+	switch {
+	case len(b) == 0 && gz:
+		return nil, fmt.Errorf("%w: the gzip file decompresses to nothing", ErrNotImage)
+	case len(b) == 0, what == zImageFound:
+		// Nothing to boot; a 32-bit kernel cannot run on an AArch64 vcpu.
+		return nil, fmt.Errorf("%w: found %s", ErrNotImage, what)
+	case len(b) < imageHeaderSize, binary.LittleEndian.Uint32(b[imageMagicOffset:]) != imageMagic:
+		return nil, noHeader(b, gz, what)
 	}
 	textOffset := binary.LittleEndian.Uint64(b[8:])
 	imageSize := binary.LittleEndian.Uint64(b[16:])
@@ -90,6 +106,20 @@ func ParseImage(b []byte) (*Image, error) {
 		return nil, err
 	}
 	return &Image{Data: b, TextOffset: textOffset, Size: imageSize, Gzipped: gz}, nil
+}
+
+// noHeader is the error for b, which has no Image header; what is what
+// identify says of it.
+func noHeader(b []byte, gz bool, what string) *NoHeaderError {
+	e := &NoHeaderError{Data: b, Gzipped: gz, Looks: what, detail: "found " + what}
+	switch {
+	case what != "":
+	case len(b) < imageHeaderSize:
+		e.detail = fmt.Sprintf("the file is %d bytes, too short for the %d-byte Image header (truncated?)", len(b), imageHeaderSize)
+	default:
+		e.detail = fmt.Sprintf("no \"ARM\\x64\" magic at offset %d (first bytes % x)", imageMagicOffset, b[:16])
+	}
+	return e
 }
 
 func gunzip(b []byte) ([]byte, error) {
@@ -140,6 +170,9 @@ func checkPEComplete(b []byte) error {
 	return nil
 }
 
+// zImageFound is what identify says of a zImage.
+const zImageFound = "a 32-bit ARM zImage (boot it with --aarch32)"
+
 // identify names well-known formats that are not an arm64 Image, for the
 // error message; "" when it does not recognise b.
 func identify(b []byte) string {
@@ -150,7 +183,7 @@ func identify(b []byte) string {
 	case len(b) == 0:
 		return "an empty file"
 	case len(b) >= 0x28 && binary.LittleEndian.Uint32(b[0x24:]) == 0x016f2818:
-		return "a 32-bit ARM zImage (boot it with --aarch32)"
+		return zImageFound
 	case has(0, "\x7fELF"):
 		return "an ELF file (a vmlinux?); gokvm boots arch/arm64/boot/Image"
 	case has(0, "\x27\x05\x19\x56"):

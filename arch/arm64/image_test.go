@@ -126,3 +126,23 @@ func FuzzParseImage(f *testing.F) {
 		}
 	})
 }
+
+// Whatever the file, Load refuses it or gives a kernel whose data fits
+// its size: an Image as ParseImage read it, anything else flat.
+func FuzzLoad(f *testing.F) {
+	f.Add(testimage.Arm64(256, 0, 4096))
+	f.Add(testimage.Gzip([]byte("flat")))
+	f.Add([]byte{0, 0, 0, 0x14})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := AArch64{}.Load(b)
+		if err != nil {
+			return
+		}
+		if k.Size < uint64(len(k.Data)) || len(k.Data) == 0 {
+			t.Fatalf("a kernel of %d bytes taking %d", len(k.Data), k.Size)
+		}
+		if k.FlatWhy != "" && (k.Offset != FlatOffset || k.Size != uint64(len(k.Data))) {
+			t.Fatalf("a flat payload at RAM+%#x taking %d bytes for its %d", k.Offset, k.Size, len(k.Data))
+		}
+	})
+}

@@ -6,6 +6,7 @@ package arm64
 // The guest-physical memory map (kvmtool's arm-common/kvm-arch.h):
 //
 //	0x0100_0000  platform devices (UARTs), one 4 KiB slot each
+//	0x0200_0000  a CFI flash (--flash), at most 16 MiB
 //	0x0300_0000  virtio-mmio windows, one 512-byte slot each
 //	0x0900_0000  the PL011 console UART (4 KiB), where QEMU's virt board
 //	             has it (earlycon=pl011,0x9000000); virtio-mmio windows
@@ -25,6 +26,8 @@ const (
 	PlatformBase    = 0x0100_0000
 	PlatformStride  = 0x1000
 	PlatformAreaEnd = 0x0200_0000
+	FlashBase       = 0x0200_0000
+	FlashMaxSize    = 0x0100_0000
 	VirtioBase      = 0x0300_0000
 	VirtioStride    = 0x200
 	FixedUARTBase   = 0x0900_0000

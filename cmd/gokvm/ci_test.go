@@ -114,7 +114,7 @@ func TestResultsWhenGokvmFails(t *testing.T) {
 		{"sandbox", "--bisect-status", "-k", kernel, "--bogus", "--", "true"},
 	} {
 		code, _, stderr := runCLI(t, args...)
-		if code != machine.BisectSkip || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		if code != machine.BisectSkip || ownLines(stderr) != 1 {
 			t.Errorf("%q: status %d, stderr %q; want %d", args, code, stderr, machine.BisectSkip)
 		}
 	}

@@ -83,6 +83,38 @@ type runOptions struct {
 	results, resultsFormat string
 	bisect                 bool
 	symbols                string
+
+	// noInfo is --loglevel error or warning: kvmtool's Info line at the
+	// end is left out. notes are lines for stderr about the accepted
+	// kvmtool options given.
+	noInfo bool
+	notes  []string
+}
+
+// debugFlag is kvmtool's --debug, its old spelling of --loglevel debug:
+// whichever of the two comes last counts, as in kvmtool.
+type debugFlag struct{ level *string }
+
+func (d debugFlag) String() string   { return "" }
+func (d debugFlag) IsBoolFlag() bool { return true }
+func (d debugFlag) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err == nil && on {
+		*d.level = "debug"
+	}
+	return err
+}
+
+// setLogLevel reads kvmtool's --loglevel.
+func (o *runOptions) setLogLevel(level string) error {
+	switch level {
+	case "", "info", "debug":
+	case "error", "warning":
+		o.noInfo = true
+	default:
+		return vmm.Configf("--loglevel %q: want error, warning, info or debug", level)
+	}
+	return nil
 }
 
 // restoreFlags are the run flags that may go with --restore: how the
@@ -91,7 +123,8 @@ type runOptions struct {
 // again, by position; machine.Saved.RestoreSpec refuses any other
 // change).
 var restoreFlags = map[string]bool{
-	"restore": true, "timeout": true, "seccomp": true, "kvm-device": true, "name": true, "detach": true,
+	"restore": true, "timeout": true, "seccomp": true, "kvm-device": true, "dev": true, "name": true, "detach": true,
+	"loglevel": true, "debug": true,
 	"stats": true, "console-log": true, "print-config": true,
 	"results": true, "results-format": true, "bisect-status": true, "symbols": true,
 	"d": true, "disk": true, "n": true, "network": true,
@@ -103,27 +136,39 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-// parseRunFlags turns gokvm run's flags into a spec. With --config FILE the
-// file is the starting point and flags given as well override it (a -d or
-// -n replaces the file's whole list of disks or NICs).
-func parseRunFlags(args []string) (*runOptions, error) {
-	o := &runOptions{}
-	fs := flag.NewFlagSet("gokvm run", flag.ContinueOnError)
+// runFlags is gokvm run's flag set and where its values go.
+type runFlags struct {
+	fs                  *flag.FlagSet
+	o                   *runOptions
+	f                   machine.Spec
+	config              string
+	disks, nics, shares listFlag
+	timeout             time.Duration
+	loglevel            string
+	lkvm                lkvmState
+}
+
+// newRunFlags defines gokvm run's flags: gokvm's own, which include
+// kvmtool's implemented options, and kvmtool's accepted and refused ones
+// (lkvmopts.go).
+func newRunFlags() *runFlags {
+	r := &runFlags{o: &runOptions{}, fs: flag.NewFlagSet("gokvm run", flag.ContinueOnError)}
+	fs, f, o := r.fs, &r.f, r.o
 	fs.SetOutput(io.Discard)
-	var f machine.Spec
-	var config string
-	var disks, nics, shares listFlag
 	str := func(p *string, names ...string) {
 		for _, n := range names {
 			fs.StringVar(p, n, "", "")
 		}
 	}
 	str(&f.Kernel, "k", "kernel")
+	str(&f.Firmware, "f", "firmware")
+	str(&f.FirmwareAddress, "firmware-address")
+	str(&f.Flash, "F", "flash")
 	str(&f.Initrd, "i", "initrd")
 	str(&f.Cmdline, "p", "params")
 	str(&f.Memory, "m", "mem")
 	str(&f.IRQChip, "irqchip")
-	str(&f.KVMDevice, "kvm-device")
+	str(&f.KVMDevice, "kvm-device", "dev")
 	str(&f.Transport, "virtio-transport")
 	str(&f.VcpuAffinity, "vcpu-affinity")
 	str(&f.Seccomp, "seccomp")
@@ -136,35 +181,90 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.Uint64Var(&f.VsockCID, "vsock", 0, "")
 	str(&o.dumpDTB, "dump-dtb")
 	str(&o.consoleLog, "console-log")
-	str(&config, "config")
+	str(&r.config, "config")
 	str(&o.name, "name")
 	str(&o.restore, "restore")
 	str(&o.results, "results")
 	str(&o.resultsFormat, "results-format")
 	str(&o.symbols, "symbols")
+	str(&r.loglevel, "loglevel")
+	fs.Var(debugFlag{&r.loglevel}, "debug", "")
 	fs.BoolVar(&o.bisect, "bisect-status", false, "")
 	fs.BoolVar(&o.detach, "detach", false, "")
 	fs.IntVar(&f.CPUs, "c", 0, "")
 	fs.IntVar(&f.CPUs, "cpus", 0, "")
-	var timeout time.Duration
-	fs.DurationVar(&timeout, "timeout", 0, "")
+	fs.DurationVar(&r.timeout, "timeout", 0, "")
 	fs.BoolVar(&o.stats, "stats", false, "")
 	fs.BoolVar(&o.printConfig, "print-config", false, "")
 	fs.BoolVar(&f.AArch32, "aarch32", false, "")
-	fs.Var(&disks, "d", "")
-	fs.Var(&disks, "disk", "")
-	fs.Var(&nics, "n", "")
-	fs.Var(&nics, "network", "")
-	fs.Var(&shares, "9p", "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs.Var(&r.disks, "d", "")
+	fs.Var(&r.disks, "disk", "")
+	fs.Var(&r.nics, "n", "")
+	fs.Var(&r.nics, "network", "")
+	fs.Var(&r.shares, "9p", "")
+	defineLkvmFlags(fs, &r.lkvm)
+	return r
+}
+
+// lookup is a flagLookup over the flag set. kvmtool's refused options
+// take the value kvmtool gives them, so that a command line is split
+// where kvmtool splits it.
+func (r *runFlags) lookup(name string) (known, takesValue bool) {
+	fl := r.fs.Lookup(name)
+	if fl == nil {
+		return false, false
+	}
+	if lf, ok := fl.Value.(lkvmFlag); ok {
+		return true, lf.opt.arg != ""
+	}
+	b, isBool := fl.Value.(interface{ IsBoolFlag() bool })
+	return true, !isBool || !b.IsBoolFlag()
+}
+
+// parse parses args as kvmtool's lkvm run does: options, and a kernel
+// image as the first argument that is not an option when -k is not
+// given (options may follow it).
+func (r *runFlags) parse(args []string) error {
+	args = kvmtoolArgs(args, r.lookup)
+	for {
+		err := r.fs.Parse(args)
+		if r.lkvm.refusedOpt != nil {
+			return &vmm.ConfigError{Err: r.lkvm.refusal()}
 		}
-		return nil, vmm.Configf("%v (see gokvm help)", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		if err != nil {
+			return vmm.Configf("%v (see gokvm help)", err)
+		}
+		if r.fs.NArg() == 0 {
+			if err := checkLkvmValues(r.fs); err != nil {
+				return &vmm.ConfigError{Err: err}
+			}
+			return nil
+		}
+		if r.f.Kernel != "" {
+			return vmm.Configf("unexpected argument %q (see gokvm help)", r.fs.Arg(0))
+		}
+		r.fs.Set("kernel", r.fs.Arg(0))
+		args = r.fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return nil, vmm.Configf("unexpected argument %q (see gokvm help)", fs.Arg(0))
+}
+
+// parseRunFlags turns gokvm run's flags into a spec. With --config FILE the
+// file is the starting point and flags given as well override it (a -d or
+// -n replaces the file's whole list of disks or NICs).
+func parseRunFlags(args []string) (*runOptions, error) {
+	r := newRunFlags()
+	if err := r.parse(args); err != nil {
+		return nil, err
 	}
+	fs, f, o, timeout := r.fs, r.f, r.o, r.timeout
+	disks, nics, shares, config := r.disks, r.nics, r.shares, r.config
+	if err := o.setLogLevel(r.loglevel); err != nil {
+		return nil, err
+	}
+	o.notes = r.lkvm.notes()
 	if o.name != "" {
 		if err := control.CheckName(o.name); err != nil {
 			return nil, &vmm.ConfigError{Err: fmt.Errorf("--name: %w", err)}
@@ -179,7 +279,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	if o.restore != "" {
 		var bad string
 		fs.Visit(func(fl *flag.Flag) {
-			if !restoreFlags[fl.Name] && bad == "" {
+			if _, lkvm := fl.Value.(lkvmFlag); !restoreFlags[fl.Name] && !lkvm && bad == "" {
 				bad = fl.Name
 			}
 		})
@@ -227,6 +327,12 @@ func parseRunFlags(args []string) (*runOptions, error) {
 		switch fl.Name {
 		case "k", "kernel":
 			o.spec.Kernel = f.Kernel
+		case "f", "firmware":
+			o.spec.Firmware = f.Firmware
+		case "firmware-address":
+			o.spec.FirmwareAddress = f.FirmwareAddress
+		case "F", "flash":
+			o.spec.Flash = f.Flash
 		case "i", "initrd":
 			o.spec.Initrd = f.Initrd
 		case "p", "params":
@@ -235,7 +341,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 			o.spec.Memory = f.Memory
 		case "irqchip":
 			o.spec.IRQChip = f.IRQChip
-		case "kvm-device":
+		case "kvm-device", "dev":
 			o.spec.KVMDevice = f.KVMDevice
 		case "virtio-transport":
 			o.spec.Transport = f.Transport
@@ -319,6 +425,11 @@ func runCommand(args []string, env Env) (status int) {
 		logger.Print(errorLine(err))
 		return bisectSkipOr(args, machine.ErrorStatus(err))
 	}
+	if !isDetachedChild() { // the one that started it said them
+		for _, n := range o.notes {
+			logger.Print(n)
+		}
+	}
 	var saved *machine.Saved
 	if o.restore != "" {
 		if saved, err = machine.OpenSaved(o.restore); err != nil {
@@ -384,6 +495,15 @@ func runCommand(args []string, env Env) (status int) {
 	}
 	stopProfile, profileCalls := startProfile(env.Stderr)
 	defer stopProfile()
+	// kvmtool's last line where kvmtool prints it, for the harnesses
+	// that read it; registered before the machine's Close, so it runs
+	// after it: a failed flush is no normal end.
+	var sessionEnded bool
+	defer func() {
+		if sessionEnded && status != machine.ExitFailure && !o.noInfo {
+			fmt.Fprintln(logger.Writer(), kvmtoolEndedNormally)
+		}
+	}()
 	m, err := machine.Build(o.spec, machine.Options{
 		Stdout:      guestOut,
 		Stdin:       console.input(),
@@ -399,6 +519,9 @@ func runCommand(args []string, env Env) (status int) {
 	if err != nil {
 		end.Err = err
 		logger.Print(errorLine(err))
+		if line := kvmtoolFatal(err); line != "" {
+			fmt.Fprintln(logger.Writer(), line)
+		}
 		return machine.ErrorStatus(err)
 	}
 	defer func() {
@@ -450,13 +573,14 @@ func runCommand(args []string, env Env) (status int) {
 	restore := console.makeRaw()
 	outcome, err := m.Run(ctx)
 	end = machine.RunEnd{Outcome: outcome, Err: err}
+	sessionEnded = err == nil && kvmtoolSessionEnded(outcome, isClosed(console.escaped()))
 	ctl.ended()
 	restore()
 	outcomeText = outcome.String()
 	if o.stats {
-		s := m.Stats()
-		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
-			float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)
+		for _, line := range statsLines(m.Stats()) {
+			logger.Printf("stats: %s", line)
+		}
 		logger.Printf("stats: %s", goMemory())
 		for _, line := range m.NICStats() {
 			logger.Printf("stats: %s", line)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/control"
+	"github.com/gokvm/gokvm/internal/testimage"
 	"github.com/gokvm/gokvm/machine"
 )
 
@@ -163,7 +164,7 @@ func TestRunNameInUseAndNoSocketLeft(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)
 	serveVM(t, "taken", nil)
-	kernel := writeFile(t, t.TempDir(), "Image", []byte("not a kernel"))
+	kernel := writeFile(t, t.TempDir(), "Image", testimage.Zimage(4096)) // without --aarch32
 	if code, _, e := runCLI(t, "run", "--name", "taken", "-k", kernel); code != machine.ExitUsage || !strings.Contains(e, "running") {
 		t.Errorf("run with a name in use: %d %q", code, e)
 	}
@@ -178,7 +179,7 @@ func TestRunNameInUseAndNoSocketLeft(t *testing.T) {
 func TestDetachReportsAFailedStart(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)
-	kernel := writeFile(t, t.TempDir(), "Image", []byte("not a kernel"))
+	kernel := writeFile(t, t.TempDir(), "Image", testimage.Zimage(4096)) // without --aarch32
 	code, out, e := runCLI(t, "run", "--detach", "--name", "bad", "-k", kernel)
 	if code != machine.ExitUsage || !strings.Contains(e, "not an arm64 Image") || out != "" {
 		t.Errorf("run --detach with a bad kernel: %d %q %q, want run's status %d and message", code, out, e, machine.ExitUsage)

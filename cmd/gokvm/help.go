@@ -4,8 +4,11 @@ package main
 // every flag and exit status.
 const usageText = `gokvm boots Linux guest kernels on KVM/ARM hosts.
 
-Usage:
+usage: gokvm COMMAND [ARGS]
+
+The most commonly used gokvm commands are:
   gokvm run -k KERNEL [flags]   boot a guest; its serial console is this terminal
+  gokvm run -f FIRMWARE [flags] boot a firmware image instead (docs/payloads.md)
   gokvm sandbox -k KERNEL [flags] -- CMD [ARGS...]
                                 run CMD in a guest booted on the host's root
                                 (read-only, writes vanish); exit with CMD's status
@@ -35,8 +38,23 @@ Usage:
   gokvm help                    print this help
 
 Flags of gokvm run (kvmtool's lkvm run spellings):
-  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed (required);
-                         with --aarch32, a 32-bit ARM zImage
+  -k, --kernel FILE      arm64 Image to boot, raw or gzip-compressed; with
+                         --aarch32, a 32-bit ARM zImage. As in kvmtool, also
+                         the first argument that is not a flag. A file without
+                         an Image header (zImage magic) is booted as kvmtool
+                         boots it: as a flat binary at RAM+0x80000 (+0x8000),
+                         entered at its first byte, with a warning
+                         (docs/payloads.md)
+  -f, --firmware FILE    instead of -k: a firmware image loaded at the start of
+                         RAM and entered there, the device tree at the next
+                         2 MiB boundary after it (kvmtool's --firmware); -i is
+                         ignored then, as kvmtool ignores it
+      --firmware-address ADDR
+                         load the firmware at guest-physical ADDR in RAM
+  -F, --flash FILE       a CFI NOR flash at 0x2000000 over FILE (its first
+                         power-of-two bytes, 64 KiB to 16 MiB), where EDK2
+                         keeps its variables: what the guest programs and
+                         erases reaches FILE (kvmtool's --flash)
       --aarch32          boot a 32-bit ARM (AArch32) guest kernel: a zImage with
                          Cortex-A15 cpus, RAM below 4 GiB. gokvm does not guess:
                          a zImage given without --aarch32 is refused, saying so.
@@ -44,8 +62,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
   -i, --initrd FILE      initial ramdisk
   -p, --params STRING    kernel command line
   -c, --cpus N           number of vcpus (default 1)
-  -m, --mem SIZE[@ADDR]  guest RAM in MiB, or with a K/M/G/T suffix, optionally at
-                         guest-physical ADDR (default 256, at 0x80000000)
+  -m, --mem SIZE[@ADDR]  guest RAM in MiB, or with a B/K/M/G/T/P unit, optionally
+                         at guest-physical ADDR: a hex byte address, or as
+                         kvmtool reads it, MiB or with a unit (default 256, at
+                         0x80000000, which is 2048 or 2G)
       --irqchip CHIP     auto, gicv3, gicv3-its, gicv2 or gicv2m (default auto:
                          GICv3, else GICv2; with --virtio-transport pci each
                          first with its MSI controller: gicv3-its, gicv2m)
@@ -67,8 +87,14 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          problem, panic, reset, timeout, failed test or
                          command), 125 cannot test (bad flags, no KVM, gokvm
                          failed), 255 stopped (docs/ci.md)
-      --stats            print boot and exit figures to stderr when the guest stops
-      --kvm-device PATH  the KVM device (default /dev/kvm)
+      --stats            print figures to stderr when the guest stops: start-up,
+                         memory, KVM's exits by reason and halts, gokvm's CPU
+                         time and context switches, device interrupts
+      --kvm-device PATH  the KVM device (default /dev/kvm); kvmtool's --dev PATH
+      --loglevel LEVEL   kvmtool's error, warning, info (default) or debug: at
+                         error and warning, the kvmtool line "Info: KVM
+                         session ended normally." is left out (--debug:
+                         --loglevel debug)
       --pmu              give each vcpu a PMUv3 (perf in the guest); the host
                          must have KVM_CAP_ARM_PMU_V3
       --disable-sve      no SVE (AArch64 guests get it where the host has it,
@@ -126,10 +152,11 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
       --vsock CID        a virtio-vsock device (the host's vhost-vsock,
                          /dev/vhost-vsock) with guest context ID CID (3 to
                          4294967294); the guest reaches the host at CID 2
-      --9p DIR,TAG[,ro][,mounts=PATHS]
+      --9p DIR[,TAG][,ro][,mounts=PATHS]
                          serve the host directory DIR over virtio-9p (9P2000.L);
                          the guest mounts it with mount -t 9p -o
-                         trans=virtio,version=9p2000.L TAG /mnt. Nothing outside
+                         trans=virtio,version=9p2000.L TAG /mnt (TAG: kvm_9p
+                         unless given, as in kvmtool). Nothing outside
                          DIR is reachable (symlinks are never followed), nor
                          any other mount below DIR (not there: ENOENT) but
                          those listed in mounts=PATH:PATH... (never /proc,
@@ -148,6 +175,12 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          hvc0: console=hvc0; the 16550A stays for early output)
       --rng              a virtio-rng device fed from the host's getrandom (the
                          guest's /dev/hwrng)
+
+kvmtool's other lkvm run options, in kvmtool's forms (-m512, -n alone): those
+gokvm needs do nothing for are accepted and ignored (--nodefaults, --no-dhcp,
+--disable-mte, --no-pvtime, --debug-ioport, --debug-mmio, --psci), the others
+refused by name with status 2 (--vfio-pci, --balloon, --nested, --force-pci...;
+docs/kvmtool.md has the table).
 
 The console: the guest's first serial port (ttyS0; with --console, ttyAMA0 or
 hvc0) is gokvm's standard output, and standard input goes to it. When standard input is a terminal it is put in
@@ -209,4 +242,8 @@ const exitStatusHelp = `Exit status:
   4  KVM reported a guest crash event
   5  --timeout passed before the guest powered off or reset
   6  stopped from outside: SIGINT, SIGTERM, or Ctrl-A x on a terminal
+On 0, 3, 4 and Ctrl-A x gokvm run also prints kvmtool's last line,
+"  Info: KVM session ended normally." (kvmtool exits 0 on all four), and on
+a missing kernel or initrd kvmtool's "  Fatal: Unable to open kernel FILE"
+(for a missing firmware, "  Fatal: unable to load firmware image FILE: ...").
 `

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -48,7 +49,7 @@ func startControl(o *runOptions, start time.Time, env *Env, logger *log.Logger) 
 	}
 	srv, err := control.Listen(control.Info{
 		Name: o.name, PID: os.Getpid(), Started: start,
-		VCPUs: o.spec.CPUs, Memory: o.spec.Memory, Kernel: o.spec.Kernel, Detached: detached,
+		VCPUs: o.spec.CPUs, Memory: o.spec.Memory, Kernel: cmp.Or(o.spec.Kernel, o.spec.Firmware), Detached: detached,
 	}, c.hub)
 	if err != nil {
 		return nil, err

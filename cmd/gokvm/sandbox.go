@@ -30,10 +30,6 @@ type sandboxOptions struct {
 // value.
 var sandboxFlags = []string{"root", "modules", "init", "warm"}
 
-// runBoolFlags are run's flags that take no value (so that the word after
-// one is not taken for its value).
-var runBoolFlags = map[string]bool{"pmu": true, "disable-sve": true, "disable-ptrauth": true, "stats": true, "print-config": true, "aarch32": true, "detach": true, "bisect-status": true, "help": true, "h": true}
-
 // parseSandboxFlags splits `[flags] -- CMD [ARGS...]`: the sandbox's own
 // flags are taken out, and the rest are run's.
 func parseSandboxFlags(args []string) (*sandboxOptions, error) {
@@ -58,7 +54,8 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 		return nil, vmm.Configf("no command after --: gokvm sandbox [flags] -- CMD [ARGS...]")
 	}
 	var rest []string
-	flags := args[:sep]
+	runFlags := newRunFlags()
+	flags := kvmtoolArgs(args[:sep], runFlags.lookup)
 	for i := 0; i < len(flags); i++ {
 		a := flags[i]
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -79,10 +76,18 @@ func parseSandboxFlags(args []string) (*sandboxOptions, error) {
 			return nil, vmm.Configf("--%s: the sandbox builds its own initramfs", name)
 		case "dump-dtb", "print-config":
 			return nil, vmm.Configf("--%s is for gokvm run, not gokvm sandbox", name)
+		case "f", "firmware", "firmware-address", "F", "flash":
+			return nil, vmm.Configf("--%s: the sandbox boots a Linux kernel (-k), not firmware", name)
 		}
 		if dst == nil {
 			rest = append(rest, a)
-			if !hasValue && !runBoolFlags[name] && i+1 < len(flags) {
+			// An unknown flag takes the next word along, for
+			// parseRunFlags to name it.
+			known, takesValue := runFlags.lookup(name)
+			if !known {
+				takesValue = name != "h" && name != "help"
+			}
+			if !hasValue && takesValue && i+1 < len(flags) {
 				i++
 				rest = append(rest, flags[i])
 			}
@@ -216,9 +221,9 @@ func sandboxCommand(args []string, env Env) (status int) {
 	end = machine.RunEnd{Outcome: res.Outcome, Err: err}
 	restore()
 	if o.run.stats {
-		st := s.Machine().Stats()
-		logger.Printf("stats: first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
-			float64(st.ToFirstRun.Microseconds())/1000, st.MMIOExits, st.RSSWithoutGuestKiB, st.AnonWithoutGuestKiB)
+		for _, line := range statsLines(s.Machine().Stats()) {
+			logger.Printf("stats: %s", line)
+		}
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

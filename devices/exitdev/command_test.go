@@ -102,6 +102,8 @@ func TestStateRoundTrip(t *testing.T) {
 	select {
 	case <-r.Ready():
 		t.Fatal("a device restored ready that was not")
+	case <-r.Started():
+		t.Fatal("a device restored started that was not")
 	default:
 	}
 	if r32(r, RegCmdLen) != 0 {
@@ -127,6 +129,7 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("restored report %+v, saved %+v", got, want)
 	}
 	<-r.Ready()
+	<-r.Started()
 	if string(fetch(r)) != "cmd" {
 		t.Error("the command did not survive the restore")
 	}

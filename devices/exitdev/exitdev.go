@@ -70,12 +70,14 @@ const (
 // Device is the status device's state, read by the host once the guest
 // stopped.
 type Device struct {
-	mu       sync.Mutex
-	ready    chan struct{}
-	isReady  bool
-	warm     chan struct{}
-	isWarm   bool
-	started  bool
+	mu      sync.Mutex
+	ready   chan struct{}
+	isReady bool
+	warm    chan struct{}
+	isWarm  bool
+	started bool
+	// startedC is closed once started is set.
+	startedC chan struct{}
 	reported bool
 	status   int
 	msg      [MessageSize]byte
@@ -85,7 +87,9 @@ type Device struct {
 }
 
 // New makes a status device.
-func New() *Device { return &Device{ready: make(chan struct{}), warm: make(chan struct{})} }
+func New() *Device {
+	return &Device{ready: make(chan struct{}), warm: make(chan struct{}), startedC: make(chan struct{})}
+}
 
 // Spec is the machine's description of the device.
 func (d *Device) Spec(name string) vmm.DeviceSpec {
@@ -124,6 +128,17 @@ func (d *Device) SetCommand(b []byte) error {
 	}
 	d.cmd = append([]byte(nil), b...)
 	return nil
+}
+
+// Started is closed once the guest's init said the command started (it
+// was executed), or when the device was restored in that state.
+func (d *Device) Started() <-chan struct{} { return d.startedC }
+
+func (d *Device) setStartedLocked() {
+	if !d.started {
+		d.started = true
+		close(d.startedC)
+	}
 }
 
 func (d *Device) setWarmLocked() {
@@ -191,7 +206,7 @@ func (d *Device) WriteMMIO(off uint64, data []byte) {
 				close(d.ready)
 			}
 		case StateStarted:
-			d.started = true
+			d.setStartedLocked()
 		case StateWarm:
 			d.setWarmLocked()
 		}

@@ -35,7 +35,14 @@ func TestRegisters(t *testing.T) {
 	if r := d.Report(); r.Started || r.OK {
 		t.Errorf("report before the command started: %+v", r)
 	}
+	select {
+	case <-d.Started():
+		t.Fatal("started before the guest said so")
+	default:
+	}
 	w32(d, RegState, StateStarted)
+	w32(d, RegState, StateStarted) // twice is fine
+	<-d.Started()
 	w32(d, RegStatus, 7) // no valid bit: ignored
 	if r := d.Report(); !r.Started || r.OK {
 		t.Errorf("a status without StatusValid was taken: %+v", r)

@@ -64,7 +64,10 @@ func (d *Device) RestoreState(b []byte) error {
 	if d.isReady || d.isWarm || d.started || d.reported || d.cmd != nil {
 		return errors.New("sandbox status device state: restored onto a device the guest already used")
 	}
-	d.started, d.reported, d.status, d.cmdOff = s.Started, s.Reported, s.Status, s.CmdOff
+	if s.Started {
+		d.setStartedLocked()
+	}
+	d.reported, d.status, d.cmdOff = s.Reported, s.Status, s.CmdOff
 	clear(d.msg[:])
 	copy(d.msg[:], s.Message)
 	if s.Reported {

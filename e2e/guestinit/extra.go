@@ -32,6 +32,8 @@ func runExtra(action string) error {
 		return roWrite(f[1])
 	case "discard": // discard:DEV
 		return discard(f[1])
+	case "phase", "phase-end": // see phase.go
+		return phaseAction(f)
 	case "bench-seqwrite", "bench-seqread", "bench-randread":
 		return benchAction(f)
 	case "netup", "ping", "tcpsend", "tcprecv", "mac":

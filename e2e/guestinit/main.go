@@ -117,6 +117,10 @@ func uptime() (float64, error) {
 }
 
 func poweroff() {
+	// A phase left open would keep what the guest printed to itself.
+	if err := endPhase(); err != nil {
+		fmt.Printf("GUEST-ERROR phase-end: %v\n", err)
+	}
 	fmt.Println("GUEST-POWEROFF")
 	unix.Sync()
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {

@@ -16,14 +16,26 @@ import (
 //	copy SRC DST           copy a file
 //	touch FILE             set the file's modification time to now + 2 s
 //	cutfiles DIR SUFFIX    cut each file in DIR named *SUFFIX to half its size
+//	rmglob PATTERN         remove the files the glob pattern matches
 func fileTool(args []string) error {
-	need := map[string]int{"rmall": 2, "copy": 3, "touch": 2, "cutfiles": 3}[args[0]]
+	need := map[string]int{"rmall": 2, "copy": 3, "touch": 2, "cutfiles": 3, "rmglob": 2}[args[0]]
 	if len(args) != need {
 		return fmt.Errorf("%d arguments, want %d", len(args)-1, need-1)
 	}
 	switch args[0] {
 	case "rmall":
 		return os.RemoveAll(args[1])
+	case "rmglob":
+		names, err := filepath.Glob(args[1])
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := os.Remove(n); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "copy":
 		in, err := os.Open(args[1])
 		if err != nil {

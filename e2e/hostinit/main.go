@@ -25,6 +25,9 @@ func main() {
 	for _, m := range []struct{ src, dst, typ string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
+		// KVM's per-VM statistics, which the benchmarks read for
+		// gokvm and kvmtool alike (kvmstats.Sample).
+		{"debugfs", "/sys/kernel/debug", "debugfs"},
 		{"devtmpfs", "/dev", "devtmpfs"},
 		{"tmpfs", "/tmp", "tmpfs"},
 	} {

@@ -108,7 +108,7 @@ func runTool(args []string) error {
 		return capture(file, args[2:])
 	case "rlimit": // rlimit NOFILE PROGRAM ARGS...
 		return rlimitExec(args)
-	case "rmall", "copy", "touch", "cutfiles": // see files.go
+	case "rmall", "copy", "touch", "cutfiles", "rmglob": // see files.go
 		return fileTool(args)
 	default:
 		return fmt.Errorf("unknown tool")

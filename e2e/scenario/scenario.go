@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gokvm/gokvm/vmm/kvmstats"
 )
 
 // Scenario is one gokvm invocation.
@@ -55,6 +57,23 @@ type Scenario struct {
 	// Collect names files (with $WORK and $GUEST) whose contents are
 	// returned in the result after the run.
 	Collect []string
+	// SampleOn lists texts of console lines on which the runner reads
+	// the counters of the VMM's process as the line arrives
+	// (kvmstats.Sample: its VM's KVM statistics from debugfs, its
+	// threads' CPU time and context switches): a benchmark's guest
+	// prints one as a workload begins and one as it ends.
+	SampleOn []string
+}
+
+// Sample is the VMM's counters as a SampleOn line arrived.
+type Sample struct {
+	Line     string // the console line
+	MS       int64  // when they were read, milliseconds after the VMM started
+	TookMS   int64  // how long reading them took
+	Counters kvmstats.Counters
+	// Err says what could not be read (debugfs not mounted, not root):
+	// Counters has the rest.
+	Err string `json:",omitempty"`
 }
 
 // TimedSignal is a signal sent to gokvm at a time after its start.
@@ -80,6 +99,8 @@ type Result struct {
 	Notes []string
 	// Files holds the collected files, by their name in Collect.
 	Files map[string][]byte
+	// Samples are the counters read on SampleOn lines, in order.
+	Samples []Sample `json:",omitempty"`
 }
 
 // Output is the guest console as one string.
@@ -202,6 +223,9 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 	for sc.Scan() {
 		text := strings.TrimRight(sc.Text(), "\r")
 		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: text})
+		if sampleOn(s.SampleOn, text) {
+			r.Samples = append(r.Samples, sample(cmd.Process.Pid, text, start))
+		}
 		if stdin != nil && strings.Contains(text, s.StdinAfter) {
 			io.WriteString(stdin, s.Stdin)
 			stdin = nil
@@ -237,6 +261,28 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		r.Files[name] = b
 	}
 	return r
+}
+
+func sampleOn(marks []string, line string) bool {
+	for _, m := range marks {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// sample reads the VMM's counters now, while the guest waits after
+// printing line: reading them takes milliseconds, and the console is
+// read on once they are in.
+func sample(pid int, line string, start time.Time) Sample {
+	t := time.Now()
+	c, err := kvmstats.Sample(pid)
+	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), TookMS: time.Since(t).Milliseconds(), Counters: c}
+	if err != nil {
+		s.Err = err.Error()
+	}
+	return s
 }
 
 func runAux(argv []string) string {

@@ -84,6 +84,21 @@ func (a *Asm) Cbz(rt Reg, label string) *Asm {
 	return a.ref(label, func(off int64) uint32 { return Cbz(rt, off) })
 }
 
+// Cbnz branches to label when xt is not zero.
+func (a *Asm) Cbnz(rt Reg, label string) *Asm {
+	return a.ref(label, func(off int64) uint32 { return Cbnz(rt, off) })
+}
+
+// Print writes s to a 16550 UART whose base address is in xbase, a byte
+// at a time through wtmp (the transmitter of an emulated UART is never
+// full).
+func (a *Asm) Print(base, tmp Reg, s string) *Asm {
+	for i := 0; i < len(s); i++ {
+		a.Word(Movz(tmp, uint16(s[i]), 0), StrB(tmp, base, 0))
+	}
+	return a
+}
+
 // Adr puts label's address into xd.
 func (a *Asm) Adr(rd Reg, label string) *Asm {
 	return a.ref(label, func(off int64) uint32 { return Adr(rd, off) })

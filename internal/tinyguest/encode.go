@@ -2,8 +2,10 @@
 // the VM core: a handful of instructions (an MMIO store, a PSCI call
 // through hvc, a loop) wrapped in an arm64 Image header, so a test can run
 // a real vcpu through every outcome in milliseconds instead of booting
-// Linux. It encodes only what those tests use; each encoding is checked
-// against GNU as in encode_test.go.
+// Linux; and flat payloads, AArch64 and A32, that check the entry state
+// kvmtool gives a file without a kernel header (hello.go). It encodes only
+// what those tests use; each encoding is checked against GNU as (A64) or
+// LLVM's assembler (A32) in encode_test.go.
 package tinyguest
 
 import "fmt"
@@ -24,6 +26,7 @@ const (
 	NE Cond = 0x1
 	HS Cond = 0x2 // unsigned >=
 	LO Cond = 0x3 // unsigned <
+	AL Cond = 0xe // always (A32's unconditional instructions)
 )
 
 // Fixed instructions.
@@ -75,6 +78,12 @@ func StrX(rt, rn Reg, off uint32) uint32 {
 	return 0xf9000000 | scaled(off, 8)<<10 | reg(rn)<<5 | reg(rt)
 }
 
+// StrB is strb wt, [xn, #off]: a 1-byte store (a 16550's registers are
+// bytes).
+func StrB(rt, rn Reg, off uint32) uint32 {
+	return 0x39000000 | scaled(off, 1)<<10 | reg(rn)<<5 | reg(rt)
+}
+
 // LdrW is ldr wt, [xn, #off]: a 4-byte load, zero-extended.
 func LdrW(rt, rn Reg, off uint32) uint32 {
 	return 0xb9400000 | scaled(off, 4)<<10 | reg(rn)<<5 | reg(rt)
@@ -107,6 +116,11 @@ func AddImm(rd, rn Reg, imm uint32) uint32 {
 // CmpImm is cmp xn, #imm (subs xzr, xn, #imm).
 func CmpImm(rn Reg, imm uint32) uint32 {
 	return 0xf1000000 | imm12(imm)<<10 | reg(rn)<<5 | uint32(XZR)
+}
+
+// CmpReg is cmp xn, xm (subs xzr, xn, xm).
+func CmpReg(rn, rm Reg) uint32 {
+	return 0xeb000000 | reg(rm)<<16 | reg(rn)<<5 | uint32(XZR)
 }
 
 // MrsMPIDR is mrs xt, mpidr_el1: which vcpu the code runs on.

@@ -5,9 +5,11 @@ import (
 	"testing"
 )
 
-// The expected words come from GNU as (binutils-aarch64-linux-gnu 2.40):
-// each case's comment is the line it assembled, objdump -d the word.
-func TestEncodingsMatchGNUAs(t *testing.T) {
+// The expected words come from GNU as (binutils-aarch64-linux-gnu 2.40)
+// for A64, each case's comment the line it assembled, objdump -d the
+// word; and for A32 from LLVM's assembler (llvm-mc 14, -triple=armv7a
+// -mattr=+virtualization, then llvm-objdump -d for the branches).
+func TestEncodingsMatchAssemblers(t *testing.T) {
 	for _, c := range []struct {
 		asm  string
 		got  uint32
@@ -22,6 +24,10 @@ func TestEncodingsMatchGNUAs(t *testing.T) {
 		{"str w2, [x19]", StrW(2, 19, 0), 0xb9000262},
 		{"str x20, [x19, #0x18]", StrX(20, 19, 0x18), 0xf9000e74},
 		{"str x0, [x19, #0x7ff8]", StrX(0, 19, 0x7ff8), 0xf93ffe60},
+		{"strb w2, [x19]", StrB(2, 19, 0), 0x39000262},
+		{"strb w2, [x19, #0xfff]", StrB(2, 19, 0xfff), 0x393ffe62},
+		{"cmp x0, x5", CmpReg(0, 5), 0xeb05001f},
+		{"cmp x4, x19", CmpReg(4, 19), 0xeb13009f},
 		{"ldr w4, [x19]", LdrW(4, 19, 0), 0xb9400264},
 		{"ldr w4, [x1, #0x3ffc]", LdrW(4, 1, 0x3ffc), 0xb97ffc24},
 		{"ldr x5, [x19, #8]", LdrX(5, 19, 8), 0xf9400665},
@@ -46,9 +52,23 @@ func TestEncodingsMatchGNUAs(t *testing.T) {
 		{"adr x2, l2 (+12)", Adr(2, 12), 0x10000062},
 		{"adr x3, l0 (-36)", Adr(3, -36), 0x10fffee3},
 		{"b #0x40 (an Image's code0)", B(HeaderSize), 0x14000010},
+		{"A32: movw r5, #0x0dd0", A32Movw(5, 0x0dd0), 0xe3005dd0},
+		{"A32: movt r5, #0xedfe", A32Movt(5, 0xedfe), 0xe34e5dfe},
+		{"A32: strb r2, [r9]", A32Strb(2, 9, 0), 0xe5c92000},
+		{"A32: strb r2, [r9, #5]", A32Strb(2, 9, 5), 0xe5c92005},
+		{"A32: ldr r4, [r2]", A32Ldr(4, 2, 0), 0xe5924000},
+		{"A32: ldr r4, [r2, #4092]", A32Ldr(4, 2, 4092), 0xe5924ffc},
+		{"A32: cmp r4, r5", A32Cmp(4, 5), 0xe1540005},
+		{"A32: add r2, r4, r5", A32Add(2, 4, 5), 0xe0842005},
+		{"A32: sub r4, pc, #8", A32Here(4), 0xe24f4008},
+		{"A32: hvc #0", A32HVC0, 0xe1400070},
+		{"A32: l0: bne l1 (+16)", A32B(NE, 16), 0x1a000002},
+		{"A32: b .", A32B(AL, 0), 0xeafffffe},
+		{"A32: beq l0 (-8)", A32B(EQ, -8), 0x0afffffc},
+		{"A32: b l0 (-16)", A32B(AL, -16), 0xeafffffa},
 	} {
 		if c.got != c.want {
-			t.Errorf("%s: encoded %#08x, GNU as gives %#08x", c.asm, c.got, c.want)
+			t.Errorf("%s: encoded %#08x, the assembler gives %#08x", c.asm, c.got, c.want)
 		}
 	}
 }
@@ -114,14 +134,19 @@ func TestMovLoadsConstants(t *testing.T) {
 
 func TestOperandsOutOfRangePanic(t *testing.T) {
 	for name, f := range map[string]func(){
-		"misaligned str w":  func() { StrW(0, 1, 2) },
-		"str x beyond 32K":  func() { StrX(0, 1, 0x8000) },
-		"add imm 0x1000":    func() { AddImm(0, 0, 0x1000) },
-		"movk shift 8":      func() { Movk(0, 1, 8) },
-		"register 32":       func() { StrW(32, 0, 0) },
-		"cbz beyond 1 MiB":  func() { Cbz(0, 1<<20) },
-		"misaligned branch": func() { B(2) },
-		"adr beyond 1 MiB":  func() { Adr(0, 1<<20) },
+		"misaligned str w":   func() { StrW(0, 1, 2) },
+		"strb beyond 4K":     func() { StrB(0, 1, 0x1000) },
+		"str x beyond 32K":   func() { StrX(0, 1, 0x8000) },
+		"add imm 0x1000":     func() { AddImm(0, 0, 0x1000) },
+		"movk shift 8":       func() { Movk(0, 1, 8) },
+		"register 32":        func() { StrW(32, 0, 0) },
+		"cbz beyond 1 MiB":   func() { Cbz(0, 1<<20) },
+		"misaligned branch":  func() { B(2) },
+		"adr beyond 1 MiB":   func() { Adr(0, 1<<20) },
+		"A32 register 16":    func() { A32Cmp(16, 0) },
+		"A32 strb beyond 4K": func() { A32Strb(0, 1, 0x1000) },
+		"A32 misaligned b":   func() { A32B(AL, 2) },
+		"A32 b beyond 32M":   func() { A32B(AL, 1<<25+8) },
 	} {
 		func() {
 			defer func() {

@@ -39,6 +39,7 @@ const (
 	kvmSetVcpuEvents       = 0x4040aea0
 	kvmGetDeviceAttr       = 0x4018aee2
 	kvmSetGSIRouting       = 0x4008ae6a
+	kvmGetStatsFD          = 0xaece // _IO(KVMIO, 0xce)
 	kvmAPIVersionSupported = 12
 )
 
@@ -54,6 +55,7 @@ const (
 	CapIOEventFD     Capability = 36
 	CapMaxVcpus      Capability = 66
 	CapOneReg        Capability = 70
+	CapReadonlyMem   Capability = 81
 	CapDeviceCtrl    Capability = 89
 	CapArmEL132Bit   Capability = 93
 	CapArmPSCI02     Capability = 102
@@ -65,6 +67,7 @@ const (
 	CapArmPtrAuthGen Capability = 172
 	CapArmMTE        Capability = 205
 	CapMSIDevID      Capability = 131
+	CapBinaryStatsFD Capability = 203
 )
 
 var capNames = map[Capability]string{
@@ -75,6 +78,7 @@ var capNames = map[Capability]string{
 	CapIOEventFD:     "KVM_CAP_IOEVENTFD",
 	CapMaxVcpus:      "KVM_CAP_MAX_VCPUS",
 	CapOneReg:        "KVM_CAP_ONE_REG",
+	CapReadonlyMem:   "KVM_CAP_READONLY_MEM",
 	CapDeviceCtrl:    "KVM_CAP_DEVICE_CTRL",
 	CapArmEL132Bit:   "KVM_CAP_ARM_EL1_32BIT",
 	CapArmPSCI02:     "KVM_CAP_ARM_PSCI_0_2",
@@ -82,6 +86,7 @@ var capNames = map[Capability]string{
 	CapArmVMIPASize:  "KVM_CAP_ARM_VM_IPA_SIZE",
 	CapArmPMUv3:      "KVM_CAP_ARM_PMU_V3",
 	CapArmSVE:        "KVM_CAP_ARM_SVE",
+	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",
 	CapArmPtrAuthAdr: "KVM_CAP_ARM_PTRAUTH_ADDRESS",
 	CapArmPtrAuthGen: "KVM_CAP_ARM_PTRAUTH_GENERIC",
 	CapArmMTE:        "KVM_CAP_ARM_MTE",

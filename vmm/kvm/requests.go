@@ -14,6 +14,11 @@ const (
 	// its message.
 	RequestSetGSIRouting uint32 = kvmSetGSIRouting
 
+	// A device whose window is read-only memory in one mode and MMIO in
+	// another (a CFI flash: its array in read-array mode) maps and
+	// unmaps it as the guest switches.
+	RequestSetUserMemoryRegion uint32 = kvmSetUserMemoryRegion
+
 	// A snapshot of the running machine (machine.Snapshot, asked for on
 	// the control socket) reads every vcpu's registers and events and the
 	// in-kernel GIC's attributes.

@@ -12,10 +12,16 @@ import (
 type VM struct {
 	sys *System
 	fd  int
+	// creator is the thread that created the VM, which names its
+	// debugfs directory (DebugfsName).
+	creator int
 }
 
 // CreateVM runs KVM_CREATE_VM with the architecture's machine type.
 func (s *System) CreateVM(machineType uintptr) (*VM, error) {
+	// On one thread, so that the id read after is the creator's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for {
 		r, err := ioctl(s.fd, kvmCreateVM, machineType)
 		if err == unix.EINTR {
@@ -24,7 +30,7 @@ func (s *System) CreateVM(machineType uintptr) (*VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("KVM_CREATE_VM (type %#x): %w", machineType, err)
 		}
-		return &VM{sys: s, fd: int(r)}, nil
+		return &VM{sys: s, fd: int(r), creator: unix.Gettid()}, nil
 	}
 }
 
@@ -59,14 +65,42 @@ type userMemoryRegion struct {
 	userspaceAddr uint64
 }
 
+// memReadonly is KVM_MEM_READONLY: the guest reads the slot, its stores
+// exit as MMIO writes.
+const memReadonly = 1 << 1
+
 // MapMemory puts host memory into memory slot slot at guest-physical gpa.
 // The memory must stay mapped as long as the VM.
 func (vm *VM) MapMemory(slot uint32, gpa uint64, host []byte) error {
+	return vm.setMemoryRegion(slot, 0, gpa, host)
+}
+
+// MapMemoryReadOnly puts host memory into slot at gpa read-only: the
+// guest's loads and instruction fetches are served from it, its stores
+// exit as MMIO writes (the host needs KVM_CAP_READONLY_MEM). The memory
+// must stay mapped until the slot is unmapped or the VM closed.
+func (vm *VM) MapMemoryReadOnly(slot uint32, gpa uint64, host []byte) error {
+	return vm.setMemoryRegion(slot, memReadonly, gpa, host)
+}
+
+// UnmapMemory deletes slot: its guest-physical range exits as MMIO again.
+func (vm *VM) UnmapMemory(slot uint32) error {
+	r := userMemoryRegion{slot: slot} // size 0 deletes the slot
+	_, err := ioctl(vm.fd, kvmSetUserMemoryRegion, uintptr(unsafe.Pointer(&r)))
+	runtime.KeepAlive(&r)
+	if err != nil {
+		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION (deleting slot %d): %w", slot, err)
+	}
+	return nil
+}
+
+func (vm *VM) setMemoryRegion(slot, flags uint32, gpa uint64, host []byte) error {
 	if len(host) == 0 {
 		return fmt.Errorf("KVM_SET_USER_MEMORY_REGION (slot %d): no memory", slot)
 	}
 	r := userMemoryRegion{
 		slot:          slot,
+		flags:         flags,
 		guestPhysAddr: gpa,
 		memorySize:    uint64(len(host)),
 		userspaceAddr: uint64(uintptr(unsafe.Pointer(&host[0]))),

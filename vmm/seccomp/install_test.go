@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gokvm/gokvm/vmm/kvmstats"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,8 +67,8 @@ func child(what string) {
 	}
 	ppid := os.Getppid() // getppid is forbidden once the filter is in
 	var extra []Call
-	if action == "work" { // with --stats, as the work reads smaps
-		extra = []Call{ReadOnlyOpenat("test: --stats")}
+	if action == "work" { // with --stats, as the work reads smaps and gokvm's CPU time
+		extra = []Call{ReadOnlyOpenat("test: --stats"), {Name: "getrusage", Why: "test: --stats"}}
 	}
 	in, err := Install(Options{Mode: Mode(mode), Prefix: "child: ", ExitStatus: childStatus, Extra: extra})
 	if err != nil {
@@ -178,6 +179,11 @@ func work() {
 		panic(fmt.Sprintf("reading smaps: %d bytes, %v", n, err))
 	}
 	smaps.Close()
+	// As --stats reads gokvm's CPU time and context switches after the
+	// run (vmm/stats.go): no fstat, which the filter forbids.
+	if c, err := kvmstats.ReadSelf(); err != nil || c["host.voluntary_switches"] == 0 {
+		panic(fmt.Sprintf("reading gokvm's CPU time: %v, %v", c, err))
+	}
 	if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err == nil {
 		panic("standard output is a terminal")
 	}

@@ -62,7 +62,7 @@ func guestLine(actions string) string {
 // -n, --9p).
 func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions string, devices ...string) scenario.Scenario {
 	common := []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", strconv.Itoa(mem), "-c", "1", "-p", guestLine(actions)}
-	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute}
+	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks}
 	if !v.peer {
 		s.Args = append(append(common, "--stats"), devices...)
 		if c.profile != "" {
@@ -103,6 +103,11 @@ type workload struct {
 	// columns, when set, are the table's columns (runs' keys) instead
 	// of the VMMs under test.
 	columns []string
+	// phases are the bracketed parts of the workload whose cost per
+	// request is counted (costs.go), and requestNote says what a
+	// request is in each.
+	phases      []phase
+	requestNote string
 }
 
 var (
@@ -110,6 +115,7 @@ var (
 	statsRSS      = regexp.MustCompile(`RSS without guest RAM ([0-9]+) KiB`)
 	statsAnon     = regexp.MustCompile(`RSS without guest RAM [0-9]+ KiB \(([0-9]+) KiB anonymous\)`)
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
+	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
 )
 
 func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
@@ -210,8 +216,16 @@ func (c *benchConfig) bootWorkload() (*workload, []scenario.Scenario) {
 }
 
 func (c *benchConfig) diskWorkload() (*workload, []scenario.Scenario) {
+	phases := []phase{
+		emptyPhase,
+		{"seqwrite", "blk=vda", fmt.Sprintf("bench-seqwrite:vda:%d", benchDiskMiB)},
+		{"seqread", "blk=vda", fmt.Sprintf("bench-seqread:vda:%d", benchDiskMiB)},
+		{"randread", "blk=vda", fmt.Sprintf("bench-randread:vda:%d", benchRandReads)},
+	}
 	w := &workload{
-		title: fmt.Sprintf("virtio-blk: a %d MiB image on the emulated host's tmpfs, O_DIRECT in the guest, %d runs each", benchDiskMiB, c.rounds),
+		phases:      phases,
+		requestNote: "a request is one the guest's vda completed, a virtio-blk request; empty: the bracketing's own cost, 0.5 s of an idle guest and a console line, counted as one request",
+		title:       fmt.Sprintf("virtio-blk: a %d MiB image on the emulated host's tmpfs, O_DIRECT in the guest, %d runs each", benchDiskMiB, c.rounds),
 		figs: []figure{
 			{"sequential write, 1 MiB requests", "MB/s", true, fromConsole(`GUEST-BENCH seqwrite \S+ ([0-9.]+) MB/s`)},
 			{"sequential read, 1 MiB requests", "MB/s", true, fromConsole(`GUEST-BENCH seqread \S+ ([0-9.]+) MB/s`)},
@@ -222,7 +236,7 @@ func (c *benchConfig) diskWorkload() (*workload, []scenario.Scenario) {
 	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
 		img := fmt.Sprintf("$WORK/bench-%s-%d.img", v.label, i)
 		s := c.scenario(v, fmt.Sprintf("disk-%d", i), 256,
-			fmt.Sprintf("modules,bench-seqwrite:vda:%d,bench-seqread:vda:%d,bench-randread:vda:%d,poweroff", benchDiskMiB, benchDiskMiB, benchRandReads),
+			"modules,"+bracket(phases)+",poweroff",
 			"-d", img)
 		s.Before = [][]string{{c.tool, "mksparse", img, fmt.Sprint(benchDiskMiB)}}
 		s.After = [][]string{{c.tool, "benchfile", img, fmt.Sprint(benchDiskMiB), fmt.Sprint(benchRandReads)}}
@@ -240,8 +254,15 @@ func (c *benchConfig) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
 		kind, opt = "vhostnet", ",vhost=1"
 		title = "virtio-net through a tap with vhost=1 (the host kernel's vhost-net)"
 	}
+	phases := []phase{
+		{"to-host", "net=eth0", fmt.Sprintf("tcpsend:169.254.1.1:5001:1:%d", benchNetMiB)},
+		{"from-host", "net=eth0", "tcprecv:169.254.1.1:5002"},
+		{"rr", "net=eth0", fmt.Sprintf("tcprr:169.254.1.1:5003:%d", benchRRSeconds)},
+	}
 	w := &workload{
-		title: fmt.Sprintf("%s: %d MiB over TCP each way, then %d s of 1-byte TCP round trips, %d runs each", title, benchNetMiB, benchRRSeconds, c.rounds),
+		phases:      phases,
+		requestNote: "a request is a frame the guest's eth0 sent or received",
+		title:       fmt.Sprintf("%s: %d MiB over TCP each way, then %d s of 1-byte TCP round trips, %d runs each", title, benchNetMiB, benchRRSeconds, c.rounds),
 		figs: []figure{
 			{"TCP guest to host", "MB/s", true, fromNotes(`HOST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
 			{"TCP host to guest", "MB/s", true, fromConsole(`GUEST-RECV \S+ \d+ ([0-9.]+) MB/s`)},
@@ -250,7 +271,7 @@ func (c *benchConfig) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
 	}
 	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
 		s := c.scenario(v, fmt.Sprintf("%s-%d", kind, i), 512,
-			fmt.Sprintf("modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,tcpsend:169.254.1.1:5001:1:%d,tcprecv:169.254.1.1:5002,tcprr:169.254.1.1:5003:%d,poweroff", benchNetMiB, benchRRSeconds),
+			"modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,"+bracket(phases)+",poweroff",
 			"-n", "mode=tap,tapif=tapb0"+opt)
 		s.Before = [][]string{{c.tool, "mktap", "tapb0", "169.254.1.1/24"}}
 		s.Background = [][]string{{c.tool, "netpeer", "2", fmt.Sprint(benchNetMiB)}, {c.tool, "rrpeer", "5003"}}
@@ -260,8 +281,16 @@ func (c *benchConfig) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
 }
 
 func (c *benchConfig) ninepWorkload() (*workload, []scenario.Scenario) {
+	const stats = 100
+	phases := []phase{
+		{"read-128k", fmt.Sprintf("n=%d", bench9pMiB), "readbench:/mnt/big"},
+		{"read-512000", fmt.Sprintf("n=%d", bench9pMiB), "readbench:/mnt2/big"},
+		{"stat", fmt.Sprintf("n=%d", stats), fmt.Sprintf("statbench:/mnt/big:%d", stats)},
+	}
 	w := &workload{
-		title: fmt.Sprintf("virtio-9p: a %d MiB file read sequentially in 1 MiB reads (no cache), one share mounted with Linux's default msize (128 KiB), one with msize 512000 (virtio's largest), %d runs each", bench9pMiB, c.rounds),
+		phases:      phases,
+		requestNote: "a request is a MiB read (read-128k, read-512000: msize 128 KiB and 512000) or a stat call (stat: one Tgetattr)",
+		title:       fmt.Sprintf("virtio-9p: a %d MiB file read sequentially in 1 MiB reads (no cache), one share mounted with Linux's default msize (128 KiB), one with msize 512000 (virtio's largest), %d runs each", bench9pMiB, c.rounds),
 		figs: []figure{
 			{"sequential read, msize 128 KiB", "MB/s", true, fromConsole(`GUEST-9P-READ /mnt/big \d+ \S+ ([0-9.]+) MB/s`)},
 			{"sequential read, msize 512000", "MB/s", true, fromConsole(`GUEST-9P-READ /mnt2/big \d+ \S+ ([0-9.]+) MB/s`)},
@@ -271,7 +300,7 @@ func (c *benchConfig) ninepWorkload() (*workload, []scenario.Scenario) {
 	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
 		dir := fmt.Sprintf("$WORK/share-%s-%d", v.label, i)
 		s := c.scenario(v, fmt.Sprintf("9p-%d", i), 256,
-			"modules:virtio_mmio:netfs:fscache:9pnet:9pnet_virtio:9p,mount9p:bench:/mnt,mount9p:bench2:/mnt2:512000,readbench:/mnt/big,readbench:/mnt2/big,statbench:/mnt/big:100,poweroff",
+			"modules:virtio_mmio:netfs:fscache:9pnet:9pnet_virtio:9p,mount9p:bench:/mnt,mount9p:bench2:/mnt2:512000,"+bracket(phases)+",poweroff",
 			"--9p", dir+",bench", "--9p", dir+",bench2")
 		s.Before = [][]string{{c.tool, "mkdir", dir}, {c.tool, "mkrand", dir + "/big", "5", fmt.Sprint(bench9pMiB)}}
 		return s
@@ -312,18 +341,23 @@ func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 
 // warmWorkload times `gokvm sandbox --warm DIR -- true`, which restores
 // a saved machine, beside a plain boot of the same kernel (gokvm only). A
-// first run, not counted, boots and saves the machine.
+// first run, not counted, boots and saves the machine. The warm runs take
+// turns: one prefaults the working set the run before it recorded, the
+// next has its working set file removed first, so it restores without
+// prefaulting (and records one), which measures what the prefault saves.
 func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
+	const warm, cold = "sandbox --warm", "--warm, not prefaulted"
 	w := &workload{
 		title:   fmt.Sprintf("gokvm warm sandbox: `sandbox --warm DIR -- true` (a restore) and a plain boot, start to exit, %d runs each", c.rounds),
 		runs:    map[string][]string{},
 		cost:    true,
-		columns: []string{"sandbox --warm", "plain boot"},
+		columns: []string{warm, cold, "plain boot"},
 		figs: []figure{
 			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
 				return float64(r.ElapsedMS), r.Exit == 0
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
+			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: its init, from the command to its status", "ms", false, fromConsoleLog(`status \d+ (\S+) after its command was given`)},
 		},
@@ -335,11 +369,14 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 		Before: [][]string{{c.tool, "rmall", dir}}}}
 	for i := 0; i < c.rounds; i++ {
 		plain := c.scenario(vmmUnderTest{label: "plain"}, fmt.Sprintf("boot-w%d", i), 256, "marker,poweroff")
-		warm := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args,
+		noWS := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-nows-%d", i), Timeout: 5 * time.Minute, Args: args,
+			Before: [][]string{{c.tool, "rmglob", dir + "/*.ws"}}, Collect: []string{"$WORK/console.log"}}
+		ws := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args,
 			Collect: []string{"$WORK/console.log"}}
-		ss = append(ss, plain, warm)
+		ss = append(ss, plain, noWS, ws)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
-		w.runs["sandbox --warm"] = append(w.runs["sandbox --warm"], warm.Name)
+		w.runs[cold] = append(w.runs[cold], noWS.Name)
+		w.runs[warm] = append(w.runs[warm], ws.Name)
 	}
 	return w, ss
 }
@@ -518,6 +555,7 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 			cols = x.w.columns
 		}
 		x.w.print(cols, res)
+		x.w.printCosts(cols, res)
 	}
 	return nil
 }

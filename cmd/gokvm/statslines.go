@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/gokvm/gokvm/vmm"
+)
+
+// statsLines are the --stats figures of a run that ended, one line each,
+// for run and sandbox alike: start-up, memory, what KVM counted for the
+// VM (exits by reason, halts), gokvm's CPU time and context switches, and
+// the devices' interrupts and notification wakeups.
+func statsLines(s vmm.Stats) []string {
+	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
+		float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
+	switch {
+	case s.KVMErr != nil:
+		lines = append(lines, fmt.Sprintf("KVM's counters are unavailable: %v", s.KVMErr))
+	case s.KVM != nil:
+		lines = append(lines, fmt.Sprintf("KVM (%s): %s", s.KVMSource, s.KVM.KVMLine()))
+		if len(s.KVMVcpus) > 1 {
+			for i, c := range s.KVMVcpus {
+				lines = append(lines, fmt.Sprintf("KVM vcpu%d: %s", i, c.KVMLine()))
+			}
+		}
+	}
+	switch {
+	case s.HostErr != nil:
+		lines = append(lines, fmt.Sprintf("gokvm's CPU time is unavailable: %v", s.HostErr))
+	case s.Host != nil:
+		h := s.Host
+		sec := func(us uint64) float64 { return float64(us) / 1e6 }
+		// The kernel counts guest time as user time too.
+		total := h["host.user_us"] + h["host.system_us"]
+		guest := min(h["host.guest_us"], total)
+		lines = append(lines, fmt.Sprintf("CPU %.2f s user, %.2f s system, of which %.2f s in the guest (%.2f s outside it); %d voluntary and %d involuntary context switches",
+			sec(h["host.user_us"]), sec(h["host.system_us"]), sec(guest), sec(total-guest),
+			h["host.voluntary_switches"], h["host.involuntary_switches"]))
+	}
+	return append(lines, fmt.Sprintf("devices raised %d interrupts (irqfd writes) and woke %d times for guest notifications (ioeventfds)", s.Interrupts, s.Wakeups))
+}

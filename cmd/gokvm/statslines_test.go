@@ -1,0 +1,39 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvmstats"
+)
+
+func TestStatsLines(t *testing.T) {
+	s := vmm.Stats{
+		MMIOExits: 42, RSSWithoutGuestKiB: 9000, AnonWithoutGuestKiB: 4000, Interrupts: 70, Wakeups: 65,
+		KVM:       kvmstats.Counters{"kvm.exits": 300, "kvm.mmio_exit_user": 42, "kvm.wfi_exit_stat": 100},
+		KVMVcpus:  []kvmstats.Counters{{"kvm.exits": 200}, {"kvm.exits": 100}},
+		KVMSource: "binary statistics",
+		Host:      kvmstats.Counters{"host.user_us": 2_500_000, "host.system_us": 500_000, "host.guest_us": 2_000_000, "host.voluntary_switches": 800, "host.involuntary_switches": 9},
+	}
+	got := strings.Join(statsLines(s), "\n")
+	for _, want := range []string{
+		"42 MMIO exits; RSS without guest RAM 9000 KiB (4000 KiB anonymous)",
+		"KVM (binary statistics): exits 300, mmio_exit_user 42, wfi_exit_stat 100",
+		"KVM vcpu0: exits 200\nKVM vcpu1: exits 100",
+		"CPU 2.50 s user, 0.50 s system, of which 2.00 s in the guest (1.00 s outside it); 800 voluntary and 9 involuntary context switches",
+		"devices raised 70 interrupts (irqfd writes) and woke 65 times for guest notifications (ioeventfds)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("--stats lacks %q:\n%s", want, got)
+		}
+	}
+	// One vcpu: no per-vcpu line. No counters: the reason, once.
+	s.KVMVcpus = s.KVMVcpus[:1]
+	s.KVM, s.KVMErr = nil, errors.New("binary statistics: not supported; debugfs: permission denied")
+	got = strings.Join(statsLines(s), "\n")
+	if strings.Contains(got, "vcpu0") || !strings.Contains(got, "KVM's counters are unavailable: binary statistics: not supported; debugfs: permission denied") {
+		t.Errorf("without KVM's counters:\n%s", got)
+	}
+}
