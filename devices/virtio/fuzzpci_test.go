@@ -33,8 +33,9 @@ func FuzzPCIRegisters(f *testing.F) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, ops, ram []byte, msix bool) {
 		d, m := virtiotest.NewPCI(t, blk.New(fuzzDisk(t, dir), nil), msix)
-		// The rings' and the first buffers' part of RAM.
-		d.Mem.Write(virtiotest.RAMBase, repeated(ram, 2<<20))
+		// The rings' part of RAM (the driver's layout puts them in
+		// the first 256 KiB).
+		d.Mem.Write(virtiotest.RAMBase, repeated(ram, 256<<10))
 		// Each op: where (0: configuration space, 1: the memory
 		// window), a 16-bit offset, 4 value bytes, and a byte choosing
 		// read or write and the width.
