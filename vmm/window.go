@@ -79,10 +79,15 @@ func (w *window) Close() error {
 	return errs.ErrorOrNil()
 }
 
-// newNotification is DeviceEnv.NewNotification.
+// newNotification is DeviceEnv.NewNotification. Its wakeups are counted
+// for --stats, as those of WatchWrite's notifications are.
 func (m *Machine) newNotification() (EventFDNotification, error) {
 	if m.vm.CheckExtension(kvm.CapIOEventFD) <= 0 {
 		return nil, ErrUnsupported
 	}
-	return kvm.NewEventFD()
+	efd, err := kvm.NewEventFD()
+	if err != nil {
+		return nil, err
+	}
+	return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 }
