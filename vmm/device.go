@@ -89,9 +89,14 @@ var ErrDeviceFault = errors.New("a device failed")
 
 // Notification is a guest write the host turned into an event.
 type Notification interface {
-	// Wait blocks until the guest wrote at least once since the last
-	// Wait; it fails once the notification is closed.
+	// Wait blocks until the guest wrote (or Signal was called) at least
+	// once since the last Wait; it fails once the notification is
+	// closed.
 	Wait() error
+	// Signal does what a guest write does: a device's transport passes
+	// on a notification that arrived as an MMIO write after all, and
+	// wakes the goroutine waiting so that it sees its device stop.
+	Signal() error
 	// Close stops the notification and wakes a Wait.
 	Close() error
 }

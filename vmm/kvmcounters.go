@@ -120,6 +120,8 @@ func (n countedNotification) Wait() error {
 	return err
 }
 
+func (n countedNotification) Signal() error { return n.efd.Signal() }
+
 func (n countedNotification) Close() error { return n.efd.Close() }
 
 func (n countedNotification) EventFD() int { return n.efd.EventFD() }

@@ -37,9 +37,9 @@ type ActivateEnv struct {
 	// Offered is what the transport offered the driver: the device's
 	// Features and the transport's own (VERSION_1 on a modern one).
 	Offered uint64
-	// Kicks has one channel per queue, signalled when the driver notifies
-	// that queue.
-	Kicks []<-chan struct{}
+	// Kicks has one Kick per queue: the goroutine serving the queue
+	// waits on it for the driver's notifications (Kick.Wait).
+	Kicks []*Kick
 	// NotifyFDs, for an FDNotified device, has one entry per queue: the
 	// eventfd KVM signals when the driver notifies the queue, or -1 where
 	// there is none (a queue the device did not list, or a host without

@@ -1,10 +1,6 @@
 package virtio
 
-import (
-	"sync"
-
-	"github.com/gokvm/gokvm/vmm"
-)
+import "github.com/gokvm/gokvm/vmm"
 
 // FDNotified is a Device that hands some of its queues to a host kernel
 // driver (a vhost back-end), which waits on those queues' notifications
@@ -71,21 +67,16 @@ type KernelRings interface {
 	RingStates() (map[int]RingState, error)
 }
 
-// forward takes queue i's notification n (a KVM ioeventfd): a host kernel
-// driver waits on it itself when the device takes the queue's
-// notifications as eventfds (byFD, and n has one), and no forwarder
-// must read it first; otherwise a forwarder, counted in wg, kicks the
-// queue each time n is signalled, until n is closed.
-func (t *transport) forward(i int, n vmm.Notification, byFD bool, wg *sync.WaitGroup) {
+// notifyWith takes queue i's notification n (a KVM ioeventfd), before
+// the guest runs: a host kernel driver waits on it itself when the
+// device takes the queue's notifications as eventfds (byFD, and n has
+// one), and nothing of gokvm's must read it first; otherwise the
+// goroutine serving the queue waits on it (Kick.Wait).
+func (t *transport) notifyWith(i int, n vmm.Notification, byFD bool) {
+	k := t.kicks[i]
+	k.n = n
 	if raw, ok := n.(vmm.EventFDNotification); ok && byFD {
+		k.kernel = true
 		t.SetNotifyFD(i, raw.EventFD())
-		return
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for n.Wait() == nil {
-			t.Kick(i)
-		}
-	}()
 }

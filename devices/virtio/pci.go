@@ -98,10 +98,9 @@ type PCI struct {
 
 	// notes are each queue's notification, watched in BAR 0's doorbell
 	// wherever the guest maps it (nil where the host has no
-	// ioeventfds); forwarders kick the queues whose notifications do not
-	// go to a host kernel driver.
+	// ioeventfds); the goroutines serving the queues wait on those that
+	// do not go to a host kernel driver.
 	notes []vmm.EventFDNotification
-	wg    sync.WaitGroup
 	// pciCfg is the PCI_CFG capability's offset.
 	pciCfg int
 
@@ -232,8 +231,8 @@ const (
 	pciCfgData   = 16
 )
 
-// notifications makes each queue's notification and starts the
-// forwarders of those a host kernel driver does not wait on.
+// notifications makes each queue's notification, for the goroutine
+// serving the queue or the host kernel driver to wait on.
 func (t *PCI) notifications(env vmm.DeviceEnv) error {
 	if env.NewNotification == nil {
 		return nil
@@ -249,7 +248,7 @@ func (t *PCI) notifications(env vmm.DeviceEnv) error {
 			return fmt.Errorf("queue %d notifications: %w", i, err)
 		}
 		t.notes = append(t.notes, n)
-		t.forward(i, n, byFD[i], &t.wg)
+		t.notifyWith(i, n, byFD[i])
 	}
 	return nil
 }
@@ -542,9 +541,9 @@ func (t *PCI) RestoreState([]byte) error {
 	return fmt.Errorf("%w: %s is a virtio-pci device, which is not restored yet", vmm.ErrNotSaveable, t.name)
 }
 
-// Close stops the device for good, unmaps its BARs, stops the
-// notification forwarders and closes the device's backend. Every call
-// returns the first one's result.
+// Close stops the device for good, unmaps its BARs, closes its
+// notifications and the device's backend. Every call returns the first
+// one's result.
 func (t *PCI) Close() error {
 	t.closeOnce.Do(func() {
 		t.transport.Close()
@@ -552,7 +551,6 @@ func (t *PCI) Close() error {
 		for _, n := range t.notes {
 			n.Close()
 		}
-		t.wg.Wait()
 		if c, ok := t.dev.(io.Closer); ok {
 			if cerr := c.Close(); cerr != nil {
 				err = errors.Join(err, cerr)

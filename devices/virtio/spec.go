@@ -55,7 +55,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
 				}
 				a.efds = append(a.efds, efd)
-				t.forward(i, efd, byFD[i], &a.wg)
+				t.notifyWith(i, efd, byFD[i])
 			}
 			return a, nil
 		},
@@ -68,27 +68,25 @@ var (
 	_ io.Closer      = (*attached)(nil)
 )
 
-// attached is a transport with its notification forwarders. It pauses as
+// attached is a transport with its queues' notifications. It pauses as
 // its transport does.
 type attached struct {
 	*MMIO
 	dev  Device
 	efds []vmm.Notification
-	wg   sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Close stops the device, its forwarders, and closes the device's backend.
-// Every call returns the first one's result, once it is done.
+// Close stops the device, closes its notifications and the device's
+// backend. Every call returns the first one's result, once it is done.
 func (a *attached) Close() error {
 	a.closeOnce.Do(func() {
 		a.MMIO.Close()
 		for _, e := range a.efds {
 			e.Close()
 		}
-		a.wg.Wait()
 		if c, ok := a.dev.(io.Closer); ok {
 			a.closeErr = c.Close()
 		}

@@ -32,6 +32,19 @@ func (n *note) Wait() error {
 	}
 }
 
+func (n *note) Signal() error {
+	select {
+	case <-n.closed:
+		return errors.New("closed")
+	default:
+	}
+	select {
+	case n.c <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 func (n *note) Close() error {
 	n.once.Do(func() { close(n.closed) })
 	return nil
@@ -65,6 +78,9 @@ func TestSpecDevice(t *testing.T) {
 	out := submitEcho(d, "watched", false)
 	notes[0].c <- struct{}{}
 	checkEcho(t, d, out, "watched")
+	// One through the register all the same reaches the goroutine
+	// waiting on the watch.
+	echo(t, d, "by register", false)
 
 	drainIRQs(d)
 	d.Pause()

@@ -74,7 +74,7 @@ func (t *transport) activate(rings []*RingState) error {
 	eventIdx := features&(1<<FeatureEventIdx) != 0
 	indirect := features&(1<<FeatureIndirectDesc) != 0
 	queues := make([]*Queue, len(t.queues))
-	kicks := make([]<-chan struct{}, len(t.queues))
+	kicks := make([]*Kick, len(t.queues))
 	for i := range t.queues {
 		q := t.queues[i].queue(t.version, t.pageSize)
 		if q.Ready {
@@ -212,10 +212,7 @@ func (t *transport) reset() {
 func (t *transport) clearLocked() {
 	for i := range t.queues {
 		t.queues[i].reset()
-		select {
-		case <-t.kicks[i]:
-		default:
-		}
+		t.kicks[i].clear()
 	}
 	t.status, t.intStatus, t.driverFeat = 0, 0, 0
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0

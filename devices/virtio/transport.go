@@ -50,7 +50,7 @@ type transport struct {
 	// to its reset: only its goroutines use them, and a saved state
 	// reads them while the gate holds those goroutines (state.go).
 	running []*Queue
-	kicks   []chan struct{}
+	kicks   []*Kick
 	// fds are the eventfds of an FDNotified device's queues (-1: none),
 	// set once before the guest runs (SetNotifyFD).
 	fds  []int
@@ -91,7 +91,7 @@ func (t *transport) init(name string, version TransportVersion, dev Device, mem 
 	}
 	for _, max := range dev.QueueMaxSizes() {
 		t.queues = append(t.queues, newQueueConfig(max))
-		t.kicks = append(t.kicks, make(chan struct{}, 1))
+		t.kicks = append(t.kicks, newKick())
 		t.fds = append(t.fds, -1)
 	}
 	t.pageSize = 4096
@@ -109,18 +109,15 @@ func (t *transport) OnFault(f func(error)) {
 	t.mu.Unlock()
 }
 
-// Kick notifies queue i as the driver's notification register does;
-// KVM's ioeventfd forwarders call it for notifications that bypass the
-// MMIO exit. Any i may come from the guest: one that is no queue is
-// ignored.
+// Kick notifies queue i as the driver's notification register does, for
+// a notification that arrived as an MMIO write (those KVM's ioeventfds
+// match never come here: the device's goroutines wait on those). Any i
+// may come from the guest: one that is no queue is ignored.
 func (t *transport) Kick(i int) {
 	if i < 0 || i >= len(t.kicks) {
 		return
 	}
-	select {
-	case t.kicks[i] <- struct{}{}:
-	default:
-	}
+	t.kicks[i].notify()
 }
 
 // NumQueues is how many queues the device has.

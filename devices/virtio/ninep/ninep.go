@@ -381,12 +381,7 @@ func (s *session) serveQueue(saved *State) {
 	kick := s.env.Kicks[0]
 	var c virtio.Chain
 	var tbuf []byte
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-kick:
-		}
+	for kick.Wait(s.stop) {
 		for {
 			if !s.waitFor(func() bool { return !s.hold && len(s.pending) < s.inFlightLimit() }) {
 				return

@@ -237,18 +237,13 @@ func (r *Rings) detachBroken(stop <-chan struct{}) {
 
 // forwardKicks passes the driver's notifications, arriving as MMIO
 // writes, to the ring's kick eventfd.
-func (r *Rings) forwardKicks(env virtio.ActivateEnv, kicks <-chan struct{}, kick *eventFD, stop <-chan struct{}) {
+func (r *Rings) forwardKicks(env virtio.ActivateEnv, kicks *virtio.Kick, kick *eventFD, stop <-chan struct{}) {
 	defer r.wg.Done()
 	defer env.Recover(r.name + " notifications")
-	for {
-		select {
-		case <-stop:
+	for kicks.Wait(stop) {
+		if err := kick.signal(); err != nil {
+			env.Fail(fmt.Errorf("%s: notification: %w", r.name, err))
 			return
-		case <-kicks:
-			if err := kick.signal(); err != nil {
-				env.Fail(fmt.Errorf("%s: notification: %w", r.name, err))
-				return
-			}
 		}
 	}
 }
