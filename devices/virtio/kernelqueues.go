@@ -4,9 +4,10 @@ import "github.com/gokvm/gokvm/vmm"
 
 // FDNotified is a Device that hands some of its queues to a host kernel
 // driver (a vhost back-end), which waits on those queues' notifications
-// itself: Spec registers their KVM ioeventfds without a forwarding
-// goroutine and passes the raw descriptors in ActivateEnv.NotifyFDs. The
-// device still knows nothing of the transport beyond this.
+// itself: Spec registers their KVM ioeventfds, which no goroutine of
+// gokvm's reads, and passes the raw descriptors in ActivateEnv.NotifyFDs
+// (a notification arriving as an MMIO write is signalled into them,
+// Kick). The device still knows nothing of the transport beyond this.
 //
 // A device may also implement vmm.Pauser: the transport's Pause then
 // pauses it after holding the device's goroutines (Gate), and Resume
