@@ -77,7 +77,7 @@ func (m *PCIMachine) Watched(gpa, value uint64) bool {
 func NewPCI(t testing.TB, dev virtio.Device, msix bool) (*Driver, *PCIMachine) {
 	d := newDriver(t)
 	m := &PCIMachine{signals: map[uint32]int{}, watches: map[watchKey]vmm.EventFDNotification{}, msix: msix}
-	p := &pciDriver{d: d, m: m, intx: make(chan struct{}, 1), stop: make(chan struct{})}
+	p := &pciDriver{d: d, m: m, intx: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	tr, err := virtio.NewPCI("test", dev, m.env(d, p))
 	if err != nil {
 		t.Fatalf("virtio.NewPCI: %v", err)
@@ -85,7 +85,10 @@ func NewPCI(t testing.TB, dev virtio.Device, msix bool) (*Driver, *PCIMachine) {
 	d.Dev, d.tr = tr, p
 	go p.intxHandler()
 	t.Cleanup(func() {
+		// The handler may be reading the ISR status of an interrupt
+		// the test's last access raised: it ends before the BARs go.
 		close(p.stop)
+		<-p.stopped
 		tr.Close()
 	})
 	p.probe()
@@ -207,6 +210,7 @@ type pciDriver struct {
 	msix                        bool // the driver enabled MSI-X
 	intx                        chan struct{}
 	stop                        chan struct{}
+	stopped                     chan struct{} // closed when intxHandler returns
 }
 
 // The driver's BAR placement: each BAR at the next multiple of its size.
@@ -304,6 +308,7 @@ func (p *pciDriver) write(addr uint64, n int, v uint64) {
 // intxHandler is the guest's INTx handler: it reads (and so clears) the
 // ISR status, which lowers the line, and passes the interrupt on.
 func (p *pciDriver) intxHandler() {
+	defer close(p.stopped)
 	for {
 		select {
 		case <-p.stop:
