@@ -10,6 +10,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 // note is a vmm.Notification the test signals by hand.
@@ -100,6 +101,38 @@ func TestSpecDevice(t *testing.T) {
 	case <-notes[0].closed:
 	default:
 		t.Errorf("Close left the notification open")
+	}
+}
+
+// TestSpecEventFDResets: with real eventfds, as the machine makes them,
+// the goroutine serving a queue waits on the queue's eventfd itself;
+// a reset, a new activation and Close each stop it promptly while it
+// waits, and the next activation serves the guest's notifications again.
+func TestSpecEventFDResets(t *testing.T) {
+	e := &echoDevice{}
+	var efds []*kvm.EventFD
+	d := virtiotest.NewFromSpec(t, virtio.Spec("virtio-echo", virtio.Modern, e), func(uint64, uint32) (vmm.Notification, error) {
+		efd, err := kvm.NewEventFD()
+		if err == nil {
+			efds = append(efds, efd)
+		}
+		return efd, err
+	})
+	for round := 0; round < 3; round++ {
+		// Setup resets the device first: the last round's goroutine
+		// is waiting on the eventfd.
+		if !virtiotest.ReturnsWithin(time.Second, func() { d.Setup(16, 0) }) {
+			t.Fatalf("round %d: the reset does not return", round)
+		}
+		out := submitEcho(d, "signalled", false)
+		if err := efds[0].Signal(); err != nil { // the guest's write, as KVM signals it
+			t.Fatal(err)
+		}
+		checkEcho(t, d, out, "signalled")
+		echo(t, d, "by register", false)
+	}
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
+		t.Fatal("Close does not return")
 	}
 }
 
