@@ -15,7 +15,7 @@ PEER      ?=
 ROUNDS    ?= 3
 ONLY      ?=
 PROFILE   ?=
-E2ETIMEOUT ?= 30m
+E2ETIMEOUT ?= 75m
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 
@@ -82,7 +82,7 @@ e2e: deps kernels
 
 # The whole test suite, as CI runs it.
 test: deps kernels vet build
-	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout $(E2ETIMEOUT) ./...
 	$(GO) test -race -short -count=1 ./vmm/... ./devices/... ./results/...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory lava

@@ -351,17 +351,34 @@ func RunEmulated(ctx context.Context, b *Build, h Host, scenarios []scenario.Sce
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.Stdin = nil
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("qemu-system-aarch64 (GICv%d host): %v; console:\n%s", h.GIC, err, tail(out.String(), 4000))
-	}
+	runErr := cmd.Run()
+	// The scenarios that finished keep their results even when the host
+	// was stopped (by ctx's deadline): only the one running then, and
+	// those after it, are lost.
 	res, err := scenario.Decode(out.String())
+	if runErr != nil {
+		return res, fmt.Errorf("qemu-system-aarch64 (GICv%d host): %v %s; console:\n%s", h.GIC, runErr, stoppedAt(out.String(), len(res)), tail(scenario.ElideResults(out.String()), 4000))
+	}
 	if err != nil {
 		return res, err
 	}
 	if !strings.Contains(out.String(), "L1-DONE") {
-		return res, fmt.Errorf("the emulated host did not finish its scenarios; console:\n%s", tail(out.String(), 4000))
+		return res, fmt.Errorf("the emulated host did not finish its scenarios %s; console:\n%s", stoppedAt(out.String(), len(res)), tail(scenario.ElideResults(out.String()), 4000))
 	}
 	return res, nil
+}
+
+// stoppedAt says where an emulated host's run of scenarios stopped: the
+// scenario it had started last (its init prints L1-SCENARIO NAME before
+// each), and how many had finished.
+func stoppedAt(console string, finished int) string {
+	last := "none"
+	for _, line := range strings.Split(console, "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "L1-SCENARIO "); ok {
+			last = name
+		}
+	}
+	return fmt.Sprintf("(in scenario %s, after %d had finished)", last, finished)
 }
 
 // RunDirect runs the scenarios with gokvm on this arm64 host.

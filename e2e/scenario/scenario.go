@@ -335,3 +335,25 @@ func Decode(console string) (map[string]Result, error) {
 	}
 	return out, nil
 }
+
+// ElideResults is console with each result line shortened to the
+// scenario's name, for error messages that show a console's tail.
+func ElideResults(console string) string {
+	lines := strings.Split(console, "\n")
+	for i, line := range lines {
+		j := strings.Index(line, beginMark)
+		if j < 0 {
+			continue
+		}
+		name := "?"
+		rest, _, _ := strings.Cut(line[j+len(beginMark):], " ")
+		if raw, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			var r Result
+			if json.Unmarshal(raw, &r) == nil {
+				name = r.Name
+			}
+		}
+		lines[i] = line[:j] + "[result of scenario " + name + "]"
+	}
+	return strings.Join(lines, "\n")
+}
