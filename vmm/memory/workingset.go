@@ -156,6 +156,10 @@ func ReadWorkingSet(r io.Reader, pages int) (WorkingSet, error) {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, fmt.Errorf("working set: %w", err)
 	}
+	if pad := pages % 4; pad != 0 && b[len(b)-1]>>(2*pad) != 0 {
+		// Strict, so that one working set has one encoding.
+		return nil, errors.New("working set: bits set past the last page")
+	}
 	ws := make(WorkingSet, pages)
 	for i := range ws {
 		u := PageUse(b[i/4]>>(2*(i%4))) & 3
