@@ -60,7 +60,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	if pciVariantsOn {
-		fmt.Printf("e2e: GOKVM_E2E_PCI is set: the virtio scenarios run again over virtio-pci (NAME%s)\n", pciSuffix)
+		fmt.Printf("e2e: the virtio scenarios run again over virtio-pci (NAME%s; GOKVM_E2E_PCI=0 leaves them out)\n", pciSuffix)
 	}
 	if re := os.Getenv("GOKVM_E2E_SCENARIOS"); re != "" {
 		var err error
@@ -190,7 +190,7 @@ func oneHost(t *testing.T, f func(t *testing.T, h string)) {
 }
 
 // pciHostsOf are the virtio-pci pseudo-hosts whose variants are of host
-// kind h's scenarios (with GOKVM_E2E_PCI): the GICv3 host's run on both
+// kind h's scenarios (unless GOKVM_E2E_PCI=0): the GICv3 host's run on both
 // emulated hosts.
 func pciHostsOf(h string) []string {
 	switch {

@@ -47,7 +47,7 @@ func gicFlags(host string) (right, wrong string) {
 }
 
 // Scenarios is every gokvm run the end-to-end tests assert on, for one
-// host: with GOKVM_E2E_PCI, the virtio-pci variants too (transports.go).
+// host: unless GOKVM_E2E_PCI=0, the virtio-pci variants too (transports.go).
 func Scenarios(host string) []scenario.Scenario {
 	ss := baseScenarios(host)
 	if pciVariantsOn {
