@@ -74,6 +74,8 @@ type Server struct {
 	result Response // the answer to wait and stop, once done is closed
 	// saving is set while a snapshot is saved (snapshot.go).
 	saving bool
+	// waiting counts the clients waiting for the VM to end (wait, stop).
+	waiting int
 
 	slots    chan struct{}
 	done     chan struct{} // closed by Finish
@@ -518,9 +520,21 @@ func writeResponse(c net.Conn, r Response) bool {
 	return err == nil
 }
 
+// Waiting is how many clients wait for the VM to end (gokvm wait, and
+// gokvm stop until the VM stopped): a caller that must not end the VM
+// before a waiter is there (a test) can tell.
+func (s *Server) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
 // answerWhenEnded waits for the VM to end and answers c with how it
 // ended, as a stop does.
 func (s *Server) answerWhenEnded(c net.Conn) {
+	s.mu.Lock()
+	s.waiting++
+	s.mu.Unlock()
 	<-s.done
 	s.mu.Lock()
 	res := s.result

@@ -73,7 +73,6 @@ func signatures(d *cires.Document) []string {
 func TestResultsPanic(t *testing.T) {
 	oneHost(t, func(t *testing.T, h string) {
 		r := result(t, h, "results-panic")
-
 		d := resultsDoc(t, r)
 		if d.Outcome != "panic" {
 			t.Errorf("outcome %q, want panic", d.Outcome)

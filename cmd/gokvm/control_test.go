@@ -98,9 +98,20 @@ func serveVM(t *testing.T, name string, hub *control.Hub) (*control.Server, *cli
 	return s, vm
 }
 
+// awaitWaiter returns once a client (gokvm wait) waits on s for its VM
+// to end, so that ending the VM cannot outrun it.
+func awaitWaiter(t *testing.T, s *control.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.Waiting() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no client waits for the VM")
+		}
+	}
+}
+
 func TestControlCommands(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	_, vm := serveVM(t, "web", nil)
+	srv, vm := serveVM(t, "web", nil)
 	serveVM(t, "db", control.NewHub())
 
 	code, out, errOut := runCLI(t, "list")
@@ -133,7 +144,7 @@ func TestControlCommands(t *testing.T) {
 		code, _, _ := runCLI(t, "wait", "web")
 		waited <- code
 	}()
-	time.Sleep(50 * time.Millisecond)
+	awaitWaiter(t, srv)
 	if code, _, e := runCLI(t, "stop", "web"); code != 0 {
 		t.Errorf("stop: %d %q", code, e)
 	}

@@ -27,7 +27,7 @@ func dirEntries(t *testing.T, dir string) []string {
 
 func TestSnapshotCommand(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	_, vm := serveVM(t, "web", nil)
+	srv, vm := serveVM(t, "web", nil)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "web.state")
 	if code, out, e := runCLI(t, "snapshot", "web", file); code != 0 || out != "" || e != "" {
@@ -77,6 +77,7 @@ func TestSnapshotCommand(t *testing.T) {
 		code, _, _ := runCLI(t, "wait", "web")
 		waited <- code
 	}()
+	awaitWaiter(t, srv)
 	if code, _, e := runCLI(t, "snapshot", "web", filepath.Join(dir, "last"), "--stop"); code != 0 {
 		t.Errorf("snapshot --stop: %d %q", code, e)
 	}

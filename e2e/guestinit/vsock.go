@@ -35,6 +35,12 @@ func vsockAction(f []string) error {
 		}
 		c := os.NewFile(uintptr(s), "vsock")
 		defer c.Close()
+		// Longer than AF_VSOCK's 2 s: the host peer runs on a slow,
+		// emulated host.
+		tv := unix.Timeval{Sec: 60}
+		if err := unix.SetsockoptTimeval(s, unix.AF_VSOCK, unix.SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv); err != nil {
+			return fmt.Errorf("AF_VSOCK connect timeout: %w", err)
+		}
 		if err := unix.Connect(s, &unix.SockaddrVM{CID: uint32(num(1)), Port: uint32(num(2))}); err != nil {
 			return fmt.Errorf("connecting to %s:%s: %w", f[1], f[2], err)
 		}

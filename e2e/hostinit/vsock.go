@@ -108,6 +108,14 @@ func dialVsock(cid, port uint32, deadline time.Time) (int, error) {
 		if err != nil {
 			return -1, err
 		}
+		// AF_VSOCK gives up on a connection the guest has not answered in
+		// 2 s, and resets it even if the guest has just accepted it: too
+		// short for a nested guest on a loaded emulated host.
+		tv := unix.Timeval{Sec: 60}
+		if err := unix.SetsockoptTimeval(s, unix.AF_VSOCK, unix.SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv); err != nil {
+			unix.Close(s)
+			return -1, fmt.Errorf("AF_VSOCK connect timeout: %w", err)
+		}
 		err = unix.Connect(s, &unix.SockaddrVM{CID: cid, Port: port})
 		if err == nil {
 			return s, nil

@@ -43,6 +43,9 @@ type Driver struct {
 	// IRQs receives a value for each interrupt the transport raises (up
 	// to 1024 unread).
 	IRQs chan struct{}
+	// OnPulse, when set before the device runs, is called for each
+	// interrupt as well (a benchmark signals a real irqfd with it).
+	OnPulse func()
 
 	qsize uint16
 	rings []ring
@@ -118,6 +121,9 @@ func newDriver(t testing.TB) *Driver {
 
 // pulse is the transport's interrupt.
 func (d *Driver) pulse() {
+	if d.OnPulse != nil {
+		d.OnPulse()
+	}
 	select {
 	case d.IRQs <- struct{}{}:
 	default:
