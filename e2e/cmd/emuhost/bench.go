@@ -75,11 +75,7 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 	// virtio-mmio as a module, which is what gokvm offers too.
 	args := append(common, "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", c.host.GIC))
 	args = append(args, devices...)
-	if harness.Direct() {
-		s.Program, s.Args = c.peerBin, args
-	} else {
-		s.Program, s.Args = c.tool, append([]string{"lkvm"}, args...)
-	}
+	s.Program, s.Args = peerCommand(c.tool, c.peerBin, args)
 	return s
 }
 

@@ -5,71 +5,102 @@ import (
 	"strings"
 )
 
-// `make compat` runs the same payloads under kvmtool's lkvm and gokvm in one
-// emulated host and prints a markdown table. This file holds the part that
-// needs no KVM: judging one run from what the guest printed and laying the
-// rows out. A run passes only if the guest printed its marker line; the exit
-// status is reported beside it but never decides on its own, because kvmtool
-// and gokvm say different things about a reboot or a panic by design.
+// The part of `make compat` (compat.go) that needs no KVM: judging one run
+// from what its guest printed and its exit status, and laying the rows out
+// as a markdown table.
 
-// compatOutcome is what one VMM run of one payload showed.
-type compatOutcome struct {
-	exit   int  // the VMM's exit status
-	marker bool // the guest printed the expected marker line
+// compatExpect is what a passing run of a case shows.
+type compatExpect struct {
+	// markers must each start a console line (after carriage returns),
+	// so that a kernel echoing its command line, which names the
+	// guest's actions, does not count.
+	markers []string
+	// forbidden, when set, fails a run with a line starting with it: the
+	// guest's own report that something was wrong.
+	forbidden string
+	// kvmtoolExit and gokvmExit are the exit statuses each VMM gives
+	// the case's ending: they differ for a reset, which kvmtool reports
+	// as a power-off (docs/kvmtool.md).
+	kvmtoolExit, gokvmExit int
 }
 
-// judgeRun reads a VMM's combined output for the marker line. The marker
-// must start a line (after optional carriage returns), so a kernel echoing
-// its command line, which contains the marker text, does not count.
-func judgeRun(output string, exit int, marker string) compatOutcome {
-	found := false
-	for _, line := range strings.Split(output, "\n") {
-		if strings.HasPrefix(strings.TrimLeft(line, "\r"), marker) {
-			found = true
-			break
+// compatOutcome is what one VMM's run of one case showed.
+type compatOutcome struct {
+	exit      int
+	wantExit  int
+	missing   []string // markers the console lacked
+	forbidden bool     // the console had the forbidden line
+	timedOut  bool     // killed after the run's time limit
+	lost      bool     // no result came back (the host stopped first)
+}
+
+// judgeRun judges a run from its console output, its exit status and
+// whether the time limit killed it; peer picks kvmtool's exit status in
+// expect rather than gokvm's.
+func judgeRun(console string, exit int, timedOut bool, expect compatExpect, peer bool) compatOutcome {
+	o := compatOutcome{exit: exit, wantExit: expect.gokvmExit, timedOut: timedOut}
+	if peer {
+		o.wantExit = expect.kvmtoolExit
+	}
+	starts := map[string]bool{}
+	for _, line := range strings.Split(console, "\n") {
+		line = strings.TrimLeft(line, "\r")
+		for _, m := range expect.markers {
+			if strings.HasPrefix(line, m) {
+				starts[m] = true
+			}
+		}
+		if expect.forbidden != "" && strings.HasPrefix(line, expect.forbidden) {
+			o.forbidden = true
 		}
 	}
-	return compatOutcome{exit: exit, marker: found}
+	for _, m := range expect.markers {
+		if !starts[m] {
+			o.missing = append(o.missing, m)
+		}
+	}
+	return o
 }
 
-// String is the table cell: exit status and whether the marker appeared.
+// passed: the guest printed every marker and no forbidden line, and the
+// VMM ended by itself with the status it gives that ending.
+func (o compatOutcome) passed() bool {
+	return !o.lost && !o.timedOut && len(o.missing) == 0 && !o.forbidden && o.exit == o.wantExit
+}
+
+// String is the table cell: "pass (exit 0)", or FAIL and every reason.
 func (o compatOutcome) String() string {
-	m := "marker missing"
-	if o.marker {
-		m = "marker printed"
+	if o.lost {
+		return "FAIL: no result (the host stopped before this run)"
 	}
-	return fmt.Sprintf("exit %d, %s", o.exit, m)
+	if o.passed() {
+		return fmt.Sprintf("pass (exit %d)", o.exit)
+	}
+	var why []string
+	if o.timedOut {
+		why = append(why, "killed at the time limit")
+	} else if o.exit != o.wantExit {
+		why = append(why, fmt.Sprintf("exit %d, want %d", o.exit, o.wantExit))
+	}
+	for _, m := range o.missing {
+		why = append(why, "no `"+m+"`")
+	}
+	if o.forbidden {
+		why = append(why, "the guest reported a failure")
+	}
+	return "FAIL: " + strings.Join(why, "; ")
 }
 
-// compatRow is one payload run under both VMMs.
+// compatRow is one case run under both VMMs.
 type compatRow struct {
-	payload string
-	cmdline string // the kvmtool-style options both were given
-	kvmtool compatOutcome
-	gokvm   compatOutcome
-	// exitMayDiffer marks payloads (reboot, panic) where kvmtool's exit
-	// status differs from gokvm's by design; only the marker is compared.
-	exitMayDiffer bool
+	name, cmdline, note string
+	kvmtool, gokvm      compatOutcome
 }
 
-// verdict is "same" when both VMMs agree on the guest's outcome.
-func (r compatRow) verdict() string {
-	if r.kvmtool.marker != r.gokvm.marker {
-		return "differs"
-	}
-	if !r.exitMayDiffer && r.kvmtool.exit != r.gokvm.exit {
-		return "differs"
-	}
-	if r.exitMayDiffer && r.kvmtool.exit != r.gokvm.exit {
-		return "same (exit status differs by design)"
-	}
-	return "same"
-}
-
-// gokvmRegresses reports a payload kvmtool passes and gokvm does not: the
+// gokvmRegresses reports a case kvmtool passes and gokvm does not: the
 // one outcome `make compat` fails on.
 func (r compatRow) gokvmRegresses() bool {
-	return r.kvmtool.marker && !r.gokvm.marker
+	return r.kvmtool.passed() && !r.gokvm.passed()
 }
 
 // escapeCell keeps a value from breaking the markdown table.
@@ -77,14 +108,19 @@ func escapeCell(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
 
-// compatTable lays the rows out as a markdown table.
+// compatTable lays the rows out as a markdown table, a regression marked
+// in its note.
 func compatTable(rows []compatRow) string {
 	var b strings.Builder
-	b.WriteString("| payload | command line | kvmtool | gokvm | verdict |\n")
+	b.WriteString("| case | `lkvm run` / `gokvm run` options | kvmtool | gokvm | note |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, r := range rows {
+		note := r.note
+		if r.gokvmRegresses() {
+			note = "**gokvm fails what kvmtool passes**; " + note
+		}
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n",
-			escapeCell(r.payload), escapeCell(r.cmdline), r.kvmtool, r.gokvm, r.verdict())
+			escapeCell(r.name), escapeCell(r.cmdline), escapeCell(r.kvmtool.String()), escapeCell(r.gokvm.String()), escapeCell(note))
 	}
 	return b.String()
 }

@@ -5,54 +5,95 @@ import (
 	"testing"
 )
 
-func TestJudgeRunNeedsMarkerAtLineStart(t *testing.T) {
-	out := "Kernel command line: console=ttyAMA0 init=/init GOKVM_OK\r\n\rGOKVM_OK boot\nreboot: Power down\n"
-	if o := judgeRun(out, 0, "GOKVM_OK"); !o.marker || o.exit != 0 {
-		t.Errorf("judgeRun = %+v, want marker at exit 0", o)
-	}
-	echoOnly := "Kernel command line: console=ttyAMA0 GOKVM_OK\n"
-	if o := judgeRun(echoOnly, 0, "GOKVM_OK"); o.marker {
-		t.Errorf("a command-line echo counted as the marker")
-	}
-}
-
-func TestVerdict(t *testing.T) {
-	pass := compatOutcome{exit: 0, marker: true}
+func TestJudgeRun(t *testing.T) {
+	expect := compatExpect{markers: []string{"GOKVM-GUEST-MARKER", "GUEST-CPUS-ONLINE 0-1 "}, forbidden: "GOKVM-TINY x FAIL", gokvmExit: 3}
 	tests := []struct {
-		name      string
-		row       compatRow
-		want      string
-		regresses bool
+		name     string
+		console  string
+		exit     int
+		timedOut bool
+		peer     bool
+		pass     bool
+		cell     string
 	}{
-		{"both pass", compatRow{kvmtool: pass, gokvm: pass}, "same", false},
-		{"gokvm misses marker", compatRow{kvmtool: pass, gokvm: compatOutcome{}}, "differs", true},
-		{"exit differs", compatRow{kvmtool: pass, gokvm: compatOutcome{exit: 1, marker: true}}, "differs", false},
-		{"reboot by design", compatRow{kvmtool: pass, gokvm: compatOutcome{exit: 3, marker: true}, exitMayDiffer: true},
-			"same (exit status differs by design)", false},
-		{"kvmtool fails only", compatRow{kvmtool: compatOutcome{exit: 1}, gokvm: pass}, "differs", false},
+		{"both markers, gokvm's status", "\rGOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (runtime.NumCPU 2)\n", 3, false, false, true, "pass (exit 3)"},
+		{"both markers, kvmtool's status", "GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (runtime.NumCPU 2)\n", 0, false, true, true, "pass (exit 0)"},
+		{"kvmtool's status from gokvm", "GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (x)\n", 0, false, false, false, "FAIL: exit 0, want 3"},
+		{"a command-line echo is no marker", "Kernel command line: GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (x)\n", 3, false, false, false,
+			"FAIL: no `GOKVM-GUEST-MARKER`"},
+		{"one vcpu online", "GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0 (runtime.NumCPU 1)\n", 3, false, false, false,
+			"FAIL: no `GUEST-CPUS-ONLINE 0-1 `"},
+		{"the guest's failure line", "GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (x)\nGOKVM-TINY x FAIL: why\n", 3, false, false, false,
+			"FAIL: the guest reported a failure"},
+		{"killed at the limit with everything printed", "GOKVM-GUEST-MARKER\nGUEST-CPUS-ONLINE 0-1 (x)\n", 3, true, false, false,
+			"FAIL: killed at the time limit"},
+		{"killed before anything", "", -1, true, true, false,
+			"FAIL: killed at the time limit; no `GOKVM-GUEST-MARKER`; no `GUEST-CPUS-ONLINE 0-1 `"},
 	}
 	for _, tc := range tests {
-		if got := tc.row.verdict(); got != tc.want {
-			t.Errorf("%s: verdict = %q, want %q", tc.name, got, tc.want)
+		o := judgeRun(tc.console, tc.exit, tc.timedOut, expect, tc.peer)
+		if o.passed() != tc.pass {
+			t.Errorf("%s: passed = %v, want %v (%+v)", tc.name, o.passed(), tc.pass, o)
 		}
-		if got := tc.row.gokvmRegresses(); got != tc.regresses {
-			t.Errorf("%s: gokvmRegresses = %v, want %v", tc.name, got, tc.regresses)
+		if got := o.String(); got != tc.cell {
+			t.Errorf("%s: cell %q, want %q", tc.name, got, tc.cell)
 		}
 	}
 }
 
-func TestCompatTableEscapesPipes(t *testing.T) {
-	rows := []compatRow{{payload: "hello a|b", cmdline: "--nodefaults -k hello.bin",
-		kvmtool: compatOutcome{marker: true}, gokvm: compatOutcome{marker: true}}}
+func TestLostRunFails(t *testing.T) {
+	o := compatOutcome{exit: -1, lost: true}
+	if o.passed() || !strings.HasPrefix(o.String(), "FAIL: no result") {
+		t.Errorf("a run without a result: passed %v, cell %q", o.passed(), o)
+	}
+}
+
+func TestGokvmRegresses(t *testing.T) {
+	pass := compatOutcome{}
+	fail := compatOutcome{exit: 1}
+	tests := []struct {
+		name           string
+		kvmtool, gokvm compatOutcome
+		want           bool
+	}{
+		{"both pass", pass, pass, false},
+		{"gokvm fails", pass, fail, true},
+		{"gokvm lost", pass, compatOutcome{lost: true}, true},
+		{"both fail", fail, fail, false},
+		{"only kvmtool fails", fail, pass, false},
+	}
+	for _, tc := range tests {
+		if got := (compatRow{kvmtool: tc.kvmtool, gokvm: tc.gokvm}).gokvmRegresses(); got != tc.want {
+			t.Errorf("%s: gokvmRegresses = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCompatTable(t *testing.T) {
+	rows := []compatRow{
+		{name: "hello a|b", cmdline: "--nodefaults -k hello.bin", note: "fine"},
+		{name: "disk", cmdline: "-d x", note: "reads it", gokvm: compatOutcome{exit: 1, missing: []string{"GUEST-SHA a|b"}}},
+	}
 	got := compatTable(rows)
 	lines := strings.Split(strings.TrimSpace(got), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("table has %d lines, want 3:\n%s", len(lines), got)
+	if len(lines) != 4 {
+		t.Fatalf("table has %d lines, want 4:\n%s", len(lines), got)
 	}
-	if !strings.Contains(lines[2], `hello a\|b`) || !strings.Contains(lines[2], "exit 0, marker printed") {
-		t.Errorf("row = %q", lines[2])
+	want := []string{
+		"| case | `lkvm run` / `gokvm run` options | kvmtool | gokvm | note |",
+		"|---|---|---|---|---|",
+		"| hello a\\|b | `--nodefaults -k hello.bin` | pass (exit 0) | pass (exit 0) | fine |",
+		"| disk | `-d x` | pass (exit 0) | FAIL: exit 1, want 0; no `GUEST-SHA a\\|b` | **gokvm fails what kvmtool passes**; reads it |",
 	}
-	if strings.Count(lines[2], " | ") != 4 {
-		t.Errorf("row has wrong cell count: %q", lines[2])
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, lines[i], want[i])
+		}
+	}
+	for i, l := range lines {
+		// Five cells: six unescaped pipes.
+		if n := strings.Count(l, "|") - strings.Count(l, `\|`); n != 6 {
+			t.Errorf("line %d has %d cell borders, want 6: %s", i, n, l)
+		}
 	}
 }
