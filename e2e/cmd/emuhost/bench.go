@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -523,17 +522,9 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 			ss[i].Before = append([][]string{{c.tool, "writefile", "/sys/module/kvm/parameters/halt_poll_ns", c.haltPoll}}, ss[i].Before...)
 		}
 	}
-	where := "directly on this arm64 host"
-	var res map[string]scenario.Result
-	if harness.Direct() {
-		res = harness.RunDirect(b, ss)
-	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
-		defer cancel()
-		if res, err = harness.RunEmulated(ctx, b, host, ss, nil); err != nil {
-			return err
-		}
+	res, where, err := runScenarios(b, host, ss, 60*time.Minute)
+	if err != nil {
+		return err
 	}
 	if profile != "" {
 		if err := saveProfiles(profile, b.Gokvm, res); err != nil {

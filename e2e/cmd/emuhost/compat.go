@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,12 +39,14 @@ const (
 	compatDiskMiB  = 4
 )
 
-// compatBase are the options every case starts with. --nodefaults keeps
-// kvmtool from adding `console=ttyS0 root=/dev/vda rw` and its 9p root;
-// virtio over MMIO because kvmtool's arm64 default, PCI, gokvm does not
-// offer yet; the irqchip the emulated host has, so neither VMM guesses.
+// compatBase are the options every case starts with, so that both VMMs
+// build the same machine. --nodefaults keeps kvmtool from adding
+// `console=ttyS0 root=/dev/vda rw` and its 9p root; -n mode=none from
+// adding the user-mode NIC it makes even then (virtio/net.c); virtio over
+// MMIO because kvmtool's arm64 default, PCI, gokvm does not offer yet; the
+// irqchip the emulated host has, so neither VMM guesses.
 func compatBase(gic int) []string {
-	return []string{"--nodefaults", "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", gic)}
+	return []string{"--nodefaults", "-n", "mode=none", "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", gic)}
 }
 
 // compatLinuxParams is the kernel command line for guestinit actions.
@@ -147,7 +148,7 @@ func peerCommand(tool, peerBin string, args []string) (program string, argv []st
 	return tool, append([]string{"lkvm"}, args...)
 }
 
-// rows judges every case's two runs; a run missing from res (the host
+// compatRows judges every case's two runs; a run missing from res (the host
 // stopped early) counts as a failure with no output.
 func compatRows(cases []compatCase, res map[string]scenario.Result) []compatRow {
 	var rows []compatRow
@@ -183,23 +184,14 @@ func runCompat(b *harness.Build, host harness.Host, peer string, timeout time.Du
 	}
 	cases := compatCases(host.GIC, r.tool)
 	ss := r.scenarios(cases)
-	where := "directly on this arm64 host"
-	var res map[string]scenario.Result
-	if harness.Direct() {
-		res = harness.RunDirect(b, ss)
-	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
-		// Every run may take its whole timeout, plus the host's boot.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(ss))*(timeout+15*time.Second)+10*time.Minute)
-		defer cancel()
-		var err error
-		if res, err = harness.RunEmulated(ctx, b, host, ss, nil); err != nil {
-			if res == nil {
-				return 0, err
-			}
-			// Some runs came back: the table shows the rest as lost.
-			fmt.Fprintf(os.Stderr, "emuhost: %v\n", err)
+	// Every run may take its whole time limit, and the host boots first.
+	res, where, err := runScenarios(b, host, ss, time.Duration(len(ss))*(timeout+15*time.Second)+10*time.Minute)
+	if err != nil {
+		if res == nil {
+			return 0, err
 		}
+		// Some runs came back: the table shows the rest as lost.
+		fmt.Fprintf(os.Stderr, "emuhost: %v\n", err)
 	}
 	rows := compatRows(cases, res)
 	for i, row := range rows {
@@ -208,9 +200,9 @@ func runCompat(b *harness.Build, host harness.Host, peer string, timeout time.Du
 			o    compatOutcome
 		}{{"kvmtool", row.kvmtool}, {"gokvm", row.gokvm}} {
 			if !vmm.o.passed() && !vmm.o.lost {
-				r := res[scenarioName(vmm.name, i)]
+				run := res[scenarioName(vmm.name, i)]
 				fmt.Fprintf(os.Stderr, "--- %s under %s failed (%s)\nconsole:\n%s\nstderr:\n%s\nnotes:\n%s\n",
-					row.name, vmm.name, vmm.o, tailLines(r.Output(), 40), r.Stderr, notes(r))
+					row.name, vmm.name, vmm.o, tailLines(run.Output(), 40), run.Stderr, notes(run))
 			}
 		}
 	}

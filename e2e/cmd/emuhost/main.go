@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
 func main() {
@@ -144,4 +145,18 @@ func removeSerialArgs(args []string) []string {
 		out = append(out, args[i])
 	}
 	return out
+}
+
+// runScenarios runs ss directly on an arm64 host with /dev/kvm, or else in
+// one emulated host given limit in all, and says where. On an error the
+// results that came back before it are returned with it.
+func runScenarios(b *harness.Build, host harness.Host, ss []scenario.Scenario, limit time.Duration) (map[string]scenario.Result, string, error) {
+	if harness.Direct() {
+		return harness.RunDirect(b, ss), "directly on this arm64 host", nil
+	}
+	where := fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	res, err := harness.RunEmulated(ctx, b, host, ss, nil)
+	return res, where, err
 }
