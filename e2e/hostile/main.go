@@ -17,7 +17,9 @@
 // command line runs only those steps (the legal reads always run).
 //
 // With hostile.mode=9p on the command line it is a raw virtio-9p driver
-// instead, attacking two shares (see ninep_steps.go).
+// instead, attacking two shares (see ninep_steps.go); with
+// hostile.mode=pci it attacks the virtio-pci transport: configuration
+// space, BARs, MSI-X tables and the virtio structures (pci_steps.go).
 package main
 
 import (
@@ -108,8 +110,11 @@ func main() {
 	// not to; the device would then write where the program no longer is.
 	os.WriteFile("/proc/sys/vm/compact_unevictable_allowed", []byte("0"), 0)
 	run := run
-	if v, _ := param("hostile.mode"); v == "9p" {
+	switch v, _ := param("hostile.mode"); v {
+	case "9p":
 		run = run9p
+	case "pci":
+		run = runPCI
 	}
 	if err := run(); err != nil {
 		fmt.Printf("HOSTILE-ERROR %v\n", err)
