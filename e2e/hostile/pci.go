@@ -54,6 +54,9 @@ const (
 	msixMaskAll = 1 << 14
 	vendorVirt  = 0x1af4
 	pciCfgType  = 5 // the virtio PCI_CFG capability's cfg_type
+	// virtioPCIBlk is a modern virtio-blk function's device ID (0x1040
+	// plus the device type, virtio 1.2, 4.1.2.1).
+	virtioPCIBlk = 0x1042
 )
 
 // BAR 0's virtio structures as gokvm lays them out (docs/machine.md), and
@@ -162,7 +165,7 @@ type pciFn struct {
 func (f *pciFn) bar0() uint64 { return pciMemBase + uint64(f.slot)*barStride }
 func (f *pciFn) bar1() uint64 { return f.bar0() + bar1Off }
 
-// probePCI finds the virtio functions on bus 0.
+// probePCI finds the virtio-blk functions on bus 0.
 func probePCI(a *arena) ([]*pciFn, mmio, error) {
 	ecam, err := mapPhys(ecamBase, ecamSlots*ecamSlot)
 	if err != nil {
@@ -176,6 +179,10 @@ func probePCI(a *arena) ([]*pciFn, mmio, error) {
 	for slot := 0; slot < ecamSlots; slot++ {
 		cfg := ecam[slot*ecamSlot : slot*ecamSlot+0x1000]
 		if cfg.r(cfgVendor, 2) != vendorVirt {
+			continue
+		}
+		if id := cfg.r(cfgDevice, 2); id != virtioPCIBlk {
+			fmt.Printf("HOSTILE-PCI device %d is virtio device %#x, not a disk: left alone\n", slot, id)
 			continue
 		}
 		if slot >= pciMapped/barStride {

@@ -276,6 +276,7 @@ func stepPCIBarsWild(p *pciAttack, _ *rand.Rand) error {
 // complete on random vectors, and queues that need a reset.
 func stepPCIMSIXRandom(p *pciAttack, rnd *rand.Rand) error {
 	const name = "pci-msix-random"
+	p.doorbellFromCPU(rnd)
 	for _, f := range p.fns {
 		if f.msixCap == 0 {
 			return fmt.Errorf("%s has no MSI-X capability", f.name)
@@ -509,4 +510,26 @@ func stepPCITwoVcpus(p *pciAttack, rnd *rand.Rand) error {
 		f.status(0)
 	}
 	return nil
+}
+
+// doorbellFromCPU writes random messages to the MSI controller's
+// doorbell from a vcpu, as no device does: KVM's ITS or gokvm's GICv2m
+// frame must take them as nothing.
+func (p *pciAttack) doorbellFromCPU(rnd *rand.Rand) {
+	const name = "pci-msix-random"
+	if p.doorbell == 0 {
+		return
+	}
+	page := int64(p.doorbell &^ (pageSize - 1))
+	m, err := mapPhys(page, pageSize)
+	if err != nil {
+		// The kernel's driver may keep the frame to itself.
+		note(name, "the doorbell's page is not to be had: %v", err)
+		return
+	}
+	defer unix.Munmap(m)
+	for i := 0; i < 64; i++ {
+		m.w(int(int64(p.doorbell)-page), 4, pick(rnd, uint64(rnd.IntN(64)+192), rnd.Uint64()))
+	}
+	note(name, "64 messages written to the doorbell from a vcpu")
 }
