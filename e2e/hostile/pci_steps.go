@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -454,55 +452,11 @@ func stepPCIPCICfg(p *pciAttack, rnd *rand.Rand) error {
 // decoding toggled, MSI-X tables, the common configuration, doorbells.
 func stepPCITwoVcpus(p *pciAttack, rnd *rand.Rand) error {
 	const name = "pci-two-vcpus"
-	var wg sync.WaitGroup
-	counts := make([]int, 2)
-	errs := make([]error, 2)
 	seeds := []uint64{rnd.Uint64(), rnd.Uint64()}
-	deadline := time.Now().Add(2 * time.Second)
-	for cpu := 0; cpu < 2; cpu++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var set unix.CPUSet
-			set.Set(cpu)
-			if errs[cpu] = unix.SchedSetaffinity(0, &set); errs[cpu] != nil {
-				return
-			}
-			r := rand.New(rand.NewPCG(seeds[cpu], uint64(cpu)))
-			for time.Now().Before(deadline) {
-				f := pick(r, p.fns...)
-				switch r.IntN(8) {
-				case 0:
-					off := aligned(r, cfgSize, 4)
-					if off == cfgBAR0 || off == cfgBAR0+4 {
-						f.cfg.w(off, 4, pick(r, f.bar0(), f.bar1(), pick(r, p.fns...).bar0(), 0, 0xffff_ffff, r.Uint64()))
-					} else {
-						f.cfg.w(off, 4, r.Uint64())
-					}
-				case 1:
-					f.cfg.w(cfgCommand, 2, pick[uint64](r, 0, cmdMemory, cmdMemory|cmdMaster, 0xffff))
-				case 2:
-					f.place()
-				case 3:
-					p.randomMSIX(r, f)
-				case 4, 5:
-					p.randomCommon(r, f)
-				case 6:
-					f.regs.w(barNotify, 2, pick[uint64](r, 0, 1, 0xffff))
-				default:
-					f.regs.r(barISR, 1)
-				}
-				counts[cpu]++
-			}
-		}()
-	}
-	wg.Wait()
-	for cpu, err := range errs {
-		if err != nil {
-			return fmt.Errorf("pinning to CPU %d: %v", cpu, err)
-		}
+	rnds := []*rand.Rand{rand.New(rand.NewPCG(seeds[0], 0)), rand.New(rand.NewPCG(seeds[1], 1))}
+	counts, err := onBothCPUs(2*time.Second, func(cpu int) { p.randomAccess(rnds[cpu]) })
+	if err != nil {
+		return err
 	}
 	note(name, "cpu0 %d accesses, cpu1 %d accesses", counts[0], counts[1])
 	for _, f := range p.fns {
@@ -532,4 +486,32 @@ func (p *pciAttack) doorbellFromCPU(rnd *rand.Rand) {
 		m.w(int(int64(p.doorbell)-page), 4, pick(rnd, uint64(rnd.IntN(64)+192), rnd.Uint64()))
 	}
 	note(name, "64 messages written to the doorbell from a vcpu")
+}
+
+// randomAccess is one access of any kind to a random function: its
+// configuration space (the BARs moved, decoding toggled, placed again),
+// MSI-X table, common configuration, doorbell or ISR.
+func (p *pciAttack) randomAccess(r *rand.Rand) {
+	f := pick(r, p.fns...)
+	switch r.IntN(8) {
+	case 0:
+		off := aligned(r, cfgSize, 4)
+		if off == cfgBAR0 || off == cfgBAR0+4 {
+			f.cfg.w(off, 4, pick(r, f.bar0(), f.bar1(), pick(r, p.fns...).bar0(), 0, 0xffff_ffff, r.Uint64()))
+		} else {
+			f.cfg.w(off, 4, r.Uint64())
+		}
+	case 1:
+		f.cfg.w(cfgCommand, 2, pick[uint64](r, 0, cmdMemory, cmdMemory|cmdMaster, 0xffff))
+	case 2:
+		f.place()
+	case 3:
+		p.randomMSIX(r, f)
+	case 4, 5:
+		p.randomCommon(r, f)
+	case 6:
+		f.regs.w(barNotify, 2, pick[uint64](r, 0, 1, 0xffff))
+	default:
+		f.regs.r(barISR, 1)
+	}
 }
