@@ -21,7 +21,9 @@ import (
 // writes what it likes to their configuration space, BARs, MSI-X tables
 // and virtio structures. The machine it expects: --virtio-transport pci
 // with an MSI controller, the scratch and golden disks as the first two
-// functions, two vcpus.
+// functions, two vcpus, and iomem=relaxed on the kernel command line
+// (the kernel's host bridge driver holds ECAM busy, and /dev/mem maps
+// nothing a driver holds without it).
 
 // Where gokvm puts the host bridge (docs/machine.md, kvmtool's layout).
 const (
@@ -143,6 +145,7 @@ func mapPhys(pa, size int64) (mmio, error) {
 	defer unix.Close(fd)
 	b, err := unix.Mmap(fd, pa, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		// A range a driver holds busy (ECAM) needs iomem=relaxed.
 		return nil, fmt.Errorf("mmap /dev/mem at %#x: %v", pa, err)
 	}
 	return b, nil
