@@ -59,7 +59,7 @@ func runPCI() error {
 		seed = s
 	}
 	fmt.Printf("HOSTILE-SEED %d\n", seed)
-	a, err := newArena(64)
+	a, err := newArena(256)
 	if err != nil {
 		return err
 	}
