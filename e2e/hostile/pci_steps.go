@@ -308,6 +308,7 @@ func stepPCIMSIXRandom(p *pciAttack, rnd *rand.Rand) error {
 			f.regs.w(ccQueueSel, 2, 0)
 			f.queueAt(0x1_0000_0000, p.junkAvail.pa, p.junkUsed.pa)
 			f.regs.w(ccQueueEnable, 2, 1)
+			f.regs.w(ccConfigMSIX, 2, uint64(rnd.IntN(f.vectors+1))) // the reset took the vector away
 			f.status(stAck | stDriver | stFeaturesOK | stDriverOK)
 			f.regs.w(barNotify, 2, 0)
 			time.Sleep(5 * time.Millisecond)
