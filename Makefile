@@ -15,10 +15,13 @@ PEER      ?=
 ROUNDS    ?= 3
 ONLY      ?=
 PROFILE   ?=
+E2ETIMEOUT ?= 75m
+COMPAT_OUT     ?= $(BIN)/compat.md
+COMPAT_TIMEOUT ?= 3m
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 
-.PHONY: all build deps kernels unit fuzz fuzz-long e2e test bench try vet clean
+.PHONY: all build deps kernels unit fuzz fuzz-long e2e test bench compat try vet clean
 
 all: build
 
@@ -77,11 +80,11 @@ fuzz-long:
 
 # End-to-end tests: boot real guests under gokvm on KVM/ARM.
 e2e: deps kernels
-	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./e2e/...
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout $(E2ETIMEOUT) ./e2e/...
 
 # The whole test suite, as CI runs it.
 test: deps kernels vet build
-	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout 40m ./...
+	GOKVM_KERNELS=$(KERNELS) $(GO) test -count=1 -timeout $(E2ETIMEOUT) ./...
 	$(GO) test -race -short -count=1 ./vmm/... ./devices/... ./results/...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory lava
@@ -94,6 +97,22 @@ test: deps kernels vet build
 bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \
 		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)') $(if $(PROFILE),--profile $(PROFILE))
+
+# kvmtool and gokvm side by side (docs/kvmtool.md): each case (kernels,
+# flat payloads, firmware, a disk, 2 vcpus, a reset) under PEER's `lkvm run`
+# and under `gokvm run` with the same options, in one emulated host (or
+# directly on an arm64 host). Writes the table to COMPAT_OUT and prints it;
+# a run still going after COMPAT_TIMEOUT is killed and fails. Fails when
+# gokvm fails a case kvmtool passes.
+ifneq ($(filter compat,$(MAKECMDGOALS)),)
+ifeq ($(PEER),)
+$(error make compat needs PEER=path/to/lkvm-static, kvmtool's static arm64 lkvm)
+endif
+endif
+compat: deps kernels
+	@mkdir -p $(dir $(COMPAT_OUT))
+	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --compat --peer $(PEER) \
+		--compat-out $(COMPAT_OUT) --compat-timeout $(COMPAT_TIMEOUT)
 
 # Boots a guest and shows its console: directly on an arm64 host with
 # /dev/kvm, inside the emulated arm64 host elsewhere. ARGS adds gokvm flags;

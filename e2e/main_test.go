@@ -59,6 +59,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: -short given: the end-to-end tests are skipped")
 		os.Exit(m.Run())
 	}
+	if pciVariantsOn {
+		fmt.Printf("e2e: the virtio scenarios run again over virtio-pci (NAME%s; GOKVM_E2E_PCI=0 leaves them out)\n", pciSuffix)
+	}
 	if re := os.Getenv("GOKVM_E2E_SCENARIOS"); re != "" {
 		var err error
 		if only, err = regexp.Compile(re); err != nil {
@@ -99,7 +102,11 @@ func TestMain(m *testing.M) {
 				t0 := time.Now()
 				// The GICv3 host's scenarios take 8-10 min on an idle
 				// 2-core machine; the limit leaves room for a loaded one.
-				ctx, cancel := context.WithTimeout(context.Background(), 18*time.Minute)
+				limit := 18 * time.Minute
+				if pciVariantsOn {
+					limit *= 2 // each host runs the virtio scenarios twice
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), limit)
 				var console *os.File
 				if *verbose {
 					console = os.Stderr
@@ -129,9 +136,9 @@ func consoleWriter(f *os.File) interface{ Write([]byte) (int, error) } {
 // hosts lists the host kinds the results cover.
 func hosts() []string {
 	if harness.Direct() {
-		return []string{"direct"}
+		return withPCIHosts("direct")
 	}
-	return []string{"gicv3", "gicv2"}
+	return withPCIHosts("gicv3", "gicv2")
 }
 
 // result fetches a scenario's result on a host kind, failing the test
@@ -141,15 +148,21 @@ func result(t *testing.T, host, name string) scenario.Result {
 	if testing.Short() {
 		t.Skip("end-to-end test: not run with -short")
 	}
+	variant := strings.HasSuffix(host, pciSuffix)
+	if variant {
+		host, name = strings.TrimSuffix(host, pciSuffix), name+pciSuffix
+	}
 	if only != nil && !only.MatchString(name) {
 		t.Skipf("scenario %q is not chosen by GOKVM_E2E_SCENARIOS=%q", name, only)
 	}
 	r, ok := results[host][name]
-	if !ok {
-		if err := hostErrs[host]; err != nil {
-			first, _, _ := strings.Cut(err.Error(), "; console:")
-			t.Fatalf("scenario %q did not run on the %s host: %s", name, host, first)
-		}
+	switch {
+	case !ok && hostErrs[host] != nil:
+		first, _, _ := strings.Cut(hostErrs[host].Error(), "; console:")
+		t.Fatalf("scenario %q did not run on the %s host: %s", name, host, first)
+	case !ok && variant:
+		t.Skipf("scenario %q has no virtio-pci variant (no virtio device, or one that cannot run over virtio-pci: transports.go)", strings.TrimSuffix(name, pciSuffix))
+	case !ok:
 		t.Fatalf("scenario %q did not run on the %s host", name, host)
 	}
 	t.Cleanup(func() {
@@ -171,6 +184,22 @@ func oneHost(t *testing.T, f func(t *testing.T, h string)) {
 		h = "direct"
 	}
 	t.Run(h, func(t *testing.T) { f(t, h) })
+	for _, p := range pciHostsOf(h) {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
+}
+
+// pciHostsOf are the virtio-pci pseudo-hosts whose variants are of host
+// kind h's scenarios (unless GOKVM_E2E_PCI=0): the GICv3 host's run on both
+// emulated hosts.
+func pciHostsOf(h string) []string {
+	switch {
+	case !pciVariantsOn:
+		return nil
+	case h == "gicv3":
+		return []string{"gicv3" + pciSuffix, "gicv2" + pciSuffix}
+	}
+	return []string{h + pciSuffix}
 }
 
 // oneEmulated runs f on the GICv3 emulated host only: for scenarios that
@@ -181,4 +210,7 @@ func oneEmulated(t *testing.T, f func(t *testing.T, h string)) {
 		t.Skip("these scenarios use the emulated host's files")
 	}
 	t.Run("gicv3", func(t *testing.T) { f(t, "gicv3") })
+	for _, p := range pciHostsOf("gicv3") {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
 }

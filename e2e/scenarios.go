@@ -46,8 +46,23 @@ func gicFlags(host string) (right, wrong string) {
 	return "", ""
 }
 
-// Scenarios is every gokvm run the end-to-end tests assert on, for one host.
+// Scenarios is every gokvm run the end-to-end tests assert on, for one
+// host: unless GOKVM_E2E_PCI=0, the virtio-pci variants too (transports.go).
 func Scenarios(host string) []scenario.Scenario {
+	ss := baseScenarios(host)
+	if pciVariantsOn {
+		src := ss
+		if from := pciVariantSource(host); from != host {
+			src = baseScenarios(from)
+		}
+		ss = append(ss, pciVariants(host, src)...)
+	}
+	return ss
+}
+
+// baseScenarios are a host's scenarios over the transports they name
+// (virtio-mmio, unless they say otherwise).
+func baseScenarios(host string) []scenario.Scenario {
 	right, wrong := gicFlags(host)
 	ss := []scenario.Scenario{
 		{Name: "boot-2cpus", Args: bootArgs("marker,cpus,sleep2,poweroff", "-c", "2", "-m", "256", "--stats")},

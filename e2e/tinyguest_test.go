@@ -63,6 +63,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestFlatKernel",
 	"TestTinyGuestFirmware",
 	"TestTinyGuestReadOnlyWindow",
+	"TestTinyGuestRunTimeWindow",
 }
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)

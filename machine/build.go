@@ -9,6 +9,7 @@ import (
 
 	"github.com/gokvm/gokvm/arch/arm"
 	"github.com/gokvm/gokvm/arch/arm64"
+	"github.com/gokvm/gokvm/devices/pci"
 	"github.com/gokvm/gokvm/symbols"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/seccomp"
@@ -169,6 +170,10 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	devices = append(devices, vsockDev...)
 	// After the other virtio devices, whose addresses stay as they were.
 	devices = append(append(devices, virtioConsole...), rngDevices(r, o)...)
+	if r.pci {
+		// The host bridge's configuration space, behind its functions.
+		devices = append(devices, pci.HostSpec())
+	}
 
 	cfg := vmm.Config{
 		KVMDevice:    r.spec.KVMDevice,
@@ -189,7 +194,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram}
 		cfg.MemBase, cfg.MemBaseSet = h.Base, true
 	}
-	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, Log: o.Log, CPU: arm64.CPUFeatures{
+	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, Log: o.Log, PCI: r.pci, CPU: arm64.CPUFeatures{
 		PMU: r.spec.PMU, DisableSVE: r.spec.DisableSVE, SVEMaxVL: r.spec.SVEMaxVL, DisablePtrAuth: r.spec.DisablePtrAuth,
 	}}
 	m.board = arm64.New(boardOpts)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gokvm/gokvm/devices/pl011"
 	"github.com/gokvm/gokvm/devices/uart"
-	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/console"
 	"github.com/gokvm/gokvm/devices/virtio/rng"
 	"github.com/gokvm/gokvm/vmm"
@@ -32,7 +31,7 @@ func consoleDevices(r *resolved, o Options) (first, virtioDevs []vmm.DeviceSpec)
 			out = &lockedWriter{w: out}
 		}
 		return []vmm.DeviceSpec{uart.Spec("uart0", out, nil)},
-			[]vmm.DeviceSpec{console.Spec("virtio-console", r.transport, out, o.Stdin, o.Log)}
+			[]vmm.DeviceSpec{console.Spec("virtio-console", r.virtioSpec, out, o.Stdin, o.Log)}
 	}
 	return []vmm.DeviceSpec{uart.Spec("uart0", o.Stdout, o.Stdin)}, nil
 }
@@ -42,7 +41,7 @@ func rngDevices(r *resolved, o Options) []vmm.DeviceSpec {
 	if !r.spec.RNG {
 		return nil
 	}
-	return []vmm.DeviceSpec{virtio.Spec("virtio-rng", r.transport, rng.New(nil, o.Log))}
+	return []vmm.DeviceSpec{r.virtioSpec("virtio-rng", rng.New(nil, o.Log))}
 }
 
 // lockedWriter lets two console devices share one output (which need not

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/gokvm/gokvm/devices/cfiflash"
-	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/blk"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
@@ -34,7 +33,7 @@ func (m *Machine) openDisks(r *resolved) ([]vmm.DeviceSpec, error) {
 			m.log.Printf("disk %s: %d bytes is not a multiple of %d; the guest sees %d sectors and not the last %d bytes",
 				d.Path, disk.Size(), blk.SectorSize, disk.Sectors(), disk.Size()%blk.SectorSize)
 		}
-		specs = append(specs, virtio.Spec(fmt.Sprintf("virtio-blk%d", i), r.transport, blk.New(disk, m.log)))
+		specs = append(specs, r.virtioSpec(fmt.Sprintf("virtio-blk%d", i), blk.New(disk, m.log)))
 	}
 	return specs, nil
 }
@@ -83,7 +82,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 			}
 			m.backends = append(m.backends, dev)
 			m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats})
-			specs = append(specs, nicSpec(n.index, virtio.Spec(name, r.transport, dev)))
+			specs = append(specs, nicSpec(n.index, r.virtioSpec(name, dev)))
 			continue
 		}
 		io, err := vnet.NewTapIO(t)
@@ -92,7 +91,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 		}
 		dev := vnet.New(name, io, n.mac, m.log)
 		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
-		specs = append(specs, nicSpec(n.index, virtio.Spec(name, r.transport, dev)))
+		specs = append(specs, nicSpec(n.index, r.virtioSpec(name, dev)))
 	}
 	return specs, nil
 }
@@ -120,7 +119,7 @@ func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
 		if err != nil {
 			return nil, vmm.Configf("shares[%d].tag: %v", i, err)
 		}
-		specs = append(specs, virtio.Spec(name, r.transport, dev))
+		specs = append(specs, r.virtioSpec(name, dev))
 	}
 	return specs, nil
 }
@@ -137,5 +136,5 @@ func (m *Machine) openVsock(r *resolved) ([]vmm.DeviceSpec, error) {
 		return nil, err
 	}
 	m.backends = append(m.backends, dev)
-	return []vmm.DeviceSpec{virtio.Spec(name, r.transport, dev)}, nil
+	return []vmm.DeviceSpec{r.virtioSpec(name, dev)}, nil
 }

@@ -84,13 +84,16 @@ func defaultMAC(tapif string, index int) net.HardwareAddr {
 
 // resolved is a spec checked and parsed into what the builder uses.
 type resolved struct {
-	spec      Spec
-	mem       memory
-	irqchip   arm64.IRQChip
-	transport virtio.TransportVersion
-	timeout   time.Duration
-	nics      []resolvedNIC
-	affinity  []int
+	spec    Spec
+	mem     memory
+	irqchip arm64.IRQChip
+	// virtioSpec puts a virtio device behind the spec's transport; pci
+	// says it is virtio-pci (the machine has a PCI host bridge).
+	virtioSpec virtio.SpecFunc
+	pci        bool
+	timeout    time.Duration
+	nics       []resolvedNIC
+	affinity   []int
 	// firmwareAddr is FirmwareAddress parsed; 0 when not given.
 	firmwareAddr uint64
 }
@@ -149,11 +152,15 @@ func (s Spec) resolve() (*resolved, error) {
 	}
 	switch s.Transport {
 	case TransportMMIO:
-		r.transport = virtio.Modern
+		r.virtioSpec = virtio.MMIOSpecs(virtio.Modern)
 	case TransportMMIOLegacy:
-		r.transport = virtio.Legacy
+		r.virtioSpec = virtio.MMIOSpecs(virtio.Legacy)
+	case TransportPCI:
+		r.virtioSpec, r.pci = virtio.PCISpec, true
+	case TransportPCILegacy:
+		return nil, fieldErr("transport", "%q: gokvm has no legacy (virtio 0.9) virtio-pci; pci is virtio 1.x, mmio-legacy the transport for old guest kernels", s.Transport)
 	default:
-		return nil, fieldErr("transport", "%q: want mmio or mmio-legacy", s.Transport)
+		return nil, fieldErr("transport", "%q: want mmio, mmio-legacy or pci", s.Transport)
 	}
 	if s.Timeout != "" {
 		if r.timeout, err = time.ParseDuration(s.Timeout); err != nil {

@@ -39,10 +39,22 @@ func (m *Machine) installSeccomp() error {
 // beyond the allow-list, each only when the machine has what needs it.
 func (m *Machine) extraSystemCalls() []seccomp.Call {
 	calls := m.vhostSystemCalls()
+	calls = append(calls, m.pciSystemCalls()...)
 	calls = append(calls, m.shareSystemCalls()...)
 	calls = append(calls, m.recorderSystemCalls()...)
 	calls = append(calls, m.flashSystemCalls()...)
 	return append(calls, m.statsSystemCalls()...)
+}
+
+// pciSystemCalls: a virtio-pci device's MSI-X vector is routed (the
+// VM's routing table set again) when the guest programs its message.
+func (m *Machine) pciSystemCalls() []seccomp.Call {
+	if m.spec.Transport != TransportPCI {
+		return nil
+	}
+	return []seccomp.Call{{Name: "ioctl", Why: "virtio-pci's MSI-X vectors routed as the guest programs them",
+		Args: &seccomp.ArgRule{Index: 1, Values: []seccomp.Value{
+			{V: kvm.RequestSetGSIRouting, Name: "KVM_SET_GSI_ROUTING", Why: "an MSI-X message's route"}}}}}
 }
 
 // flashSystemCalls: a flash maps its array into the guest in read-array

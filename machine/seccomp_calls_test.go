@@ -166,6 +166,29 @@ func TestFlashSystemCalls(t *testing.T) {
 	}
 }
 
+// TestPCISystemCalls: KVM_SET_GSI_ROUTING, for MSI-X vectors routed while
+// the guest runs, is allowed only on a virtio-pci machine.
+func TestPCISystemCalls(t *testing.T) {
+	routing := func(m *Machine) bool {
+		for _, c := range onArch(t, machineCalls(m), "arm64")["ioctl"] {
+			for _, v := range c.Args.Values {
+				if v.V == kvm.RequestSetGSIRouting {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if routing(&Machine{spec: Spec{Transport: TransportMMIO}}) || !routing(&Machine{spec: Spec{Transport: TransportPCI}}) {
+		t.Errorf("KVM_SET_GSI_ROUTING allowed: mmio %v, pci %v", routing(&Machine{}), routing(&Machine{spec: Spec{Transport: TransportPCI}}))
+	}
+	for _, c := range seccomp.Ioctls {
+		if c.V == kvm.RequestSetGSIRouting {
+			t.Errorf("the base allow-list has KVM_SET_GSI_ROUTING")
+		}
+	}
+}
+
 // TestSystemCallsOnEveryArch: whatever a machine adds to its filter names,
 // on each architecture gokvm runs on, a call that architecture has and
 // that x/sys/unix (through which gokvm and Go's net make them) makes
@@ -177,6 +200,7 @@ func TestSystemCallsOnEveryArch(t *testing.T) {
 		"a read-only share":               {Shares: []Share{{Dir: "/ro", Tag: "ro", ReadOnly: true}}},
 		"a user-mode and a vhost-net NIC": {NICs: []NIC{{Mode: NICModeUser}, {Mode: NICModeTap, Vhost: true}}},
 		"vsock":                           {VsockCID: 3},
+		"virtio-pci":                      {Transport: TransportPCI},
 		"a flash":                         {Flash: "vars.img"},
 	}
 	// And a results file's rename.

@@ -26,6 +26,11 @@ const RAMFileSuffix = ".ram"
 // stop it). The files are the caller's, opened before Run: a running
 // machine's system call filter lets it open no file for writing.
 func (m *Machine) Snapshot(state io.Writer, ram *os.File, ramName string, stop bool) (err error) {
+	if m.spec.Transport == TransportPCI {
+		// Said at once, before the machine pauses: its virtio-pci
+		// devices, and an MSI controller's state, are not saved yet.
+		return fmt.Errorf("snapshot: %w: a machine with --virtio-transport pci is not saved yet (its PCI functions' configuration spaces, BARs and MSI-X tables, and an ITS's tables, are not in the state file); --virtio-transport mmio makes one that can be", vmm.ErrNotSaveable)
+	}
 	wasPaused := m.Paused()
 	if !wasPaused {
 		if err := m.Pause(); err != nil {

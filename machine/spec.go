@@ -49,7 +49,9 @@ type Spec struct {
 	// Memory is RAM as -m takes it: MiB, or with a K/M/G/T suffix,
 	// optionally @ADDR (default "256").
 	Memory string `json:"memory,omitempty"`
-	// IRQChip is auto, gicv3 or gicv2 (default auto).
+	// IRQChip is auto, gicv3, gicv3-its, gicv2 or gicv2m (default auto:
+	// a GICv3, else a GICv2; with the pci transport each first with its
+	// MSI controller).
 	IRQChip string `json:"irqchip,omitempty"`
 	// Console is the device that is the guest's console: serial (a
 	// 16550A, the guest's ttyS0; the default), pl011 (an ARM PL011 at
@@ -65,8 +67,9 @@ type Spec struct {
 	NICs []NIC `json:"nics,omitempty"`
 	// Shares are host directories served over virtio-9p, after the NICs.
 	Shares []Share `json:"shares,omitempty"`
-	// Transport is mmio (virtio-mmio version 2, the default) or
-	// mmio-legacy (version 1).
+	// Transport is mmio (virtio-mmio version 2, the default),
+	// mmio-legacy (version 1) or pci (modern virtio-pci on a PCI host
+	// bridge).
 	Transport string `json:"transport,omitempty"`
 	// Timeout stops the guest after this Go duration ("90s"); none when
 	// empty or "0s".
@@ -149,6 +152,10 @@ const (
 const (
 	TransportMMIO       = "mmio"
 	TransportMMIOLegacy = "mmio-legacy"
+	TransportPCI        = "pci"
+	// TransportPCILegacy is kvmtool's legacy virtio-pci, which gokvm
+	// refuses, saying so.
+	TransportPCILegacy = "pci-legacy"
 )
 
 // NIC modes.

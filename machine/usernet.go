@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/gokvm/gokvm/devices/virtio"
 	vnet "github.com/gokvm/gokvm/devices/virtio/net"
 	"github.com/gokvm/gokvm/devices/virtio/net/usernet"
 	"github.com/gokvm/gokvm/vmm"
@@ -52,7 +51,7 @@ func (m *Machine) openUserNIC(r *resolved, n resolvedNIC) (vmm.DeviceSpec, error
 	m.backends = append(m.backends, io)
 	dev := vnet.New(name, io, n.mac, m.log)
 	m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
-	return nicSpec(n.index, virtio.Spec(name, r.transport, dev)), nil
+	return nicSpec(n.index, r.virtioSpec(name, dev)), nil
 }
 
 // userNetSystemCalls are the calls a user-mode network makes while the

@@ -7,12 +7,25 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gokvm/gokvm/machine"
 )
 
 // NeededModules are the kernel modules the sandbox needs where the kernel
 // has them as modules: the virtio-mmio transport, 9p over virtio, the 9p
 // filesystem and overlayfs. Their dependencies come from modules.dep.
 var NeededModules = []string{"virtio_mmio", "9pnet_virtio", "9p", "overlay"}
+
+// neededModules are NeededModules for a machine of transport: with
+// virtio-pci, its driver (virtio_pci) in place of virtio_mmio.
+func neededModules(transport string) []string {
+	if transport != machine.TransportPCI {
+		return NeededModules
+	}
+	mods := append([]string(nil), NeededModules...)
+	mods[0] = "virtio_pci"
+	return mods
+}
 
 // Module is one module file to load in the guest.
 type Module struct {

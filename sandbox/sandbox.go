@@ -186,6 +186,9 @@ func New(o Options) (*Sandbox, error) {
 	if o.Spec.Initrd != "" {
 		return nil, vmm.Configf("the sandbox builds its own initramfs: no --initrd")
 	}
+	if o.Warm != "" && o.Spec.Transport == machine.TransportPCI {
+		return nil, vmm.Configf("--warm saves the sandbox's machine, and a virtio-pci machine cannot be saved yet: use --warm with --virtio-transport mmio")
+	}
 	if o.Log == nil {
 		o.Log = log.New(io.Discard, "", 0)
 	}
@@ -231,7 +234,7 @@ func New(o Options) (*Sandbox, error) {
 	defer unmap()
 	var mods []Module
 	if o.Modules != "" {
-		if mods, err = ResolveModules(o.Modules, NeededModules); err != nil {
+		if mods, err = ResolveModules(o.Modules, neededModules(spec.Transport)); err != nil {
 			return nil, &vmm.ConfigError{Err: err}
 		}
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio/ninep"
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/sandbox/guestinit"
+	"github.com/gokvm/gokvm/vmm"
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
@@ -41,6 +43,9 @@ kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
 kernel/fs/overlayfs/overlay.ko:
 kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko
 kernel/drivers/virtio/virtio_mmio.ko:
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio_pci_legacy_dev.ko
 kernel/net/9p/9pnet.ko:
 kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko
 kernel/fs/nfs/nfs.ko: kernel/fs/lockd/lockd.ko`
@@ -66,6 +71,27 @@ func TestResolveModulesInDependencyOrder(t *testing.T) {
 		if !strings.HasPrefix(m.Path, dir) {
 			t.Errorf("%s: path %s outside the tree", m.Name, m.Path)
 		}
+	}
+}
+
+// TestModulesForPCI: a virtio-pci sandbox loads virtio_pci and what it
+// needs in place of virtio_mmio.
+func TestModulesForPCI(t *testing.T) {
+	dir := writeTree(t, debianDep)
+	mods, err := ResolveModules(dir, neededModules(machine.TransportPCI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(mods), "virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p overlay"; got != want {
+		t.Errorf("modules %q, want %q", got, want)
+	}
+	if got := neededModules(machine.TransportMMIO); got[0] != "virtio_mmio" {
+		t.Errorf("an mmio sandbox loads %v", got)
+	}
+	_, err = New(Options{Command: []string{"true"}, Warm: t.TempDir(), Spec: machine.Spec{Kernel: "Image", Transport: machine.TransportPCI}})
+	var ce *vmm.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--warm") {
+		t.Errorf("a warm virtio-pci sandbox: %v", err)
 	}
 }
 

@@ -34,6 +34,9 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 			}
 			return countedNotification{efd: efd, wakeups: &m.wakeups}, nil
 		},
+		NewNotification: m.newNotification,
+		MapWindow:       m.mapWindow(spec.Name, p),
+		NewMSI:          func() (MSI, error) { return m.newMSI(spec.Name, p) },
 		Fault: func(err error) {
 			m.log.Printf("%s: %v", spec.Name, err)
 			m.faultMu.Lock()
@@ -49,7 +52,11 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if c, ok := d.(io.Closer); ok {
 		m.closers = append(m.closers, c)
 	}
-	if err := m.bus.Register(spec.Name, p.Base, p.Size, d); err != nil {
+	register := m.bus.Register
+	if spec.Background {
+		register = m.bus.RegisterBackground
+	}
+	if err := register(spec.Name, p.Base, p.Size, d); err != nil {
 		return err
 	}
 	m.devices = append(m.devices, d)
@@ -59,6 +66,20 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 		stateName = spec.Name
 	}
 	m.stateNames = append(m.stateNames, stateName)
+	return nil
+}
+
+// addBoardDevices puts the board's own devices on the MMIO bus.
+func (m *Machine) addBoardDevices() error {
+	db, ok := m.board.(DeviceBoard)
+	if !ok {
+		return nil
+	}
+	for _, d := range db.BoardDevices() {
+		if err := m.bus.Register(d.Name, d.Base, d.Size, d.Device); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -25,6 +25,15 @@ const (
 	// board's firmware expects it (on mach-virt kvmtool's 0x0200_0000,
 	// at most 16 MiB).
 	AreaFlash
+	// AreaPCI holds PCI functions: each gets the configuration space of
+	// the next device number on the host bridge's bus (its window),
+	// an interrupt for its INTx pin, and the bridge's memory window as
+	// its Dynamic range, where its BARs go.
+	AreaPCI
+	// AreaPCIHost is the PCI host bridge's whole configuration space
+	// (ECAM); its device is placed in the Background, behind its
+	// functions, and raises no interrupt.
+	AreaPCIHost
 )
 
 func (a Area) String() string {
@@ -37,6 +46,10 @@ func (a Area) String() string {
 		return "fixed UART"
 	case AreaFlash:
 		return "flash"
+	case AreaPCI:
+		return "PCI function"
+	case AreaPCIHost:
+		return "PCI host bridge"
 	}
 	return "unknown area"
 }
@@ -48,9 +61,14 @@ type Placement struct {
 	Base uint64
 	Size uint64
 	IRQ  uint32
+	// DynamicBase and DynamicSize are where the device may map windows
+	// while the guest runs (DeviceEnv.MapWindow): a PCI function's
+	// BARs, in its host bridge's memory window. None when 0.
+	DynamicBase, DynamicSize uint64
 }
 
-// NoIRQ is the IRQ of a placement without an interrupt (a flash).
+// NoIRQ is the IRQ of a placement without an interrupt (a flash, a PCI
+// host bridge): its DeviceEnv's SetLevel and Pulse do nothing.
 const NoIRQ = ^uint32(0)
 
 // Trigger is how a device's interrupt is signalled.
@@ -75,6 +93,13 @@ type DeviceTree interface {
 	// FixedClock describes a fixed-rate clock named name (once for each
 	// name) and returns the handle by which devices refer to it.
 	FixedClock(name string, hz uint32) (phandle uint32)
+	// PCIHost describes the PCI host bridge placed at p (AreaPCIHost):
+	// its configuration space, memory window and interrupt routing.
+	PCIHost(p Placement)
+	// PCIFunction adds the PCI function placed at p (AreaPCI) to its
+	// host bridge's description: its INTx pin is wired to p's
+	// interrupt.
+	PCIFunction(p Placement)
 }
 
 // DeviceNode is one device's node, to which it adds its properties.
@@ -150,6 +175,38 @@ type Board interface {
 	// device) into RAM and sets the boot vcpu's registers. It returns the
 	// device tree blob it wrote.
 	Boot(mem *memory.GuestMemory, vcpus []*kvm.Vcpu, devices []PlacedDevice) (dtb []byte, err error)
+}
+
+// MSIBoard is a board whose interrupt controller takes message-signalled
+// interrupts (an ITS, a GICv2m frame): its devices' MSIs are delivered
+// through the VM's routing table, whose routes it makes.
+type MSIBoard interface {
+	// HasMSI reports whether the machine as built has an MSI
+	// controller.
+	HasMSI() bool
+	// WiredRoutes are the routes of the interrupt controller's pins
+	// that KVM has before a routing table is set (GSI n, pin n): a
+	// table replaces them, so every table starts with them.
+	WiredRoutes() []kvm.IRQRoute
+	// MSIRoute is the route that delivers message (address, data) sent
+	// by the device placed at p, for GSI gsi; an error when the message
+	// reaches no MSI controller (a hostile or unprogrammed address, data
+	// outside what the controller takes).
+	MSIRoute(p Placement, gsi uint32, address uint64, data uint32) (kvm.IRQRoute, error)
+}
+
+// BoardDevice is a device of the board itself (a GICv2m frame), which it
+// places and describes: the core only puts it on the MMIO bus.
+type BoardDevice struct {
+	Name       string
+	Base, Size uint64
+	Device     MMIODevice
+}
+
+// DeviceBoard is a board with devices of its own, asked for once the
+// interrupt controller is initialised.
+type DeviceBoard interface {
+	BoardDevices() []BoardDevice
 }
 
 // VcpuDescriber is what a board may add to a vcpu state dump: the

@@ -2,7 +2,10 @@ package vmm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // MMIODevice is a device behind a window of guest-physical address space.
@@ -19,44 +22,136 @@ type mmioWindow struct {
 	base, size uint64
 	name       string
 	dev        MMIODevice
+	// id tells apart windows mapped while the guest runs, for Unmap.
+	id uint64
+}
+
+func (w *mmioWindow) overlaps(base, size uint64) bool {
+	return base < w.base+w.size && w.base < base+size
+}
+
+// busTable is the bus's windows at one time, each list sorted by base
+// and without overlaps.
+type busTable struct {
+	windows []mmioWindow
+	// background windows claim only what no window in them claims (a
+	// PCI host bridge's configuration space, around its functions').
+	background []mmioWindow
 }
 
 // MMIOBus routes MMIO exits to devices. Windows are registered while the
-// machine is built; once vcpus run the bus is read-only, so lookups take no
-// lock.
+// machine is built, and mapped and unmapped while it runs (a PCI
+// function's BARs, where the guest puts them); lookups take no lock:
+// they read the current table, which a change replaces whole.
 type MMIOBus struct {
-	windows []mmioWindow
+	mu     sync.Mutex // serialises changes
+	table  atomic.Pointer[busTable]
+	nextID uint64
 }
 
-// Register places dev at [base, base+size). Overlapping windows are refused.
-func (b *MMIOBus) Register(name string, base, size uint64, dev MMIODevice) error {
-	if size == 0 || base+size < base {
-		return fmt.Errorf("MMIO window for %s at %#x+%#x is empty or wraps", name, base, size)
+func (b *MMIOBus) current() *busTable {
+	if t := b.table.Load(); t != nil {
+		return t
 	}
-	for _, w := range b.windows {
-		if base < w.base+w.size && w.base < base+size {
-			return fmt.Errorf("MMIO window for %s at %#x+%#x overlaps %s at %#x+%#x",
-				name, base, size, w.name, w.base, w.size)
+	return &busTable{}
+}
+
+// Register places dev at [base, base+size). A window overlapping another
+// is refused.
+func (b *MMIOBus) Register(name string, base, size uint64, dev MMIODevice) error {
+	_, err := b.add(mmioWindow{base: base, size: size, name: name, dev: dev}, false)
+	return err
+}
+
+// RegisterBackground places dev at [base, base+size) behind the ordinary
+// windows there: it is reached only by accesses none of them claims. It
+// may not overlap another background window.
+func (b *MMIOBus) RegisterBackground(name string, base, size uint64, dev MMIODevice) error {
+	_, err := b.add(mmioWindow{base: base, size: size, name: name, dev: dev}, true)
+	return err
+}
+
+// Map places dev at [base, base+size) while the guest runs, as Register
+// does, and returns the id that Unmap takes it off by.
+func (b *MMIOBus) Map(name string, base, size uint64, dev MMIODevice) (uint64, error) {
+	return b.add(mmioWindow{base: base, size: size, name: name, dev: dev}, false)
+}
+
+func (b *MMIOBus) add(w mmioWindow, background bool) (uint64, error) {
+	if w.size == 0 || w.base+w.size < w.base {
+		return 0, fmt.Errorf("MMIO window for %s at %#x+%#x is empty or wraps", w.name, w.base, w.size)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.current()
+	list := old.windows
+	if background {
+		list = old.background
+	}
+	for _, o := range list {
+		if o.overlaps(w.base, w.size) {
+			return 0, fmt.Errorf("MMIO window for %s at %#x+%#x overlaps %s at %#x+%#x",
+				w.name, w.base, w.size, o.name, o.base, o.size)
 		}
 	}
-	b.windows = append(b.windows, mmioWindow{base: base, size: size, name: name, dev: dev})
-	sort.Slice(b.windows, func(i, j int) bool { return b.windows[i].base < b.windows[j].base })
-	return nil
+	b.nextID++
+	w.id = b.nextID
+	list = append(slices.Clone(list), w)
+	slices.SortFunc(list, func(x, y mmioWindow) int { return cmpBase(x.base, y.base) })
+	t := *old
+	if background {
+		t.background = list
+	} else {
+		t.windows = list
+	}
+	b.table.Store(&t)
+	return w.id, nil
 }
 
-// lookup finds the window holding [addr, addr+n).
-func (b *MMIOBus) lookup(addr uint64, n int) (*mmioWindow, bool) {
-	i := sort.Search(len(b.windows), func(i int) bool {
-		return b.windows[i].base+b.windows[i].size > addr
+func cmpBase(x, y uint64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// Unmap takes the window Map returned id for off the bus; an access
+// already dispatched to it may still reach its device.
+func (b *MMIOBus) Unmap(id uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := *b.current()
+	t.windows = slices.DeleteFunc(slices.Clone(t.windows), func(w mmioWindow) bool { return w.id == id })
+	b.table.Store(&t)
+}
+
+// find finds the window of ws (sorted, without overlaps) holding [addr,
+// addr+n).
+func find(ws []mmioWindow, addr uint64, n int) (*mmioWindow, bool) {
+	i := sort.Search(len(ws), func(i int) bool {
+		return ws[i].base+ws[i].size > addr
 	})
-	if i == len(b.windows) {
+	if i == len(ws) {
 		return nil, false
 	}
-	w := &b.windows[i]
+	w := &ws[i]
 	if addr < w.base || uint64(n) > w.base+w.size-addr {
 		return nil, false
 	}
 	return w, true
+}
+
+// lookup finds the window holding [addr, addr+n): an ordinary one, else a
+// background one.
+func (b *MMIOBus) lookup(addr uint64, n int) (*mmioWindow, bool) {
+	t := b.current()
+	if w, ok := find(t.windows, addr, n); ok {
+		return w, true
+	}
+	return find(t.background, addr, n)
 }
 
 // Dispatch performs one access. It reports false when no device claims the

@@ -100,8 +100,11 @@ func (k *kvmCounters) close() error {
 }
 
 // countedNotification counts the wakeups of whoever waits for a guest's
-// notification (an ioeventfd): a figure --stats prints beside KVM's,
-// which counts the guest's writes (mmio_exit_kernel). It is still an
+// notification (an ioeventfd): the goroutine serving the queue, which
+// waits on it itself (virtio.Kick). It is a figure --stats prints beside
+// KVM's, which counts the guest's writes (mmio_exit_kernel); a Signal
+// (a notification that came as an MMIO write, or the device's stop) is
+// counted too when a Wait takes it. It is still an
 // EventFDNotification: vhost takes its descriptor and no one waits. (The
 // eventfd is a named field: embedded, its name would hide its EventFD
 // method.)
@@ -119,6 +122,8 @@ func (n countedNotification) Wait() error {
 	}
 	return err
 }
+
+func (n countedNotification) Signal() error { return n.efd.Signal() }
 
 func (n countedNotification) Close() error { return n.efd.Close() }
 

@@ -111,6 +111,9 @@ type Machine struct {
 	faultMu sync.Mutex
 	faults  *multierror.Error // device faults (DeviceEnv.Fault)
 
+	// routing is the interrupt routing table of devices' MSIs.
+	routing routing
+
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the vcpus must stop
 	control  sync.Mutex    // one dump, pause or resume at a time
@@ -202,6 +205,9 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		m.counters = openKVMCounters(m.vm, m.kvmVcpus())
 	}
 	if err = board.FinalizeIRQChip(); err != nil {
+		return nil, err
+	}
+	if err = m.addBoardDevices(); err != nil {
 		return nil, err
 	}
 	for _, spec := range cfg.Devices {

@@ -146,8 +146,15 @@ func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, adjust func(*vmm.Co
 // closed when the test ends.
 func newTinyVMPayload(t *testing.T, cpus int, p vmm.Payload, adjust func(*vmm.Config)) *tinyVM {
 	t.Helper()
+	return newTinyVMBoard(t, cpus, p, arm64.Options{}, adjust)
+}
+
+// newTinyVMBoard is newTinyVMPayload on a board made with opts.
+func newTinyVMBoard(t *testing.T, cpus int, p vmm.Payload, opts arm64.Options, adjust func(*vmm.Config)) *tinyVM {
+	t.Helper()
 	needKVM(t)
-	tv := &tinyVM{board: arm64.New(arm64.Options{NoRNGSeed: true}), dev: &testDevice{}}
+	opts.NoRNGSeed = true
+	tv := &tinyVM{board: arm64.New(opts), dev: &testDevice{}}
 	cfg := vmm.Config{
 		CPUs:    cpus,
 		MemSize: 32 << 20,

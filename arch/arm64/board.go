@@ -32,6 +32,11 @@ type Options struct {
 	// CPU are the optional vcpu features: PMU, SVE, pointer
 	// authentication.
 	CPU CPUFeatures
+	// PCI gives the machine a PCI host bridge (AreaPCI devices): its
+	// configuration space and memory window take 0x4000_0000 to
+	// 0x8000_0000, which RAM must stay clear of, and --irqchip auto
+	// prefers an interrupt controller that takes MSIs.
+	PCI bool
 	// Log receives the board's warnings (a kernel loaded as a flat
 	// binary); nil discards them.
 	Log *log.Logger
@@ -72,6 +77,8 @@ type Board struct {
 	fixedUART    bool // the AreaFixedUART slot is taken
 	flash        bool // the AreaFlash window is taken
 	nextSPI      uint32
+	nextPCISlot  uint64
+	pciHost      bool // the AreaPCIHost window is taken
 }
 
 // New makes an arm64 board.
@@ -98,7 +105,7 @@ func (b *Board) DefaultRAMBase() uint64 { return DefaultRAMBase }
 // and plan where everything goes, so that a bad file or too little RAM
 // fails before KVM is opened.
 func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error {
-	if err := checkRAM(ramBase, ramSize); err != nil {
+	if err := b.checkRAM(ramBase, ramSize); err != nil {
 		return err
 	}
 	if err := b.guest.CheckRAM(ramBase, ramSize); err != nil {
@@ -139,11 +146,16 @@ func (b *Board) Prepare(p vmm.Payload, ramBase, ramSize uint64, cpus int) error 
 	return nil
 }
 
-// checkRAM checks where guest RAM goes: above the device area and within
-// the 52-bit physical address space (a boot and a restore alike).
-func checkRAM(ramBase, ramSize uint64) error {
+// checkRAM checks where guest RAM goes: above the device area (and the
+// PCI host bridge's, with PCI) and within the 52-bit physical address
+// space (a boot and a restore alike).
+func (b *Board) checkRAM(ramBase, ramSize uint64) error {
 	if ramBase < DeviceAreaEnd {
 		return vmm.Configf("guest RAM at %#x would overlap the device area below %#x", ramBase, uint64(DeviceAreaEnd))
+	}
+	if b.opts.PCI && ramBase < PCIMemBase+PCIMemSize {
+		return vmm.Configf("guest RAM at %#x would overlap the PCI host bridge at %#x-%#x (--virtio-transport pci): give an address of at least %#x",
+			ramBase, uint64(PCIConfigBase), uint64(PCIMemBase+PCIMemSize), uint64(PCIMemBase+PCIMemSize))
 	}
 	if ramBase+ramSize < ramBase || bits.Len64(ramBase+ramSize-1) > 52 {
 		return vmm.Configf("guest RAM at %#x+%d MiB is beyond the 52-bit physical address space", ramBase, ramSize>>20)
@@ -192,7 +204,7 @@ func (b *Board) MachineType(sys *kvm.System) (uintptr, error) {
 
 // CreateIRQChip implements vmm.Board.
 func (b *Board) CreateIRQChip(vm *kvm.VM, cpus int) error {
-	g, err := createVGIC(vm, b.opts.IRQChip, cpus)
+	g, err := createVGIC(vm, b.opts.IRQChip, cpus, b.opts.PCI)
 	if err != nil && b.restoring != nil {
 		return vmm.Configf("the state was saved on a host with a %s, which this host's KVM cannot make (%v)", b.restoring.GIC, err)
 	}
@@ -256,11 +268,7 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 		p.Base = PlatformBase + b.nextPlatform*PlatformStride
 		b.nextPlatform++
 	case vmm.AreaVirtio:
-		end := uint64(GICv2CPUBase)
-		if b.gic != nil && b.gic.version == GICv3 {
-			end = GICv3RedistBase(len(b.mpidrs))
-		}
-		end = min(end, FixedUARTBase)
+		end := min(b.gicBottom(), FixedUARTBase)
 		if size > VirtioStride || VirtioBase+(b.nextVirtio+1)*VirtioStride > end {
 			return p, fmt.Errorf("no room for another virtio-mmio device")
 		}
@@ -272,6 +280,25 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 		}
 		p.Base = FixedUARTBase
 		b.fixedUART = true
+	case vmm.AreaPCI:
+		if !b.opts.PCI {
+			return p, fmt.Errorf("a PCI function on a board without PCI")
+		}
+		if size > PCISlotSize || b.nextPCISlot >= PCISlots {
+			return p, fmt.Errorf("no room for another PCI function: bus 0 has %d device numbers", PCISlots)
+		}
+		// The whole device number: the functions it does not have
+		// read as absent from the function's window.
+		p.Base, p.Size = PCIConfigBase+b.nextPCISlot*PCISlotSize, PCISlotSize
+		p.DynamicBase, p.DynamicSize = PCIMemBase, PCIMemSize
+		b.nextPCISlot++
+	case vmm.AreaPCIHost:
+		if !b.opts.PCI || b.pciHost || size > PCIConfigSize {
+			return p, fmt.Errorf("no PCI host bridge window for %d bytes (the board has one, without PCI none)", size)
+		}
+		b.pciHost = true
+		p.Base, p.Size, p.IRQ = PCIConfigBase, PCIConfigSize, vmm.NoIRQ
+		return p, nil // the bridge raises no interrupt
 	case vmm.AreaFlash:
 		if size > FlashMaxSize || b.flash {
 			return p, fmt.Errorf("the flash window at %#x is taken or too small for %d bytes", uint64(FlashBase), size)
@@ -282,12 +309,33 @@ func (b *Board) PlaceDevice(area vmm.Area, size uint64) (vmm.Placement, error) {
 	default:
 		return p, fmt.Errorf("no %s area on this board", area)
 	}
-	if b.nextSPI >= MaxSPIs {
+	if b.nextSPI >= b.deviceSPIs() {
 		return p, fmt.Errorf("out of interrupts: %d devices already placed", b.nextSPI)
 	}
 	p.IRQ = b.nextSPI
 	b.nextSPI++
 	return p, nil
+}
+
+// gicBottom is where the GIC's frames start: virtio-mmio windows stay
+// below.
+func (b *Board) gicBottom() uint64 {
+	switch {
+	case b.gic == nil || b.gic.version == GICv2:
+		return GICv2mBase // whether there is a frame or not
+	case b.gic.msi == msiITS:
+		return GICv3ITSBase(len(b.mpidrs))
+	}
+	return GICv3RedistBase(len(b.mpidrs))
+}
+
+// deviceSPIs is how many SPIs devices may have: a GICv2m frame takes the
+// last ones.
+func (b *Board) deviceSPIs() uint32 {
+	if b.gic != nil && b.gic.msi == msiGICv2m {
+		return MaxSPIs - GICv2mSPIs
+	}
+	return MaxSPIs
 }
 
 // IRQLine implements vmm.Board.
@@ -300,6 +348,7 @@ func (b *Board) FDTConfig(devices []vmm.PlacedDevice) FDTConfig {
 		RAMSize:         b.ramSize,
 		MPIDRs:          b.mpidrs,
 		GIC:             b.GIC(),
+		MSI:             b.msiNode(),
 		Devices:         devices,
 		Cmdline:         b.cmdline,
 		CPUCompatible:   b.guest.CPUCompatible(),

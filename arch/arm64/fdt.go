@@ -50,6 +50,16 @@ type FDTConfig struct {
 	// PMUCompatible, when not empty, adds a PMU node (on a per-cpu
 	// interrupt) with this compatible string.
 	PMUCompatible string
+	// MSI, when set, is the GIC's MSI controller (an ITS, a GICv2m
+	// frame): a node below the GIC's, which the PCI host bridge's
+	// msi-parent names.
+	MSI *MSINode
+}
+
+// MSINode is an MSI controller's device-tree node.
+type MSINode struct {
+	Compatible string
+	Base, Size uint64
 }
 
 // Strings is a property holding a list of strings ("a\0b\0").
@@ -78,6 +88,12 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 	for _, d := range c.Devices {
 		d.Describe(devs, d.Placement)
 	}
+	if len(devs.pciFuncs) > 0 && devs.pciHost == nil {
+		return nil, fmt.Errorf("PCI functions without a PCI host bridge to describe them")
+	}
+	// The MSI controller's phandle follows the clocks', which devices
+	// took as they described themselves.
+	msiPhandle := firstClockPhandle + uint32(len(devs.clocks))
 	root := dt.NewNode("",
 		dt.WithProperty(
 			Strings("compatible", "linux,dummy-virt"),
@@ -96,7 +112,7 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 				Strings("compatible", "arm,psci-0.2"),
 				dt.PropertyString("method", "hvc"),
 			)),
-			gicNode(c),
+			gicNode(c, devs.pciHost != nil, msiPhandle),
 			timerNode(c),
 		),
 	)
@@ -106,6 +122,9 @@ func BuildFDT(c FDTConfig) ([]byte, error) {
 	root.Children = append(root.Children, devs.clocks...)
 	for _, n := range devs.nodes {
 		root.Children = append(root.Children, n.node)
+	}
+	if devs.pciHost != nil {
+		root.Children = append(root.Children, pciNode(c, devs, msiPhandle))
 	}
 	fdt := &dt.FDT{
 		Header:   dt.Header{Magic: dt.Magic, Version: 17, LastCompVersion: 16},
@@ -154,7 +173,10 @@ func cpusNode(c FDTConfig) *dt.Node {
 	return n
 }
 
-func gicNode(c FDTConfig) *dt.Node {
+// gicNode is the GIC's node. With PCI it has address cells, for the
+// host bridge's interrupt-map (as kvmtool has them), and an MSI
+// controller below it.
+func gicNode(c FDTConfig, pci bool, msiPhandle uint32) *dt.Node {
 	props := []dt.Property{
 		dt.PropertyU32("#interrupt-cells", 3),
 		Empty("interrupt-controller"),
@@ -173,7 +195,20 @@ func gicNode(c FDTConfig) *dt.Node {
 			regs(GICDistBase, 0x1000, GICv2CPUBase, 0x2000),
 		}, props...)
 	}
-	return dt.NewNode(fmt.Sprintf("intc@%x", GICDistBase), dt.WithProperty(props...))
+	if pci || c.MSI != nil {
+		props = append(props, dt.PropertyU32("#address-cells", gicAddressCells), dt.PropertyU32("#size-cells", 2))
+	}
+	n := dt.NewNode(fmt.Sprintf("intc@%x", GICDistBase), dt.WithProperty(props...))
+	if c.MSI != nil {
+		n.Properties = append(n.Properties, Empty("ranges"))
+		n.Children = append(n.Children, dt.NewNode(fmt.Sprintf("msic@%x", c.MSI.Base), dt.WithProperty(
+			Strings("compatible", c.MSI.Compatible),
+			Empty("msi-controller"),
+			dt.PropertyU32("phandle", msiPhandle),
+			regs(c.MSI.Base, c.MSI.Size),
+		)))
+	}
+	return n
 }
 
 // ppiFlags is a level-triggered private interrupt's flags cell: GICv2
@@ -213,6 +248,10 @@ type deviceTree struct {
 	ncpus  int
 	nodes  []*deviceNode
 	stdout *deviceNode
+	// pciHost and pciFuncs are the PCI host bridge and its functions,
+	// one node for them all (pci.go).
+	pciHost  *vmm.Placement
+	pciFuncs []vmm.Placement
 	// clocks are the fixed clocks devices asked for, with their
 	// phandles by name.
 	clocks       []*dt.Node

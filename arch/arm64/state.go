@@ -42,7 +42,7 @@ func (b *Board) featureNames() []string {
 // saved GIC asked for by name (a host that cannot make it says so), and
 // the saved features to check once the host's are known (CheckHost).
 func (b *Board) PrepareRestore(h snapshot.Host, ramBase, ramSize uint64, cpus int) error {
-	if err := checkRAM(ramBase, ramSize); err != nil {
+	if err := b.checkRAM(ramBase, ramSize); err != nil {
 		return err
 	}
 	if h.PageSize != os.Getpagesize() {
@@ -87,6 +87,9 @@ func (b *Board) SaveIRQChip(vcpus []*kvm.Vcpu) ([]byte, error) {
 	if b.gic == nil {
 		return nil, fmt.Errorf("no interrupt controller")
 	}
+	if b.gic.msi != noMSI {
+		return nil, fmt.Errorf("%w: the state of an MSI controller (--irqchip gicv3-its or gicv2m) is not saved yet; --irqchip gicv3 or gicv2 makes a machine that can be", vmm.ErrNotSaveable)
+	}
 	return b.gic.save(b.mpidrs)
 }
 
@@ -103,5 +106,5 @@ func (b *Board) Close() error {
 	if b.gic == nil {
 		return nil
 	}
-	return b.gic.dev.Close()
+	return b.gic.close()
 }

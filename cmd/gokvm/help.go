@@ -66,7 +66,9 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          at guest-physical ADDR: a hex byte address, or as
                          kvmtool reads it, MiB or with a unit (default 256, at
                          0x80000000, which is 2048 or 2G)
-      --irqchip CHIP     auto, gicv3 or gicv2 (default auto: GICv3, else GICv2)
+      --irqchip CHIP     auto, gicv3, gicv3-its, gicv2 or gicv2m (default auto:
+                         GICv3, else GICv2; with --virtio-transport pci each
+                         first with its MSI controller: gicv3-its, gicv2m)
       --dump-dtb FILE    write the generated device tree blob to FILE and exit
       --console-log FILE also write the guest console to FILE
       --timeout DUR      stop the guest after DUR (e.g. 90s, 5m) with status 5,
@@ -162,8 +164,10 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          EROFS. Files the guest creates belong to gokvm's
                          user. Repeat for more shares
       --virtio-transport T
-                         mmio (virtio-mmio version 2, default) or mmio-legacy
-                         (version 1, for old guest kernels)
+                         mmio (virtio-mmio version 2, default), mmio-legacy
+                         (version 1, for old guest kernels) or pci (virtio 1.x
+                         PCI functions on a PCI host bridge; MSI-X with an
+                         MSI controller, INTx otherwise; cannot be saved)
       --console DEV      the device that is this terminal: serial (default; a
                          16550A, the guest's ttyS0), pl011 (an ARM PL011 at
                          0x9000000 as on QEMU's virt board: console=ttyAMA0,
@@ -197,9 +201,10 @@ gokvm sandbox [flags] -- CMD [ARGS...] takes gokvm run's flags (not --initrd,
                          mounts of their own, and the current directory's;
                          never /proc, /sys or /dev
       --modules DIR      a /lib/modules/VERSION tree (with depmod's modules.dep)
-                         for a kernel with virtio_mmio, 9pnet_virtio, 9p or
-                         overlay as modules: they and their dependencies are put
-                         in the initramfs and loaded (built-in ones need nothing)
+                         for a kernel with virtio_mmio (virtio_pci with
+                         --virtio-transport pci), 9pnet_virtio, 9p or overlay as
+                         modules: they and their dependencies are put in the
+                         initramfs and loaded (built-in ones need nothing)
       --init FILE        the guest's /init: a static gokvm for the guest's
                          architecture (default: this gokvm; required with
                          --aarch32 on an arm64 host: bin/gokvm-arm)

@@ -73,8 +73,7 @@ var lkvmOptions = []lkvmOption{
 	{long: "sandbox", arg: "SCRIPT", how: lkvmRefused, doc: "run SCRIPT in kvmtool's default root file system; gokvm's is `gokvm sandbox -- CMD`"},
 	{long: "hugetlbfs", arg: "PATH", how: lkvmRefused, doc: "guest RAM from a hugetlbfs mount"},
 	{long: "virtio-legacy", how: lkvmRefused, doc: "legacy virtio over PCI (deprecated for `--virtio-transport pci-legacy`)"},
-	// Being built: the PCI transport is issue 20's.
-	{long: "virtio-transport", arg: "pci|pci-legacy|mmio|mmio-legacy", how: lkvmImplemented, doc: "`mmio` (gokvm's default) and `mmio-legacy`; `pci` (kvmtool's default on arm64) and `pci-legacy` are refused for now"},
+	{long: "virtio-transport", arg: "pci|pci-legacy|mmio|mmio-legacy", how: lkvmImplemented, doc: "`mmio` (gokvm's default), `mmio-legacy` and `pci` (kvmtool's default on arm64: modern virtio-pci functions on a PCI host bridge at kvmtool's addresses); `pci-legacy` is refused"},
 	{long: "loglevel", arg: "error|warning|info|debug", how: lkvmImplemented, doc: "at `error` and `warning` gokvm leaves out kvmtool's `Info:` line at the end (its own messages stay)"},
 	// Kernel options.
 	{long: "kernel", short: "k", arg: "FILE", how: lkvmImplemented, doc: "also given, as kvmtool takes it, as the first argument that is not an option; kvmtool without one looks for a kernel in `./bzImage` and `/boot`, gokvm does not"},
@@ -103,9 +102,8 @@ var lkvmOptions = []lkvmOption{
 	{long: "sve-max-vl", arg: "BITS", how: lkvmImplemented, doc: "kvmtool wants a power of 2, gokvm any multiple of 128"},
 	{long: "dump-dtb", arg: "FILE", how: lkvmImplemented, doc: "gokvm writes it and exits 0 without running the guest; kvmtool runs the guest too"},
 	{long: "override-bad-firmware-cntfrq", arg: "HZ", how: lkvmRefused, doc: "a `clock-frequency` in the timer's device tree node, for hosts whose firmware left CNTFRQ wrong"},
-	{long: "force-pci", how: lkvmRefused, doc: "virtio over PCI (deprecated for `--virtio-transport pci`; not yet in gokvm)"},
-	// Being built: gicv2m and gicv3-its are issue 20's.
-	{long: "irqchip", arg: "gicv2|gicv2m|gicv3|gicv3-its", how: lkvmImplemented, doc: "`gicv2` and `gicv3`, and gokvm's `auto` (the default: GICv3, else GICv2); `gicv2m` and `gicv3-its` are refused for now"},
+	{long: "force-pci", how: lkvmRefused, doc: "virtio over PCI (deprecated for `--virtio-transport pci`, which gokvm takes)"},
+	{long: "irqchip", arg: "gicv2|gicv2m|gicv3|gicv3-its", how: lkvmImplemented, doc: "all four, and gokvm's `auto` (the default: GICv3, else GICv2; with `--virtio-transport pci` each with its MSI controller, an ITS or a GICv2m frame)"},
 	{long: "firmware-address", arg: "ADDR", how: lkvmImplemented, doc: "an address in RAM, 4-byte aligned; without `--firmware` refused (kvmtool ignores it)"},
 	{long: "psci", how: lkvmAccepted, doc: "kvmtool handles PSCI calls itself with it; the guest sees the same PSCI from KVM's in-kernel implementation, which gokvm always uses", note: "--psci: PSCI stays in KVM (gokvm has no PSCI of its own); the guest sees the same calls"},
 	{long: "counter-offset", arg: "N", how: lkvmRefused, doc: "offset the guest's counter (KVM_ARM_SET_COUNTER_OFFSET)"},
@@ -116,12 +114,9 @@ var lkvmOptions = []lkvmOption{
 
 // lkvmRefusedValues are kvmtool's values of implemented options that
 // gokvm does not implement, refused by name (the docs of the option name
-// them too; TestLkvmOptionDocs checks). Being built for issue 20: the PCI
-// transport and the GICs with MSI controllers; remove each entry as it
-// lands.
+// them too; TestLkvmOptionDocs checks).
 var lkvmRefusedValues = map[string]map[string]string{
-	"virtio-transport": {"pci": "virtio over PCI", "pci-legacy": "legacy virtio over PCI"},
-	"irqchip":          {"gicv2m": "a GICv2 with a GICv2m MSI frame", "gicv3-its": "a GICv3 with an ITS"},
+	"virtio-transport": {"pci-legacy": "legacy virtio over PCI"},
 	"console":          {"hv": "a POWER hypervisor console, which kvmtool has on no ARM machine"},
 }
 

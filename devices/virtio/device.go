@@ -37,9 +37,9 @@ type ActivateEnv struct {
 	// Offered is what the transport offered the driver: the device's
 	// Features and the transport's own (VERSION_1 on a modern one).
 	Offered uint64
-	// Kicks has one channel per queue, signalled when the driver notifies
-	// that queue.
-	Kicks []<-chan struct{}
+	// Kicks has one Kick per queue: the goroutine serving the queue
+	// waits on it for the driver's notifications (Kick.Wait).
+	Kicks []*Kick
 	// NotifyFDs, for an FDNotified device, has one entry per queue: the
 	// eventfd KVM signals when the driver notifies the queue, or -1 where
 	// there is none (a queue the device did not list, or a host without
@@ -47,8 +47,10 @@ type ActivateEnv struct {
 	// are the transport's; the device must not close them. Nil for other
 	// devices.
 	NotifyFDs []int
-	// Interrupt tells the driver about used buffers.
-	Interrupt func()
+	// Interrupt tells the driver about used buffers in queue i (an
+	// index of Queues): a transport may have an interrupt per queue
+	// (virtio-pci's MSI-X vectors).
+	Interrupt func(i int)
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
 	// broke a queue; the device stops using its queues, and the transport
 	// shuts Gate so that its other goroutines stop too.

@@ -21,19 +21,8 @@ func FuzzMMIORegisters(f *testing.F) {
 	f.Add([]byte{0x28, 0, 16, 0, 0, 1, 0x40, 0x10, 0, 4, 0, 1, 0x70, 7, 0, 0, 0, 1, 0x50, 0, 0, 0, 0, 1}, []byte{0xff}, true)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, ops, ram []byte, legacy bool) {
-		path := filepath.Join(dir, "fuzz.img")
-		if err := os.WriteFile(path, make([]byte, 64<<10), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		disk, err := blk.OpenDisk(blk.DiskOptions{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer disk.Close()
-		mem := make([]byte, 256<<10)
-		for i := 0; len(ram) > 0 && i < len(mem); i += len(ram) {
-			copy(mem[i:], ram)
-		}
+		disk := fuzzDisk(t, dir)
+		mem := repeated(ram, 256<<10)
 		v := virtio.Modern
 		if legacy {
 			v = virtio.Legacy
@@ -62,4 +51,28 @@ func FuzzMMIORegisters(f *testing.F) {
 		w(virtio.RegQueueNotify, 0)
 		w(virtio.RegStatus, 0)
 	})
+}
+
+// fuzzDisk is a 64 KiB disk image in dir, open, closed when the test ends.
+func fuzzDisk(t *testing.T, dir string) *blk.Disk {
+	path := filepath.Join(dir, "fuzz.img")
+	if err := os.WriteFile(path, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := blk.OpenDisk(blk.DiskOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { disk.Close() })
+	return disk
+}
+
+// repeated is n bytes of b over and over (zeros for an empty b): guest
+// RAM a fuzzer chose.
+func repeated(b []byte, n int) []byte {
+	mem := make([]byte, n)
+	for i := 0; len(b) > 0 && i < n; i += len(b) {
+		copy(mem[i:], b)
+	}
+	return mem
 }

@@ -1,10 +1,13 @@
 package virtio
 
+import "github.com/gokvm/gokvm/vmm"
+
 // FDNotified is a Device that hands some of its queues to a host kernel
 // driver (a vhost back-end), which waits on those queues' notifications
-// itself: Spec registers their KVM ioeventfds without a forwarding
-// goroutine and passes the raw descriptors in ActivateEnv.NotifyFDs. The
-// device still knows nothing of the transport beyond this.
+// itself: Spec registers their KVM ioeventfds, which no goroutine of
+// gokvm's reads, and passes the raw descriptors in ActivateEnv.NotifyFDs
+// (a notification arriving as an MMIO write is signalled into them,
+// Kick). The device still knows nothing of the transport beyond this.
 //
 // A device may also implement vmm.Pauser: the transport's Pause then
 // pauses it after holding the device's goroutines (Gate), and Resume
@@ -21,7 +24,7 @@ type FDNotified interface {
 // notifies queue i of an FDNotified device, which gets it in
 // ActivateEnv.NotifyFDs. Set it before the guest runs; the transport
 // does not close fd.
-func (t *MMIO) SetNotifyFD(i int, fd int) {
+func (t *transport) SetNotifyFD(i int, fd int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if i >= 0 && i < len(t.fds) {
@@ -31,7 +34,7 @@ func (t *MMIO) SetNotifyFD(i int, fd int) {
 
 // notifyFDs is ActivateEnv.NotifyFDs: a copy, for an FDNotified device
 // only. t.mu is held.
-func (t *MMIO) notifyFDs() []int {
+func (t *transport) notifyFDs() []int {
 	if _, ok := t.dev.(FDNotified); !ok {
 		return nil
 	}
@@ -63,4 +66,18 @@ type KernelRings interface {
 	// so the kernel no longer touches the rings (the device's own Pause
 	// stopped it), and fails when the kernel cannot tell.
 	RingStates() (map[int]RingState, error)
+}
+
+// notifyWith takes queue i's notification n (a KVM ioeventfd), before
+// the guest runs: a host kernel driver waits on it itself when the
+// device takes the queue's notifications as eventfds (byFD, and n has
+// one), and nothing of gokvm's must read it first; otherwise the
+// goroutine serving the queue waits on it (Kick.Wait).
+func (t *transport) notifyWith(i int, n vmm.Notification, byFD bool) {
+	k := t.kicks[i]
+	k.n = n
+	if raw, ok := n.(vmm.EventFDNotification); ok && byFD {
+		k.kernel = true
+		t.SetNotifyFD(i, raw.EventFD())
+	}
 }

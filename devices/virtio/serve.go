@@ -9,7 +9,8 @@ import "fmt"
 type Handler func(c *Chain) (written uint32, ok bool)
 
 // ServeQueue is the loop of a device that answers the driver's requests on
-// queue i of env: it waits for a kick, then takes each available chain,
+// queue i of env: it waits for a kick (on the queue's ioeventfd itself,
+// where there is one: no other goroutine wakes it), then takes each available chain,
 // has handle perform it and returns it to the driver, asks for the next
 // kick, and interrupts the driver when it wants to hear about the used
 // chains. It returns once stop is closed (while it waits for a kick,
@@ -28,12 +29,7 @@ func ServeQueue(env ActivateEnv, i int, name string, stop <-chan struct{}, handl
 	defer env.Recover(name)
 	q, kick := env.Queues[i], env.Kicks[i]
 	var c Chain // its buffers are reused from one request to the next
-	for {
-		select {
-		case <-stop:
-			return
-		case <-kick:
-		}
+	for kick.Wait(stop) {
 		for {
 			if !pass.Enter(stop) {
 				return
@@ -67,7 +63,7 @@ func ServeQueue(env ActivateEnv, i int, name string, stop <-chan struct{}, handl
 				return
 			}
 			if !more && q.ShouldInterrupt() {
-				env.Interrupt()
+				env.Interrupt(i)
 			}
 			pass.Leave()
 			if !more {

@@ -9,6 +9,15 @@ import (
 	"github.com/gokvm/gokvm/vmm"
 )
 
+// SpecFunc makes the machine's description of a virtio device behind a
+// transport: MMIOSpecs' or PCISpec.
+type SpecFunc func(name string, dev Device) vmm.DeviceSpec
+
+// MMIOSpecs is the SpecFunc of virtio-mmio of version.
+func MMIOSpecs(version TransportVersion) SpecFunc {
+	return func(name string, dev Device) vmm.DeviceSpec { return Spec(name, version, dev) }
+}
+
 // Describe writes a virtio-mmio window's device-tree node. Its interrupt
 // is an edge: each used-buffer notification is one irqfd write, as in
 // kvmtool.
@@ -46,19 +55,7 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 					return nil, fmt.Errorf("queue %d notifications: %w", i, err)
 				}
 				a.efds = append(a.efds, efd)
-				if raw, ok := efd.(vmm.EventFDNotification); ok && byFD[i] {
-					// A host kernel driver waits on it: no
-					// forwarder must read it first.
-					t.SetNotifyFD(i, raw.EventFD())
-					continue
-				}
-				a.wg.Add(1)
-				go func() {
-					defer a.wg.Done()
-					for efd.Wait() == nil {
-						t.Kick(i)
-					}
-				}()
+				t.notifyWith(i, efd, byFD[i])
 			}
 			return a, nil
 		},
@@ -71,27 +68,25 @@ var (
 	_ io.Closer      = (*attached)(nil)
 )
 
-// attached is a transport with its notification forwarders. It pauses as
+// attached is a transport with its queues' notifications. It pauses as
 // its transport does.
 type attached struct {
 	*MMIO
 	dev  Device
 	efds []vmm.Notification
-	wg   sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Close stops the device, its forwarders, and closes the device's backend.
-// Every call returns the first one's result, once it is done.
+// Close stops the device, closes its notifications and the device's
+// backend. Every call returns the first one's result, once it is done.
 func (a *attached) Close() error {
 	a.closeOnce.Do(func() {
 		a.MMIO.Close()
 		for _, e := range a.efds {
 			e.Close()
 		}
-		a.wg.Wait()
 		if c, ok := a.dev.(io.Closer); ok {
 			a.closeErr = c.Close()
 		}

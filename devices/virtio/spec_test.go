@@ -10,6 +10,7 @@ import (
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
 // note is a vmm.Notification the test signals by hand.
@@ -30,6 +31,19 @@ func (n *note) Wait() error {
 	case <-n.closed:
 		return errors.New("closed")
 	}
+}
+
+func (n *note) Signal() error {
+	select {
+	case <-n.closed:
+		return errors.New("closed")
+	default:
+	}
+	select {
+	case n.c <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 func (n *note) Close() error {
@@ -65,6 +79,9 @@ func TestSpecDevice(t *testing.T) {
 	out := submitEcho(d, "watched", false)
 	notes[0].c <- struct{}{}
 	checkEcho(t, d, out, "watched")
+	// One through the register all the same reaches the goroutine
+	// waiting on the watch.
+	echo(t, d, "by register", false)
 
 	drainIRQs(d)
 	d.Pause()
@@ -84,6 +101,38 @@ func TestSpecDevice(t *testing.T) {
 	case <-notes[0].closed:
 	default:
 		t.Errorf("Close left the notification open")
+	}
+}
+
+// TestSpecEventFDResets: with real eventfds, as the machine makes them,
+// the goroutine serving a queue waits on the queue's eventfd itself;
+// a reset, a new activation and Close each stop it promptly while it
+// waits, and the next activation serves the guest's notifications again.
+func TestSpecEventFDResets(t *testing.T) {
+	e := &echoDevice{}
+	var efds []*kvm.EventFD
+	d := virtiotest.NewFromSpec(t, virtio.Spec("virtio-echo", virtio.Modern, e), func(uint64, uint32) (vmm.Notification, error) {
+		efd, err := kvm.NewEventFD()
+		if err == nil {
+			efds = append(efds, efd)
+		}
+		return efd, err
+	})
+	for round := 0; round < 3; round++ {
+		// Setup resets the device first: the last round's goroutine
+		// is waiting on the eventfd.
+		if !virtiotest.ReturnsWithin(time.Second, func() { d.Setup(16, 0) }) {
+			t.Fatalf("round %d: the reset does not return", round)
+		}
+		out := submitEcho(d, "signalled", false)
+		if err := efds[0].Signal(); err != nil { // the guest's write, as KVM signals it
+			t.Fatal(err)
+		}
+		checkEcho(t, d, out, "signalled")
+		echo(t, d, "by register", false)
+	}
+	if !virtiotest.ReturnsWithin(time.Second, func() { d.Close() }) {
+		t.Fatal("Close does not return")
 	}
 }
 
@@ -124,6 +173,8 @@ type fakeTree struct {
 	p       vmm.Placement
 	trigger vmm.Trigger
 	node    fakeNode
+	// pciFuncs are the PCI functions described.
+	pciFuncs []vmm.Placement
 }
 
 type fakeNode struct {
@@ -141,6 +192,8 @@ func (n *fakeNode) Strings(name string, values ...string) { n.strings[name] = va
 func (n *fakeNode) U32(string, uint32)                    {}
 func (n *fakeNode) U32s(string, ...uint32)                {}
 func (f *fakeTree) FixedClock(string, uint32) uint32      { return 0 }
+func (f *fakeTree) PCIHost(vmm.Placement)                 {}
+func (f *fakeTree) PCIFunction(p vmm.Placement)           { f.pciFuncs = append(f.pciFuncs, p) }
 func (n *fakeNode) Flag(name string)                      { n.flags[name] = true }
 
 func TestDescribe(t *testing.T) {

@@ -78,7 +78,11 @@ type QueueState struct {
 // SaveState implements vmm.StateDevice. It fails for a device that is not
 // a StateDevice (naming it, and wrapping vmm.ErrNotSaveable), and for a
 // running device that is not paused.
-func (t *MMIO) SaveState() ([]byte, error) {
+func (t *MMIO) SaveState() ([]byte, error) { return t.saveState() }
+
+// saveState is a transport's saved state, for a layout whose own
+// registers are the transport's (virtio-mmio).
+func (t *transport) saveState() ([]byte, error) {
 	t.life.Lock()
 	defer t.life.Unlock()
 	sd, ok := t.dev.(StateDevice)
@@ -106,7 +110,7 @@ func (t *MMIO) SaveState() ([]byte, error) {
 }
 
 // stateLocked reads the registers and rings; t.life and t.mu are held.
-func (t *MMIO) stateLocked() (State, error) {
+func (t *transport) stateLocked() (State, error) {
 	switch {
 	case t.closed:
 		return State{}, errors.New("the transport is closed")
@@ -140,7 +144,7 @@ func (t *MMIO) stateLocked() (State, error) {
 // runningSizes are the sizes of the queues the device runs with (0 for
 // the others): a legacy queue's register may be 0 for its largest. t.mu
 // is held.
-func (t *MMIO) runningSizes() []uint16 {
+func (t *transport) runningSizes() []uint16 {
 	sizes := make([]uint16, len(t.running))
 	for i, q := range t.running {
 		if q != nil && q.Ready {
@@ -185,7 +189,11 @@ func kernelRingStates(kr KernelRings, s *State, sizes []uint16) error {
 // state, saved with it. A broken device stays broken until the driver
 // resets it. The driver's FAILED bit is restored as it is, and changes
 // nothing, as it changes nothing on a running transport.
-func (t *MMIO) RestoreState(b []byte) error {
+func (t *MMIO) RestoreState(b []byte) error { return t.restoreState(b) }
+
+// restoreState is RestoreState for a layout whose own registers are the
+// transport's (virtio-mmio).
+func (t *transport) restoreState(b []byte) error {
 	s, err := decodeState(b)
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", t.name, err)
@@ -236,7 +244,7 @@ func (t *MMIO) RestoreState(b []byte) error {
 // applyLocked puts a checked state into the registers of a cleared
 // transport, and returns where the device was in each running queue's
 // rings; t.mu is held.
-func (t *MMIO) applyLocked(s *State) []*RingState {
+func (t *transport) applyLocked(s *State) []*RingState {
 	t.driverFeat, t.devFeatSel, t.drvFeatSel, t.queueSel = s.DriverFeatures, s.DeviceFeaturesSel, s.DriverFeaturesSel, s.QueueSel
 	t.status, t.intStatus, t.pageSize = s.Status, s.InterruptStatus, s.GuestPageSize
 	rings := make([]*RingState, len(t.queues))

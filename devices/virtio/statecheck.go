@@ -12,7 +12,7 @@ import (
 // addresses) is register content until then, as any driver may write it;
 // a queue the device runs with is checked as activation checks it. It
 // reports whether the device was running. t.mu is held.
-func (t *MMIO) checkState(s *State) (run bool, err error) {
+func (t *transport) checkState(s *State) (run bool, err error) {
 	switch {
 	case s.Transport != t.version:
 		return false, fmt.Errorf("saved from a version %d transport, this one is version %d", s.Transport, t.version)
@@ -41,7 +41,7 @@ func (t *MMIO) checkState(s *State) (run bool, err error) {
 
 // checkStatus checks the status and features against each other, as
 // writeStatus and activate leave them.
-func (t *MMIO) checkStatus(s *State) error {
+func (t *transport) checkStatus(s *State) error {
 	st := s.Status
 	settled := st&(StatusFeaturesOK|StatusDriverOK) != 0
 	switch {
@@ -63,7 +63,7 @@ func (t *MMIO) checkStatus(s *State) error {
 
 // checkQueue checks queue i's registers, and its ring position when the
 // device ran with it; run says whether it runs again.
-func (t *MMIO) checkQueue(s *State, i int, run bool) error {
+func (t *transport) checkQueue(s *State, i int, run bool) error {
 	q := &s.Queues[i]
 	c := queueConfig{max: t.queues[i].max, size: q.Size, ready: q.Ready, desc: q.Desc, avail: q.Avail, used: q.Used, pfn: q.PFN, align: q.Align}
 	switch {

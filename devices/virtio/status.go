@@ -18,7 +18,7 @@ import (
 const driverStatus = StatusAcknowledge | StatusDriver | StatusDriverOK | StatusFeaturesOK | StatusFailed
 
 // writeStatus handles a Status write.
-func (t *MMIO) writeStatus(v uint32) {
+func (t *transport) writeStatus(v uint32) {
 	t.life.Lock()
 	defer t.life.Unlock()
 	if v == 0 {
@@ -59,7 +59,7 @@ func (t *MMIO) writeStatus(v uint32) {
 // registers; t.life and t.mu are held. rings, for a restored device, says
 // where it was in each running queue's rings (nil: at their start, as a
 // driver's DRIVER_OK has it).
-func (t *MMIO) activate(rings []*RingState) error {
+func (t *transport) activate(rings []*RingState) error {
 	if t.version == Modern && t.status&StatusFeaturesOK == 0 {
 		return errors.New("DRIVER_OK without FEATURES_OK")
 	}
@@ -74,7 +74,7 @@ func (t *MMIO) activate(rings []*RingState) error {
 	eventIdx := features&(1<<FeatureEventIdx) != 0
 	indirect := features&(1<<FeatureIndirectDesc) != 0
 	queues := make([]*Queue, len(t.queues))
-	kicks := make([]<-chan struct{}, len(t.queues))
+	kicks := make([]*Kick, len(t.queues))
 	for i := range t.queues {
 		q := t.queues[i].queue(t.version, t.pageSize)
 		if q.Ready {
@@ -113,7 +113,7 @@ func (t *MMIO) activate(rings []*RingState) error {
 
 // driverError is a register write the driver must not make: ignored, and
 // the device broken until a reset. t.mu is held.
-func (t *MMIO) driverError(format string, args ...any) {
+func (t *transport) driverError(format string, args ...any) {
 	if t.broken {
 		return
 	}
@@ -122,13 +122,13 @@ func (t *MMIO) driverError(format string, args ...any) {
 
 // fail marks the device broken after the driver broke a queue (its
 // ActivateEnv.Fail); it logs the first failure only.
-func (t *MMIO) fail(err error) {
+func (t *transport) fail(err error) {
 	t.mu.Lock()
 	t.failLocked(err)
 	t.mu.Unlock()
 }
 
-func (t *MMIO) failLocked(err error) {
+func (t *transport) failLocked(err error) {
 	if !t.failedOnce {
 		t.failedOnce = true
 		t.log.Printf("%s: %v; the device needs a reset", t.name, err)
@@ -139,7 +139,7 @@ func (t *MMIO) failLocked(err error) {
 // fault is a bug in gokvm on one of the device's goroutines (its
 // ActivateEnv.Fault): logged always, with the stack of a panic, then the
 // device fails and the machine hears of it.
-func (t *MMIO) fault(err error) {
+func (t *transport) fault(err error) {
 	// Reported before the device shows it is broken, so whoever sees the
 	// broken device finds the fault already recorded (the machine names
 	// the device; it takes no lock of ours).
@@ -163,7 +163,7 @@ func (t *MMIO) fault(err error) {
 // breakLocked stops the device serving: the gate turns its goroutines
 // away between requests. A modern driver sees DEVICE_NEEDS_RESET with a
 // configuration change interrupt. t.mu is held.
-func (t *MMIO) breakLocked() {
+func (t *transport) breakLocked() {
 	if t.broken {
 		return
 	}
@@ -171,15 +171,14 @@ func (t *MMIO) breakLocked() {
 	t.gate.Shut()
 	if t.version == Modern {
 		t.status |= StatusDeviceNeedsReset
-		t.intStatus |= InterruptConfigChange
-		t.pulse()
+		t.layout.interruptLocked(InterruptConfigChange, -1)
 	}
 }
 
 // NeedsReset reports whether the device stopped serving after a driver
 // error or a failure, until the driver resets it. On a modern transport
 // the driver reads it as DEVICE_NEEDS_RESET; a legacy one has no such bit.
-func (t *MMIO) NeedsReset() bool {
+func (t *transport) NeedsReset() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.broken
@@ -188,7 +187,7 @@ func (t *MMIO) NeedsReset() bool {
 // stopDevice stops an active device and waits until it stopped; t.life
 // is held, t.mu is not (the device's goroutines may be taking it to
 // interrupt or fail).
-func (t *MMIO) stopDevice() {
+func (t *transport) stopDevice() {
 	if !t.active {
 		return
 	}
@@ -201,7 +200,7 @@ func (t *MMIO) stopDevice() {
 
 // reset is the driver's reset: the device stops, and every register
 // returns to its initial value. t.life is held.
-func (t *MMIO) reset() {
+func (t *transport) reset() {
 	t.stopDevice()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -210,13 +209,10 @@ func (t *MMIO) reset() {
 
 // clearLocked returns every register to its initial value, with no
 // device running; t.mu is held.
-func (t *MMIO) clearLocked() {
+func (t *transport) clearLocked() {
 	for i := range t.queues {
 		t.queues[i].reset()
-		select {
-		case <-t.kicks[i]:
-		default:
-		}
+		t.kicks[i].clear()
 	}
 	t.status, t.intStatus, t.driverFeat = 0, 0, 0
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
@@ -224,16 +220,32 @@ func (t *MMIO) clearLocked() {
 	t.running = nil
 	t.broken = false
 	t.gate.Reopen()
+	t.layout.resetLocked()
 }
 
 // Close stops the device for good: a later DRIVER_OK starts nothing. It
 // may be called any number of times, from any goroutine, alongside
 // register accesses.
-func (t *MMIO) Close() {
+func (t *transport) Close() {
 	t.life.Lock()
 	defer t.life.Unlock()
 	t.stopDevice()
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
+}
+
+// featuresFixed: the driver's features are settled at FEATURES_OK
+// (modern) or DRIVER_OK (legacy, which has no FEATURES_OK).
+func (t *transport) featuresFixed() bool {
+	return t.status&(StatusFeaturesOK|StatusDriverOK) != 0
+}
+
+// queueFixed: a modern queue's registers are the driver's until DRIVER_OK
+// (virtio 1.2, 4.2.2); a legacy queue's until the device runs with it.
+func (t *transport) queueFixed(q *queueConfig) bool {
+	if t.version == Legacy {
+		return q.running
+	}
+	return t.status&StatusDriverOK != 0
 }

@@ -1,11 +1,12 @@
-// Package virtio implements the virtio-mmio transport and split virtqueues
-// that virtio devices run behind, and what those devices share: the Device
-// interface, the loop that serves a queue, scatter-gather lists over guest
-// buffers, the gate that holds a device still while the machine is
-// paused, and the saved state of a transport and its device (state.go).
-// The devices themselves live in subpackages (blk, net); a device
-// sees only its queues and guest memory, the queues only guest memory, and
-// the transport is what the guest's MMIO accesses reach.
+// Package virtio implements the transports virtio devices run behind
+// (virtio-mmio, mmio.go, and virtio-pci, pci.go, over one core,
+// transport.go), split virtqueues, and what the devices share: the
+// Device interface, the loop that serves a queue, scatter-gather lists
+// over guest buffers, the gate that holds a device still while the
+// machine is paused, and the saved state of a transport and its device
+// (state.go). The devices themselves live in subpackages (blk, net); a
+// device sees only its queues and guest memory, the queues only guest
+// memory, and the transport is what the guest's accesses reach.
 package virtio
 
 // Feature bits shared by every device (virtio 1.2, section 6).

@@ -82,22 +82,51 @@ func runExtra(action string) error {
 	return fmt.Errorf("unknown action %q", action)
 }
 
-// loadModules loads the named modules (default: the virtio-mmio and block
-// drivers) from /modules, in order.
+// loadModules loads the named modules (default: the virtio transports
+// and the block driver) from /modules, in order. virtio_mmio stands for
+// both transports: after it, virtio-pci's driver and the libraries it
+// needs are loaded where the initramfs has them (the arm64 kernel's; a
+// kernel without them runs virtio-mmio scenarios only), so that a
+// scenario's module list serves its virtio-pci variant too.
 func loadModules(names []string) error {
 	if len(names) == 0 {
 		names = []string{"virtio_mmio", "virtio_blk"}
 	}
 	for _, n := range names {
-		f, err := os.Open(filepath.Join("/modules", n+".ko"))
-		if err != nil {
+		if err := loadModule(n); err != nil {
 			return err
 		}
-		err = unix.FinitModule(int(f.Fd()), "", 0)
-		f.Close()
-		if err != nil && err != unix.EEXIST {
-			return fmt.Errorf("loading %s: %v", n, err)
+		if n != "virtio_mmio" {
+			continue
 		}
+		for _, p := range pciTransportModules {
+			if _, err := os.Stat(modulePath(p)); err != nil {
+				break
+			}
+			if err := loadModule(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pciTransportModules are virtio-pci's driver and what it needs, in load
+// order (Debian's arm64 kernel has them as modules).
+var pciTransportModules = []string{"virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci"}
+
+func modulePath(name string) string { return filepath.Join("/modules", name+".ko") }
+
+// loadModule loads /modules/NAME.ko; one already loaded is fine.
+func loadModule(n string) error {
+	f, err := os.Open(modulePath(n))
+	if err != nil {
+		return err
+	}
+	err = unix.FinitModule(int(f.Fd()), "", 0)
+	f.Close()
+	if err != nil && err != unix.EEXIST {
+		return fmt.Errorf("loading %s: %v", n, err)
 	}
 	return nil
 }

@@ -17,7 +17,9 @@
 // command line runs only those steps (the legal reads always run).
 //
 // With hostile.mode=9p on the command line it is a raw virtio-9p driver
-// instead, attacking two shares (see ninep_steps.go).
+// instead, attacking two shares (see ninep_steps.go); with
+// hostile.mode=pci it attacks the virtio-pci transport: configuration
+// space, BARs, MSI-X tables and the virtio structures (pci_steps.go).
 package main
 
 import (
@@ -108,8 +110,11 @@ func main() {
 	// not to; the device would then write where the program no longer is.
 	os.WriteFile("/proc/sys/vm/compact_unevictable_allowed", []byte("0"), 0)
 	run := run
-	if v, _ := param("hostile.mode"); v == "9p" {
+	switch v, _ := param("hostile.mode"); v {
+	case "9p":
 		run = run9p
+	case "pci":
+		run = runPCI
 	}
 	if err := run(); err != nil {
 		fmt.Printf("HOSTILE-ERROR %v\n", err)
@@ -891,10 +896,38 @@ func stepResetTwoVcpus(s, _ *dev) error {
 	// Megabytes of reads for the device to be busy with, each time it
 	// is set up again.
 	s.bigReads()
+	counts, err := onBothCPUs(2*time.Second, func(int) {
+		s.w(regStatus, 0)
+		s.w(regStatus, stAck|stDriver)
+		s.w(regDriverFeaturesSel, 0)
+		s.w(regDriverFeatures, uint32(1<<featIndirect))
+		if !s.legacy() {
+			s.w(regDriverFeaturesSel, 1)
+			s.w(regDriverFeatures, 1)
+		}
+		s.w(regStatus, s.okStatus())
+		s.queue(queueSize, s.descPA(), s.availPA(), s.usedPA())
+		s.w(regStatus, s.okStatus()|stDriverOK)
+		s.kick()
+		s.w(regStatus, 0)
+		s.w(regStatus, 0)
+	})
+	if err != nil {
+		return err
+	}
+	note(name, "cpu0 %d rounds, cpu1 %d rounds; devstatus %#x", counts[0], counts[1], s.r(regStatus))
+	s.reset()
+	note(name, "after one more reset: devstatus %#x", s.r(regStatus))
+	return nil
+}
+
+// onBothCPUs runs round over and over for d on two threads at once,
+// pinned to CPU 0 and CPU 1, and returns how many rounds each made.
+func onBothCPUs(d time.Duration, round func(cpu int)) ([]int, error) {
 	var wg sync.WaitGroup
 	counts := make([]int, 2)
 	errs := make([]error, 2)
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(d)
 	for cpu := 0; cpu < 2; cpu++ {
 		wg.Add(1)
 		go func() {
@@ -907,20 +940,7 @@ func stepResetTwoVcpus(s, _ *dev) error {
 				return
 			}
 			for time.Now().Before(deadline) {
-				s.w(regStatus, 0)
-				s.w(regStatus, stAck|stDriver)
-				s.w(regDriverFeaturesSel, 0)
-				s.w(regDriverFeatures, uint32(1<<featIndirect))
-				if !s.legacy() {
-					s.w(regDriverFeaturesSel, 1)
-					s.w(regDriverFeatures, 1)
-				}
-				s.w(regStatus, s.okStatus())
-				s.queue(queueSize, s.descPA(), s.availPA(), s.usedPA())
-				s.w(regStatus, s.okStatus()|stDriverOK)
-				s.kick()
-				s.w(regStatus, 0)
-				s.w(regStatus, 0)
+				round(cpu)
 				counts[cpu]++
 			}
 		}()
@@ -928,11 +948,8 @@ func stepResetTwoVcpus(s, _ *dev) error {
 	wg.Wait()
 	for cpu, err := range errs {
 		if err != nil {
-			return fmt.Errorf("pinning to CPU %d: %v", cpu, err)
+			return nil, fmt.Errorf("pinning to CPU %d: %v", cpu, err)
 		}
 	}
-	note(name, "cpu0 %d rounds, cpu1 %d rounds; devstatus %#x", counts[0], counts[1], s.r(regStatus))
-	s.reset()
-	note(name, "after one more reset: devstatus %#x", s.r(regStatus))
-	return nil
+	return counts, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/gokvm/gokvm/vmm/smaps"
 )
 
-// PeerPath is where `make bench PEER=...` puts kvmtool's lkvm in the
-// emulated host.
+// PeerPath is where `make bench` and `make compat` (PEER=...) put
+// kvmtool's lkvm in the emulated host.
 const PeerPath = "/bin/lkvm"
 
 // execPeer runs kvmtool in place of this process, with the HOME it keeps

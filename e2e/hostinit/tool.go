@@ -98,7 +98,7 @@ func runTool(args []string) error {
 		return rssOf(file, time.Duration(num(2))*time.Millisecond)
 	case "rrpeer": // rrpeer PORT
 		return rrPeer(int(num(1)))
-	case "lkvm": // lkvm ARGS...: the benchmark peer
+	case "lkvm": // lkvm ARGS...: kvmtool, for make bench and make compat
 		return execPeer(args[1:])
 	case "chmod", "loup", "userpeer", "fwdpeer": // see usernet.go
 		return userNetTool(args)

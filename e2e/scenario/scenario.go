@@ -95,6 +95,9 @@ type Result struct {
 	Lines     []Line
 	Stderr    string
 	ElapsedMS int64
+	// TimedOut says the safety timeout (Scenario.Timeout) ended the run:
+	// its exit status is then the kill's, not the program's own.
+	TimedOut bool `json:",omitempty"`
 	// Notes holds the output of Before/After commands and runner errors.
 	Notes []string
 	// Files holds the collected files, by their name in Collect.
@@ -244,6 +247,7 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		r.Notes = append(r.Notes, fmt.Sprintf("runner: gokvm did not exit by itself: %v", err))
 	}
 	if ctx.Err() != nil {
+		r.TimedOut = true
 		r.Notes = append(r.Notes, fmt.Sprintf("runner: killed after the %v safety timeout", timeout))
 	}
 	for _, c := range s.After {

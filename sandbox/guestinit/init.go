@@ -255,7 +255,7 @@ func checkKernel(hadModules bool) error {
 		name string
 		ok   bool
 	}{
-		{"virtio_mmio (virtio-mmio)", exists("/sys/bus/platform/drivers/virtio-mmio")},
+		{"virtio_mmio or virtio_pci (a virtio transport)", exists("/sys/bus/platform/drivers/virtio-mmio") || exists("/sys/bus/pci/drivers/virtio-pci")},
 		{"9pnet_virtio (9p over virtio)", exists("/sys/bus/virtio/drivers/9pnet_virtio")},
 		{"9p (the 9p filesystem)", hasFS("9p")},
 		{"overlay (overlayfs)", hasFS("overlay")},

@@ -28,21 +28,22 @@ mkdir -p "$cache"
 cd "$cache"
 
 # Kernel modules the test guests load (uncompressed .ko in Debian's kernel);
-# tun is for the emulated host's taps; netfs, fscache, 9pnet, 9pnet_virtio
+# virtio_pci_legacy_dev, virtio_pci_modern_dev and virtio_pci (in that
+# order) for the virtio-pci scenarios; tun is for the emulated host's taps; netfs, fscache, 9pnet, 9pnet_virtio
 # and 9p (loaded in that order) for virtio-9p; virtio_console and virtio-rng
 # for the guest's hvc0 and hwrng; vsock, vmw_vsock_virtio_transport_common
 # and vmw_vsock_virtio_transport for the guest's AF_VSOCK; vhost_iotlb,
 # vhost, tap, vhost_net and vhost_vsock for the emulated host's vhost
 # back-ends (each list in load order).
-modules="virtio_mmio virtio_blk virtio_net failover net_failover tun netfs fscache 9pnet 9pnet_virtio 9p
+modules="virtio_mmio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_net failover net_failover tun netfs fscache 9pnet 9pnet_virtio 9p
 	virtio_console virtio-rng vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
 	vhost_iotlb vhost tap vhost_net vhost_vsock"
 # The 32-bit (armhf, LPAE) guest kernel and its modules.
 modules32="virtio_mmio virtio_blk"
 # What `gokvm sandbox` loads in the arm64 guest (their dependencies come
-# from modules.dep): arm64/lib/modules/VERSION is a small /lib/modules tree
+# from modules.dep; virtio_pci for a sandbox with --virtio-transport pci): arm64/lib/modules/VERSION is a small /lib/modules tree
 # with those modules and depmod's modules.dep, for --modules.
-sandbox_modules="virtio_mmio 9pnet_virtio 9p overlay"
+sandbox_modules="virtio_mmio virtio_pci 9pnet_virtio 9p overlay"
 PATH=$PATH:/usr/sbin:/sbin
 
 complete() {

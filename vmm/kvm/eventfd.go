@@ -46,19 +46,37 @@ type ioeventfdArgs struct {
 	pad       [36]byte
 }
 
-const ioeventfdFlagDatamatch = 1 << 0
+const (
+	ioeventfdFlagDatamatch = 1 << 0
+	ioeventfdFlagDeassign  = 1 << 2
+)
 
-// IOEventFD makes a guest write of value (len bytes) to gpa signal eventfd
-// efd instead of exiting to gokvm.
+// IOEventFD makes a guest write of value (length bytes: 1, 2, 4 or 8) to
+// gpa signal eventfd efd instead of exiting to gokvm.
 func (vm *VM) IOEventFD(gpa uint64, length uint32, value uint64, efd int) error {
 	if vm.CheckExtension(CapIOEventFD) <= 0 {
 		return ErrUnsupported
 	}
-	a := ioeventfdArgs{datamatch: value, addr: gpa, len: length, fd: int32(efd), flags: ioeventfdFlagDatamatch}
+	return vm.ioeventfd(gpa, length, value, efd, 0)
+}
+
+// DeassignIOEventFD undoes IOEventFD with the same arguments: the write
+// exits to gokvm again. A device whose registers move (a PCI BAR the
+// guest reprograms) takes its notifications off the old address this way.
+func (vm *VM) DeassignIOEventFD(gpa uint64, length uint32, value uint64, efd int) error {
+	return vm.ioeventfd(gpa, length, value, efd, ioeventfdFlagDeassign)
+}
+
+func (vm *VM) ioeventfd(gpa uint64, length uint32, value uint64, efd int, flags uint32) error {
+	a := ioeventfdArgs{datamatch: value, addr: gpa, len: length, fd: int32(efd), flags: ioeventfdFlagDatamatch | flags}
 	_, err := ioctl(vm.fd, kvmIOEventFD, uintptr(unsafe.Pointer(&a)))
 	runtime.KeepAlive(&a)
 	if err != nil {
-		return fmt.Errorf("KVM_IOEVENTFD at %#x: %w", gpa, err)
+		what := "KVM_IOEVENTFD"
+		if flags&ioeventfdFlagDeassign != 0 {
+			what += " (deassign)"
+		}
+		return fmt.Errorf("%s at %#x: %w", what, gpa, err)
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ const (
 	kvmGetVcpuEvents       = 0x8040ae9f
 	kvmSetVcpuEvents       = 0x4040aea0
 	kvmGetDeviceAttr       = 0x4018aee2
+	kvmSetGSIRouting       = 0x4008ae6a
 	kvmGetStatsFD          = 0xaece // _IO(KVMIO, 0xce)
 	kvmAPIVersionSupported = 12
 )
@@ -49,6 +50,7 @@ type Capability uintptr
 const (
 	CapUserMemory    Capability = 3
 	CapNrVcpus       Capability = 9
+	CapIRQRouting    Capability = 25
 	CapIRQFD         Capability = 32
 	CapIOEventFD     Capability = 36
 	CapMaxVcpus      Capability = 66
@@ -64,12 +66,14 @@ const (
 	CapArmPtrAuthAdr Capability = 171
 	CapArmPtrAuthGen Capability = 172
 	CapArmMTE        Capability = 205
+	CapMSIDevID      Capability = 131
 	CapBinaryStatsFD Capability = 203
 )
 
 var capNames = map[Capability]string{
 	CapUserMemory:    "KVM_CAP_USER_MEMORY",
 	CapNrVcpus:       "KVM_CAP_NR_VCPUS",
+	CapIRQRouting:    "KVM_CAP_IRQ_ROUTING",
 	CapIRQFD:         "KVM_CAP_IRQFD",
 	CapIOEventFD:     "KVM_CAP_IOEVENTFD",
 	CapMaxVcpus:      "KVM_CAP_MAX_VCPUS",
@@ -86,6 +90,7 @@ var capNames = map[Capability]string{
 	CapArmPtrAuthAdr: "KVM_CAP_ARM_PTRAUTH_ADDRESS",
 	CapArmPtrAuthGen: "KVM_CAP_ARM_PTRAUTH_GENERIC",
 	CapArmMTE:        "KVM_CAP_ARM_MTE",
+	CapMSIDevID:      "KVM_CAP_MSI_DEVID",
 }
 
 func (c Capability) String() string {

@@ -10,6 +10,9 @@ const (
 	RequestCheckExtension uint32 = kvmCheckExtension
 	RequestGetOneReg      uint32 = kvmGetOneReg
 	RequestGetMPState     uint32 = kvmGetMPState
+	// A PCI function's MSI-X vector is routed when the guest programs
+	// its message.
+	RequestSetGSIRouting uint32 = kvmSetGSIRouting
 
 	// A device whose window is read-only memory in one mode and MMIO in
 	// another (a CFI flash: its array in read-array mode) maps and

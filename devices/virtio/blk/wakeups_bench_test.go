@@ -26,8 +26,8 @@ func voluntarySwitches(b *testing.B) int64 {
 
 // BenchmarkNotifiedRead drives a disk as KVM does: the "vcpu" signals the
 // queue's ioeventfd (a real eventfd, as machine.WatchWrite makes it), the
-// device is created through Spec so its notification forwarder and
-// serving goroutine are the machine's, a 4 KiB read is served from a real
+// device is created through Spec so its serving goroutine waits on that
+// eventfd as the machine's does (virtio.Kick), a 4 KiB read is served from a real
 // file, and the "vcpu" waits for the interrupt. It reports the host's
 // voluntary context switches per request, the wakeups make bench counts.
 //

@@ -213,12 +213,8 @@ func (c *Console) receive(env virtio.ActivateEnv, stop <-chan struct{}) {
 				return
 			}
 			pass.Leave()
-			if !more {
-				select {
-				case <-stop:
-					return
-				case <-kick:
-				}
+			if !more && !kick.Wait(stop) {
+				return
 			}
 			continue
 		}
@@ -234,7 +230,7 @@ func (c *Console) receive(env virtio.ActivateEnv, stop <-chan struct{}) {
 			return
 		}
 		if q.ShouldInterrupt() {
-			env.Interrupt()
+			env.Interrupt(receiveq)
 		}
 		pass.Leave()
 	}

@@ -253,7 +253,7 @@ func TestResetDuringIO(t *testing.T) {
 func TestSpecPumpsInput(t *testing.T) {
 	pr, pw := io.Pipe()
 	out := &syncBuffer{}
-	spec := Spec("virtio-console", virtio.Modern, out, pr, nil)
+	spec := Spec("virtio-console", virtio.MMIOSpecs(virtio.Modern), out, pr, nil)
 	d := virtiotest.NewFromSpec(t, spec, nil)
 	dev := d.Dev
 	if _, ok := dev.(vmm.Pauser); !ok {

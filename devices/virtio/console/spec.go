@@ -15,12 +15,12 @@ import (
 // guest's hvc0: what the guest writes goes to out, and in (when not nil)
 // is read from the time the machine starts and fed to the guest once its
 // driver offers buffers (the guest loads virtio_console as a module).
-func Spec(name string, version virtio.TransportVersion, out io.Writer, in io.Reader, logger *log.Logger) vmm.DeviceSpec {
+func Spec(name string, transport virtio.SpecFunc, out io.Writer, in io.Reader, logger *log.Logger) vmm.DeviceSpec {
 	dev := New(out, logger)
-	spec := virtio.Spec(name, version, dev)
-	transport := spec.New
+	spec := transport(name, dev)
+	newTransport := spec.New
 	spec.New = func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
-		t, err := transport(env)
+		t, err := newTransport(env)
 		if err != nil {
 			return nil, err
 		}

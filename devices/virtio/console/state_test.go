@@ -34,7 +34,7 @@ func TestStateKeepsInput(t *testing.T) {
 				t.Fatalf("the saved state %s: %v", state, err)
 			}
 			out2 := &syncBuffer{}
-			n, err := d.RestoreFromSpec(Spec("virtio-console", v, out2, nil, nil), nil, state)
+			n, err := d.RestoreFromSpec(Spec("virtio-console", virtio.MMIOSpecs(v), out2, nil, nil), nil, state)
 			if err != nil {
 				t.Fatalf("restoring: %v", err)
 			}

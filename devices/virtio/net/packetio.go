@@ -43,16 +43,35 @@ type fileIO struct {
 	rc        syscall.RawConn
 	tap       *Tap // nil for a socketpair
 	closeOnce sync.Once
+
+	// rd and wr are a read's and a write's arguments and results, for
+	// the functions RawConn calls with the descriptor: made once, so
+	// that a frame costs no allocation (a closure per call would
+	// escape, with what it captures).
+	rd struct {
+		sync.Mutex
+		fn  func(fd uintptr) bool
+		buf []byte
+		n   int
+		err error
+	}
+	wr struct {
+		sync.Mutex
+		fn   func(fd uintptr) bool
+		segs []unix.Iovec
+		err  error
+	}
 }
 
 // NewTapIO makes the tap a PacketIO, which owns it from then on: closing
 // the PacketIO closes the tap.
 func NewTapIO(t *Tap) (PacketIO, error) {
-	rc, err := t.File().SyscallConn()
+	p, err := newFileIO(t.File())
 	if err != nil {
 		return nil, err
 	}
-	return &fileIO{f: t.File(), rc: rc, tap: t}, nil
+	p.tap = t
+	return p, nil
 }
 
 // newFileIO wraps a non-blocking packet file (tests use a socketpair).
@@ -61,20 +80,28 @@ func newFileIO(f *os.File) (*fileIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fileIO{f: f, rc: rc}, nil
+	p := &fileIO{f: f, rc: rc}
+	p.rd.fn, p.wr.fn = p.readFD, p.writeFD
+	return p, nil
 }
 
 func (p *fileIO) ReadPacket(buf []byte) (int, error) {
-	var n int
-	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), buf)
-		return rerr != unix.EAGAIN
-	})
+	p.rd.Lock()
+	defer p.rd.Unlock()
+	p.rd.buf = buf
+	err := p.rc.Read(p.rd.fn)
+	n, rerr := p.rd.n, p.rd.err
+	p.rd.buf, p.rd.err = nil, nil
 	if err != nil {
 		return 0, err
 	}
 	return n, rerr
+}
+
+// readFD is ReadPacket's read, p.rd held.
+func (p *fileIO) readFD(fd uintptr) bool {
+	p.rd.n, p.rd.err = unix.Read(int(fd), p.rd.buf)
+	return p.rd.err != unix.EAGAIN
 }
 
 func (p *fileIO) WritePacket(iov *virtio.IOVecs) error {
@@ -85,21 +112,29 @@ func (p *fileIO) WritePacket(iov *virtio.IOVecs) error {
 	if len(segs) > virtio.MaxIOV {
 		return fmt.Errorf("%d segments, more than %d", len(segs), virtio.MaxIOV)
 	}
-	var werr error
-	err := p.rc.Write(func(fd uintptr) bool {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&segs[0])), uintptr(len(segs)))
-		if e == unix.EAGAIN {
-			return false
-		}
-		if e != 0 {
-			werr = e
-		}
-		return true
-	})
+	p.wr.Lock()
+	defer p.wr.Unlock()
+	p.wr.segs = segs
+	err := p.rc.Write(p.wr.fn)
+	werr := p.wr.err
+	p.wr.segs, p.wr.err = nil, nil
 	if err != nil {
 		return err
 	}
 	return werr
+}
+
+// writeFD is WritePacket's write, p.wr held.
+func (p *fileIO) writeFD(fd uintptr) bool {
+	segs := p.wr.segs
+	_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&segs[0])), uintptr(len(segs)))
+	if e == unix.EAGAIN {
+		return false
+	}
+	if e != 0 {
+		p.wr.err = e
+	}
+	return true
 }
 
 func (p *fileIO) SetOffload(flags uint) error {

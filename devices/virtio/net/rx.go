@@ -55,7 +55,7 @@ func (n *Net) rxLoop(env virtio.ActivateEnv, stop <-chan struct{}, first []byte)
 		// the rings or nowhere, never held as well.
 		n.hold(nil)
 		if q.ShouldInterrupt() {
-			env.Interrupt()
+			env.Interrupt(netRX)
 		}
 		pass.Leave()
 	}
@@ -97,17 +97,15 @@ func (n *Net) read(buf []byte, stop <-chan struct{}) (int, bool) {
 // (the available index the device saw when it ran out), outside the gate
 // while it waits for a kick. It returns false when the device stops
 // first; the caller is then outside the gate.
-func (n *Net) waitBuffers(q *virtio.Queue, kick <-chan struct{}, pass *virtio.Pass, stop <-chan struct{}, seen uint16) (bool, error) {
+func (n *Net) waitBuffers(q *virtio.Queue, kick *virtio.Kick, pass *virtio.Pass, stop <-chan struct{}, seen uint16) (bool, error) {
 	for {
 		more, err := q.EnableNotificationsAt(seen)
 		if err != nil || more {
 			return err == nil, err
 		}
 		pass.Leave()
-		select {
-		case <-stop:
+		if !kick.Wait(stop) {
 			return false, nil
-		case <-kick:
 		}
 		if !pass.Enter(stop) {
 			return false, nil
@@ -123,7 +121,7 @@ func (n *Net) waitBuffers(q *virtio.Queue, kick <-chan struct{}, pass *virtio.Pa
 // none of it in its rings and all of it held (the device's saved state).
 // deliver returns false, outside the gate, when the device stops while it
 // waits for buffers.
-func (n *Net) deliver(q *virtio.Queue, kick <-chan struct{}, pass *virtio.Pass, stop <-chan struct{}, c *virtio.Chain, frame []byte) (bool, error) {
+func (n *Net) deliver(q *virtio.Queue, kick *virtio.Kick, pass *virtio.Pass, stop <-chan struct{}, c *virtio.Chain, frame []byte) (bool, error) {
 	for {
 		done, seen, err := n.place(q, c, frame)
 		if err != nil || done {

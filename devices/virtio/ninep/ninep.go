@@ -381,12 +381,7 @@ func (s *session) serveQueue(saved *State) {
 	kick := s.env.Kicks[0]
 	var c virtio.Chain
 	var tbuf []byte
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-kick:
-		}
+	for kick.Wait(s.stop) {
 		for {
 			if !s.waitFor(func() bool { return !s.hold && len(s.pending) < s.inFlightLimit() }) {
 				return
@@ -428,7 +423,7 @@ func (s *session) serveQueue(saved *State) {
 			// meanwhile, and tell the driver about what was used.
 			more, err := s.q.EnableNotifications()
 			if err == nil && !more && s.q.ShouldInterrupt() {
-				s.env.Interrupt()
+				s.env.Interrupt(0)
 			}
 			s.mu.Unlock()
 			pass.Leave()
@@ -695,7 +690,7 @@ func (s *session) answer(msg []byte, tag uint16, tooBig bool) error {
 	}
 	err := s.reply(r.head, r.writable, msg)
 	if err == nil && s.q.ShouldInterrupt() {
-		s.env.Interrupt()
+		s.env.Interrupt(0)
 	}
 	return err
 }

@@ -121,12 +121,7 @@ func (r *RNG) serve(env virtio.ActivateEnv, stop <-chan struct{}) {
 	defer env.Recover("request queue")
 	q, kick := env.Queues[0], env.Kicks[0]
 	var c virtio.Chain
-	for {
-		select {
-		case <-stop:
-			return
-		case <-kick:
-		}
+	for kick.Wait(stop) {
 		for {
 			if !pass.Enter(stop) {
 				return
@@ -138,7 +133,7 @@ func (r *RNG) serve(env virtio.ActivateEnv, stop <-chan struct{}) {
 				return
 			}
 			if q.ShouldInterrupt() {
-				env.Interrupt()
+				env.Interrupt(0)
 			}
 			pass.Leave()
 			if !more {

@@ -178,7 +178,7 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 			r.calls[i].signal()
 		}
 		r.wg.Add(1)
-		go r.interrupts(env, r.calls[i], stop)
+		go r.interrupts(env, r.queues[i], r.calls[i], stop)
 	}
 	if env.Restored && r.attached {
 		// The driver's notifications to the saved kernel after it was
@@ -194,9 +194,10 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 	return nil
 }
 
-// interrupts raises the transport's interrupt each time the kernel
-// signals used buffers on a ring, inside the Gate (held while paused).
-func (r *Rings) interrupts(env virtio.ActivateEnv, call *eventFD, stop <-chan struct{}) {
+// interrupts raises the transport's interrupt for queue each time the
+// kernel signals used buffers on its ring, inside the Gate (held while
+// paused).
+func (r *Rings) interrupts(env virtio.ActivateEnv, queue int, call *eventFD, stop <-chan struct{}) {
 	defer r.wg.Done()
 	pass := env.Gate.Pass()
 	defer pass.Release()
@@ -208,7 +209,7 @@ func (r *Rings) interrupts(env virtio.ActivateEnv, call *eventFD, stop <-chan st
 			go r.detachBroken(stop)
 			return
 		}
-		env.Interrupt()
+		env.Interrupt(queue)
 		pass.Leave()
 	}
 }
@@ -236,18 +237,13 @@ func (r *Rings) detachBroken(stop <-chan struct{}) {
 
 // forwardKicks passes the driver's notifications, arriving as MMIO
 // writes, to the ring's kick eventfd.
-func (r *Rings) forwardKicks(env virtio.ActivateEnv, kicks <-chan struct{}, kick *eventFD, stop <-chan struct{}) {
+func (r *Rings) forwardKicks(env virtio.ActivateEnv, kicks *virtio.Kick, kick *eventFD, stop <-chan struct{}) {
 	defer r.wg.Done()
 	defer env.Recover(r.name + " notifications")
-	for {
-		select {
-		case <-stop:
+	for kicks.Wait(stop) {
+		if err := kick.signal(); err != nil {
+			env.Fail(fmt.Errorf("%s: notification: %w", r.name, err))
 			return
-		case <-kicks:
-			if err := kick.signal(); err != nil {
-				env.Fail(fmt.Errorf("%s: notification: %w", r.name, err))
-				return
-			}
 		}
 	}
 }

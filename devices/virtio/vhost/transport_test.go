@@ -10,12 +10,13 @@ import (
 )
 
 // rawNote is a notification backed by a descriptor (vmm.EventFDNotification)
-// that records whether anyone waited on it.
+// that records whether anyone waited on it or signalled it.
 type rawNote struct {
-	fd     int
-	mu     sync.Mutex
-	waited bool
-	closed chan struct{}
+	fd        int
+	mu        sync.Mutex
+	waited    bool
+	signalled int
+	closed    chan struct{}
 }
 
 func (n *rawNote) EventFD() int { return n.fd }
@@ -25,6 +26,12 @@ func (n *rawNote) Wait() error {
 	n.mu.Unlock()
 	<-n.closed
 	return vmm.ErrUnsupported
+}
+func (n *rawNote) Signal() error {
+	n.mu.Lock()
+	n.signalled++
+	n.mu.Unlock()
+	return nil
 }
 func (n *rawNote) Close() error {
 	select {
@@ -36,8 +43,11 @@ func (n *rawNote) Close() error {
 }
 
 // TestNotifyFDs: the transport hands an FDNotified device the raw
-// eventfds of the queues it listed, starts no forwarder on them, and
-// forwards the others as kicks; without ioeventfds every entry is -1.
+// eventfds of the queues it listed and waits on none of them itself
+// (queue 2's is the device's to wait on, through its Kick, and this
+// device serves none); a notification of a listed queue that arrives as
+// an MMIO write is signalled into its eventfd, for the kernel. Without
+// ioeventfds every entry is -1.
 func TestNotifyFDs(t *testing.T) {
 	dev := &translating{t: t}
 	notes := map[uint32]*rawNote{}
@@ -53,15 +63,27 @@ func TestNotifyFDs(t *testing.T) {
 	if dev.activated != 1 {
 		t.Fatalf("activated %d times", dev.activated)
 	}
+	d.SelectQueue(1)
+	d.Kick()
 	d.Close()
 	for q, n := range notes {
 		n.mu.Lock()
-		waited := n.waited
+		waited, signalled := n.waited, n.signalled
 		n.mu.Unlock()
-		if want := q == 2; waited != want {
-			t.Errorf("queue %d: a forwarder waited on its notification: %v, want %v", q, waited, want)
+		if waited {
+			t.Errorf("queue %d: gokvm waited on its notification", q)
+		}
+		if want := b2i(q == 1); signalled != want {
+			t.Errorf("queue %d: signalled %d times by MMIO kicks, want %d", q, signalled, want)
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // recording records the NotifyFDs a device is activated with.

@@ -1,8 +1,9 @@
 // Package virtiotest is a guest's virtio driver for tests: written against
-// simulated guest memory, it sets a virtio-mmio transport up through its
-// registers only, the way Linux's virtio_mmio driver does, then makes
-// chains available, kicks, and waits for used buffers. The tests of the
-// transport and of every device use it; only tests may import it.
+// simulated guest memory, it sets a transport up through its registers
+// only, the way Linux's virtio_mmio driver (or, with NewPCI, its
+// virtio_pci driver) does, then makes chains available, kicks, and waits
+// for used buffers. The tests of the transports and of every device use
+// it; only tests may import it.
 package virtiotest
 
 import (
@@ -46,6 +47,10 @@ type Driver struct {
 	// OnPulse, when set before the device runs, is called for each
 	// interrupt as well (a benchmark signals a real irqfd with it).
 	OnPulse func()
+
+	// tr is the transport's register-level driver: virtio-mmio's by
+	// default, virtio-pci's with NewPCI.
+	tr transportDriver
 
 	qsize uint16
 	rings []ring
@@ -109,7 +114,7 @@ func (d *Driver) attachSpec(spec vmm.DeviceSpec, watch func(offset uint64, value
 }
 
 func newDriver(t testing.TB) *Driver {
-	return &Driver{
+	d := &Driver{
 		T:     t,
 		Mem:   memory.NewGuestMemoryFromSlice(RAMBase, make([]byte, RAMSize)),
 		IRQs:  make(chan struct{}, 1024),
@@ -117,6 +122,8 @@ func newDriver(t testing.TB) *Driver {
 		rings: make([]ring, 1),
 		log:   logBuffer{t: t},
 	}
+	d.tr = mmioDriver{d}
+	return d
 }
 
 // pulse is the transport's interrupt.
@@ -188,24 +195,18 @@ func (d *Driver) SetupFeatures(qsize uint16, features uint64) {
 // setup is Setup with the driver's features chosen from those offered;
 // strict fails the test when the device refuses them.
 func (d *Driver) setup(qsize uint16, choose func(offered uint64) uint64, strict bool) {
-	d.Write32(virtio.RegStatus, 0)
-	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge)
-	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver)
-	var offered uint64
-	for sel := uint32(0); sel < 2; sel++ {
-		d.Write32(virtio.RegDeviceFeaturesSel, sel)
-		offered |= uint64(d.Read32(virtio.RegDeviceFeatures)) << (32 * sel)
-	}
-	want := choose(offered)
+	tr := d.tr
+	tr.setStatus(0)
+	tr.setStatus(virtio.StatusAcknowledge)
+	tr.setStatus(virtio.StatusAcknowledge | virtio.StatusDriver)
+	want := choose(tr.offered())
 	d.WriteFeatures(want)
-	legacy := d.Read32(virtio.RegVersion) == uint32(virtio.Legacy)
+	legacy := tr.legacy()
 	if !legacy {
-		d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusFeaturesOK)
-		if strict && d.Read32(virtio.RegStatus)&virtio.StatusFeaturesOK == 0 {
+		tr.setStatus(virtio.StatusAcknowledge | virtio.StatusDriver | virtio.StatusFeaturesOK)
+		if strict && tr.status()&virtio.StatusFeaturesOK == 0 {
 			d.T.Fatalf("device refused features %#x", want)
 		}
-	} else {
-		d.Write32(virtio.RegGuestPageSize, 4096)
 	}
 	d.qsize = qsize
 	// Fresh rings, as a driver allocates them zeroed.
@@ -214,8 +215,7 @@ func (d *Driver) setup(qsize uint16, choose func(offered uint64) uint64, strict 
 	}
 	d.rings = d.rings[:0]
 	for i := 0; ; i++ {
-		d.Write32(virtio.RegQueueSel, uint32(i))
-		max := d.Read32(virtio.RegQueueNumMax)
+		max := tr.queueMax(i)
 		if max == 0 {
 			break // no such queue
 		}
@@ -223,59 +223,48 @@ func (d *Driver) setup(qsize uint16, choose func(offered uint64) uint64, strict 
 			d.T.Fatalf("more than %d queues", ringsSize/ringSpan)
 		}
 		if max < uint32(qsize) {
-			d.T.Fatalf("QueueNumMax %d < %d", max, qsize)
+			d.T.Fatalf("the queue's largest size %d < %d", max, qsize)
 		}
 		d.rings = append(d.rings, ring{})
 		r := &d.rings[i]
 		base := RAMBase + uint64(i)*ringSpan
-		d.Write32(virtio.RegQueueNum, uint32(qsize))
 		if legacy {
 			r.desc = base
 			r.avail = r.desc + 16*uint64(qsize)
 			r.used = (r.avail + 6 + 2*uint64(qsize) + 4095) &^ 4095
-			d.Write32(virtio.RegQueueAlign, 4096)
-			d.Write32(virtio.RegQueuePFN, uint32(r.desc/4096))
 		} else {
 			r.desc, r.avail, r.used = base, base+0x4000, base+0x8000
-			d.Write32(virtio.RegQueueDescLow, uint32(r.desc))
-			d.Write32(virtio.RegQueueDescHigh, uint32(r.desc>>32))
-			d.Write32(virtio.RegQueueDriverLow, uint32(r.avail))
-			d.Write32(virtio.RegQueueDriverHigh, 0)
-			d.Write32(virtio.RegQueueDeviceLow, uint32(r.used))
-			d.Write32(virtio.RegQueueDeviceHigh, 0)
-			d.Write32(virtio.RegQueueReady, 1)
 		}
+		tr.setupQueue(i, qsize, r)
 	}
 	if len(d.rings) == 0 {
 		d.T.Fatalf("the device has no queue")
 	}
 	d.cur = 0
 	if legacy {
-		d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusDriverOK)
+		tr.setStatus(virtio.StatusAcknowledge | virtio.StatusDriver | virtio.StatusDriverOK)
 		return
 	}
-	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge|virtio.StatusDriver|virtio.StatusFeaturesOK|virtio.StatusDriverOK)
-	if s := d.Read32(virtio.RegStatus); strict && s&virtio.StatusDeviceNeedsReset != 0 {
+	tr.setStatus(virtio.StatusAcknowledge | virtio.StatusDriver | virtio.StatusFeaturesOK | virtio.StatusDriverOK)
+	if s := tr.status(); strict && s&virtio.StatusDeviceNeedsReset != 0 {
 		d.T.Fatalf("device needs reset right after setup (status %#x)", s)
 	}
 }
 
 // WriteFeatures writes the driver's features, both 32-bit words, whether
 // the device offered them or not.
-func (d *Driver) WriteFeatures(f uint64) {
-	for sel := uint32(0); sel < 2; sel++ {
-		d.Write32(virtio.RegDriverFeaturesSel, sel)
-		d.Write32(virtio.RegDriverFeatures, uint32(f>>(32*sel)))
-	}
-}
+func (d *Driver) WriteFeatures(f uint64) { d.tr.writeFeatures(f) }
+
+// Status is the device status register.
+func (d *Driver) Status() uint32 { return d.tr.status() }
 
 // WaitStatus waits (up to 5 seconds, then fails the test) until the
 // device status has bit set.
 func (d *Driver) WaitStatus(bit uint32) {
 	deadline := time.Now().Add(5 * time.Second)
-	for d.Read32(virtio.RegStatus)&bit == 0 {
+	for d.Status()&bit == 0 {
 		if time.Now().After(deadline) {
-			d.T.Fatalf("status %#x never got %#x", d.Read32(virtio.RegStatus), bit)
+			d.T.Fatalf("status %#x never got %#x", d.Status(), bit)
 		}
 		time.Sleep(time.Millisecond)
 	}

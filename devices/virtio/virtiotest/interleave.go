@@ -281,8 +281,8 @@ func (f *fuzzer) drain(q int, timeout time.Duration) {
 	}
 }
 
-// reset writes 0 to Status, as a vcpu does.
-func (d *Driver) reset() { d.Write32(virtio.RegStatus, 0) }
+// reset writes 0 to the device status, as a vcpu does.
+func (d *Driver) reset() { d.tr.setStatus(0) }
 
 // parallel runs fns at once and waits for them.
 func parallel(fns ...func()) {

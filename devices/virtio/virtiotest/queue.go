@@ -161,8 +161,9 @@ func (d *Driver) SetAvailFlags(f uint16) {
 	}
 }
 
-// Kick notifies the selected queue through QueueNotify.
-func (d *Driver) Kick() { d.Write32(virtio.RegQueueNotify, uint32(d.cur)) }
+// Kick notifies the selected queue (virtio-mmio's QueueNotify, virtio-pci's
+// doorbell).
+func (d *Driver) Kick() { d.tr.kick(d.cur) }
 
 // UsedIdx is the selected queue's used index as the device published it.
 func (d *Driver) UsedIdx() uint16 {
@@ -180,7 +181,7 @@ func (d *Driver) Wait(n int) []Used {
 	deadline := time.Now().Add(5 * time.Second)
 	for d.Pending() < n {
 		if time.Now().After(deadline) {
-			d.T.Fatalf("device completed %d of %d requests (status %#x)", d.Pending(), n, d.Read32(virtio.RegStatus))
+			d.T.Fatalf("device completed %d of %d requests (status %#x)", d.Pending(), n, d.Status())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -11,8 +11,8 @@ import (
 // DEVICE_NEEDS_RESET on a modern transport. A legacy transport has no
 // such bit; the transport is asked instead (virtio.MMIO.NeedsReset).
 func (d *Driver) NeedsReset() bool {
-	if d.Read32(virtio.RegVersion) != uint32(virtio.Legacy) {
-		return d.Read32(virtio.RegStatus)&virtio.StatusDeviceNeedsReset != 0
+	if !d.tr.legacy() {
+		return d.Status()&virtio.StatusDeviceNeedsReset != 0
 	}
 	t, ok := d.Dev.(interface{ NeedsReset() bool })
 	if !ok {
@@ -27,7 +27,7 @@ func (d *Driver) WaitNeedsReset() {
 	deadline := time.Now().Add(5 * time.Second)
 	for !d.NeedsReset() {
 		if time.Now().After(deadline) {
-			d.T.Fatalf("the device never needed a reset (status %#x)", d.Read32(virtio.RegStatus))
+			d.T.Fatalf("the device never needed a reset (status %#x)", d.Status())
 		}
 		time.Sleep(time.Millisecond)
 	}

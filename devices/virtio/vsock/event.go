@@ -62,7 +62,7 @@ func (v *Vsock) sendTransportReset(env virtio.ActivateEnv, stop <-chan struct{})
 		return
 	}
 	if q.ShouldInterrupt() {
-		env.Interrupt()
+		env.Interrupt(queueEvent)
 	}
 }
 

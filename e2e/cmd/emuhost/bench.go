@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,11 +74,7 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 	// virtio-mmio as a module, which is what gokvm offers too.
 	args := append(common, "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", c.host.GIC))
 	args = append(args, devices...)
-	if harness.Direct() {
-		s.Program, s.Args = c.peerBin, args
-	} else {
-		s.Program, s.Args = c.tool, append([]string{"lkvm"}, args...)
-	}
+	s.Program, s.Args = peerCommand(c.tool, c.peerBin, args)
 	return s
 }
 
@@ -527,17 +522,9 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 			ss[i].Before = append([][]string{{c.tool, "writefile", "/sys/module/kvm/parameters/halt_poll_ns", c.haltPoll}}, ss[i].Before...)
 		}
 	}
-	where := "directly on this arm64 host"
-	var res map[string]scenario.Result
-	if harness.Direct() {
-		res = harness.RunDirect(b, ss)
-	} else {
-		where = fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
-		defer cancel()
-		if res, err = harness.RunEmulated(ctx, b, host, ss, nil); err != nil {
-			return err
-		}
+	res, where, err := runScenarios(b, host, ss, 60*time.Minute)
+	if err != nil {
+		return err
 	}
 	if profile != "" {
 		if err := saveProfiles(profile, b.Gokvm, res); err != nil {

@@ -17,14 +17,18 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
 func main() {
 	gic := flag.Int("gic", 3, "GIC version of the emulated host (3 or 2)")
 	bench := flag.Bool("bench", false, "measure boot figures and print a table")
+	compat := flag.Bool("compat", false, "run each compatibility case under kvmtool (--peer) and gokvm with the same options and print a table")
+	compatOut := flag.String("compat-out", "", "with --compat: also write the table to this file")
+	compatTimeout := flag.Duration("compat-timeout", 3*time.Minute, "with --compat: kill a run still going after this; it fails")
 	runs := flag.Int("runs", 5, "boots per VMM for the boot figures with --bench")
 	rounds := flag.Int("rounds", 3, "runs per VMM of each I/O workload with --bench")
-	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm")
+	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm; with --compat: the kvmtool to compare with")
 	profile := flag.String("profile", "", "with --bench: write a CPU profile of each gokvm run (GOKVM_CPUPROFILE) into this directory")
 	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
 	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox)")
@@ -33,6 +37,18 @@ func main() {
 	repeat := flag.Int("repeat", 0, "boot the guest this many times in one emulated host and report each run")
 	params := flag.String("params", "", "the guest's command line (default: a boot that reports what it sees and powers off; quiet with --repeat)")
 	flag.Parse()
+	var err error
+	if *peer != "" {
+		if *peer, err = filepath.Abs(*peer); err == nil {
+			_, err = os.Stat(*peer)
+		}
+		if err != nil {
+			fatal(fmt.Errorf("--peer: %w", err))
+		}
+	}
+	if *compat && *peer == "" {
+		fatal(fmt.Errorf("--compat needs --peer, the kvmtool (lkvm) to compare gokvm with"))
+	}
 	dir, err := os.MkdirTemp("", "gokvm-emuhost")
 	if err != nil {
 		fatal(err)
@@ -43,19 +59,23 @@ func main() {
 		fatal(err)
 	}
 	host := harness.Host{GIC: *gic, CPU: *cpu}
+	if *compat {
+		regressions, err := runCompat(b, host, *peer, *compatTimeout, *compatOut)
+		if err != nil {
+			fatal(err)
+		}
+		if regressions > 0 {
+			fmt.Fprintf(os.Stderr, "emuhost: gokvm fails %d case(s) kvmtool passes\n", regressions)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		return
+	}
 	if *bench {
 		var re *regexp.Regexp
 		if *only != "" {
 			if re, err = regexp.Compile(*only); err != nil {
 				fatal(err)
-			}
-		}
-		if *peer != "" {
-			if *peer, err = filepath.Abs(*peer); err == nil {
-				_, err = os.Stat(*peer)
-			}
-			if err != nil {
-				fatal(fmt.Errorf("--peer: %w", err))
 			}
 		}
 		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, re); err != nil {
@@ -125,4 +145,18 @@ func removeSerialArgs(args []string) []string {
 		out = append(out, args[i])
 	}
 	return out
+}
+
+// runScenarios runs ss directly on an arm64 host with /dev/kvm, or else in
+// one emulated host given limit in all, and says where. On an error the
+// results that came back before it are returned with it.
+func runScenarios(b *harness.Build, host harness.Host, ss []scenario.Scenario, limit time.Duration) (map[string]scenario.Result, string, error) {
+	if harness.Direct() {
+		return harness.RunDirect(b, ss), "directly on this arm64 host", nil
+	}
+	where := fmt.Sprintf("in the emulated arm64 host (%s TCG, GICv%d, -cpu %s)", harness.QEMUVersion(), host.GIC, host.CPUModel())
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	res, err := harness.RunEmulated(ctx, b, host, ss, nil)
+	return res, where, err
 }
