@@ -92,7 +92,8 @@ test: deps kernels vet build
 # Boot, disk, network, 9p and sandbox figures in one emulated host (or
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
 # beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
-# ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox, warm);
+# ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox, warm,
+# disk-pci, net-pci: disk and net over virtio-pci for both VMMs);
 # PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE).
 bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \

@@ -40,6 +40,10 @@ type benchConfig struct {
 	// before each run: how long a vcpu whose guest waits spins in
 	// KVM_RUN before it sleeps (both VMMs are subject to it).
 	haltPoll string
+	// transport is "pci" for the workloads over virtio-pci (disk-pci,
+	// net-pci), both VMMs with the host's MSI controller; "" is
+	// virtio-mmio.
+	transport string
 }
 
 // Workload sizes.
@@ -61,6 +65,16 @@ func guestLine(actions string) string {
 // -n, --9p).
 func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions string, devices ...string) scenario.Scenario {
 	common := []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", strconv.Itoa(mem), "-c", "1", "-p", guestLine(actions)}
+	if c.transport == "pci" {
+		name += "-pci"
+		// kvmtool's arm64 default, with MSI-X through the GICv3's ITS or
+		// the GICv2m frame; both VMMs alike.
+		irqchip := "gicv3-its"
+		if c.host.GIC == 2 {
+			irqchip = "gicv2m"
+		}
+		common = append(common, "--virtio-transport", "pci", "--irqchip", irqchip)
+	}
 	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks}
 	if !v.peer {
 		s.Args = append(append(common, "--stats"), devices...)
@@ -70,9 +84,11 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 		}
 		return s
 	}
-	// kvmtool on arm64 defaults to virtio-pci; Debian's kernel has
-	// virtio-mmio as a module, which is what gokvm offers too.
-	args := append(common, "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", c.host.GIC))
+	args := common
+	if c.transport == "" {
+		// kvmtool on arm64 defaults to virtio-pci; gokvm to virtio-mmio.
+		args = append(args, "--virtio-transport", "mmio", "--irqchip", fmt.Sprintf("gicv%d", c.host.GIC))
+	}
 	args = append(args, devices...)
 	s.Program, s.Args = peerCommand(c.tool, c.peerBin, args)
 	return s
@@ -265,8 +281,12 @@ func (c *benchConfig) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
 		},
 	}
 	ss := c.alternate(c.rounds, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		modules := "virtio_mmio"
+		if c.transport == "pci" {
+			modules = "virtio_pci_legacy_dev:virtio_pci_modern_dev:virtio_pci"
+		}
 		s := c.scenario(v, fmt.Sprintf("%s-%d", kind, i), 512,
-			"modules:virtio_mmio:failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,"+bracket(phases)+",poweroff",
+			"modules:"+modules+":failover:net_failover:virtio_net,netup:eth0:169.254.1.2/24,"+bracket(phases)+",poweroff",
 			"-n", "mode=tap,tapif=tapb0"+opt)
 		s.Before = [][]string{{c.tool, "mktap", "tapb0", "169.254.1.1/24"}}
 		s.Background = [][]string{{c.tool, "netpeer", "2", fmt.Sprint(benchNetMiB)}, {c.tool, "rrpeer", "5003"}}
@@ -506,6 +526,8 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		{"9p", c.ninepWorkload},
 		{"sandbox", c.sandboxWorkload},
 		{"warm", c.warmWorkload},
+		{"disk-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().diskWorkload() }},
+		{"net-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().netWorkload(false) }},
 	} {
 		if only != nil && !only.MatchString(mk.name) {
 			continue
@@ -570,4 +592,28 @@ func saveProfiles(dir, gokvm string, res map[string]scenario.Result) error {
 	}
 	fmt.Printf("CPU profiles of gokvm's runs are in %s (go tool pprof %s/gokvm %s/NAME.prof)\n\n", dir, dir, dir)
 	return nil
+}
+
+// overPCI is c for the workloads over virtio-pci: their scenarios' names
+// end in -pci and their tables' titles say so.
+func (c *benchConfig) overPCI() *pciBench {
+	p := *c
+	p.transport = "pci"
+	return &pciBench{&p}
+}
+
+// pciBench makes a workload over virtio-pci, titled so.
+type pciBench struct{ c *benchConfig }
+
+func (p *pciBench) diskWorkload() (*workload, []scenario.Scenario) {
+	return p.titled(p.c.diskWorkload())
+}
+
+func (p *pciBench) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
+	return p.titled(p.c.netWorkload(vhost))
+}
+
+func (p *pciBench) titled(w *workload, ss []scenario.Scenario) (*workload, []scenario.Scenario) {
+	w.title = "over virtio-pci (MSI-X), " + w.title
+	return w, ss
 }

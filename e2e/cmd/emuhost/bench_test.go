@@ -1,0 +1,61 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gokvm/gokvm/e2e/harness"
+	"github.com/gokvm/gokvm/e2e/scenario"
+)
+
+// TestBenchOverPCI: the disk-pci and net-pci workloads give both VMMs the
+// same virtio-pci transport and MSI controller, load virtio_pci in the
+// guest, and name their scenarios apart from the virtio-mmio ones.
+func TestBenchOverPCI(t *testing.T) {
+	for _, gic := range []int{3, 2} {
+		c := &benchConfig{host: harness.Host{GIC: gic}, rounds: 1, tool: "/init", peerBin: "/bin/lkvm",
+			vmms: []vmmUnderTest{{label: "gokvm"}, {label: "kvmtool", peer: true}}}
+		want := []string{"--virtio-transport", "pci", "--irqchip", map[int]string{3: "gicv3-its", 2: "gicv2m"}[gic]}
+		mmio, _ := c.diskWorkload()
+		for _, mk := range []func() (*workload, []string){
+			func() (*workload, []string) { w, ss := c.overPCI().diskWorkload(); return w, names(ss, want, t) },
+			func() (*workload, []string) { w, ss := c.overPCI().netWorkload(false); return w, names(ss, want, t) },
+		} {
+			w, ns := mk()
+			if !strings.HasPrefix(w.title, "over virtio-pci") {
+				t.Errorf("title %q does not say virtio-pci", w.title)
+			}
+			for _, n := range ns {
+				if !strings.HasSuffix(n, "-pci") || slices.Contains(mmio.runs["gokvm"], n) {
+					t.Errorf("scenario %q is not named apart from the virtio-mmio ones", n)
+				}
+			}
+		}
+		if c.transport != "" {
+			t.Errorf("overPCI changed the config it copied")
+		}
+	}
+}
+
+// names are the scenarios' names, checking each has want in its
+// arguments (kvmtool's behind hostinit's peer command) and loads
+// virtio_pci where it lists its modules.
+func names(ss []scenario.Scenario, want []string, t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, s := range ss {
+		args := strings.Join(s.Args, " ")
+		if !strings.Contains(args, strings.Join(want, " ")) {
+			t.Errorf("%s: %q lacks %q", s.Name, args, want)
+		}
+		if strings.Contains(args, "modules:") && !strings.Contains(args, "virtio_pci") {
+			t.Errorf("%s: the guest does not load virtio_pci: %q", s.Name, args)
+		}
+		if strings.Contains(args, "--virtio-transport mmio") {
+			t.Errorf("%s: still virtio-mmio: %q", s.Name, args)
+		}
+		out = append(out, s.Name)
+	}
+	return out
+}
