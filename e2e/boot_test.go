@@ -91,8 +91,12 @@ func TestGuestTimer(t *testing.T) {
 			}
 			// The host's clock must agree that the guest slept 2 s: a
 			// wrongly scaled guest timer would make it return early.
+			// The host stamps a line when it reads it, and on a loaded
+			// emulated host one line can reach it a few hundred ms
+			// late (1790 ms seen for a guest's 2.03 s), so the bound
+			// catches a scaling error, not jitter.
 			hostMS := r.LineMS("GUEST-SLEEP-END") - r.LineMS("GUEST-SLEEP-START")
-			if hostMS < 1900 {
+			if hostMS < 1500 {
 				t.Errorf("sleep 2 in the guest took only %d ms of host time", hostMS)
 			}
 		})
