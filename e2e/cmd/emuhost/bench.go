@@ -67,13 +67,8 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 	common := []string{"run", "-k", "$GUEST/Image", "-i", "$GUEST/initrd.cpio", "-m", strconv.Itoa(mem), "-c", "1", "-p", guestLine(actions)}
 	if c.transport == "pci" {
 		name += "-pci"
-		// kvmtool's arm64 default, with MSI-X through the GICv3's ITS or
-		// the GICv2m frame; both VMMs alike.
-		irqchip := "gicv3-its"
-		if c.host.GIC == 2 {
-			irqchip = "gicv2m"
-		}
-		common = append(common, "--virtio-transport", "pci", "--irqchip", irqchip)
+		// kvmtool's arm64 default, with MSI-X; both VMMs alike.
+		common = append(common, "--virtio-transport", "pci", "--irqchip", msiIRQChip(c.host.GIC))
 	}
 	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks}
 	if !v.peer {

@@ -53,11 +53,17 @@ func compatBase(gic int) []string {
 // default, and the host's MSI controller: the GICv3's ITS or a GICv2m
 // frame.
 func compatPCIBase(gic int) []string {
-	irqchip := "gicv3-its"
+	return []string{"--nodefaults", "-n", "mode=none", "--virtio-transport", "pci", "--irqchip", msiIRQChip(gic)}
+}
+
+// msiIRQChip is the --irqchip with an MSI controller for a host's GIC
+// version, as kvmtool and gokvm both spell it: the GICv3's ITS, or a
+// GICv2m frame on a GICv2.
+func msiIRQChip(gic int) string {
 	if gic == 2 {
-		irqchip = "gicv2m"
+		return "gicv2m"
 	}
-	return []string{"--nodefaults", "-n", "mode=none", "--virtio-transport", "pci", "--irqchip", irqchip}
+	return "gicv3-its"
 }
 
 // compatLinuxParams is the kernel command line for guestinit actions.
