@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gokvm/gokvm/e2e/harness"
 	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
@@ -30,9 +31,9 @@ const pciSuffix = "@pci"
 func pciIRQChip(host string) string {
 	switch host {
 	case "gicv3":
-		return "gicv3-its"
+		return harness.MSIIRQChip(3)
 	case "gicv2":
-		return "gicv2m"
+		return harness.MSIIRQChip(2)
 	}
 	return "" // auto: with pci, a GICv3 with an ITS, or a GICv2 with a GICv2m frame
 }

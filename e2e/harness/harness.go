@@ -404,3 +404,13 @@ func tail(s string, n int) string {
 
 // Elapsed is a helper for logs.
 func Elapsed(start time.Time) string { return time.Since(start).Round(100 * time.Millisecond).String() }
+
+// MSIIRQChip is the --irqchip with an MSI controller for an emulated
+// host's GIC version, as kvmtool and gokvm both spell it: the GICv3's ITS,
+// or a GICv2m frame on a GICv2.
+func MSIIRQChip(gic int) string {
+	if gic == 2 {
+		return "gicv2m"
+	}
+	return "gicv3-its"
+}

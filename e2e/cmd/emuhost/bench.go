@@ -68,7 +68,7 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 	if c.transport == "pci" {
 		name += "-pci"
 		// kvmtool's arm64 default, with MSI-X; both VMMs alike.
-		common = append(common, "--virtio-transport", "pci", "--irqchip", msiIRQChip(c.host.GIC))
+		common = append(common, "--virtio-transport", "pci", "--irqchip", harness.MSIIRQChip(c.host.GIC))
 	}
 	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks}
 	if !v.peer {

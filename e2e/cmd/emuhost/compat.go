@@ -53,17 +53,7 @@ func compatBase(gic int) []string {
 // default, and the host's MSI controller: the GICv3's ITS or a GICv2m
 // frame.
 func compatPCIBase(gic int) []string {
-	return []string{"--nodefaults", "-n", "mode=none", "--virtio-transport", "pci", "--irqchip", msiIRQChip(gic)}
-}
-
-// msiIRQChip is the --irqchip with an MSI controller for a host's GIC
-// version, as kvmtool and gokvm both spell it: the GICv3's ITS, or a
-// GICv2m frame on a GICv2.
-func msiIRQChip(gic int) string {
-	if gic == 2 {
-		return "gicv2m"
-	}
-	return "gicv3-its"
+	return []string{"--nodefaults", "-n", "mode=none", "--virtio-transport", "pci", "--irqchip", harness.MSIIRQChip(gic)}
 }
 
 // compatLinuxParams is the kernel command line for guestinit actions.
