@@ -51,6 +51,8 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		}
 	}
 
+	releaseProcs := addVcpuProcs(len(m.vcpus))
+	defer releaseProcs()
 	results := make([]vcpuResult, len(m.vcpus))
 	first := make(chan struct{}, len(m.vcpus))
 	var wg sync.WaitGroup
@@ -72,6 +74,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	case <-m.stopped: // Close
 	}
 	m.stopVcpus(done)
+	releaseProcs()
 	// A machine stopped while paused leaves its devices paused: let
 	// them go, so that Close finds them as it expects.
 	m.resumeDevices()
@@ -162,7 +165,7 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 			continue
 		}
 		m.firstRun.CompareAndSwap(0, time.Now().UnixNano())
-		err := v.Run()
+		err := v.RunKeepingP() // its P is one addVcpuProcs added
 		v.answerCall()
 		if err != nil {
 			if err == unix.EINTR || err == unix.EAGAIN {

@@ -43,6 +43,28 @@ func (v *Vcpu) Run() error {
 	return err
 }
 
+// RunKeepingP is Run for a thread that owns a P of the Go scheduler for
+// as long as its vcpu runs: KVM_RUN is issued without telling the
+// scheduler that the thread is in a system call, so the thread keeps its
+// P while the guest runs and needs no P back when it returns with an
+// exit to serve. As a plain system call, a vcpu thread lost its P to
+// sysmon while the guest ran, and found none free at each MMIO exit: the
+// vcpu, the device goroutines and the runtime's idle threads then woke
+// each other several times per guest request (issue #22).
+//
+// The caller must have raised GOMAXPROCS by one for each such thread, or
+// the rest of the program runs short of Ps. The runtime still preempts
+// the goroutine, for a garbage collection or after 10 ms, with a signal
+// (SIGURG): the signal ends KVM_RUN with EINTR, whether the guest runs
+// or waits in WFI, and the goroutine yields at its next function call.
+func (v *Vcpu) RunKeepingP() error {
+	_, _, errno := unix.RawSyscall(unix.SYS_IOCTL, uintptr(v.fd), kvmRun, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // mpStateNames are the KVM_MP_STATE_* values an ARM vcpu can be in.
 var mpStateNames = map[uint32]string{0: "runnable", 5: "stopped", 10: "suspended"}
 

@@ -138,8 +138,11 @@ func child(what string) {
 
 // work is what the run phase does, as far as a test can without KVM: many
 // threads, garbage collection, timers, eventfds through Go's poller,
-// files read, standard output written, a terminal request answered.
+// files read, standard output written, a terminal request answered,
+// GOMAXPROCS raised and lowered (as vmm.Machine.Run does for its vcpus).
 func work() {
+	was := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2)
+	defer runtime.GOMAXPROCS(was)
 	var wg sync.WaitGroup
 	for i := range 32 {
 		wg.Add(1)

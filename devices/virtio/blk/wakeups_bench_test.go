@@ -1,6 +1,7 @@
 package blk
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,10 +16,12 @@ import (
 	"github.com/gokvm/gokvm/vmm/kvm"
 )
 
-// voluntarySwitches is the process's voluntary context switches so far.
-func voluntarySwitches(b *testing.B) int64 {
+// voluntarySwitches is the voluntary context switches so far of the
+// process (who is unix.RUSAGE_SELF) or the calling thread
+// (unix.RUSAGE_THREAD).
+func voluntarySwitches(b *testing.B, who int) int64 {
 	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+	if err := unix.Getrusage(who, &ru); err != nil {
 		b.Fatal(err)
 	}
 	return int64(ru.Nvcsw) // int32 on 32-bit ARM
@@ -35,13 +38,25 @@ func voluntarySwitches(b *testing.B) int64 {
 // spinning on its own thread): long enough for the Go scheduler's idle
 // threads to stop spinning and park, as they do under a real guest, so
 // each request pays for waking them.
+//
+// procs=+1 raises GOMAXPROCS by one for the vcpu thread, as Machine.Run
+// does (vmm/procs.go); other-vcsw/req counts the switches of every thread
+// but the vcpu's, the ones the device's side costs.
 func BenchmarkNotifiedRead(b *testing.B) {
-	for _, gap := range []time.Duration{0, 50 * time.Microsecond} {
-		b.Run("gap="+gap.String(), func(b *testing.B) { benchNotifiedRead(b, gap) })
+	for _, size := range []int{4 << 10, 1 << 20} {
+		for _, extra := range []int{0, 1} {
+			for _, gap := range []time.Duration{0, 50 * time.Microsecond} {
+				b.Run(fmt.Sprintf("size=%dK/procs=+%d/gap=%v", size>>10, extra, gap), func(b *testing.B) {
+					was := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + extra)
+					defer runtime.GOMAXPROCS(was)
+					benchNotifiedRead(b, size, gap)
+				})
+			}
+		}
 	}
 }
 
-func benchNotifiedRead(b *testing.B, gap time.Duration) {
+func benchNotifiedRead(b *testing.B, size int, gap time.Duration) {
 	disk, err := OpenDisk(DiskOptions{Path: benchImage(b)})
 	if err != nil {
 		b.Fatal(err)
@@ -77,14 +92,15 @@ func benchNotifiedRead(b *testing.B, gap time.Duration) {
 			b.Fatal(err)
 		}
 	}
-	st, _ := submitRequest(d, blkTIn, 8, nil, 4096, false)
+	st, _ := submitRequest(d, blkTIn, 8, nil, size, false)
 	request()
 	if s := status(d, st); s != blkSOK {
 		b.Fatalf("read failed: status %d", s)
 	}
 	// Every later request reuses the first one's descriptors (head 0).
 	b.ResetTimer()
-	before := voluntarySwitches(b)
+	before := voluntarySwitches(b, unix.RUSAGE_SELF)
+	vcpuBefore := voluntarySwitches(b, unix.RUSAGE_THREAD)
 	var busy time.Duration // spent in requests, gaps left out
 	for range b.N {
 		for t := time.Now(); time.Since(t) < gap; {
@@ -95,7 +111,10 @@ func benchNotifiedRead(b *testing.B, gap time.Duration) {
 		busy += time.Since(t)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(voluntarySwitches(b)-before)/float64(b.N), "vcsw/req")
+	all := voluntarySwitches(b, unix.RUSAGE_SELF) - before
+	vcpu := voluntarySwitches(b, unix.RUSAGE_THREAD) - vcpuBefore
+	b.ReportMetric(float64(all)/float64(b.N), "vcsw/req")
+	b.ReportMetric(float64(all-vcpu)/float64(b.N), "other-vcsw/req")
 	b.ReportMetric(float64(busy.Nanoseconds())/float64(b.N), "ns/req")
 	if s := status(d, st); s != blkSOK {
 		b.Fatalf("read failed: status %d", s)
@@ -104,7 +123,7 @@ func benchNotifiedRead(b *testing.B, gap time.Duration) {
 
 func benchImage(b *testing.B) string {
 	p := filepath.Join(b.TempDir(), "disk.img")
-	if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+	if err := os.WriteFile(p, make([]byte, 2<<20), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	return p
