@@ -128,7 +128,10 @@ type Result struct {
 	// Status is the exit status: the command's own (0-255, 128+N for a
 	// signal), or one of the Status constants.
 	Status int
-	// Outcome is how the VM ended.
+	// Outcome is how the VM ended. A guest whose init wrote its final
+	// status ends with OutcomePowerOff: the init powers off next, and
+	// gokvm stops the machine there rather than wait for the guest
+	// kernel's shutdown.
 	Outcome vmm.Outcome
 	// Started: the command was started in the guest.
 	Started bool
@@ -381,7 +384,11 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 	}
 	warmDone := s.startWarm()
 	wsDone := s.recordWorkingSet()
+	ctx, finished := s.endAtStatus(ctx)
 	outcome, err := s.m.Run(ctx)
+	if outcome == vmm.OutcomeStopped && finished() {
+		outcome = vmm.OutcomePowerOff
+	}
 	s.once.Do(func() { close(s.stop) })
 	<-warmDone // a save in progress writes guest RAM: before Close unmaps it
 	<-wsDone   // so does reading the working set
@@ -421,6 +428,31 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 		return res, errors.New(res.Message)
 	}
 	return res, nil
+}
+
+// errStatusWritten ends a sandbox's run once its init wrote the final
+// status.
+var errStatusWritten = errors.New("the sandbox's init wrote its final status")
+
+// endAtStatus returns a ctx for the machine's run that ends once the
+// init writes its final status, and a func that says, after the run,
+// whether that is how it ended. The init writes the status as the last
+// thing before it powers off: after the command's output left its UART
+// and the guest's filesystems were synced, so what the command wrote is
+// on the host's shares and disks. Waiting for the guest kernel's own
+// power-off after that would add its shutdown to every command's time
+// (issue #19: a warm `sandbox -- true` is mostly such fixed costs).
+func (s *Sandbox) endAtStatus(ctx context.Context) (context.Context, func() bool) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.exit.Reported():
+			cancel(errStatusWritten)
+		case <-s.stop:
+			cancel(nil)
+		}
+	}()
+	return ctx, func() bool { return context.Cause(ctx) == errStatusWritten }
 }
 
 // startWarm gives a warm sandbox's init its command: at once to a

@@ -104,6 +104,8 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal("a device restored ready that was not")
 	case <-r.Started():
 		t.Fatal("a device restored started that was not")
+	case <-r.Reported():
+		t.Fatal("a device restored with a status that had none")
 	default:
 	}
 	if r32(r, RegCmdLen) != 0 {
@@ -130,6 +132,7 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	<-r.Ready()
 	<-r.Started()
+	<-r.Reported()
 	if string(fetch(r)) != "cmd" {
 		t.Error("the command did not survive the restore")
 	}

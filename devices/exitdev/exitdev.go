@@ -79,16 +79,18 @@ type Device struct {
 	// startedC is closed once started is set.
 	startedC chan struct{}
 	reported bool
-	status   int
-	msg      [MessageSize]byte
-	report   string
-	cmd      []byte
-	cmdOff   uint32
+	// reportedC is closed once reported is set.
+	reportedC chan struct{}
+	status    int
+	msg       [MessageSize]byte
+	report    string
+	cmd       []byte
+	cmdOff    uint32
 }
 
 // New makes a status device.
 func New() *Device {
-	return &Device{ready: make(chan struct{}), warm: make(chan struct{}), startedC: make(chan struct{})}
+	return &Device{ready: make(chan struct{}), warm: make(chan struct{}), startedC: make(chan struct{}), reportedC: make(chan struct{})}
 }
 
 // Spec is the machine's description of the device.
@@ -138,6 +140,19 @@ func (d *Device) setStartedLocked() {
 	if !d.started {
 		d.started = true
 		close(d.startedC)
+	}
+}
+
+// Reported is closed once the guest wrote its final status (Report has
+// it), or when the device was restored in that state. The sandbox init
+// writes it after it synced the guest's filesystems and drained the
+// command's output, as the last thing before it powers off.
+func (d *Device) Reported() <-chan struct{} { return d.reportedC }
+
+func (d *Device) setReportedLocked() {
+	if !d.reported {
+		d.reported = true
+		close(d.reportedC)
 	}
 }
 
@@ -216,12 +231,12 @@ func (d *Device) WriteMMIO(off uint64, data []byte) {
 		if v&StatusValid == 0 || d.reported {
 			return
 		}
-		d.reported = true
 		d.status = int(v & 0xff)
 		msg := string(d.msg[:])
 		if i := strings.IndexByte(msg, 0); i >= 0 {
 			msg = msg[:i]
 		}
 		d.report = strings.ToValidUTF8(msg, "?")
+		d.setReportedLocked() // last: a waiter reads the report
 	}
 }

@@ -47,6 +47,11 @@ func TestRegisters(t *testing.T) {
 	if r := d.Report(); !r.Started || r.OK {
 		t.Errorf("a status without StatusValid was taken: %+v", r)
 	}
+	select {
+	case <-d.Reported():
+		t.Fatal("reported before the guest wrote a valid status")
+	default:
+	}
 	msg := "true: not found\x00"
 	for i := 0; i < len(msg); i += 4 {
 		chunk := []byte(msg[i:min(i+4, len(msg))])
@@ -54,6 +59,7 @@ func TestRegisters(t *testing.T) {
 	}
 	w32(d, RegStatus, StatusValid|127)
 	w32(d, RegStatus, StatusValid|3) // the first status stands
+	<-d.Reported()
 	if r := d.Report(); !r.OK || r.Status != 127 || r.Message != "true: not found" {
 		t.Errorf("report %+v", r)
 	}

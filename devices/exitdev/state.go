@@ -67,7 +67,7 @@ func (d *Device) RestoreState(b []byte) error {
 	if s.Started {
 		d.setStartedLocked()
 	}
-	d.reported, d.status, d.cmdOff = s.Reported, s.Status, s.CmdOff
+	d.status, d.cmdOff = s.Status, s.CmdOff
 	clear(d.msg[:])
 	copy(d.msg[:], s.Message)
 	if s.Reported {
@@ -76,6 +76,7 @@ func (d *Device) RestoreState(b []byte) error {
 			msg = msg[:i]
 		}
 		d.report = strings.ToValidUTF8(msg, "?")
+		d.setReportedLocked()
 	}
 	if len(s.Command) > 0 {
 		d.cmd = s.Command

@@ -59,6 +59,9 @@ func Main() {
 	} else {
 		logf("status %d after %v in the init (kernel uptime %s)", status, time.Since(start).Round(time.Millisecond), uptime())
 	}
+	// gokvm ends the machine once it has the status: the console's
+	// lines leave the UART and the filesystems are synced first.
+	unix.IoctlSetInt(1, unix.TCSBRK, 1)
 	unix.Sync()
 	if dev.exit != nil {
 		dev.exit.finish(status, msg)
