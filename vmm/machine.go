@@ -95,6 +95,7 @@ type Machine struct {
 	nextSlot atomic.Uint32
 
 	firstRun  atomic.Int64 // unix nanoseconds of the first KVM_RUN
+	runEnd    atomic.Int64 // unix nanoseconds when Run had stopped the vcpus
 	mmioExits atomic.Uint64
 	unclaimed atomic.Uint64
 	// pulses counts device interrupts raised (DeviceEnv.Pulse: irqfd

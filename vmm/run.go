@@ -74,6 +74,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	case <-m.stopped: // Close
 	}
 	m.stopVcpus(done)
+	m.runEnd.Store(time.Now().UnixNano())
 	releaseProcs()
 	// A machine stopped while paused leaves its devices paused: let
 	// them go, so that Close finds them as it expects.

@@ -12,6 +12,12 @@ import (
 type Stats struct {
 	// ToFirstRun is the time from Config.Start to the first KVM_RUN.
 	ToFirstRun time.Duration
+	// Ran is the time from the first KVM_RUN to the vcpus' stop (the
+	// guest's power-off, a sandbox's final status, a timeout); 0 when
+	// the run has not ended or never entered the guest. What a run
+	// takes besides ToFirstRun and Ran is its end: devices stopped,
+	// figures read, the VM and guest RAM torn down.
+	Ran time.Duration
 	// MMIOExits counts MMIO exits on all vcpus.
 	MMIOExits uint64
 	// RSSWithoutGuestKiB is gokvm's resident memory less the resident
@@ -51,6 +57,9 @@ func (m *Machine) Stats() Stats {
 		Interrupts: m.pulses.Load(), Wakeups: m.wakeups.Load()}
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)
+		if end := m.runEnd.Load(); end != 0 {
+			s.Ran = time.Duration(end - t)
+		}
 	}
 	if m.cfg.ReadRSS && m.mem != nil && m.mem.HostAddr() != 0 {
 		if kb, anon, err := rssWithout(m.mem.HostAddr()); err == nil {

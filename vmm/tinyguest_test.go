@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,7 +110,14 @@ func TestTinyGuestMMIOStoreReachesDevice(t *testing.T) {
 		Mov(3, 0x0123_4567_89ab_cdef).Word(tinyguest.StrX(3, dev, 0x30)).
 		PSCI(tinyguest.PSCISystemOff).Spin()
 	tv := newTinyVM(t, 1, &a)
+	procs := runtime.GOMAXPROCS(0)
 	expect(t, tv.run(t), vmm.OutcomePowerOff)
+	if now := runtime.GOMAXPROCS(0); now != procs {
+		t.Errorf("GOMAXPROCS %d after the run, %d before: the vcpu's P was not given back", now, procs)
+	}
+	if s := tv.m.Stats(); s.ToFirstRun <= 0 || s.Ran <= 0 {
+		t.Errorf("first KVM_RUN after %v, the guest ran %v: want both above 0", s.ToFirstRun, s.Ran)
+	}
 	n, got := tv.dev.Writes()
 	want := []mmioWrite{{Off: 0x28, Size: 4, Value: 0xfeedf00d}, {Off: 0x30, Size: 8, Value: 0x0123_4567_89ab_cdef}}
 	if n != 2 || !slices.Equal(got, want) {

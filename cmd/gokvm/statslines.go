@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -11,8 +12,9 @@ import (
 // VM (exits by reason, halts), gokvm's CPU time and context switches, and
 // the devices' interrupts and notification wakeups.
 func statsLines(s vmm.Stats) []string {
-	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
-		float64(s.ToFirstRun.Microseconds())/1000, s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; the guest ran %.1f ms; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
+		ms(s.ToFirstRun), ms(s.Ran), s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
 	switch {
 	case s.KVMErr != nil:
 		lines = append(lines, fmt.Sprintf("KVM's counters are unavailable: %v", s.KVMErr))

@@ -122,7 +122,21 @@ var (
 	statsAnon     = regexp.MustCompile(`RSS without guest RAM [0-9]+ KiB \(([0-9]+) KiB anonymous\)`)
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
 	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
+	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
 )
+
+// afterRun is a run's time outside its start-up and its guest: from the
+// vcpus' stop to gokvm's exit (devices stopped, --stats read, the VM and
+// guest RAM torn down), plus what the runner's clock counts before
+// gokvm's own start (the exec).
+func afterRun(r scenario.Result) (float64, bool) {
+	first, ok1 := grepFloat(statsFirstRun, r.Stderr)
+	ran, ok2 := grepFloat(statsRan, r.Stderr)
+	if !ok1 || !ok2 || ran == 0 {
+		return 0, false
+	}
+	return float64(r.ElapsedMS) - first - ran, true
+}
 
 func grepFloat(re *regexp.Regexp, s string) (float64, bool) {
 	m := re.FindStringSubmatch(s)
@@ -368,6 +382,8 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
+			{"sandbox --warm: first KVM_RUN to the vcpus' stop", "ms", false, fromStderr(statsRan, 1)},
+			{"sandbox --warm: the vcpus' stop to exit, and the exec", "ms", false, afterRun},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: its init, from the command to its status", "ms", false, fromConsoleLog(`status \d+ (\S+) after its command was given`)},
 		},
