@@ -72,6 +72,31 @@ func TestTinyGuestStopped(t *testing.T) {
 	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)
 }
 
+// TestTinyGuestGCWhileInGuest: a vcpu thread keeps its P while in
+// KVM_RUN (kvm.Vcpu.RunKeepingP), so a garbage collection's stop of the
+// world must get it out of the guest with the runtime's preemption
+// signal. The vcpu spins in the guest with no exit of its own while the
+// test collects garbage: each collection completes, and the machine still
+// stops.
+func TestTinyGuestGCWhileInGuest(t *testing.T) {
+	tv := newTinyVM(t, 1, spinner())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := tv.start(ctx)
+	waitFor(t, "the guest's store", 10*time.Second, func() bool { return tv.dev.Count() > 0 })
+	for i := range 5 {
+		done := make(chan struct{})
+		go func() { runtime.GC(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("garbage collection %d did not finish in 20 s with the vcpus in the guest: the world did not stop", i+1)
+		}
+	}
+	cancel()
+	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)
+}
+
 func TestTinyGuestTimeout(t *testing.T) {
 	tv := newTinyVM(t, 1, spinner())
 	const limit = 300 * time.Millisecond
