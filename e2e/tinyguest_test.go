@@ -47,6 +47,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestPowerOff",
 	"TestTinyGuestReset",
 	"TestTinyGuestStopped",
+	"TestTinyGuestGCWhileInGuest",
 	"TestTinyGuestTimeout",
 	"TestTinyGuestUndecodableMMIO",
 	"TestTinyGuestMMIOStoreReachesDevice",
