@@ -357,8 +357,10 @@ func TestTinyGuestOnVcpus(t *testing.T) {
 	if calls[0] != 1 || calls[1] != 1 || len(calls) != 2 {
 		t.Errorf("fn ran on vcpus %v (vcpu: calls), want once on each of 0 and 1", calls)
 	}
-	if want := tv.code + a.Offset("spin"); pcs[0] != want {
-		t.Errorf("vcpu 0's pc read on its thread is %#x, want %#x", pcs[0], want)
+	// The store's own pc when the call came between its MMIO exit and
+	// the next KVM_RUN, which is when KVM steps past it.
+	if spin := tv.code + a.Offset("spin"); pcs[0] != spin && pcs[0] != spin-4 {
+		t.Errorf("vcpu 0's pc read on its thread is %#x, want %#x (or the store's, %#x)", pcs[0], spin, spin-4)
 	}
 	clear(calls)
 	mu.Unlock()
