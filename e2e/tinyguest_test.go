@@ -48,6 +48,7 @@ var tinyGuestTests = []string{
 	"TestTinyGuestReset",
 	"TestTinyGuestStopped",
 	"TestTinyGuestGCWhileInGuest",
+	"TestTinyGuestIdleNotSignalled",
 	"TestTinyGuestTimeout",
 	"TestTinyGuestUndecodableMMIO",
 	"TestTinyGuestMMIOStoreReachesDevice",

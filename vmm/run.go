@@ -145,6 +145,11 @@ func (m *Machine) stopping() bool {
 	}
 }
 
+// keepPWithin is how soon a KVM_RUN must return for the next to keep the
+// vcpu thread's P: well under the runtime's 10 ms preemption slice, and
+// well over the time between a busy guest's exits.
+const keepPWithin = 2 * time.Millisecond
+
 // runVcpu is one vcpu's KVM_RUN loop, on a goroutine locked to its thread
 // so the kick signal reaches the thread that is in KVM_RUN.
 func (m *Machine) runVcpu(v *vcpu) vcpuResult {
@@ -160,13 +165,27 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	v.tid.Store(int32(unix.Gettid()))
 	defer v.tid.Store(0)
 
+	// Whether the next KVM_RUN keeps the thread's P (vmm/procs.go): yes
+	// while the guest exits often, as under I/O; after a long stay in the
+	// guest (a vcpu idle in WFI) it is entered as a plain system call, so
+	// that the runtime, which preempts a goroutine that has held its P
+	// for 10 ms, does not signal an idle vcpu out of the guest 100 times
+	// a second.
+	keepP := true
 	for !m.stopping() {
 		v.answerCall()
 		if m.park(v) {
 			continue
 		}
-		m.firstRun.CompareAndSwap(0, time.Now().UnixNano())
-		err := v.RunKeepingP() // its P is one addVcpuProcs added
+		entered := time.Now()
+		m.firstRun.CompareAndSwap(0, entered.UnixNano())
+		var err error
+		if keepP {
+			err = v.RunKeepingP() // its P is one addVcpuProcs added
+		} else {
+			err = v.Run()
+		}
+		keepP = time.Since(entered) < keepPWithin
 		v.answerCall()
 		if err != nil {
 			if err == unix.EINTR || err == unix.EAGAIN {

@@ -97,6 +97,33 @@ func TestTinyGuestGCWhileInGuest(t *testing.T) {
 	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)
 }
 
+// TestTinyGuestIdleNotSignalled: a vcpu waiting in WFI is left in the
+// guest. The runtime preempts a goroutine that holds its P for 10 ms with
+// a signal, which takes a vcpu thread out of KVM_RUN; a vcpu that has
+// stayed in the guest for a while enters it again as a plain system call,
+// which the runtime does not preempt, so half a second of an idle guest
+// costs a signal or two (KVM's signal_exits), not 50.
+func TestTinyGuestIdleNotSignalled(t *testing.T) {
+	var a tinyguest.Asm
+	a.Mov(dev, testDevBase).Word(tinyguest.StrW(tinyguest.XZR, dev, 0)).Label("idle").Word(tinyguest.WFI).Word(tinyguest.B(-4))
+	tv := newTinyVMWith(t, 1, &a, func(c *vmm.Config) { c.KVMStats = true })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := tv.start(ctx)
+	waitFor(t, "the guest's store", 10*time.Second, func() bool { return tv.dev.Count() > 0 })
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)
+	s := tv.m.Stats()
+	if s.KVMErr != nil {
+		t.Fatalf("KVM's counters: %v", s.KVMErr)
+	}
+	t.Logf("KVM (%s): %s", s.KVMSource, s.KVM.KVMLine())
+	if n := s.KVM["kvm.signal_exits"]; n > 5 {
+		t.Errorf("KVM_RUN ended by a signal %d times in half a second of an idle guest, want at most 5", n)
+	}
+}
+
 func TestTinyGuestTimeout(t *testing.T) {
 	tv := newTinyVM(t, 1, spinner())
 	const limit = 300 * time.Millisecond
