@@ -145,9 +145,10 @@ func (m *Machine) stopping() bool {
 	}
 }
 
-// keepPWithin is how soon a KVM_RUN must return for the next to keep the
-// vcpu thread's P: well under the runtime's 10 ms preemption slice, and
-// well over the time between a busy guest's exits.
+// keepPWithin is how soon a KVM_RUN that a signal ended must have
+// returned for the next to keep the vcpu thread's P: a kick of a busy
+// vcpu (a pause, a call) rather than the runtime's preemption of an idle
+// one, which comes after 10 ms.
 const keepPWithin = 2 * time.Millisecond
 
 // runVcpu is one vcpu's KVM_RUN loop, on a goroutine locked to its thread
@@ -165,12 +166,13 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	v.tid.Store(int32(unix.Gettid()))
 	defer v.tid.Store(0)
 
-	// Whether the next KVM_RUN keeps the thread's P (vmm/procs.go): yes
-	// while the guest exits often, as under I/O; after a long stay in the
-	// guest (a vcpu idle in WFI) it is entered as a plain system call, so
-	// that the runtime, which preempts a goroutine that has held its P
-	// for 10 ms, does not signal an idle vcpu out of the guest 100 times
-	// a second.
+	// Whether the next KVM_RUN keeps the thread's P (vmm/procs.go). The
+	// runtime preempts a goroutine that has held its P for 10 ms, with a
+	// signal that ends KVM_RUN: a vcpu idle in WFI would be taken out of
+	// the guest 100 times a second. So after a long stay in the guest
+	// that a signal ended, the next KVM_RUN is a plain system call, which
+	// the runtime leaves alone; the first exit the guest makes itself
+	// (an MMIO access: the guest is busy again) brings the P back.
 	keepP := true
 	for !m.stopping() {
 		v.answerCall()
@@ -185,7 +187,7 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 		} else {
 			err = v.Run()
 		}
-		keepP = time.Since(entered) < keepPWithin
+		keepP = err != unix.EINTR || time.Since(entered) < keepPWithin
 		v.answerCall()
 		if err != nil {
 			if err == unix.EINTR || err == unix.EAGAIN {
