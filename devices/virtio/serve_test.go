@@ -10,11 +10,36 @@ import (
 )
 
 // TestServeQueueAllocatesNothing: once warm, ServeQueue takes, performs
-// and returns requests and interrupts without allocating.
+// and returns requests and interrupts without allocating. The count is
+// the whole process's, so a goroutine left by an earlier test can add one
+// to a round: the test takes the best of several rounds, while an
+// allocation on the request path shows in every round, n times over.
 func TestServeQueueAllocatesNothing(t *testing.T) {
 	d, e := newEchoDriver(t, virtio.Modern, 0)
 	echo(t, d, "warm up the chain's buffers", true)
-	const n = 8
+	const n, rounds = 8, 5
+	fewest := ^uint64(0)
+	for r := range rounds {
+		allocs := serveRound(t, d, n)
+		t.Logf("round %d: serving %d requests allocated %d times", r, n, allocs)
+		fewest = min(fewest, allocs)
+		if fewest == 0 {
+			break
+		}
+	}
+	if fewest != 0 {
+		t.Errorf("serving %d requests allocated at least %d times in each of %d rounds", n, fewest, rounds)
+	}
+	if served := e.handled.Load(); served%n != 1 {
+		t.Errorf("handled %d requests, want 1 + a multiple of %d", served, n)
+	}
+}
+
+// serveRound makes n requests available, notifies once, waits for all n
+// to be used, and returns how many heap allocations the process made
+// meanwhile.
+func serveRound(t *testing.T, d *virtiotest.Driver, n uint16) uint64 {
+	t.Helper()
 	for range n {
 		submitEcho(d, "0123456789abcdef", true)
 	}
@@ -31,12 +56,7 @@ func TestServeQueueAllocatesNothing(t *testing.T) {
 	if got := d.UsedIdx() - before; got != n {
 		t.Fatalf("served %d of %d requests", got, n)
 	}
-	if allocs := m1.Mallocs - m0.Mallocs; allocs != 0 {
-		t.Errorf("serving %d requests allocated %d times", n, allocs)
-	}
-	if e.handled.Load() != n+1 {
-		t.Errorf("handled %d requests, want %d", e.handled.Load(), n+1)
-	}
+	return m1.Mallocs - m0.Mallocs
 }
 
 // TestServeQueueStopsMidRequest: a Handler that reports it was stopped
