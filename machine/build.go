@@ -100,6 +100,11 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if o.Log == nil {
 		o.Log = log.New(io.Discard, "", 0)
 	}
+	if o.Restore != nil {
+		// Closed on every return, a spec that does not resolve too:
+		// the RAM file is mapped by then, when the build gets that far.
+		defer o.Restore.Close()
+	}
 	r, err := s.resolve()
 	if err != nil {
 		return nil, err
@@ -115,9 +120,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	}()
 	var payload vmm.Payload
 	release := func() {}
-	if o.Restore != nil {
-		defer o.Restore.Close()
-	} else {
+	if o.Restore == nil {
 		payload, release, err = mapPayload(r)
 		if err != nil {
 			return nil, err

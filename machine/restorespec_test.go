@@ -2,6 +2,7 @@ package machine
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,5 +90,22 @@ func TestRestoreSpecRefused(t *testing.T) {
 		if !errors.Is(err, ErrRestoreSpec) || !vmm.IsConfigError(err) || !strings.Contains(err.Error(), tc.field+" is ") {
 			t.Errorf("%+v: %v, want a usage error naming %s", tc.spec, err, tc.field)
 		}
+	}
+}
+
+// TestBuildClosesRestoreOnBadSpec: Build closes Options.Restore even when
+// the spec is refused before anything is opened, so a caller that hands
+// over a Saved never leaks its RAM file.
+func TestBuildClosesRestoreOnBadSpec(t *testing.T) {
+	ram, err := os.CreateTemp(t.TempDir(), "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := &Saved{ram: ram}
+	if _, err := Build(Spec{Kernel: "/boot/Image", Memory: "not a size"}, Options{Restore: sv}); err == nil {
+		t.Fatal("Build accepted a memory size of \"not a size\"")
+	}
+	if err := ram.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("the saved RAM file is still open after a failed Build (closing it again: %v)", err)
 	}
 }
