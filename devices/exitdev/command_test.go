@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/gokvm/gokvm/devices/devstate/devstatetest"
 )
 
 func r32(d *Device, off uint64) uint32 {
@@ -153,4 +155,16 @@ func TestStateHostile(t *testing.T) {
 	if err := New().RestoreState([]byte(`{}`)); err != nil {
 		t.Errorf("an unused device's state: %v", err)
 	}
+}
+
+// TestStateRefusesNewer: a state with a field this gokvm does not know is
+// refused, not half restored.
+func TestStateRefusesNewer(t *testing.T) {
+	d := New()
+	w32(d, RegState, StateWarm)
+	st, err := d.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New() })
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/gokvm/gokvm/devices/devstate"
 
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -43,13 +44,8 @@ func (d *Device) SaveState() ([]byte, error) {
 // guest could have left is refused, naming what is wrong.
 func (d *Device) RestoreState(b []byte) error {
 	var s State
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("sandbox status device state: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("sandbox status device state: data after its end")
 	}
 	switch {
 	case len(s.Message) > MessageSize:

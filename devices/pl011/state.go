@@ -3,6 +3,8 @@ package pl011
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/gokvm/gokvm/devices/devstate"
 )
 
 // State is a PL011's registers, receive FIFO and the host input waiting
@@ -31,7 +33,7 @@ func (u *UART) SaveState() ([]byte, error) {
 // the interrupt line driven to the level it had.
 func (u *UART) RestoreState(b []byte) error {
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("PL011 state: %w", err)
 	}
 	if len(s.RX) > fifoDepth || len(s.Pending) > pendingSize {

@@ -3,6 +3,8 @@ package pl011
 import (
 	"bytes"
 	"testing"
+
+	"github.com/gokvm/gokvm/devices/devstate/devstatetest"
 )
 
 // TestStateRoundTrip: a PL011 restored from another's saved state reads
@@ -40,4 +42,17 @@ func TestStateRoundTrip(t *testing.T) {
 	if err := b.RestoreState([]byte(`{"RX":"` + string(bytes.Repeat([]byte("QUFB"), 200)) + `"}`)); err == nil {
 		t.Error("a state with more input than the FIFO holds was restored")
 	}
+}
+
+// TestStateRefusesNewer: a state with a field this gokvm does not know is
+// refused, not half restored.
+func TestStateRefusesNewer(t *testing.T) {
+	a := New(nil, nil)
+	a.WriteMMIO(regIMSC, []byte{intRX, 0, 0, 0})
+	a.push([]byte("hello"))
+	st, err := a.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New(nil, nil) })
 }

@@ -3,6 +3,8 @@ package uart
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/gokvm/gokvm/devices/devstate"
 )
 
 // State is a UART's registers and receive FIFO, as a machine's saved
@@ -33,7 +35,7 @@ func (u *UART) SaveState() ([]byte, error) {
 // the interrupt line driven to the level it had.
 func (u *UART) RestoreState(b []byte) error {
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("16550 state: %w", err)
 	}
 	if len(s.RX) > rxFIFOSize || s.BreakAt < 0 || s.BreakAt > len(s.RX) {

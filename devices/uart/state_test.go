@@ -2,7 +2,10 @@ package uart
 
 import (
 	"bytes"
+	"io"
 	"testing"
+
+	"github.com/gokvm/gokvm/devices/devstate/devstatetest"
 )
 
 // TestStateRoundTrip: a UART restored from another's saved state reads
@@ -49,4 +52,17 @@ func TestStateRoundTrip(t *testing.T) {
 	if err := b.RestoreState([]byte(`{"RX":"` + string(bytes.Repeat([]byte("QUFB"), 200)) + `"}`)); err == nil {
 		t.Error("a state with more input than the FIFO holds was restored")
 	}
+}
+
+// TestStateRefusesNewer: a state with a field this gokvm does not know is
+// refused, not half restored.
+func TestStateRefusesNewer(t *testing.T) {
+	a := New(io.Discard, nil)
+	a.WriteMMIO(regSCR, []byte{0x5a})
+	a.push([]byte("typed"))
+	st, err := a.SaveState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New(io.Discard, nil) })
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
 )
@@ -46,7 +48,7 @@ func (e *echoDevice) SaveDeviceState() ([]byte, error) {
 
 func (e *echoDevice) RestoreDeviceState(b []byte) error {
 	var s echoState
-	if err := virtio.DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("echo state: %w", err)
 	}
 	if s.Handled < 0 {

@@ -1,11 +1,11 @@
 package virtio
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/gokvm/gokvm/devices/devstate"
 
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -273,23 +273,8 @@ func (t *transport) applyLocked(s *State) []*RingState {
 
 func decodeState(b []byte) (State, error) {
 	var s State
-	if err := DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return State{}, fmt.Errorf("virtio-mmio state: %w", err)
 	}
 	return s, nil
-}
-
-// DecodeState reads a saved state's JSON into v, as the transport and its
-// devices do: one value with no field v does not have (a newer gokvm's
-// state is refused, not half restored) and nothing after it.
-func DecodeState(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after its end")
-	}
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -31,7 +33,7 @@ func (b *Block) SaveDeviceState() ([]byte, error) {
 // disk is the one the guest knew.
 func (b *Block) RestoreDeviceState(st []byte) error {
 	var s State
-	if err := virtio.DecodeState(st, &s); err != nil {
+	if err := devstate.Decode(st, &s); err != nil {
 		return fmt.Errorf("virtio-blk state: %w", err)
 	}
 	switch {

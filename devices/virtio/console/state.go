@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 	"github.com/gokvm/gokvm/vmm"
 )
@@ -32,7 +34,7 @@ func (c *Console) SaveDeviceState() ([]byte, error) {
 // machine reads.
 func (c *Console) RestoreDeviceState(b []byte) error {
 	var s State
-	if err := virtio.DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("virtio-console state: %w", err)
 	}
 	if len(s.Input) > inputSize {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	stdnet "net"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -80,7 +82,7 @@ func (n *Net) RestoreDeviceState(b []byte) error {
 // and a backend of kind.
 func decodeNetState(b []byte, mac stdnet.HardwareAddr, kind string) (State, error) {
 	var s State
-	if err := virtio.DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return State{}, fmt.Errorf("virtio-net state: %w", err)
 	}
 	saved, err := stdnet.ParseMAC(s.MAC)

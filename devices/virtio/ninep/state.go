@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -207,7 +209,7 @@ func (a *AttachState) id() attachID {
 // could not have saved is refused, naming what is wrong.
 func (d *Device) RestoreDeviceState(b []byte) error {
 	var st State
-	if err := virtio.DecodeState(b, &st); err != nil {
+	if err := devstate.Decode(b, &st); err != nil {
 		return fmt.Errorf("virtio-9p state: %w", err)
 	}
 	if err := checkState(&st, d.tag, savedLimits); err != nil {

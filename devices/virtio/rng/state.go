@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -22,7 +24,7 @@ func (r *RNG) SaveDeviceState() ([]byte, error) { return json.Marshal(State{}) }
 // RestoreDeviceState implements virtio.StateDevice.
 func (r *RNG) RestoreDeviceState(b []byte) error {
 	var s State
-	if err := virtio.DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("virtio-rng state: %w", err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gokvm/gokvm/devices/devstate"
+
 	"github.com/gokvm/gokvm/devices/virtio"
 )
 
@@ -29,7 +31,7 @@ func (v *Vsock) SaveDeviceState() ([]byte, error) { return json.Marshal(State{CI
 // RestoreDeviceState implements virtio.StateDevice: it checks the CID.
 func (v *Vsock) RestoreDeviceState(b []byte) error {
 	var s State
-	if err := virtio.DecodeState(b, &s); err != nil {
+	if err := devstate.Decode(b, &s); err != nil {
 		return fmt.Errorf("virtio-vsock state: %w", err)
 	}
 	if s.CID != v.cid {
