@@ -243,7 +243,7 @@ func New(o Options) (*Sandbox, error) {
 	}
 	cfg := guestinit.Config{
 		Command: o.Command, Dir: dir, Env: o.Env, Terminal: o.Terminal,
-		Rows: o.Rows, Cols: o.Cols, RootTag: RootTag,
+		Rows: o.Rows, Cols: o.Cols, RootTag: RootTag, Timings: consoleRead(o),
 	}
 	if cfg.Env == nil {
 		cfg.Env = defaultEnv(o.Terminal)
@@ -267,7 +267,7 @@ func New(o Options) (*Sandbox, error) {
 		if n := len(cmd.Marshal()) + 32; n > exitdev.MaxCommand { // + the time
 			return nil, vmm.Configf("--warm: the command and its environment take %d bytes; a warm sandbox passes at most %d", n, exitdev.MaxCommand)
 		}
-		s.cmd, cfg = &cmd, guestinit.Config{Modules: cfg.Modules, RootTag: cfg.RootTag, Warm: true}
+		s.cmd, cfg = &cmd, guestinit.Config{Modules: cfg.Modules, RootTag: cfg.RootTag, Warm: true, Timings: cfg.Timings}
 		key, err := warmKey(spec, initPath, mods, o.Modules)
 		if err != nil {
 			return nil, &vmm.ConfigError{Err: fmt.Errorf("--warm: %w", err)}
@@ -331,11 +331,15 @@ func New(o Options) (*Sandbox, error) {
 // ConsoleLog, no Recorder), then the spec's.
 func kernelParams(o Options, spec machine.Spec) string {
 	params := "console=" + kernelConsole(spec.Console) + " panic=-1"
-	if o.ConsoleLog == nil && o.Recorder == nil {
+	if !consoleRead(o) {
 		params += " quiet"
 	}
 	return strings.TrimSpace(params + " " + spec.Cmdline)
 }
+
+// consoleRead: something reads the guest's console (a console log or a
+// results recorder), so the kernel and the init say more on it.
+func consoleRead(o Options) bool { return o.ConsoleLog != nil || o.Recorder != nil }
 
 // devices are the sandbox's own devices: the command's UART and the
 // status device.

@@ -16,16 +16,17 @@ func r32(d *Device, off uint64) uint32 {
 }
 
 // fetch reads the command as the guest init does: CMDLEN, then the
-// window, CommandWindow bytes at a time.
-func fetch(d *Device) []byte {
+// window, CommandWindow bytes at a time, in reads of width bytes (4, or 8
+// for a 64-bit init).
+func fetch(d *Device, width int) []byte {
 	n := r32(d, RegCmdLen)
 	out := make([]byte, 0, n)
 	for off := uint32(0); off < n; off += CommandWindow {
 		w32(d, RegCmdOff, off)
-		for i := uint64(0); i < CommandWindow && uint32(len(out)) < n; i += 4 {
-			var b [4]byte
-			binary.LittleEndian.PutUint32(b[:], r32(d, RegCmdData+i))
-			out = append(out, b[:min(4, int(n)-len(out))]...)
+		for i := uint64(0); i < CommandWindow && uint32(len(out)) < n; i += uint64(width) {
+			b := make([]byte, width)
+			d.ReadMMIO(RegCmdData+i, b)
+			out = append(out, b[:min(width, int(n)-len(out))]...)
 		}
 	}
 	return out
@@ -47,8 +48,10 @@ func TestCommandWindow(t *testing.T) {
 	if err := d.SetCommand(cmd); err != nil {
 		t.Fatal(err)
 	}
-	if got := fetch(d); !bytes.Equal(got, cmd) {
-		t.Fatalf("the guest read %d bytes that differ from the %d given", len(got), len(cmd))
+	for _, width := range []int{4, 8} {
+		if got := fetch(d, width); !bytes.Equal(got, cmd) {
+			t.Fatalf("the guest read %d bytes, %d at a time, that differ from the %d given", len(got), width, len(cmd))
+		}
 	}
 	if err := d.SetCommand([]byte("again")); err == nil {
 		t.Error("a second command was taken")
@@ -135,7 +138,7 @@ func TestStateRoundTrip(t *testing.T) {
 	<-r.Ready()
 	<-r.Started()
 	<-r.Reported()
-	if string(fetch(r)) != "cmd" {
+	if string(fetch(r, 8)) != "cmd" {
 		t.Error("the command did not survive the restore")
 	}
 	if err := r.RestoreState(st); err == nil {

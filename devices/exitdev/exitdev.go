@@ -15,7 +15,7 @@
 //	0x010 CMDOFF   write: the offset in the command that CMDDATA shows
 //	0x100 MESSAGE  write (any width): MessageSize bytes of text, NUL-terminated,
 //	               read by gokvm when STATUS is written
-//	0x800 CMDDATA  read (32-bit): CommandWindow bytes of the command from CMDOFF
+//	0x800 CMDDATA  read (32- or 64-bit): CommandWindow bytes of the command from CMDOFF
 //
 // A warm sandbox (gokvm sandbox --warm) boots once, and its init says
 // STATE 3 when it is ready for a command; gokvm saves the machine there,

@@ -63,6 +63,10 @@ type Config struct {
 	// clock of its own to read.
 	Time     int64 `json:"time,omitempty"`
 	BootTime int64 `json:"boot_time,omitempty"`
+	// Timings: the init prints how long its steps took on the console.
+	// gokvm asks for them only when the console is read (a console log
+	// or results): each character on the console is an exit or two.
+	Timings bool `json:"timings,omitempty"`
 }
 
 // Mount is a 9p share to mount in the guest.

@@ -50,13 +50,15 @@ func Main() {
 	if msg != "" {
 		logf("%s (status %d)", msg, status)
 	}
-	if !commandAt.IsZero() {
+	switch {
+	case !timings:
+	case !commandAt.IsZero():
 		// A restored guest's init started before the save, so the time
 		// since the command is what counts. One line: each character
 		// on the console is an exit or two.
 		logf("status %d %v after its command was given (shares mounted after %v; kernel uptime %s)", status,
 			time.Since(commandAt).Round(time.Millisecond), sharesAfter.Round(time.Millisecond), uptime())
-	} else {
+	default:
 		logf("status %d after %v in the init (kernel uptime %s)", status, time.Since(start).Round(time.Millisecond), uptime())
 	}
 	// gokvm ends the machine once it has the status: the console's
@@ -92,10 +94,12 @@ func powerOff() {
 }
 
 // commandAt is when a warm init was given its command (zero otherwise),
-// sharesAfter how long after that the shares were mounted.
+// sharesAfter how long after that the shares were mounted; timings is
+// the configuration's Timings, the command's own for a warm init.
 var (
 	commandAt   time.Time
 	sharesAfter time.Duration
+	timings     bool
 )
 
 // state is what run set up, for Main to report with.
@@ -130,6 +134,7 @@ func run(logf func(string, ...any)) (st state, err error) {
 	if len(cfg.Command) == 0 && !cfg.Warm {
 		return st, failf(StatusFailed, "no command given")
 	}
+	timings = cfg.Timings
 	t0 := time.Now()
 	for _, m := range cfg.Modules {
 		if err := loadModule(m); err != nil {
@@ -152,11 +157,16 @@ func run(logf func(string, ...any)) (st state, err error) {
 			return st, err
 		}
 		lookUpWarmDirs()
-		logf("modules %d in %v; root mounted after %v; waiting for a command", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+		if timings {
+			logf("modules %d in %v; root mounted after %v; waiting for a command", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+		}
+		// The command's configuration says for itself whether the
+		// console is read now: omitted, Timings is false.
+		cfg.Timings = false
 		if err := st.exit.awaitCommand(&cfg); err != nil {
 			return st, failf(StatusFailed, "the sandbox's command: %v", err)
 		}
-		commandAt = time.Now()
+		commandAt, timings = time.Now(), cfg.Timings
 		if len(cfg.Command) == 0 {
 			return st, failf(StatusFailed, "no command given")
 		}
@@ -179,9 +189,9 @@ func run(logf func(string, ...any)) (st state, err error) {
 			os.Setenv(k, v)
 		}
 	}
-	if commandAt.IsZero() {
+	if commandAt.IsZero() && timings {
 		logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
-	} else {
+	} else if !commandAt.IsZero() {
 		sharesAfter = time.Since(commandAt)
 	}
 	st.cmdStatus, err = runCommand(&cfg, tty, st.exit)
