@@ -84,6 +84,7 @@ func TestSandboxWarm(t *testing.T) {
 		if m := regexp.MustCompile(`first KVM_RUN ([0-9.]+) ms`).FindStringSubmatch(r.Stderr); m != nil {
 			t.Logf("%s: start to first KVM_RUN of the restored machine: %s ms", h, m[1])
 		}
+		checkTimeline(t, r)
 		r = sandboxResult(t, h, "sandbox-warm-stdin", 0)
 		saves(r, false)
 		// The first restore recorded its working set; this one
@@ -103,4 +104,24 @@ func TestSandboxWarm(t *testing.T) {
 		saves(sandboxResult(t, h, "sandbox-warm-new-kernel", 0), true)
 		saves(sandboxResult(t, h, "sandbox-warm-touched-kernel", 0), true)
 	})
+}
+
+// checkTimeline: a warm run's --stats timeline has every step of the
+// init, from the command given to its status, in that order.
+func checkTimeline(t *testing.T, r scenario.Result) {
+	t.Helper()
+	m := regexp.MustCompile(`the sandbox init, ms after start: command given ([0-9.]+), command seen ([0-9.]+), ready ([0-9.]+), started ([0-9.]+), exited ([0-9.]+), status ([0-9.]+)`).FindStringSubmatch(r.Stderr)
+	if m == nil {
+		t.Errorf("%s: no timeline with every step:\n%s", r.Name, r.Stderr)
+		return
+	}
+	prev := 0.0
+	for i, v := range m[1:] {
+		f, _ := strconv.ParseFloat(v, 64)
+		if f < prev {
+			t.Errorf("%s: step %d of the timeline at %v ms, before the one before it (%v ms): %s", r.Name, i, f, prev, m[0])
+		}
+		prev = f
+	}
+	t.Logf("%s: %s", r.Name, m[0])
 }

@@ -358,6 +358,11 @@ func (s *Sandbox) devices(o Options, stdout io.Writer) []vmm.DeviceSpec {
 // Machine is the sandbox's VM (for DumpVcpus, Stats).
 func (s *Sandbox) Machine() *machine.Machine { return s.m }
 
+// Timeline is when the guest init's steps reached the status device in
+// this run (exitdev.Timeline): for a warm run, from the command given to
+// its status.
+func (s *Sandbox) Timeline() exitdev.Timeline { return s.exit.Timeline() }
+
 // Close closes the VM.
 func (s *Sandbox) Close() error {
 	s.once.Do(func() { close(s.stop) })

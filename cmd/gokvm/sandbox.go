@@ -224,6 +224,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 		for _, line := range statsLines(s.Machine().Stats()) {
 			logger.Printf("stats: %s", line)
 		}
+		logger.Printf("stats: %s", timelineLine(s.Timeline(), start))
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

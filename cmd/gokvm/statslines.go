@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gokvm/gokvm/devices/exitdev"
 	"github.com/gokvm/gokvm/vmm"
 )
 
@@ -40,4 +41,19 @@ func statsLines(s vmm.Stats) []string {
 			h["host.voluntary_switches"], h["host.involuntary_switches"]))
 	}
 	return append(lines, fmt.Sprintf("devices raised %d interrupts (irqfd writes) and woke %d times for guest notifications (ioeventfds)", s.Interrupts, s.Wakeups))
+}
+
+// timelineLine is the --stats line of a sandbox run: when each step of
+// the guest init reached the status device, in ms after start ("-" for a
+// step not reached in this run: a boot is given no command, an init from
+// an older gokvm says nothing of its command's exit).
+func timelineLine(tl exitdev.Timeline, start time.Time) string {
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", float64(t.Sub(start).Microseconds())/1000)
+	}
+	return fmt.Sprintf("the sandbox init, ms after start: command given %s, command seen %s, ready %s, started %s, exited %s, status %s",
+		at(tl.Given), at(tl.Seen), at(tl.Ready), at(tl.Started), at(tl.Exited), at(tl.Reported))
 }

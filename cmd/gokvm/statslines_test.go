@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gokvm/gokvm/devices/exitdev"
 	"github.com/gokvm/gokvm/vmm"
 	"github.com/gokvm/gokvm/vmm/kvmstats"
 )
@@ -37,5 +38,17 @@ func TestStatsLines(t *testing.T) {
 	got = strings.Join(statsLines(s), "\n")
 	if strings.Contains(got, "vcpu0") || !strings.Contains(got, "KVM's counters are unavailable: binary statistics: not supported; debugfs: permission denied") {
 		t.Errorf("without KVM's counters:\n%s", got)
+	}
+}
+
+// TestTimelineLine: each step is its time after start; a step not
+// reached is "-".
+func TestTimelineLine(t *testing.T) {
+	start := time.Unix(100, 0)
+	ms := func(f float64) time.Time { return start.Add(time.Duration(f * float64(time.Millisecond))) }
+	tl := exitdev.Timeline{Given: ms(12.25), Seen: ms(40), Ready: ms(101.5), Started: ms(230), Reported: ms(415.75)}
+	want := "the sandbox init, ms after start: command given 12.2, command seen 40.0, ready 101.5, started 230.0, exited -, status 415.8"
+	if got := timelineLine(tl, start); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

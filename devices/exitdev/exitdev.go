@@ -9,7 +9,8 @@
 //
 //	0x000 MAGIC    read: 0x676b7378 ("gksx")
 //	0x004 STATE    write: 1 = ready (gokvm may send input), 2 = the command started,
-//	               3 = warm (booted, waiting for its command: gokvm may save the machine)
+//	               3 = warm (booted, waiting for its command: gokvm may save the machine),
+//	               4 = the command exited (its status follows, once output is drained)
 //	0x008 STATUS   write: StatusValid | status (0-255): the final status
 //	0x00C CMDLEN   read: the length of the command gokvm gave (0: none yet)
 //	0x010 CMDOFF   write: the offset in the command that CMDDATA shows
@@ -61,6 +62,7 @@ const (
 	StateReady   = 1
 	StateStarted = 2
 	StateWarm    = 3
+	StateExited  = 4
 
 	// StatusValid is set in a STATUS write, so a stray zero write is not
 	// taken for a status of 0.
@@ -86,6 +88,7 @@ type Device struct {
 	report    string
 	cmd       []byte
 	cmdOff    uint32
+	timeline  Timeline
 }
 
 // New makes a status device.
@@ -129,6 +132,7 @@ func (d *Device) SetCommand(b []byte) error {
 		return fmt.Errorf("the command and its environment take %d bytes, more than the %d the status device carries", len(b), MaxCommand)
 	}
 	d.cmd = append([]byte(nil), b...)
+	markLocked(&d.timeline.Given)
 	return nil
 }
 
@@ -188,6 +192,9 @@ func (d *Device) ReadMMIO(off uint64, data []byte) {
 	case off == RegCmdLen && len(data) >= 4:
 		d.mu.Lock()
 		binary.LittleEndian.PutUint32(data, uint32(len(d.cmd)))
+		if d.cmd != nil {
+			markLocked(&d.timeline.Seen)
+		}
 		d.mu.Unlock()
 	case off >= RegCmdData && off < RegCmdData+CommandWindow:
 		d.mu.Lock()
@@ -220,10 +227,14 @@ func (d *Device) WriteMMIO(off uint64, data []byte) {
 				d.isReady = true
 				close(d.ready)
 			}
+			markLocked(&d.timeline.Ready)
 		case StateStarted:
 			d.setStartedLocked()
+			markLocked(&d.timeline.Started)
 		case StateWarm:
 			d.setWarmLocked()
+		case StateExited:
+			markLocked(&d.timeline.Exited)
 		}
 	case RegCmdOff:
 		d.cmdOff = v
@@ -237,6 +248,7 @@ func (d *Device) WriteMMIO(off uint64, data []byte) {
 			msg = msg[:i]
 		}
 		d.report = strings.ToValidUTF8(msg, "?")
+		markLocked(&d.timeline.Reported)
 		d.setReportedLocked() // last: a waiter reads the report
 	}
 }

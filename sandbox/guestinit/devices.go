@@ -79,6 +79,7 @@ type exitDevice struct {
 const (
 	stateReady   = exitdev.StateReady
 	stateStarted = exitdev.StateStarted
+	stateExited  = exitdev.StateExited
 )
 
 func openExitDevice() (*exitDevice, error) {

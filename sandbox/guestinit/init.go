@@ -424,6 +424,7 @@ func runCommand(cfg *Config, tty *os.File, exit *exitDevice) (int, error) {
 		go relayInput(tty, inW)
 	}
 	status := waitFor(p.Pid)
+	exit.setState(stateExited) // for --stats: the drain and sync follow
 	// Everything the command wrote leaves the UART before the guest
 	// powers off.
 	unix.IoctlSetInt(fd, unix.TCSBRK, 1)

@@ -123,7 +123,53 @@ var (
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
 	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
 	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
+	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 )
+
+// Steps of the sandbox init's --stats timeline; stepFirstRun and
+// stepStop stand for the first KVM_RUN and the vcpus' stop.
+const (
+	stepFirstRun = "first KVM_RUN"
+	stepSeen     = "command seen"
+	stepReady    = "ready"
+	stepStarted  = "started"
+	stepExited   = "exited"
+	stepStatus   = "status"
+	stepStop     = "vcpus' stop"
+)
+
+// initStep is when a step of a sandbox run happened, in ms after start,
+// from its --stats lines.
+func initStep(stderr, step string) (float64, bool) {
+	switch step {
+	case stepFirstRun:
+		return grepFloat(statsFirstRun, stderr)
+	case stepStop:
+		first, ok1 := grepFloat(statsFirstRun, stderr)
+		ran, ok2 := grepFloat(statsRan, stderr)
+		return first + ran, ok1 && ok2
+	}
+	m := statsTimeline.FindStringSubmatch(stderr)
+	if m == nil {
+		return 0, false
+	}
+	for _, field := range strings.Split(m[1], ", ") {
+		if v, ok := strings.CutPrefix(field, step+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// betweenSteps is the time from step a to step b of a sandbox run.
+func betweenSteps(a, b string) func(scenario.Result) (float64, bool) {
+	return func(r scenario.Result) (float64, bool) {
+		ta, ok1 := initStep(r.Stderr, a)
+		tb, ok2 := initStep(r.Stderr, b)
+		return tb - ta, ok1 && ok2
+	}
+}
 
 // afterRun is a run's time outside its start-up and its guest: from the
 // vcpus' stop to gokvm's exit (devices stopped, --stats read, the VM and
@@ -383,6 +429,12 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
 			{"sandbox --warm: first KVM_RUN to the vcpus' stop", "ms", false, fromStderr(statsRan, 1)},
+			{"sandbox --warm, in the guest: first KVM_RUN to its init seeing the command", "ms", false, betweenSteps(stepFirstRun, stepSeen)},
+			{"sandbox --warm, in the guest: the command read, the clock set, the shares and directory", "ms", false, betweenSteps(stepSeen, stepReady)},
+			{"sandbox --warm, in the guest: fork and exec", "ms", false, betweenSteps(stepReady, stepStarted)},
+			{"sandbox --warm, in the guest: the command (`true`)", "ms", false, betweenSteps(stepStarted, stepExited)},
+			{"sandbox --warm, in the guest: drain and sync to the status", "ms", false, betweenSteps(stepExited, stepStatus)},
+			{"sandbox --warm, in the guest: the status to the vcpus' stop", "ms", false, betweenSteps(stepStatus, stepStop)},
 			{"sandbox --warm: the vcpus' stop to exit, and the exec", "ms", false, afterRun},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},

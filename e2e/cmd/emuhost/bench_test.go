@@ -59,3 +59,31 @@ func names(ss []scenario.Scenario, want []string, t *testing.T) []string {
 	}
 	return out
 }
+
+// TestWarmPhases: the warm table's phases come from a sandbox run's
+// --stats lines, each the time between two steps; a step the line does
+// not have gives no figure.
+func TestWarmPhases(t *testing.T) {
+	stderr := "gokvm: stats: first KVM_RUN 20.5 ms after start; the guest ran 400.0 ms; 90 MMIO exits; RSS without guest RAM 9000 KiB (4000 KiB anonymous)\n" +
+		"gokvm: stats: the sandbox init, ms after start: command given 21.0, command seen 50.5, ready 110.0, started 230.0, exited -, status 415.0\n"
+	r := scenario.Result{Stderr: stderr}
+	for _, c := range []struct {
+		a, b string
+		want float64
+		ok   bool
+	}{
+		{stepFirstRun, stepSeen, 30, true},
+		{stepSeen, stepReady, 59.5, true},
+		{stepReady, stepStarted, 120, true},
+		{stepStarted, stepExited, 0, false},
+		{stepStatus, stepStop, 5.5, true},
+	} {
+		got, ok := betweenSteps(c.a, c.b)(r)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("%s to %s: %v, %v; want %v, %v", c.a, c.b, got, ok, c.want, c.ok)
+		}
+	}
+	if _, ok := betweenSteps(stepSeen, stepReady)(scenario.Result{Stderr: "gokvm: stats: first KVM_RUN 20.5 ms after start"}); ok {
+		t.Error("a figure from a run without a timeline line")
+	}
+}
