@@ -14,11 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/gokvm/gokvm/control"
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/results"
 	"github.com/gokvm/gokvm/vmm"
-	"github.com/hashicorp/go-multierror"
 )
 
 // Env is the process environment Main works in, so tests can drive it.
@@ -527,9 +528,13 @@ func runCommand(args []string, env Env) (status int) {
 	defer func() {
 		// Close flushes the disks: if that fails, what the guest wrote
 		// may not be on disk, and gokvm must not report success.
+		t := time.Now()
 		if err := m.Close(); err != nil {
 			logger.Printf("closing the machine: %s", errorLine(err))
 			status = machine.ExitFailure
+		}
+		if o.stats {
+			logger.Printf("stats: %s", closeLine(time.Since(t)))
 		}
 	}()
 	if o.dumpDTB != "" {

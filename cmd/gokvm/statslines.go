@@ -57,3 +57,10 @@ func timelineLine(tl exitdev.Timeline, start time.Time) string {
 	return fmt.Sprintf("the sandbox init, ms after start: command given %s, command seen %s, ready %s, started %s, exited %s, status %s",
 		at(tl.Given), at(tl.Seen), at(tl.Ready), at(tl.Started), at(tl.Exited), at(tl.Reported))
 }
+
+// closeLine is the last --stats line: how long closing the machine took
+// (its devices stopped and their backends flushed and closed, the vcpus,
+// the VM and guest RAM released), printed once that is done.
+func closeLine(d time.Duration) string {
+	return fmt.Sprintf("closing the machine took %.1f ms", float64(d.Microseconds())/1000)
+}

@@ -52,3 +52,9 @@ func TestTimelineLine(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestCloseLine(t *testing.T) {
+	if got, want := closeLine(12345*time.Microsecond), "closing the machine took 12.3 ms"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

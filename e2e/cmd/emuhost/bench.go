@@ -124,6 +124,7 @@ var (
 	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
 	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
+	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
 )
 
 // Steps of the sandbox init's --stats timeline; stepFirstRun and
@@ -436,6 +437,7 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm, in the guest: drain and sync to the status", "ms", false, betweenSteps(stepExited, stepStatus)},
 			{"sandbox --warm, in the guest: the status to the vcpus' stop", "ms", false, betweenSteps(stepStatus, stepStop)},
 			{"sandbox --warm: the vcpus' stop to exit, and the exec", "ms", false, afterRun},
+			{"sandbox --warm: of it, closing the machine", "ms", false, fromStderr(statsClose, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
 		},
