@@ -4,14 +4,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // vcpuAffinity waits (up to limit) until want vcpu threads (named
-// gokvm-vcpuN) exist and prints each one's allowed CPUs as /proc says:
-// HOST-AFFINITY gokvm-vcpu0 1.
+// gokvm-vcpuN) exist in processes started after it, and prints each
+// one's allowed CPUs as /proc says: HOST-AFFINITY gokvm-vcpu0 1. The
+// scenario's gokvm starts after its background commands; a gokvm that
+// was already running (another scenario's, still exiting) is not the
+// one to check, and is named in a HOST-AFFINITY-IGNORED line instead.
 func vcpuAffinity(limit time.Duration, want int) error {
+	self, err := startTime("/proc/self")
+	if err != nil {
+		return err
+	}
+	ignored := map[string]bool{}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		comms, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/comm")
 		var lines []string
@@ -19,6 +28,16 @@ func vcpuAffinity(limit time.Duration, want int) error {
 			b, err := os.ReadFile(c)
 			name := strings.TrimSpace(string(b))
 			if err != nil || !strings.HasPrefix(name, "gokvm-vcpu") {
+				continue
+			}
+			proc := filepath.Dir(filepath.Dir(filepath.Dir(c))) // /proc/PID
+			if started, err := startTime(proc); err != nil || started < self {
+				if !ignored[c] {
+					ignored[c] = true
+					cmdline, _ := os.ReadFile(filepath.Join(proc, "cmdline"))
+					fmt.Printf("HOST-AFFINITY-IGNORED %s in %s, running before this scenario: %s\n", name, proc,
+						strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+				}
 				continue
 			}
 			status, err := os.ReadFile(filepath.Join(filepath.Dir(c), "status"))
@@ -37,4 +56,24 @@ func vcpuAffinity(limit time.Duration, want int) error {
 		}
 	}
 	return fmt.Errorf("%d gokvm vcpu threads did not appear within %v", want, limit)
+}
+
+// startTime is when the process at proc (/proc/PID) started, in clock
+// ticks after boot (field 22 of its stat).
+func startTime(proc string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(proc, "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s/stat: no command name", proc)
+	}
+	f := strings.Fields(s[i+1:]) // from field 3
+	if len(f) < 20 {
+		return 0, fmt.Errorf("%s/stat: %d fields", proc, len(f)+2)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
