@@ -418,11 +418,15 @@ func (c *benchConfig) sandboxWorkload() (*workload, []scenario.Scenario) {
 // prefaulting (and records one), which measures what the prefault saves.
 func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 	const warm, cold = "sandbox --warm", "--warm, not prefaulted"
+	// The same two runs without --stats, whose figures cost time after
+	// the guest stops (smaps read for the RSS, KVM's and the threads'
+	// counters): start to exit as users see it.
+	const warmBare, plainBare = "--warm, no --stats", "plain boot, no --stats"
 	w := &workload{
 		title:   fmt.Sprintf("gokvm warm sandbox: `sandbox --warm DIR -- true` (a restore) and a plain boot, start to exit, %d runs each", c.rounds),
 		runs:    map[string][]string{},
 		cost:    true,
-		columns: []string{warm, cold, "plain boot"},
+		columns: []string{warm, cold, "plain boot", warmBare, plainBare},
 		figs: []figure{
 			{"start to exit", "ms", false, func(r scenario.Result) (float64, bool) {
 				return float64(r.ElapsedMS), r.Exit == 0
@@ -454,10 +458,15 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 		noWS := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-nows-%d", i), Timeout: 5 * time.Minute, Args: args,
 			Before: [][]string{{c.tool, "rmglob", dir + "/*.ws"}}}
 		ws := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-true-%d", i), Timeout: 5 * time.Minute, Args: args}
-		ss = append(ss, plain, noWS, ws)
+		wsBare := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-bare-%d", i), Timeout: 5 * time.Minute, Args: withoutStats(args)}
+		plainBareRun := plain
+		plainBareRun.Name, plainBareRun.Args = fmt.Sprintf("plain-boot-bare-%d", i), withoutStats(plain.Args)
+		ss = append(ss, plain, noWS, ws, wsBare, plainBareRun)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
 		w.runs[cold] = append(w.runs[cold], noWS.Name)
 		w.runs[warm] = append(w.runs[warm], ws.Name)
+		w.runs[warmBare] = append(w.runs[warmBare], wsBare.Name)
+		w.runs[plainBare] = append(w.runs[plainBare], plainBareRun.Name)
 	}
 	return w, ss
 }
@@ -682,4 +691,15 @@ func (p *pciBench) netWorkload(vhost bool) (*workload, []scenario.Scenario) {
 func (p *pciBench) titled(w *workload, ss []scenario.Scenario) (*workload, []scenario.Scenario) {
 	w.title = "over virtio-pci (MSI-X), " + w.title
 	return w, ss
+}
+
+// withoutStats is a gokvm command line without --stats.
+func withoutStats(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if a != "--stats" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
