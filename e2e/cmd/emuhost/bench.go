@@ -125,6 +125,7 @@ var (
 	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
+	statsKVMExits = regexp.MustCompile(`stats: KVM \([^)]+\): exits ([0-9]+)`)
 )
 
 // Steps of the sandbox init's --stats timeline; stepFirstRun and
@@ -444,6 +445,7 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: of it, closing the machine", "ms", false, fromStderr(statsClose, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
+			{"sandbox --warm: vcpu exits of every kind (KVM's count)", "exits", false, fromStderr(statsKVMExits, 1)},
 		},
 	}
 	const dir = "/tmp/gokvm-bench-warm"

@@ -83,6 +83,10 @@ func TestWarmPhases(t *testing.T) {
 			t.Errorf("%s to %s: %v, %v; want %v, %v", c.a, c.b, got, ok, c.want, c.ok)
 		}
 	}
+	kvm := scenario.Result{Stderr: stderr + "gokvm: stats: KVM (binary statistics): exits 5123, mmio_exit_user 90, mmio_exit_kernel 18\n"}
+	if v, ok := fromStderr(statsKVMExits, 1)(kvm); !ok || v != 5123 {
+		t.Errorf("KVM's exits: %v, %v; want 5123", v, ok)
+	}
 	if _, ok := betweenSteps(stepSeen, stepReady)(scenario.Result{Stderr: "gokvm: stats: first KVM_RUN 20.5 ms after start"}); ok {
 		t.Error("a figure from a run without a timeline line")
 	}
