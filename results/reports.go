@@ -1,7 +1,6 @@
 package results
 
 import (
-	"regexp"
 	"strings"
 	"time"
 )
@@ -39,23 +38,23 @@ type header struct {
 
 // Pieces of the headers, as the kernel prints them.
 var (
-	warningRe    = regexp.MustCompile(`^WARNING: CPU: \d+ PID: \d+ at (\S+?):\d+(?: (\S+))?`)
-	lockdepRe    = regexp.MustCompile(`^WARNING: (possible circular locking dependency detected|possible recursive locking detected|inconsistent lock state|suspicious RCU usage|possible irq lock inversion dependency detected|.*-safe -> .*-unsafe lock order detected)`)
-	kasanRe      = regexp.MustCompile(`^BUG: KASAN: ([a-z-]+(?: or [a-z-]+)?) in (\S+)`)
-	kfenceRe     = regexp.MustCompile(`^BUG: KFENCE: (use-after-free|out-of-bounds|invalid free|invalid read|invalid write|memory corruption)(?: (read|write))? in (\S+)`)
-	nullDerefRe  = regexp.MustCompile(`^BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference)`)
-	pagingX86Re  = regexp.MustCompile(`^BUG: (?:unable to handle kernel paging request|unable to handle page fault for address)`)
-	spinlockRe   = regexp.MustCompile(`^BUG: (spinlock|rwlock) (lockup suspected|already unlocked|recursion|cpu recursion|bad magic|wrong owner|wrong CPU)`)
-	unableRe     = regexp.MustCompile(`^Unable to handle kernel (NULL pointer dereference|paging request|access to user memory|execute from non-executable memory|write to read-only memory|read from unreadable memory)`)
-	internalRe   = regexp.MustCompile(`^Internal error: ([^:\[]+)`)
-	kernelBugRe  = regexp.MustCompile(`^kernel BUG at (\S+?):\d+!?`)
-	panicRe      = regexp.MustCompile(`^Kernel panic - not syncing: ?(.*)`)
-	ubsanRe      = regexp.MustCompile(`^UBSAN: (.+?) in (\S+?\.[a-zA-Z]+)(?::\d+)*\s*$`)
-	rcuStallRe   = regexp.MustCompile(`^(?:rcu: )?INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall`)
-	softLockupRe = regexp.MustCompile(`^(?:watchdog: )?BUG: soft lockup - CPU#\d+ stuck for`)
-	hardLockupRe = regexp.MustCompile(`^(?:NMI watchdog: |watchdog: )?Watchdog detected hard LOCKUP on cpu`)
-	hungTaskRe   = regexp.MustCompile(`^INFO: task \S+ blocked for more than \d+ seconds`)
-	gpfRe        = regexp.MustCompile(`^(?:Oops: )?general protection fault`)
+	warningRe    = lazyRegexp(`^WARNING: CPU: \d+ PID: \d+ at (\S+?):\d+(?: (\S+))?`)
+	lockdepRe    = lazyRegexp(`^WARNING: (possible circular locking dependency detected|possible recursive locking detected|inconsistent lock state|suspicious RCU usage|possible irq lock inversion dependency detected|.*-safe -> .*-unsafe lock order detected)`)
+	kasanRe      = lazyRegexp(`^BUG: KASAN: ([a-z-]+(?: or [a-z-]+)?) in (\S+)`)
+	kfenceRe     = lazyRegexp(`^BUG: KFENCE: (use-after-free|out-of-bounds|invalid free|invalid read|invalid write|memory corruption)(?: (read|write))? in (\S+)`)
+	nullDerefRe  = lazyRegexp(`^BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference)`)
+	pagingX86Re  = lazyRegexp(`^BUG: (?:unable to handle kernel paging request|unable to handle page fault for address)`)
+	spinlockRe   = lazyRegexp(`^BUG: (spinlock|rwlock) (lockup suspected|already unlocked|recursion|cpu recursion|bad magic|wrong owner|wrong CPU)`)
+	unableRe     = lazyRegexp(`^Unable to handle kernel (NULL pointer dereference|paging request|access to user memory|execute from non-executable memory|write to read-only memory|read from unreadable memory)`)
+	internalRe   = lazyRegexp(`^Internal error: ([^:\[]+)`)
+	kernelBugRe  = lazyRegexp(`^kernel BUG at (\S+?):\d+!?`)
+	panicRe      = lazyRegexp(`^Kernel panic - not syncing: ?(.*)`)
+	ubsanRe      = lazyRegexp(`^UBSAN: (.+?) in (\S+?\.[a-zA-Z]+)(?::\d+)*\s*$`)
+	rcuStallRe   = lazyRegexp(`^(?:rcu: )?INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall`)
+	softLockupRe = lazyRegexp(`^(?:watchdog: )?BUG: soft lockup - CPU#\d+ stuck for`)
+	hardLockupRe = lazyRegexp(`^(?:NMI watchdog: |watchdog: )?Watchdog detected hard LOCKUP on cpu`)
+	hungTaskRe   = lazyRegexp(`^INFO: task \S+ blocked for more than \d+ seconds`)
+	gpfRe        = lazyRegexp(`^(?:Oops: )?general protection fault`)
 )
 
 // detect recognises a report's first line. The kernel prints these at the

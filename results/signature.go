@@ -1,7 +1,6 @@
 package results
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -17,11 +16,11 @@ import (
 // frameRe matches a call trace frame: arm64 " foo+0x1c/0x40 [mod]", x86
 // " ? foo+0x1c/0x40" (the "?" marks a frame the unwinder only guessed),
 // and the older "[<ffff...>] foo+0x1c/0x40".
-var frameRe = regexp.MustCompile(`^(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*)*(\?\s+)?([A-Za-z_$][A-Za-z0-9_.$]*)\+0x[0-9a-f]+/0x[0-9a-f]+`)
+var frameRe = lazyRegexp(`^(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*)*(\?\s+)?([A-Za-z_$][A-Za-z0-9_.$]*)\+0x[0-9a-f]+/0x[0-9a-f]+`)
 
 // inlineFrameRe matches a symbolized inline frame, " __dump_stack
 // lib/dump_stack.c:88 [inline]".
-var inlineFrameRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.]*) \S+:\d+ \[inline\]`)
+var inlineFrameRe = lazyRegexp(`^([A-Za-z_][A-Za-z0-9_.]*) \S+:\d+ \[inline\]`)
 
 // parseFrame reads the function of a frame line (trimmed); unreliable is
 // set for a "?" frame, which names a stale return address on the stack.
@@ -287,12 +286,12 @@ func hungTaskFrame(frames []string) string {
 
 // Patterns of sanitize: what varies between runs in a message.
 var (
-	offsetRe  = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_.]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+`)
-	hex0xRe   = regexp.MustCompile(`0x[0-9a-fA-F]+`)
-	hexRunRe  = regexp.MustCompile(`\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*\b`)
-	srcLineRe = regexp.MustCompile(`(\.[chS]|\.rs)(?::[0-9]+)+`)
-	cpuRe     = regexp.MustCompile(`CPU#?[0-9]+`)
-	spacesRe  = regexp.MustCompile(`\s+`)
+	offsetRe  = lazyRegexp(`([A-Za-z_][A-Za-z0-9_.]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+`)
+	hex0xRe   = lazyRegexp(`0x[0-9a-fA-F]+`)
+	hexRunRe  = lazyRegexp(`\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*\b`)
+	srcLineRe = lazyRegexp(`(\.[chS]|\.rs)(?::[0-9]+)+`)
+	cpuRe     = lazyRegexp(`CPU#?[0-9]+`)
+	spacesRe  = lazyRegexp(`\s+`)
 )
 
 // maxSignature bounds a signature's length.
