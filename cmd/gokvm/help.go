@@ -89,7 +89,8 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          failed), 255 stopped (docs/ci.md)
       --stats            print figures to stderr when the guest stops: start-up,
                          memory, KVM's exits by reason and halts, gokvm's CPU
-                         time and context switches, device interrupts
+                         time and context switches, device interrupts, a
+                         sandbox init's steps; then how long closing took
       --kvm-device PATH  the KVM device (default /dev/kvm); kvmtool's --dev PATH
       --loglevel LEVEL   kvmtool's error, warning, info (default) or debug: at
                          error and warning, the kvmtool line "Info: KVM
