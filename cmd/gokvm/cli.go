@@ -14,12 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
-
 	"github.com/gokvm/gokvm/control"
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/results"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/hashicorp/go-multierror"
 )
 
 // Env is the process environment Main works in, so tests can drive it.
@@ -528,13 +527,9 @@ func runCommand(args []string, env Env) (status int) {
 	defer func() {
 		// Close flushes the disks: if that fails, what the guest wrote
 		// may not be on disk, and gokvm must not report success.
-		t := time.Now()
-		if err := m.Close(); err != nil {
+		if err := closeTimed(m.Close, o.stats, logger); err != nil {
 			logger.Printf("closing the machine: %s", errorLine(err))
 			status = machine.ExitFailure
-		}
-		if o.stats {
-			logger.Printf("stats: %s", closeLine(time.Since(t)))
 		}
 	}()
 	if o.dumpDTB != "" {

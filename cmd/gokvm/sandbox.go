@@ -13,11 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gokvm/gokvm/machine"
 	"github.com/gokvm/gokvm/sandbox"
 	"github.com/gokvm/gokvm/vmm"
+	"golang.org/x/sys/unix"
 )
 
 // sandboxOptions are gokvm sandbox's own flags, beside run's.
@@ -178,12 +177,7 @@ func sandboxCommand(args []string, env Env) (status int) {
 		return sandbox.StatusFailed
 	}
 	defer func() {
-		t := time.Now()
-		err := s.Close()
-		if o.run.stats {
-			logger.Printf("stats: %s", closeLine(time.Since(t)))
-		}
-		if err != nil {
+		if err := closeTimed(s.Close, o.run.stats, logger); err != nil {
 			logger.Printf("closing the machine: %s", errorLine(err))
 			if status < sandbox.StatusTimeout {
 				status = sandbox.StatusFailed

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/gokvm/gokvm/devices/exitdev"
@@ -13,7 +14,6 @@ import (
 // VM (exits by reason, halts), gokvm's CPU time and context switches, and
 // the devices' interrupts and notification wakeups.
 func statsLines(s vmm.Stats) []string {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; the guest ran %.1f ms; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
 		ms(s.ToFirstRun), ms(s.Ran), s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
 	switch {
@@ -52,15 +52,29 @@ func timelineLine(tl exitdev.Timeline, start time.Time) string {
 		if t.IsZero() {
 			return "-"
 		}
-		return fmt.Sprintf("%.1f", float64(t.Sub(start).Microseconds())/1000)
+		return fmt.Sprintf("%.1f", ms(t.Sub(start)))
 	}
 	return fmt.Sprintf("the sandbox init, ms after start: command given %s, command seen %s, ready %s, started %s, exited %s, status %s",
 		at(tl.Given), at(tl.Seen), at(tl.Ready), at(tl.Started), at(tl.Exited), at(tl.Reported))
 }
 
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // closeLine is the last --stats line: how long closing the machine took
 // (its devices stopped and their backends flushed and closed, the vcpus,
 // the VM and guest RAM released), printed once that is done.
 func closeLine(d time.Duration) string {
-	return fmt.Sprintf("closing the machine took %.1f ms", float64(d.Microseconds())/1000)
+	return fmt.Sprintf("closing the machine took %.1f ms", ms(d))
+}
+
+// closeTimed closes a machine (run's or sandbox's) and, with --stats,
+// logs closeLine after it.
+func closeTimed(close func() error, stats bool, logger *log.Logger) error {
+	t := time.Now()
+	err := close()
+	if stats {
+		logger.Printf("stats: %s", closeLine(time.Since(t)))
+	}
+	return err
 }

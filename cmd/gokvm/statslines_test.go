@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,21 @@ func TestTimelineLine(t *testing.T) {
 func TestCloseLine(t *testing.T) {
 	if got, want := closeLine(12345*time.Microsecond), "closing the machine took 12.3 ms"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestCloseTimed: closeTimed returns close's error, and logs how long it
+// took only with --stats.
+func TestCloseTimed(t *testing.T) {
+	for _, stats := range []bool{false, true} {
+		var buf strings.Builder
+		logger := log.New(&buf, "", 0)
+		boom := errors.New("flush failed")
+		if err := closeTimed(func() error { return boom }, stats, logger); err != boom {
+			t.Errorf("stats %v: closeTimed returned %v, want close's error", stats, err)
+		}
+		if got := strings.HasPrefix(buf.String(), "stats: closing the machine took "); got != stats {
+			t.Errorf("stats %v: logged %q", stats, buf.String())
+		}
 	}
 }

@@ -88,17 +88,30 @@ func TestCommandWindowHostile(t *testing.T) {
 	}
 }
 
-func TestStateRoundTrip(t *testing.T) {
-	d := New()
-	w32(d, RegState, StateWarm)
+// saved is d's state.
+func saved(t *testing.T, d *Device) []byte {
+	t.Helper()
 	st, err := d.SaveState()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// restore makes a new device from a saved state.
+func restore(t *testing.T, st []byte) *Device {
+	t.Helper()
 	r := New()
 	if err := r.RestoreState(st); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	d := New()
+	w32(d, RegState, StateWarm)
+	r := restore(t, saved(t, d))
 	select {
 	case <-r.Warm():
 	default:
@@ -127,11 +140,8 @@ func TestStateRoundTrip(t *testing.T) {
 	w32(d, RegState, StateStarted)
 	d.WriteMMIO(RegMessage, []byte("oops"))
 	w32(d, RegStatus, StatusValid|3)
-	st, _ = d.SaveState()
-	r = New()
-	if err := r.RestoreState(st); err != nil {
-		t.Fatal(err)
-	}
+	st := saved(t, d)
+	r = restore(t, st)
 	if got, want := r.Report(), d.Report(); got != want {
 		t.Errorf("restored report %+v, saved %+v", got, want)
 	}
@@ -165,9 +175,5 @@ func TestStateHostile(t *testing.T) {
 func TestStateRefusesNewer(t *testing.T) {
 	d := New()
 	w32(d, RegState, StateWarm)
-	st, err := d.SaveState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New() })
+	devstatetest.RefusesNewer(t, saved(t, d), func() devstatetest.Restorer { return New() })
 }

@@ -66,14 +66,7 @@ func TestTimelineRestored(t *testing.T) {
 	r32(d, RegCmdLen)
 	w32(d, RegState, StateReady)
 	w32(d, RegState, StateStarted)
-	st, err := d.SaveState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.RestoreState(st); err != nil {
-		t.Fatal(err)
-	}
+	r := restore(t, saved(t, d))
 	if tl := r.Timeline(); tl != (Timeline{}) {
 		t.Errorf("a restored device's timeline: %+v", tl)
 	}

@@ -11,13 +11,7 @@ import (
 // back the same registers and input, and raises its interrupt as the
 // saved one had it.
 func TestStateRoundTrip(t *testing.T) {
-	a := New(nil, nil)
-	a.WriteMMIO(regIMSC, []byte{intRX, 0, 0, 0})
-	a.push([]byte("hello"))
-	st, err := a.SaveState()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, st := savedWithInput(t)
 	var level []bool
 	b := New(nil, func(l bool) { level = append(level, l) })
 	if err := b.RestoreState(st); err != nil {
@@ -47,6 +41,14 @@ func TestStateRoundTrip(t *testing.T) {
 // TestStateRefusesNewer: a state with a field this gokvm does not know is
 // refused, not half restored.
 func TestStateRefusesNewer(t *testing.T) {
+	_, st := savedWithInput(t)
+	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New(nil, nil) })
+}
+
+// savedWithInput is a PL011 with its receive interrupt enabled and input
+// waiting, and its saved state.
+func savedWithInput(t *testing.T) (*UART, []byte) {
+	t.Helper()
 	a := New(nil, nil)
 	a.WriteMMIO(regIMSC, []byte{intRX, 0, 0, 0})
 	a.push([]byte("hello"))
@@ -54,5 +56,5 @@ func TestStateRefusesNewer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devstatetest.RefusesNewer(t, st, func() devstatetest.Restorer { return New(nil, nil) })
+	return a, st
 }

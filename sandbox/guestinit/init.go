@@ -189,10 +189,10 @@ func run(logf func(string, ...any)) (st state, err error) {
 			os.Setenv(k, v)
 		}
 	}
-	if commandAt.IsZero() && timings {
-		logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
-	} else if !commandAt.IsZero() {
+	if !commandAt.IsZero() {
 		sharesAfter = time.Since(commandAt)
+	} else if timings {
+		logf("modules %d in %v; root mounted after %v", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	}
 	st.cmdStatus, err = runCommand(&cfg, tty, st.exit)
 	return st, err
