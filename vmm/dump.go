@@ -48,7 +48,7 @@ func (m *Machine) DumpVcpusWith(w io.Writer, each func(v *kvm.Vcpu)) {
 	fmt.Fprintf(w, "vcpu states after %s%s; %d MMIO exits\n", time.Since(m.cfg.Start).Round(time.Millisecond), paused, m.mmioExits.Load())
 	for _, v := range m.vcpus {
 		var line string
-		if v.tid.Load() == 0 {
+		if !v.hasThread() {
 			line = fmt.Sprintf("vcpu %d: not running", v.ID)
 		} else if !v.onThread(func(kv *kvm.Vcpu) {
 			line = m.describe(kv)
@@ -56,7 +56,7 @@ func (m *Machine) DumpVcpusWith(w io.Writer, each func(v *kvm.Vcpu)) {
 				each(kv)
 			}
 		}, dumpAnswerWait) {
-			if v.tid.Load() == 0 {
+			if !v.hasThread() {
 				line = fmt.Sprintf("vcpu %d: not running", v.ID)
 			} else {
 				line = fmt.Sprintf("vcpu %d: did not answer within %v (busy in a device handler?)", v.ID, dumpAnswerWait)

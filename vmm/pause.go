@@ -65,7 +65,7 @@ func (m *Machine) Pause() error {
 	m.pause.resume.Store(&resume)
 	deadline := time.Now().Add(parkWait)
 	for _, v := range m.vcpus {
-		for v.tid.Load() != 0 && !v.parked.Load() && !m.stopping() {
+		for v.hasThread() && !v.parked.Load() && !m.stopping() {
 			if time.Now().After(deadline) {
 				// Let the others go again: a half-paused machine is
 				// worse than a running one.

@@ -58,6 +58,7 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	var wg sync.WaitGroup
 	for i, v := range m.vcpus {
 		wg.Add(1)
+		v.starting.Store(true)
 		go func() {
 			defer wg.Done()
 			results[i] = m.runVcpu(v)
@@ -157,6 +158,7 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	// The thread stays locked when the loop ends, so the runtime retires
 	// it rather than reuse a thread renamed and pinned for this vcpu.
 	runtime.LockOSThread()
+	defer v.starting.Store(false) // also when the loop fails before tid is set
 	// Pinned before named: a thread that shows as gokvm-vcpuN already
 	// has its final affinity, for whoever watches /proc.
 	if err := pinThread(m.cfg.VcpuAffinity); err != nil {
@@ -164,6 +166,7 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	}
 	nameThread(fmt.Sprintf("gokvm-vcpu%d", v.ID))
 	v.tid.Store(int32(unix.Gettid()))
+	v.starting.Store(false) // after tid: see hasThread
 	defer v.tid.Store(0)
 
 	// Whether the next KVM_RUN keeps the thread's P (vmm/procs.go). The

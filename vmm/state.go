@@ -199,10 +199,11 @@ func prepareRestore(board Board, cfg Config) error {
 	return sb.PrepareRestore(h.Host, cfg.MemBase, cfg.MemSize, cfg.CPUs)
 }
 
-// vcpusStarted reports whether the vcpus have threads (Run was called).
+// vcpusStarted reports whether the vcpus have threads, or are about to
+// (Run was called).
 func (m *Machine) vcpusStarted() bool {
 	for _, v := range m.vcpus {
-		if v.tid.Load() != 0 {
+		if v.hasThread() {
 			return true
 		}
 	}

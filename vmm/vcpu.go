@@ -28,14 +28,25 @@ type vcpuCall struct {
 // vcpu is a KVM vcpu with what the run loop needs to reach its thread.
 type vcpu struct {
 	*kvm.Vcpu
-	tid    atomic.Int32 // OS thread running the loop, 0 when none
-	parked atomic.Bool  // waiting in a pause, not in KVM_RUN
-	call   atomic.Pointer[vcpuCall]
-	wake   chan struct{} // a call was posted (for a parked vcpu)
+	tid atomic.Int32 // OS thread running the loop, 0 when none
+	// starting is set from Run's start until the loop's thread has set
+	// tid (or failed before): a vcpu whose goroutine the scheduler has
+	// not reached yet is about to run, not gone.
+	starting atomic.Bool
+	parked   atomic.Bool // waiting in a pause, not in KVM_RUN
+	call     atomic.Pointer[vcpuCall]
+	wake     chan struct{} // a call was posted (for a parked vcpu)
 }
 
 func newVcpu(v *kvm.Vcpu) *vcpu {
 	return &vcpu{Vcpu: v, wake: make(chan struct{}, 1)}
+}
+
+// hasThread reports whether a thread runs v's loop, or is about to. It
+// reads starting before tid: the loop sets tid before it clears starting,
+// so a vcpu between the two is seen as having a thread.
+func (v *vcpu) hasThread() bool {
+	return v.starting.Load() || v.tid.Load() != 0
 }
 
 // kick makes the vcpu's thread leave KVM_RUN, if it is in it.
@@ -59,8 +70,8 @@ func (v *vcpu) answerCall() {
 }
 
 // onThread runs fn on v's thread between two KVM_RUNs and reports whether
-// it ran within wait. It returns false at once when no thread runs v (the
-// machine is not running, or this vcpu's loop has ended). The caller holds
+// it ran within wait. It returns false at once when no thread runs v or is
+// about to (the machine is not running, or this vcpu's loop has ended). The caller holds
 // m.control, so at most one call per vcpu is posted at a time.
 func (v *vcpu) onThread(fn func(*kvm.Vcpu), wait time.Duration) bool {
 	c := &vcpuCall{fn: fn, done: make(chan struct{})}
@@ -69,7 +80,7 @@ func (v *vcpu) onThread(fn func(*kvm.Vcpu), wait time.Duration) bool {
 	t := time.NewTicker(kickInterval)
 	defer t.Stop()
 	for {
-		if v.tid.Load() == 0 && v.call.CompareAndSwap(c, nil) {
+		if !v.hasThread() && v.call.CompareAndSwap(c, nil) {
 			return false
 		}
 		v.kick()
