@@ -3,9 +3,14 @@ package memory
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRAMFileRoundTrip: RAM written out with holes maps back the same,
@@ -82,5 +87,75 @@ func TestWriteRAMOverOldFile(t *testing.T) {
 	got, _ := os.ReadFile(p)
 	if !bytes.Equal(got, m.Bytes()) {
 		t.Error("the RAM file differs from RAM: the old file's bytes show through")
+	}
+}
+
+// TestRAMFileHolesAreAnonymous: RAM restored from a file maps from it
+// only the 2 MiB pieces that hold data; the pieces that are all holes are
+// anonymous memory (huge pages, as booted RAM), and all of it reads back
+// as the saved RAM and takes writes.
+func TestRAMFileHolesAreAnonymous(t *testing.T) {
+	const size = 16 << 20
+	m, err := NewGuestMemory(0x8000_0000, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Data in pieces 1 and 2 (one write across their border) and 7 (its
+	// last page); 0, 3-6 are holes.
+	m.Write(0x8000_0000+4<<20-100, bytes.Repeat([]byte{0x5a}, 200))
+	m.Write(0x8000_0000+size-8, []byte("the end!"))
+	f, err := os.Create(filepath.Join(t.TempDir(), "ram"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.WriteRAM(f); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_DATA); err != nil || d == 0 {
+		t.Skipf("the file system of %s keeps no holes (SEEK_DATA: %d, %v)", f.Name(), d, err)
+	}
+	runs, err := dataChunks(f, size, hugePageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []fileRange{{2 << 20, 4 << 20}, {14 << 20, 2 << 20}}
+	if !slices.Equal(runs, want) {
+		t.Fatalf("data pieces %v, want %v", runs, want)
+	}
+	r, err := NewGuestMemoryFromFile(0x8000_0000, size, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !bytes.Equal(r.Bytes(), m.Bytes()) {
+		t.Fatal("the restored RAM differs")
+	}
+	// /proc/self/maps: which parts of RAM map the file.
+	start := uintptr(r.HostAddr())
+	fromFile := map[uint64]bool{}
+	maps := must(os.ReadFile("/proc/self/maps"))
+	for _, line := range strings.Split(string(maps), "\n") {
+		var lo, hi uintptr
+		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err != nil || hi <= start || lo >= start+size {
+			continue
+		}
+		file := strings.HasSuffix(line, f.Name())
+		for a := max(lo, start); a < min(hi, start+size); a += hugePageSize {
+			fromFile[uint64(a-start)>>21] = file
+		}
+	}
+	for piece := uint64(0); piece < size>>21; piece++ {
+		wantFile := piece == 1 || piece == 2 || piece == 7
+		if fromFile[piece] != wantFile {
+			t.Errorf("2 MiB piece %d maps the file: %v, want %v\n%s", piece, fromFile[piece], wantFile, maps)
+		}
+	}
+	r.Write(0x8000_0000+5<<20, []byte("hole written"))
+	got := make([]byte, 12)
+	r.Read(0x8000_0000+5<<20, got)
+	if string(got) != "hole written" {
+		t.Errorf("a write to a hole's RAM reads back %q", got)
 	}
 }
