@@ -26,6 +26,7 @@ import (
 //	rlimit NOFILE PROG ... become PROG with RLIMIT_NOFILE at NOFILE (soft and hard)
 //	vcpuaffinity SECONDS N print the allowed CPUs of gokvm's vcpu threads once N are seen
 //	rmall DIR, copy SRC DST, touch FILE, cutfiles DIR SUFFIX (files.go)
+//	kvmexits start|print   the host KVM's vcpu exits by kind (kvmexits.go)
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -110,6 +111,8 @@ func runTool(args []string) error {
 		return rlimitExec(args)
 	case "rmall", "copy", "touch", "cutfiles", "rmglob": // see files.go
 		return fileTool(args)
+	case "kvmexits": // kvmexits start|print, see kvmexits.go
+		return kvmExitsTool(args)
 	default:
 		return fmt.Errorf("unknown tool")
 	}

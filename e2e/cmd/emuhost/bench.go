@@ -204,6 +204,12 @@ func fromStderr(re *regexp.Regexp, scale float64) func(scenario.Result) (float64
 	}
 }
 
+// hostKVMExits reads one kind's count from the emulated host's
+// HOST-KVM-EXITS line (hostinit's kvmexits).
+func hostKVMExits(kind string) func(scenario.Result) (float64, bool) {
+	return fromNotesScaled(`HOST-KVM-EXITS .*\b`+kind+`=([0-9]+)`, 1)
+}
+
 func fromConsole(re string) func(scenario.Result) (float64, bool) {
 	rx := regexp.MustCompile(re)
 	return func(r scenario.Result) (float64, bool) { return grepFloat(rx, r.Output()) }
@@ -446,6 +452,12 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
 			{"sandbox --warm: vcpu exits of every kind (KVM's count)", "exits", false, fromStderr(statsKVMExits, 1)},
+			{"sandbox --warm: vcpu exits, the host's trace: all", "exits", false, hostKVMExits("total")},
+			{"sandbox --warm: vcpu exits, the host's trace: data aborts (stage-2 faults and MMIO)", "exits", false, hostKVMExits("dabt")},
+			{"sandbox --warm: vcpu exits, the host's trace: instruction aborts (stage-2 faults)", "exits", false, hostKVMExits("iabt")},
+			{"sandbox --warm: vcpu exits, the host's trace: host interrupts", "exits", false, hostKVMExits("irq")},
+			{"sandbox --warm: vcpu exits, the host's trace: system register traps", "exits", false, hostKVMExits("sysreg")},
+			{"sandbox --warm: vcpu exits, the host's trace: WFI and WFE", "exits", false, hostKVMExits("wfx")},
 		},
 	}
 	const dir = "/tmp/gokvm-bench-warm"
@@ -463,6 +475,11 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 		wsBare := scenario.Scenario{Name: fmt.Sprintf("sandbox-warm-bare-%d", i), Timeout: 5 * time.Minute, Args: withoutStats(args)}
 		plainBareRun := plain
 		plainBareRun.Name, plainBareRun.Args = fmt.Sprintf("plain-boot-bare-%d", i), withoutStats(plain.Args)
+		// The traced runs: the host's count of the vcpus' exits by kind.
+		for _, s := range []*scenario.Scenario{&plain, &noWS, &ws} {
+			s.Before = append(s.Before, []string{c.tool, "kvmexits", "start"})
+			s.After = append(s.After, []string{c.tool, "kvmexits", "print"})
+		}
 		ss = append(ss, plain, noWS, ws, wsBare, plainBareRun)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
 		w.runs[cold] = append(w.runs[cold], noWS.Name)

@@ -87,6 +87,15 @@ func TestWarmPhases(t *testing.T) {
 	if v, ok := fromStderr(statsKVMExits, 1)(kvm); !ok || v != 5123 {
 		t.Errorf("KVM's exits: %v, %v; want 5123", v, ok)
 	}
+	traced := scenario.Result{Notes: []string{"$ tool kvmexits print\nHOST-KVM-EXITS total=2400 dabt=1500 iabt=200 irq=640 wfx=60\n"}}
+	for kind, want := range map[string]float64{"total": 2400, "dabt": 1500, "iabt": 200, "irq": 640} {
+		if v, ok := hostKVMExits(kind)(traced); !ok || v != want {
+			t.Errorf("the host's %s exits: %v, %v; want %v", kind, v, ok, want)
+		}
+	}
+	if v, ok := hostKVMExits("sysreg")(traced); ok {
+		t.Errorf("the host's sysreg exits from a line without them: %v", v)
+	}
 	if _, ok := betweenSteps(stepSeen, stepReady)(scenario.Result{Stderr: "gokvm: stats: first KVM_RUN 20.5 ms after start"}); ok {
 		t.Error("a figure from a run without a timeline line")
 	}
