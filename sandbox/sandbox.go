@@ -300,10 +300,11 @@ func New(o Options) (*Sandbox, error) {
 		Recorder: o.Recorder, Symbols: o.Symbols}
 	if s.warm != nil && s.warm.saved != nil {
 		mo.Restore = s.warm.saved
+		ws := s.loadWorkingSet()
 		s.m, err = machine.Build(spec, mo)
 		if err == nil {
 			s.restored = true
-			s.prepareWorkingSet(o.Stats)
+			s.prepareWorkingSet(ws, o.Stats)
 			return s, nil
 		}
 		// A machine saved on another host (another GIC), say: boot,
