@@ -194,7 +194,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	}
 	if o.Restore != nil {
 		h := o.Restore.File.Header.RAM
-		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram, CopyPieces: o.Restore.CopyPieces}
+		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram}
 		cfg.MemBase, cfg.MemBaseSet = h.Base, true
 	}
 	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, Log: o.Log, PCI: r.pci, CPU: arm64.CPUFeatures{

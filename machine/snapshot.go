@@ -73,11 +73,7 @@ type Saved struct {
 	File *snapshot.File
 	// Spec is the saved machine's spec.
 	Spec Spec
-	// CopyPieces, when set, are 2 MiB pieces of RAM that the restore
-	// copies from the RAM file into private huge pages rather than
-	// mapping them (vmm.Restore): those a run is known to use densely.
-	CopyPieces []int
-	ram        *os.File
+	ram  *os.File
 }
 
 // Close closes the RAM file (the restored machine maps it and no longer

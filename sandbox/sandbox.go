@@ -300,11 +300,10 @@ func New(o Options) (*Sandbox, error) {
 		Recorder: o.Recorder, Symbols: o.Symbols}
 	if s.warm != nil && s.warm.saved != nil {
 		mo.Restore = s.warm.saved
-		ws := s.loadWorkingSet()
 		s.m, err = machine.Build(spec, mo)
 		if err == nil {
 			s.restored = true
-			s.prepareWorkingSet(ws, o.Stats)
+			s.prepareWorkingSet(o.Stats)
 			return s, nil
 		}
 		// A machine saved on another host (another GIC), say: boot,

@@ -35,61 +35,34 @@ func (r *wsRecorder) close() {
 	}
 }
 
-// denseMinPages is how many of a 2 MiB piece's 512 pages the working set
-// must touch for the restore to copy the piece into a huge page of its own
-// rather than map it from the RAM file page by page. Each page mapped
-// costs the guest a stage-2 fault, an exit; copying costs 2 MiB of memory
-// and a copy of it, and the piece is no longer shared with other
-// restores. At 64 pages the exits saved outweigh the copy on the emulated
-// test host many times over and about even it on hardware, where the
-// guest's own later touches of the piece, not in the working set, are
-// saved too.
-const denseMinPages = 64
-
-// loadWorkingSet reads the working set a run of the saved machine
-// recorded and has the restore copy its dense pieces (denseMinPages).
-// It returns nil when there is none, or it is unusable (then it is
-// removed, to be recorded again).
-func (s *Sandbox) loadWorkingSet() memory.WorkingSet {
-	path := s.warm.files.workingSet()
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	pages := int(s.warm.saved.File.Header.RAM.Size / uint64(os.Getpagesize()))
-	ws, err := memory.ReadWorkingSet(bufio.NewReader(f), pages)
-	if err != nil {
-		// Cut short or stale: record it again.
-		os.Remove(path)
-		return nil
-	}
-	s.warm.saved.CopyPieces = ws.DensePieces(denseMinPages)
-	return ws
-}
-
-// prepareWorkingSet prefaults the pages of ws (loadWorkingSet's) the
-// restore did not copy, or when there is no working set opens what
-// recording one takes (the system call filter opens no file once the
-// machine runs). Failures only cost speed: they are logged with --stats,
-// else silent.
-func (s *Sandbox) prepareWorkingSet(ws memory.WorkingSet, stats bool) {
+// prepareWorkingSet prefaults the pages the saved machine's working set
+// names, or when it has none yet opens what recording one takes (the
+// system call filter opens no file once the machine runs). Failures only
+// cost speed: they are logged with --stats, else silent.
+func (s *Sandbox) prepareWorkingSet(stats bool) {
 	path := s.warm.files.workingSet()
 	mem := s.m.Memory()
-	if ws != nil {
-		t := time.Now()
-		err := mem.Prefault(ws)
-		if err == nil && stats {
-			r, w := ws.Counts()
-			s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written; %d 2 MiB pieces of it copied from the RAM file) in %.1f ms",
-				r, w, mem.CopiedPieces(), float64(time.Since(t).Microseconds())/1000)
+	pages := int(mem.Size() / uint64(os.Getpagesize()))
+	f, err := os.Open(path)
+	if err == nil {
+		ws, err := memory.ReadWorkingSet(bufio.NewReader(f), pages)
+		f.Close()
+		if err != nil {
+			// Cut short or stale: record it again.
+			os.Remove(path)
+		} else {
+			t := time.Now()
+			if err = mem.Prefault(ws); err == nil && stats {
+				r, w := ws.Counts()
+				s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written) in %.1f ms", r, w, float64(time.Since(t).Microseconds())/1000)
+			}
 		}
 		if err != nil && stats {
 			s.log.Printf("--warm: working set: %v", err)
 		}
 		return
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || os.Getpagesize() != 4096 {
+	if !errors.Is(err, os.ErrNotExist) || os.Getpagesize() != 4096 {
 		return
 	}
 	pm, err := os.Open("/proc/self/pagemap")

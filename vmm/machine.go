@@ -176,7 +176,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		return nil, err
 	}
 	if cfg.Restore != nil {
-		m.mem, err = memory.NewGuestMemoryFromFile(cfg.MemBase, cfg.MemSize, cfg.Restore.RAM, cfg.Restore.CopyPieces)
+		m.mem, err = memory.NewGuestMemoryFromFile(cfg.MemBase, cfg.MemSize, cfg.Restore.RAM)
 	} else {
 		m.mem, err = memory.NewGuestMemory(cfg.MemBase, cfg.MemSize)
 	}

@@ -56,9 +56,6 @@ type Restore struct {
 	State *snapshot.File
 	// RAM is the saved RAM file, mapped copy-on-write.
 	RAM *os.File
-	// CopyPieces are 2 MiB pieces of RAM copied from the file into
-	// private huge pages instead (memory.NewGuestMemoryFromFile).
-	CopyPieces []int
 }
 
 // ErrNotSaveable says the machine has a part that cannot be saved.

@@ -21,14 +21,7 @@ import (
 // read as zeros, but a guest that takes fresh memory from there (its free
 // pages) then costs one stage-2 fault per 2 MiB instead of one per 4 KiB
 // page, and no page cache is shared there anyway.
-//
-// copyPieces names 2 MiB pieces of RAM (piece i starts i*2 MiB into it)
-// to copy from the file into private huge pages instead of mapping them:
-// pieces the guest is known to use densely (WorkingSet.DensePieces),
-// where one stage-2 fault then maps what would take hundreds. They are
-// not shared with other restores. A piece that is all a hole, or outside
-// RAM, is left as it would be.
-func NewGuestMemoryFromFile(base, size uint64, f *os.File, copyPieces []int) (*GuestMemory, error) {
+func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -43,20 +36,17 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File, copyPieces []int) (*G
 	if err != nil {
 		return nil, fmt.Errorf("finding the data in the RAM file %s: %w", f.Name(), err)
 	}
-	mapped, copied := splitCopies(data, copyPieces, size)
 	// The file's mappings replace parts of an aligned anonymous
 	// reservation, so RAM starts on a huge-page boundary as it does when
-	// booted, and what they leave is the anonymous RAM of the holes and
-	// of the copies.
+	// booted, and what they leave is the anonymous RAM of the holes.
 	mem, err := mapAligned(size, hugePageSize)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %d MiB of guest RAM: %w", size>>20, err)
 	}
 	g := &GuestMemory{base: base, mem: mem, mmap: true}
-	// Transparent huge pages for the holes and copies; failing is
-	// harmless.
+	// Transparent huge pages for the holes; failing is harmless.
 	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
-	for _, r := range mapped {
+	for _, r := range data {
 		p, err := unix.MmapPtr(int(f.Fd()), int64(r.off), unsafe.Pointer(&mem[r.off]), uintptr(r.len),
 			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_NORESERVE)
 		if err != nil || p != unsafe.Pointer(&mem[r.off]) {
@@ -64,63 +54,11 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File, copyPieces []int) (*G
 			return nil, fmt.Errorf("mapping the RAM file %s: %w", f.Name(), err)
 		}
 	}
-	for _, r := range copied {
-		if err := preadFull(f, mem[r.off:r.off+r.len], int64(r.off)); err != nil {
-			g.Close()
-			return nil, fmt.Errorf("copying %d MiB at %#x from the RAM file %s: %w", r.len>>20, r.off, f.Name(), err)
-		}
-		g.copied += int(r.len / hugePageSize)
-	}
 	if err := unix.Madvise(mem, unix.MADV_DONTDUMP); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("excluding guest RAM from core dumps (MADV_DONTDUMP): %w", err)
 	}
 	return g, nil
-}
-
-// CopiedPieces is how many 2 MiB pieces of a restored RAM were copied
-// from its file rather than mapped (NewGuestMemoryFromFile).
-func (m *GuestMemory) CopiedPieces() int { return m.copied }
-
-// splitCopies splits the file's data ranges (piece-aligned) into those
-// mapped from the file and those copied: the pieces copyPieces names.
-func splitCopies(data []fileRange, copyPieces []int, size uint64) (mapped, copied []fileRange) {
-	cp := make(map[uint64]bool, len(copyPieces))
-	for _, p := range copyPieces {
-		if p >= 0 && uint64(p)*hugePageSize < size {
-			cp[uint64(p)*hugePageSize] = true
-		}
-	}
-	add := func(rs []fileRange, off, n uint64) []fileRange {
-		if k := len(rs); k > 0 && rs[k-1].off+rs[k-1].len == off {
-			rs[k-1].len += n
-			return rs
-		}
-		return append(rs, fileRange{off, n})
-	}
-	for _, r := range data {
-		for off := r.off; off < r.off+r.len; off += hugePageSize {
-			n := min(hugePageSize, r.off+r.len-off)
-			if cp[off] {
-				copied = add(copied, off, n)
-			} else {
-				mapped = add(mapped, off, n)
-			}
-		}
-	}
-	return mapped, copied
-}
-
-// preadFull fills b from f at off.
-func preadFull(f *os.File, b []byte, off int64) error {
-	for len(b) > 0 {
-		n, err := f.ReadAt(b, off)
-		if n == 0 && err != nil {
-			return err
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return nil
 }
 
 // fileRange is a range of a file, in bytes.

@@ -24,10 +24,9 @@ var ErrBadSize = errors.New("unusable guest memory size")
 // goes through its bounds-checked accessors, so a guest-controlled address
 // can never reach host memory outside the mapping.
 type GuestMemory struct {
-	base   uint64
-	mem    []byte
-	mmap   bool
-	copied int // 2 MiB pieces a restore copied from its RAM file
+	base uint64
+	mem  []byte
+	mmap bool
 }
 
 // NewGuestMemory maps size bytes of anonymous memory for guest-physical

@@ -77,27 +77,6 @@ func (ws WorkingSet) Counts() (read, written int) {
 	return read, written
 }
 
-// DensePieces lists, in order, the 2 MiB pieces of RAM (piece i starts
-// i*2 MiB into it) of which the run touched at least minPages pages: where
-// a restore gains from copying the piece into one huge page over mapping
-// its pages one stage-2 fault at a time (NewGuestMemoryFromFile).
-func (ws WorkingSet) DensePieces(minPages int) []int {
-	const per = hugePageSize / pageSize
-	var pieces []int
-	for p := 0; p*per < len(ws); p++ {
-		n := 0
-		for _, u := range ws[p*per : min((p+1)*per, len(ws))] {
-			if u != PageUntouched {
-				n++
-			}
-		}
-		if n >= minPages {
-			pieces = append(pieces, p)
-		}
-	}
-	return pieces
-}
-
 // Prefault maps the pages ws says were touched: those written as private
 // copies (MADV_POPULATE_WRITE), those read from the file
 // (MADV_POPULATE_READ), a run of alike pages a call. ws must be of this

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"testing"
 )
 
@@ -26,7 +25,7 @@ func restoredRAM(t *testing.T, pages int) *GuestMemory {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := NewGuestMemoryFromFile(0x40000000, uint64(len(b)), f, nil)
+	m, err := NewGuestMemoryFromFile(0x40000000, uint64(len(b)), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,25 +149,4 @@ func FuzzReadWorkingSet(f *testing.F) {
 			t.Fatalf("wrote back %x from %x", out.Bytes(), data)
 		}
 	})
-}
-
-// DensePieces names the 2 MiB pieces with at least so many pages read or
-// written, a short last piece included.
-func TestDensePieces(t *testing.T) {
-	ws := make(WorkingSet, 3*512+100) // pieces 0-2 and 100 pages of piece 3
-	for i := 0; i < 64; i++ {
-		ws[512+i*8] = PageRead // piece 1: 64 pages, spread
-	}
-	for i := 0; i < 63; i++ {
-		ws[2*512+i] = PageWritten // piece 2: 63
-	}
-	for i := 0; i < 70; i++ {
-		ws[3*512+i] = PageWritten // piece 3, the short one: 70
-	}
-	if got := ws.DensePieces(64); !slices.Equal(got, []int{1, 3}) {
-		t.Errorf("dense pieces %v, want [1 3]", got)
-	}
-	if got := ws.DensePieces(1); !slices.Equal(got, []int{1, 2, 3}) {
-		t.Errorf("pieces touched at all: %v, want [1 2 3]", got)
-	}
 }

@@ -122,7 +122,6 @@ var (
 	statsAnon     = regexp.MustCompile(`RSS without guest RAM [0-9]+ KiB \(([0-9]+) KiB anonymous\)`)
 	statsExits    = regexp.MustCompile(`([0-9]+) MMIO exits`)
 	statsPrefault = regexp.MustCompile(`prefaulted the working set .* in ([0-9.]+) ms`)
-	statsCopied   = regexp.MustCompile(`([0-9]+) 2 MiB pieces of it copied`)
 	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
@@ -441,7 +440,6 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
 			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
-			{"sandbox --warm: 2 MiB pieces of RAM copied, not mapped", "pieces", false, fromStderr(statsCopied, 1)},
 			{"sandbox --warm: first KVM_RUN to the vcpus' stop", "ms", false, fromStderr(statsRan, 1)},
 			{"sandbox --warm, in the guest: first KVM_RUN to its init seeing the command", "ms", false, betweenSteps(stepFirstRun, stepSeen)},
 			{"sandbox --warm, in the guest: the command read, the clock set, the shares and directory", "ms", false, betweenSteps(stepSeen, stepReady)},
