@@ -62,7 +62,7 @@ func (m *Machine) Stats() Stats {
 		}
 	}
 	if m.cfg.ReadRSS && m.mem != nil && m.mem.HostAddr() != 0 {
-		if kb, anon, err := rssWithout(m.mem.HostAddr()); err == nil {
+		if kb, anon, err := rssWithout(m.mem.HostAddr(), m.mem.HostAddr()+uintptr(m.mem.Size())); err == nil {
 			s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB = kb, anon
 		}
 	}
@@ -74,14 +74,16 @@ func (m *Machine) Stats() Stats {
 }
 
 // rssWithout reads /proc/self/smaps and sums the Rss, and the Anonymous
-// part of it, of every mapping except the one starting at exclude.
-func rssWithout(exclude uintptr) (total, anon int64, _ error) {
+// part of it, of every mapping that does not overlap [lo, hi): guest RAM,
+// which is one mapping when booted and several when restored (the RAM
+// file's data, anonymous memory for its holes).
+func rssWithout(lo, hi uintptr) (total, anon int64, _ error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	return smaps.Sum(f, func(start, _ uint64) bool { return uintptr(start) == exclude })
+	return smaps.Sum(f, func(start, end uint64) bool { return uintptr(start) < hi && uintptr(end) > lo })
 }
 
 // Started reports whether a vcpu has entered the guest.
