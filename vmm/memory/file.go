@@ -36,6 +36,7 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error)
 	if err != nil {
 		return nil, fmt.Errorf("finding the data in the RAM file %s: %w", f.Name(), err)
 	}
+	data = limitMappings(data, size)
 	// The file's mappings replace parts of an aligned anonymous
 	// reservation, so RAM starts on a huge-page boundary as it does when
 	// booted, and what they leave is the anonymous RAM of the holes.
@@ -63,6 +64,21 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error)
 
 // fileRange is a range of a file, in bytes.
 type fileRange struct{ off, len uint64 }
+
+// maxFileMappings bounds how many mappings of the RAM file a restore
+// makes: each is a VMA, twice that with the anonymous holes between them,
+// and a process has vm.max_map_count of them (65530 by default). A file
+// whose data is scattered wider is mapped whole, holes and all.
+const maxFileMappings = 4096
+
+// limitMappings returns data, or all of the file as one range when data
+// has more than maxFileMappings ranges.
+func limitMappings(data []fileRange, size uint64) []fileRange {
+	if len(data) > maxFileMappings {
+		return []fileRange{{0, size}}
+	}
+	return data
+}
 
 // dataChunks lists the runs of chunk-sized, chunk-aligned pieces of f's
 // first size bytes that hold any data (SEEK_DATA, SEEK_HOLE), each run

@@ -159,3 +159,20 @@ func TestRAMFileHolesAreAnonymous(t *testing.T) {
 		t.Errorf("a write to a hole's RAM reads back %q", got)
 	}
 }
+
+// A file whose data is scattered in more pieces than a process should
+// map one by one is mapped whole.
+func TestLimitMappings(t *testing.T) {
+	var data []fileRange
+	for i := uint64(0); i < maxFileMappings; i++ {
+		data = append(data, fileRange{2 * i * hugePageSize, hugePageSize})
+	}
+	const size = 2 * maxFileMappings * hugePageSize
+	if got := limitMappings(data, size); len(got) != maxFileMappings {
+		t.Errorf("%d ranges became %d; that many are mapped as they are", len(data), len(got))
+	}
+	data = append(data, fileRange{size + hugePageSize, hugePageSize})
+	if got := limitMappings(data, size+2*hugePageSize); !slices.Equal(got, []fileRange{{0, size + 2*hugePageSize}}) {
+		t.Errorf("%d ranges gave %v, want the whole file", len(data), got[:min(len(got), 3)])
+	}
+}

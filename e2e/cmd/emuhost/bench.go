@@ -126,6 +126,7 @@ var (
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
 	statsKVMExits = regexp.MustCompile(`stats: KVM \([^)]+\): exits ([0-9]+)`)
+	statsHaltWait = regexp.MustCompile(`stats: KVM \([^)]+\): .*\bhalt_wait_ns ([0-9]+)`)
 )
 
 // Steps of the sandbox init's --stats timeline; stepFirstRun and
@@ -452,6 +453,7 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
 			{"sandbox --warm: vcpu exits of every kind (KVM's count)", "exits", false, fromStderr(statsKVMExits, 1)},
+			{"sandbox --warm: the vcpus halted, waiting for an interrupt (KVM's halt_wait_ns)", "ms", false, fromStderr(statsHaltWait, 1e-6)},
 			{"sandbox --warm: vcpu exits, the host's trace: all", "exits", false, hostKVMExits("total")},
 			{"sandbox --warm: vcpu exits, the host's trace: data aborts (stage-2 faults and MMIO)", "exits", false, hostKVMExits("dabt")},
 			{"sandbox --warm: vcpu exits, the host's trace: instruction aborts (stage-2 faults)", "exits", false, hostKVMExits("iabt")},
