@@ -401,4 +401,12 @@ func TestTinyGuestOnVcpus(t *testing.T) {
 	mu.Unlock()
 	cancel()
 	expect(t, wait(t, ch, 5*time.Second), vmm.OutcomeStopped)
+	// Once Run returned no vcpu is about to start: a call fails at once
+	// rather than wait for a thread that will not come.
+	t0 := time.Now()
+	if err := tv.m.OnVcpus(fn, 5*time.Second); err == nil {
+		t.Errorf("OnVcpus after Run returned succeeded")
+	} else if d := time.Since(t0); d >= 2500*time.Millisecond {
+		t.Errorf("OnVcpus after Run returned took %v to fail: a vcpu still looked about to start", d)
+	}
 }

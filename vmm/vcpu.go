@@ -71,8 +71,9 @@ func (v *vcpu) answerCall() {
 
 // onThread runs fn on v's thread between two KVM_RUNs and reports whether
 // it ran within wait. It returns false at once when no thread runs v or is
-// about to (the machine is not running, or this vcpu's loop has ended). The caller holds
-// m.control, so at most one call per vcpu is posted at a time.
+// about to (the machine is not running, or this vcpu's loop has ended).
+// The caller holds m.control, so at most one call per vcpu is posted at a
+// time.
 func (v *vcpu) onThread(fn func(*kvm.Vcpu), wait time.Duration) bool {
 	c := &vcpuCall{fn: fn, done: make(chan struct{})}
 	v.call.Store(c)

@@ -67,7 +67,7 @@ func tracingDir() (string, error) {
 	return d, nil
 }
 
-var histLine = regexp.MustCompile(`\{ ret:\s*(\d+), esr_ec:\s*(\d+) \} hitcount:\s*(\d+)`)
+var histLine = regexp.MustCompile(`\{ ret:\s*(-?\d+), esr_ec:\s*(\d+) \} hitcount:\s*(\d+)`)
 
 func kvmExitsTool(args []string) error {
 	if len(args) != 2 || (args[1] != "start" && args[1] != "print") {
@@ -79,30 +79,64 @@ func kvmExitsTool(args []string) error {
 	}
 	ev := filepath.Join(dir, "events/kvm/kvm_exit")
 	trigger := filepath.Join(ev, "trigger")
-	disarm := func() { os.WriteFile(trigger, []byte("!"+kvmExitHist), 0) }
+	// Appended, not truncated: opening the trigger file with O_TRUNC
+	// would remove every trigger on the event, not only this one.
+	writeTrigger := func(t string) error {
+		f, err := os.OpenFile(trigger, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(t)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	if args[1] == "start" {
-		disarm() // an earlier run's, if any: a new trigger starts at zero
-		if err := os.WriteFile(trigger, []byte(kvmExitHist), 0); err != nil {
+		// An earlier run's histogram, if one is armed (else the kernel
+		// refuses the removal): a new trigger starts at zero.
+		writeTrigger("!" + kvmExitHist)
+		if err := writeTrigger(kvmExitHist); err != nil {
 			return fmt.Errorf("arming the kvm_exit histogram (%s): %w", trigger, err)
 		}
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(ev, "hist"))
-	disarm()
+	hist := filepath.Join(ev, "hist")
+	b, err := os.ReadFile(hist)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading %s: %w", hist, err)
 	}
-	fmt.Println(kvmExitsLine(string(b)))
+	if err := writeTrigger("!" + kvmExitHist); err != nil {
+		return fmt.Errorf("disarming the kvm_exit histogram (%s): %w", trigger, err)
+	}
+	line, err := kvmExitsLine(string(b))
+	if err != nil {
+		return fmt.Errorf("%s: %w", hist, err)
+	}
+	fmt.Println(line)
 	return nil
 }
 
 // kvmExitsLine sums a kvm_exit histogram by kind: HOST-KVM-EXITS
-// total=N, then KIND=N for each kind seen, in name order.
-func kvmExitsLine(hist string) string {
-	counts := map[string]uint64{}
+// total=N, then KIND=N for each kind seen, in name order. A text that is
+// not an armed histogram (no trigger was set: every count would read 0)
+// is an error.
+func kvmExitsLine(hist string) (string, error) {
+	if !strings.Contains(hist, "Totals:") {
+		return "", errors.New("no kvm_exit histogram armed (kvmexits start failed or was not run)")
+	}
+	// Every kind the bench reads is printed, 0 when none was seen.
+	counts := map[string]uint64{"irq": 0, "wfx": 0, "hvc": 0, "sysreg": 0, "iabt": 0, "dabt": 0}
 	var total uint64
 	for _, m := range histLine.FindAllStringSubmatch(hist, -1) {
-		ret, _ := strconv.ParseUint(m[1], 10, 64)
+		// ret is an int: bit 31 (an SError was pending too) may print
+		// it negative, or sign-extended as a u64.
+		ret, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			v, _ := strconv.ParseInt(m[1], 10, 64)
+			ret = uint64(v)
+		}
+		ret &= 0x7fffffff
 		ec, _ := strconv.ParseUint(m[2], 10, 64)
 		n, _ := strconv.ParseUint(m[3], 10, 64)
 		counts[kvmExitKind(ret, ec)] += n
@@ -117,5 +151,5 @@ func kvmExitsLine(hist string) string {
 	for _, k := range kinds {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, counts[k]))
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " "), nil
 }

@@ -17,17 +17,25 @@ func TestKVMExitsLine(t *testing.T) {
 { ret:          2, esr_ec:         22 } hitcount:          2
 { ret:          2, esr_ec:         23 } hitcount:          1
 { ret:          2, esr_ec:         60 } hitcount:          5
+{ ret: 18446744071562067970, esr_ec:         36 } hitcount:          1
+{ ret: -2147483646, esr_ec:         36 } hitcount:          1
 
 Totals:
     Hits: 1871
     Entries: 8
     Dropped: 0
 `
-	want := "HOST-KVM-EXITS total=1871 dabt=1500 ec0x3c=5 hvc=3 iabt=200 irq=120 sysreg=3 wfx=40"
-	if got := kvmExitsLine(hist); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	// The last two: a trap with an SError pending (bit 31 of ret), as
+	// a u64 and as an int.
+	want := "HOST-KVM-EXITS total=1873 dabt=1502 ec0x3c=5 hvc=3 iabt=200 irq=120 sysreg=3 wfx=40"
+	if got, err := kvmExitsLine(hist); err != nil || got != want {
+		t.Errorf("got  %s, %v\nwant %s", got, err, want)
 	}
-	if got := kvmExitsLine("no histogram"); got != "HOST-KVM-EXITS total=0" {
-		t.Errorf("an empty histogram: %s", got)
+	// A hist file with no trigger armed says nothing of exits: not 0.
+	if got, err := kvmExitsLine("# event histogram\n\nTotals:\n    Hits: 0\n"); err != nil || got != "HOST-KVM-EXITS total=0 dabt=0 hvc=0 iabt=0 irq=0 sysreg=0 wfx=0" {
+		t.Errorf("an armed histogram with no exits: %q, %v", got, err)
+	}
+	if got, err := kvmExitsLine("# event histogram\n#\n"); err == nil {
+		t.Errorf("no histogram armed gave %q", got)
 	}
 }

@@ -16,11 +16,12 @@ import (
 // exactly size bytes.
 //
 // Only the file's data is mapped from it: every 2 MiB of RAM that is all
-// a hole in the file (WriteRAM leaves RAM's zero pages out) is anonymous
-// memory in transparent huge pages, as a booted machine's RAM is. Both
-// read as zeros, but a guest that takes fresh memory from there (its free
-// pages) then costs one stage-2 fault per 2 MiB instead of one per 4 KiB
-// page, and no page cache is shared there anyway.
+// a hole in the file (WriteRAM leaves RAM's zero pages out, but writes
+// the last page) is anonymous memory in transparent huge pages, as a
+// booted machine's RAM is. Both read as zeros, but a guest that takes
+// fresh memory from there (its free pages) then costs one stage-2 fault
+// per 2 MiB instead of one per 4 KiB page, and no page cache is shared
+// there anyway.
 func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -50,7 +51,10 @@ func NewGuestMemoryFromFile(base, size uint64, f *os.File) (*GuestMemory, error)
 	for _, r := range data {
 		p, err := unix.MmapPtr(int(f.Fd()), int64(r.off), unsafe.Pointer(&mem[r.off]), uintptr(r.len),
 			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_NORESERVE)
-		if err != nil || p != unsafe.Pointer(&mem[r.off]) {
+		if err == nil && p != unsafe.Pointer(&mem[r.off]) {
+			err = fmt.Errorf("mapped at %p, not at %p", p, &mem[r.off])
+		}
+		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("mapping the RAM file %s: %w", f.Name(), err)
 		}
@@ -102,9 +106,6 @@ func dataChunks(f *os.File, size, chunk uint64) ([]fileRange, error) {
 		h, err := unix.Seek(fd, d, unix.SEEK_HOLE)
 		if err != nil {
 			return nil, fmt.Errorf("SEEK_HOLE from %#x: %w", d, err)
-		}
-		if uint64(d) >= size {
-			break
 		}
 		start := uint64(d) / chunk * chunk
 		end := min((uint64(h)+chunk-1)/chunk*chunk, size)

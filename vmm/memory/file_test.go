@@ -143,10 +143,10 @@ func TestRAMFileHolesAreAnonymous(t *testing.T) {
 		}
 		file := strings.HasSuffix(line, f.Name())
 		for a := max(lo, start); a < min(hi, start+size); a += hugePageSize {
-			fromFile[uint64(a-start)>>21] = file
+			fromFile[uint64(a-start)/hugePageSize] = file
 		}
 	}
-	for piece := uint64(0); piece < size>>21; piece++ {
+	for piece := uint64(0); piece < size/hugePageSize; piece++ {
 		wantFile := piece == 1 || piece == 2 || piece == 7
 		if fromFile[piece] != wantFile {
 			t.Errorf("2 MiB piece %d maps the file: %v, want %v\n%s", piece, fromFile[piece], wantFile, maps)
@@ -174,5 +174,48 @@ func TestLimitMappings(t *testing.T) {
 	data = append(data, fileRange{size + hugePageSize, hugePageSize})
 	if got := limitMappings(data, size+2*hugePageSize); !slices.Equal(got, []fileRange{{0, size + 2*hugePageSize}}) {
 		t.Errorf("%d ranges gave %v, want the whole file", len(data), got[:min(len(got), 3)])
+	}
+}
+
+// RAM whose size is not a whole number of 2 MiB pieces restores the same:
+// its short last piece (which WriteRAM always writes) maps the file.
+func TestRAMFileShortLastPiece(t *testing.T) {
+	const size = 5<<20 + 4096
+	m, err := NewGuestMemory(0x8000_0000, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.Write(0x8000_0000+4096, []byte("first piece"))
+	f, err := os.Create(filepath.Join(t.TempDir(), "ram"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := m.WriteRAM(f); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := dataChunks(f, size, hugePageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := unix.Seek(int(f.Fd()), 2<<20, unix.SEEK_DATA); d == 2<<20 {
+		t.Skipf("the file system of %s keeps no holes", f.Name())
+	}
+	if want := []fileRange{{0, 2 << 20}, {4 << 20, size - 4<<20}}; !slices.Equal(runs, want) {
+		t.Errorf("data pieces %v, want %v", runs, want)
+	}
+	r, err := NewGuestMemoryFromFile(0x8000_0000, size, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !bytes.Equal(r.Bytes(), m.Bytes()) {
+		t.Fatal("the restored RAM differs")
+	}
+	r.Write(0x8000_0000+size-1, []byte{7})
+	last := make([]byte, 1)
+	if r.Read(0x8000_0000+size-1, last); last[0] != 7 {
+		t.Errorf("the last byte reads %d after writing 7", last[0])
 	}
 }

@@ -29,13 +29,17 @@ const (
 
 // pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst).
 const (
-	pagemapPresent = 1 << 63
-	pagemapFile    = 1 << 61 // file page or shared anonymous: not our private copy
+	pagemapPresent   = 1 << 63
+	pagemapFile      = 1 << 61 // file page or shared anonymous: not our private copy
+	pagemapExclusive = 1 << 56 // mapped once: a private copy, not the shared zero page
 )
 
 // WorkingSet reads which pages of RAM are mapped in gokvm's page tables
 // now, and which of them are private copies (written since the mapping
-// was made), from pagemap, an open /proc/self/pagemap. It reads with
+// was made), from pagemap, an open /proc/self/pagemap. A page of RAM's
+// anonymous holes that was only read maps the shared zero page, neither
+// a file page nor exclusive: it counts as read, so that a prefault maps
+// the zero page again rather than allocate memory for it. It reads with
 // pread64 only, so a machine under its system call filter can call it
 // with a file opened before.
 func (m *GuestMemory) WorkingSet(pagemap *os.File) (WorkingSet, error) {
@@ -54,7 +58,7 @@ func (m *GuestMemory) WorkingSet(pagemap *os.File) (WorkingSet, error) {
 			e := binary.LittleEndian.Uint64(b[i*8:])
 			switch {
 			case e&pagemapPresent == 0:
-			case e&pagemapFile != 0:
+			case e&pagemapFile != 0, e&pagemapExclusive == 0:
 				ws[p+i] = PageRead
 			default:
 				ws[p+i] = PageWritten

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // restoredRAM maps a RAM file of pages pages, page i holding byte i+1.
@@ -149,4 +151,33 @@ func FuzzReadWorkingSet(f *testing.F) {
 			t.Fatalf("wrote back %x from %x", out.Bytes(), data)
 		}
 	})
+}
+
+// A page of anonymous RAM (a restored RAM file's hole) that was only read
+// maps the shared zero page: it counts as read, not written, so that a
+// prefault does not allocate memory for it.
+func TestWorkingSetZeroPageIsRead(t *testing.T) {
+	pm := pagemap(t)
+	m, err := NewGuestMemory(0x40000000, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// 4 KiB pages, so the read maps the 4 KiB zero page, not a huge one.
+	if err := unix.Madvise(m.Bytes(), unix.MADV_NOHUGEPAGE); err != nil {
+		t.Fatal(err)
+	}
+	mem := m.Bytes()
+	sink = mem[10*pageSize]
+	mem[600*pageSize] = 1
+	ws, err := m.WorkingSet(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws[10] != PageRead {
+		t.Errorf("a page only read is %v, want read (%v)", ws[10], PageRead)
+	}
+	if ws[600] != PageWritten {
+		t.Errorf("a page written is %v, want written (%v)", ws[600], PageWritten)
+	}
 }

@@ -44,6 +44,10 @@ type benchConfig struct {
 	// net-pci), both VMMs with the host's MSI controller; "" is
 	// virtio-mmio.
 	transport string
+	// traceExits counts the host KVM's exits by kind in the warm
+	// workload's runs (hostinit's kvmexits: a histogram trigger on the
+	// kvm:kvm_exit tracepoint, which costs every exit a little).
+	traceExits bool
 }
 
 // Workload sizes.
@@ -453,14 +457,17 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
 			{"sandbox --warm: vcpu exits of every kind (KVM's count)", "exits", false, fromStderr(statsKVMExits, 1)},
-			{"sandbox --warm: the vcpus halted, waiting for an interrupt (KVM's halt_wait_ns)", "ms", false, fromStderr(statsHaltWait, 1e-6)},
-			{"sandbox --warm: vcpu exits, the host's trace: all", "exits", false, hostKVMExits("total")},
-			{"sandbox --warm: vcpu exits, the host's trace: data aborts (stage-2 faults and MMIO)", "exits", false, hostKVMExits("dabt")},
-			{"sandbox --warm: vcpu exits, the host's trace: instruction aborts (stage-2 faults)", "exits", false, hostKVMExits("iabt")},
-			{"sandbox --warm: vcpu exits, the host's trace: host interrupts", "exits", false, hostKVMExits("irq")},
-			{"sandbox --warm: vcpu exits, the host's trace: system register traps", "exits", false, hostKVMExits("sysreg")},
-			{"sandbox --warm: vcpu exits, the host's trace: WFI and WFE", "exits", false, hostKVMExits("wfx")},
+			{"sandbox --warm: the vcpus halted, waiting for an interrupt (KVM's halt_wait_ns, summed over the vcpus)", "ms", false, fromStderr(statsHaltWait, 1e-6)},
 		},
+	}
+	if c.traceExits {
+		w.figs = append(w.figs,
+			figure{"sandbox --warm: vcpu exits, the host's trace: all", "exits", false, hostKVMExits("total")},
+			figure{"sandbox --warm: vcpu exits, the host's trace: data aborts (stage-2 faults and MMIO)", "exits", false, hostKVMExits("dabt")},
+			figure{"sandbox --warm: vcpu exits, the host's trace: instruction aborts (stage-2 faults)", "exits", false, hostKVMExits("iabt")},
+			figure{"sandbox --warm: vcpu exits, the host's trace: host interrupts", "exits", false, hostKVMExits("irq")},
+			figure{"sandbox --warm: vcpu exits, the host's trace: system register traps", "exits", false, hostKVMExits("sysreg")},
+			figure{"sandbox --warm: vcpu exits, the host's trace: WFI and WFE", "exits", false, hostKVMExits("wfx")})
 	}
 	const dir = "/tmp/gokvm-bench-warm"
 	// No --console-log: a run as users make it, whose init prints no
@@ -478,9 +485,11 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 		plainBareRun := plain
 		plainBareRun.Name, plainBareRun.Args = fmt.Sprintf("plain-boot-bare-%d", i), withoutStats(plain.Args)
 		// The traced runs: the host's count of the vcpus' exits by kind.
-		for _, s := range []*scenario.Scenario{&plain, &noWS, &ws} {
-			s.Before = append(s.Before, []string{c.tool, "kvmexits", "start"})
-			s.After = append(s.After, []string{c.tool, "kvmexits", "print"})
+		if c.traceExits {
+			for _, s := range []*scenario.Scenario{&plain, &noWS, &ws} {
+				s.Before = append(s.Before, []string{c.tool, "kvmexits", "start"})
+				s.After = append(s.After, []string{c.tool, "kvmexits", "print"})
+			}
 		}
 		ss = append(ss, plain, noWS, ws, wsBare, plainBareRun)
 		w.runs["plain boot"] = append(w.runs["plain boot"], plain.Name)
@@ -587,8 +596,9 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 
 // runBench runs every workload in one emulated host (or directly) and
 // prints the tables. peer is the path of kvmtool's lkvm, or "".
-func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, only *regexp.Regexp) error {
-	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll}
+func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits bool, only *regexp.Regexp) error {
+	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll,
+		traceExits: traceExits}
 	if harness.Direct() {
 		c.tool = b.HostInit // hostinit is the helper tool when it is not pid 1
 	}

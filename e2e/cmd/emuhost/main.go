@@ -31,6 +31,7 @@ func main() {
 	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm; with --compat: the kvmtool to compare with")
 	profile := flag.String("profile", "", "with --bench: write a CPU profile of each gokvm run (GOKVM_CPUPROFILE) into this directory")
 	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
+	traceExits := flag.Bool("trace-exits", false, "with --bench: count the host KVM's vcpu exits by kind in the warm sandbox runs (a kvm:kvm_exit histogram; it slows every exit a little)")
 	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox, warm, disk-pci, net-pci)")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
@@ -78,7 +79,7 @@ func main() {
 				fatal(err)
 			}
 		}
-		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, re); err != nil {
+		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, *traceExits, re); err != nil {
 			fatal(err)
 		}
 		return
