@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 )
 
@@ -42,5 +43,27 @@ func TestMMIOBusOffsetsAndOverlap(t *testing.T) {
 		if b.Dispatch(addr, data, false) || binary.LittleEndian.Uint32(data) != 0 {
 			t.Errorf("access at %#x claimed, or read %x", addr, data)
 		}
+	}
+}
+
+// Accesses counts each window's exits by its name, reads and writes,
+// most first; a window that served none, and an access nobody claims,
+// are not in it.
+func TestMMIOBusAccesses(t *testing.T) {
+	var b MMIOBus
+	for i, name := range []string{"uart", "disk", "disk", "idle"} {
+		if err := b.Register(name, uint64(0x1000*(i+1)), 0x100, &recordDev{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := make([]byte, 4)
+	b.Dispatch(0x1000, data, false) // uart
+	for _, a := range []uint64{0x2000, 0x2004, 0x3000} {
+		b.Dispatch(a, data, true) // disk, twice at one window, once at the other
+	}
+	b.Dispatch(0x9000, data, false) // nobody
+	want := []WindowAccesses{{"disk", 3}, {"uart", 1}}
+	if got := b.Accesses(); !slices.Equal(got, want) {
+		t.Errorf("accesses %v, want %v", got, want)
 	}
 }

@@ -20,6 +20,10 @@ type Stats struct {
 	Ran time.Duration
 	// MMIOExits counts MMIO exits on all vcpus.
 	MMIOExits uint64
+	// MMIOByDevice splits them by the device that served them (by the
+	// name of its window), most first; exits no device claimed are not
+	// in it.
+	MMIOByDevice []WindowAccesses
 	// RSSWithoutGuestKiB is gokvm's resident memory less the resident
 	// part of guest RAM, or -1 when /proc does not tell or
 	// Config.ReadRSS is off.
@@ -53,7 +57,7 @@ type Stats struct {
 
 // Stats reports the figures gathered so far.
 func (m *Machine) Stats() Stats {
-	s := Stats{MMIOExits: m.mmioExits.Load(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1,
+	s := Stats{MMIOExits: m.mmioExits.Load(), MMIOByDevice: m.bus.Accesses(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1,
 		Interrupts: m.pulses.Load(), Wakeups: m.wakeups.Load()}
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)

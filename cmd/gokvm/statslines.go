@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/gokvm/gokvm/devices/exitdev"
@@ -16,6 +17,13 @@ import (
 func statsLines(s vmm.Stats) []string {
 	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; the guest ran %.1f ms; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
 		ms(s.ToFirstRun), ms(s.Ran), s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
+	if len(s.MMIOByDevice) > 0 {
+		parts := make([]string, len(s.MMIOByDevice))
+		for i, d := range s.MMIOByDevice {
+			parts[i] = fmt.Sprintf("%s %d", d.Name, d.Accesses)
+		}
+		lines = append(lines, "MMIO exits by device: "+strings.Join(parts, ", "))
+	}
 	switch {
 	case s.KVMErr != nil:
 		lines = append(lines, fmt.Sprintf("KVM's counters are unavailable: %v", s.KVMErr))

@@ -15,7 +15,8 @@ import (
 func TestStatsLines(t *testing.T) {
 	s := vmm.Stats{
 		ToFirstRun: 12300 * time.Microsecond, Ran: 456700 * time.Microsecond,
-		MMIOExits: 42, RSSWithoutGuestKiB: 9000, AnonWithoutGuestKiB: 4000, Interrupts: 70, Wakeups: 65,
+		MMIOExits: 42, MMIOByDevice: []vmm.WindowAccesses{{Name: "sandbox-exit", Accesses: 30}, {Name: "virtio-9p", Accesses: 12}},
+		RSSWithoutGuestKiB: 9000, AnonWithoutGuestKiB: 4000, Interrupts: 70, Wakeups: 65,
 		KVM:       kvmstats.Counters{"kvm.exits": 300, "kvm.mmio_exit_user": 42, "kvm.wfi_exit_stat": 100},
 		KVMVcpus:  []kvmstats.Counters{{"kvm.exits": 200}, {"kvm.exits": 100}},
 		KVMSource: "binary statistics",
@@ -24,6 +25,7 @@ func TestStatsLines(t *testing.T) {
 	got := strings.Join(statsLines(s), "\n")
 	for _, want := range []string{
 		"first KVM_RUN 12.3 ms after start; the guest ran 456.7 ms; 42 MMIO exits; RSS without guest RAM 9000 KiB (4000 KiB anonymous)",
+		"\nMMIO exits by device: sandbox-exit 30, virtio-9p 12\n",
 		"KVM (binary statistics): exits 300, mmio_exit_user 42, wfi_exit_stat 100",
 		"KVM vcpu0: exits 200\nKVM vcpu1: exits 100",
 		"CPU 2.50 s user, 0.50 s system, of which 2.00 s in the guest (1.00 s outside it); 800 voluntary and 9 involuntary context switches",

@@ -130,6 +130,7 @@ var (
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
 	statsKVMExits = regexp.MustCompile(`stats: KVM \([^)]+\): exits ([0-9]+)`)
+	statsExitDev  = regexp.MustCompile(`MMIO exits by device: .*\bsandbox-exit ([0-9]+)`)
 	statsHaltWait = regexp.MustCompile(`stats: KVM \([^)]+\): .*\bhalt_wait_ns ([0-9]+)`)
 )
 
@@ -456,6 +457,7 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 			{"sandbox --warm: of it, closing the machine", "ms", false, fromStderr(statsClose, 1)},
 			{"sandbox --warm: RSS without guest RAM", "MiB", false, fromStderr(statsRSS, 1.0/1024)},
 			{"sandbox --warm: MMIO exits to gokvm", "exits", false, fromStderr(statsExits, 1)},
+			{"sandbox --warm: of them, the status device's (the command read, the states)", "exits", false, fromStderr(statsExitDev, 1)},
 			{"sandbox --warm: vcpu exits of every kind (KVM's count)", "exits", false, fromStderr(statsKVMExits, 1)},
 			{"sandbox --warm: the vcpus halted, waiting for an interrupt (KVM's halt_wait_ns, summed over the vcpus)", "ms", false, fromStderr(statsHaltWait, 1e-6)},
 		},

@@ -87,6 +87,10 @@ func TestWarmPhases(t *testing.T) {
 	if v, ok := fromStderr(statsKVMExits, 1)(kvm); !ok || v != 5123 {
 		t.Errorf("KVM's exits: %v, %v; want 5123", v, ok)
 	}
+	byDev := scenario.Result{Stderr: "gokvm: stats: MMIO exits by device: sandbox-exit 45, virtio-9p0 (root) 20, uart1 (sandbox stdio) 7\n"}
+	if v, ok := fromStderr(statsExitDev, 1)(byDev); !ok || v != 45 {
+		t.Errorf("the status device's exits: %v, %v; want 45", v, ok)
+	}
 	halted := scenario.Result{Stderr: "gokvm: stats: KVM (binary statistics): exits 5, mmio_exit_user 1, wfi_exit_stat 2, halt_wakeup 0, halt_wait_ns 502821905, halt_poll_success_ns 0\n"}
 	if v, ok := fromStderr(statsHaltWait, 1e-6)(halted); !ok || v < 502.8 || v > 502.9 {
 		t.Errorf("the vcpus' halt time: %v ms, %v; want 502.8", v, ok)
