@@ -88,7 +88,8 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          command), 125 cannot test (bad flags, no KVM, gokvm
                          failed), 255 stopped (docs/ci.md)
       --stats            print figures to stderr when the guest stops: start-up,
-                         memory, KVM's exits by reason and halts, gokvm's CPU
+                         memory, MMIO exits by device, KVM's exits by reason
+                         and halts, gokvm's CPU
                          time and context switches, device interrupts, a
                          sandbox init's steps; then how long closing took
       --kvm-device PATH  the KVM device (default /dev/kvm); kvmtool's --dev PATH
