@@ -18,6 +18,7 @@ func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	if err := m.installSeccomp(); err != nil {
 		return vmm.OutcomeError, err
 	}
+	m.MarkStartup("system call filter installed")
 	if m.timeout <= 0 {
 		return m.Machine.Run(ctx)
 	}

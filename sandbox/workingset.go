@@ -52,7 +52,9 @@ func (s *Sandbox) prepareWorkingSet(stats bool) {
 			os.Remove(path)
 		} else {
 			t := time.Now()
-			if err = mem.Prefault(ws); err == nil && stats {
+			err = mem.Prefault(ws)
+			s.m.MarkStartup("working set prefaulted")
+			if err == nil && stats {
 				r, w := ws.Counts()
 				s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written) in %.1f ms", r, w, float64(time.Since(t).Microseconds())/1000)
 			}

@@ -119,6 +119,7 @@ type Machine struct {
 	stopped  chan struct{} // closed when the vcpus must stop
 	control  sync.Mutex    // one dump, pause or resume at a time
 	pause    pauseState
+	startup  startupLog
 }
 
 // New validates cfg, then builds the VM: KVM handles, RAM, irqchip, vcpus,
@@ -159,6 +160,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 			}
 		}
 	}()
+	m.MarkStartup("checked") // the config, and a restore's state file against the board
 	if m.sys, err = kvm.OpenSystem(cfg.KVMDevice); err != nil {
 		return nil, err
 	}
@@ -175,6 +177,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if m.vm, err = m.sys.CreateVM(typ); err != nil {
 		return nil, err
 	}
+	m.MarkStartup("VM created")
 	if cfg.Restore != nil {
 		m.mem, err = memory.NewGuestMemoryFromFile(cfg.MemBase, cfg.MemSize, cfg.Restore.RAM)
 	} else {
@@ -189,6 +192,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if err = m.vm.MapMemory(0, m.mem.Base(), m.mem.Bytes()); err != nil {
 		return nil, err
 	}
+	m.MarkStartup("RAM mapped")
 	if err = board.CreateIRQChip(m.vm, cfg.CPUs); err != nil {
 		return nil, err
 	}
@@ -208,6 +212,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	if err = board.FinalizeIRQChip(); err != nil {
 		return nil, err
 	}
+	m.MarkStartup("vcpus and GIC made")
 	if err = m.addBoardDevices(); err != nil {
 		return nil, err
 	}
@@ -216,17 +221,20 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 			return nil, err
 		}
 	}
+	m.MarkStartup("devices made")
 	if cfg.Restore != nil {
 		// The device tree, kernel and all are in the saved RAM.
 		if err = m.restoreState(cfg.Restore); err != nil {
 			return nil, err
 		}
 		m.cfg.Restore = nil
+		m.MarkStartup("state restored")
 		return m, nil
 	}
 	if m.dtb, err = board.Boot(m.mem, m.kvmVcpus(), m.placed); err != nil {
 		return nil, err
 	}
+	m.MarkStartup("payload loaded")
 	// The payload is in guest RAM now; the caller may release it.
 	m.cfg.Payload = Payload{}
 	return m, nil

@@ -18,6 +18,9 @@ type Stats struct {
 	// takes besides ToFirstRun and Ran is its end: devices stopped,
 	// figures read, the VM and guest RAM torn down.
 	Ran time.Duration
+	// Startup is the steps of making and starting the machine marked
+	// before its first KVM_RUN (MarkStartup), in order.
+	Startup []StartupStep
 	// MMIOExits counts MMIO exits on all vcpus.
 	MMIOExits uint64
 	// MMIOByDevice splits them by the device that served them (by the
@@ -57,7 +60,7 @@ type Stats struct {
 
 // Stats reports the figures gathered so far.
 func (m *Machine) Stats() Stats {
-	s := Stats{MMIOExits: m.mmioExits.Load(), MMIOByDevice: m.bus.Accesses(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1,
+	s := Stats{Startup: m.Startup(), MMIOExits: m.mmioExits.Load(), MMIOByDevice: m.bus.Accesses(), RSSWithoutGuestKiB: -1, AnonWithoutGuestKiB: -1,
 		Interrupts: m.pulses.Load(), Wakeups: m.wakeups.Load()}
 	if t := m.firstRun.Load(); t != 0 {
 		s.ToFirstRun = time.Unix(0, t).Sub(m.cfg.Start)

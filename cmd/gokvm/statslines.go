@@ -17,6 +17,16 @@ import (
 func statsLines(s vmm.Stats) []string {
 	lines := []string{fmt.Sprintf("first KVM_RUN %.1f ms after start; the guest ran %.1f ms; %d MMIO exits; RSS without guest RAM %d KiB (%d KiB anonymous)",
 		ms(s.ToFirstRun), ms(s.Ran), s.MMIOExits, s.RSSWithoutGuestKiB, s.AnonWithoutGuestKiB)}
+	if len(s.Startup) > 0 {
+		parts := make([]string, 0, len(s.Startup)+1)
+		for _, st := range s.Startup {
+			parts = append(parts, fmt.Sprintf("%s %.1f", st.Name, ms(st.After)))
+		}
+		if s.ToFirstRun > 0 {
+			parts = append(parts, fmt.Sprintf("first KVM_RUN %.1f", ms(s.ToFirstRun)))
+		}
+		lines = append(lines, "start-up, ms after start: "+strings.Join(parts, ", "))
+	}
 	if len(s.MMIOByDevice) > 0 {
 		parts := make([]string, len(s.MMIOByDevice))
 		for i, d := range s.MMIOByDevice {

@@ -15,6 +15,7 @@ import (
 func TestStatsLines(t *testing.T) {
 	s := vmm.Stats{
 		ToFirstRun: 12300 * time.Microsecond, Ran: 456700 * time.Microsecond,
+		Startup:   []vmm.StartupStep{{Name: "checked", After: 3 * time.Millisecond}, {Name: "VM created", After: 4500 * time.Microsecond}},
 		MMIOExits: 42, MMIOByDevice: []vmm.WindowAccesses{{Name: "sandbox-exit", Accesses: 30}, {Name: "virtio-9p", Accesses: 12}},
 		RSSWithoutGuestKiB: 9000, AnonWithoutGuestKiB: 4000, Interrupts: 70, Wakeups: 65,
 		KVM:       kvmstats.Counters{"kvm.exits": 300, "kvm.mmio_exit_user": 42, "kvm.wfi_exit_stat": 100},
@@ -25,6 +26,7 @@ func TestStatsLines(t *testing.T) {
 	got := strings.Join(statsLines(s), "\n")
 	for _, want := range []string{
 		"first KVM_RUN 12.3 ms after start; the guest ran 456.7 ms; 42 MMIO exits; RSS without guest RAM 9000 KiB (4000 KiB anonymous)",
+		"\nstart-up, ms after start: checked 3.0, VM created 4.5, first KVM_RUN 12.3\n",
 		"\nMMIO exits by device: sandbox-exit 30, virtio-9p 12\n",
 		"KVM (binary statistics): exits 300, mmio_exit_user 42, wfi_exit_stat 100",
 		"KVM vcpu0: exits 200\nKVM vcpu1: exits 100",

@@ -129,14 +129,17 @@ var (
 	statsRan      = regexp.MustCompile(`the guest ran ([0-9.]+) ms`)
 	statsTimeline = regexp.MustCompile(`the sandbox init, ms after start: (.*)`)
 	statsClose    = regexp.MustCompile(`closing the machine took ([0-9.]+) ms`)
+	statsStartup  = regexp.MustCompile(`start-up, ms after start: (.*)`)
 	statsKVMExits = regexp.MustCompile(`stats: KVM \([^)]+\): exits ([0-9]+)`)
 	statsExitDev  = regexp.MustCompile(`MMIO exits by device: .*\bsandbox-exit ([0-9]+)`)
 	statsHaltWait = regexp.MustCompile(`stats: KVM \([^)]+\): .*\bhalt_wait_ns ([0-9]+)`)
 )
 
-// Steps of the sandbox init's --stats timeline; stepFirstRun and
-// stepStop stand for the first KVM_RUN and the vcpus' stop.
+// Steps of the sandbox init's --stats timeline; stepStart, stepFirstRun
+// and stepStop stand for gokvm's start, the first KVM_RUN and the vcpus'
+// stop. Steps of gokvm's start-up line are named as it names them.
 const (
+	stepStart    = "start"
 	stepFirstRun = "first KVM_RUN"
 	stepSeen     = "command seen"
 	stepReady    = "ready"
@@ -150,6 +153,8 @@ const (
 // from its --stats lines.
 func initStep(stderr, step string) (float64, bool) {
 	switch step {
+	case stepStart:
+		return 0, true
 	case stepFirstRun:
 		return grepFloat(statsFirstRun, stderr)
 	case stepStop:
@@ -157,14 +162,17 @@ func initStep(stderr, step string) (float64, bool) {
 		ran, ok2 := grepFloat(statsRan, stderr)
 		return first + ran, ok1 && ok2
 	}
-	m := statsTimeline.FindStringSubmatch(stderr)
-	if m == nil {
-		return 0, false
-	}
-	for _, field := range strings.Split(m[1], ", ") {
-		if v, ok := strings.CutPrefix(field, step+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return f, err == nil
+	// A step of the init's timeline, or of gokvm's start-up.
+	for _, re := range []*regexp.Regexp{statsTimeline, statsStartup} {
+		m := re.FindStringSubmatch(stderr)
+		if m == nil {
+			continue
+		}
+		for _, field := range strings.Split(m[1], ", ") {
+			if v, ok := strings.CutPrefix(field, step+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				return f, err == nil
+			}
 		}
 	}
 	return 0, false
@@ -445,6 +453,14 @@ func (c *benchConfig) warmWorkload() (*workload, []scenario.Scenario) {
 				return float64(r.ElapsedMS), r.Exit == 0
 			}},
 			{"sandbox --warm: start to first KVM_RUN (restored)", "ms", false, fromStderr(statsFirstRun, 1)},
+			{"sandbox --warm: restore: start to the state file read and checked", "ms", false, betweenSteps(stepStart, "checked")},
+			{"sandbox --warm: restore: KVM opened, the VM created", "ms", false, betweenSteps("checked", "VM created")},
+			{"sandbox --warm: restore: RAM mapped from its file", "ms", false, betweenSteps("VM created", "RAM mapped")},
+			{"sandbox --warm: restore: vcpus and GIC made", "ms", false, betweenSteps("RAM mapped", "vcpus and GIC made")},
+			{"sandbox --warm: restore: devices made", "ms", false, betweenSteps("vcpus and GIC made", "devices made")},
+			{"sandbox --warm: restore: vcpus', GIC's and devices' state restored", "ms", false, betweenSteps("devices made", "state restored")},
+			{"sandbox --warm: restore: the working set prefaulted, the system call filter installed", "ms", false, betweenSteps("state restored", "system call filter installed")},
+			{"sandbox --warm: restore: the filter to the first KVM_RUN", "ms", false, betweenSteps("system call filter installed", stepFirstRun)},
 			{"sandbox --warm: prefaulting the working set", "ms", false, fromStderr(statsPrefault, 1)},
 			{"sandbox --warm: first KVM_RUN to the vcpus' stop", "ms", false, fromStderr(statsRan, 1)},
 			{"sandbox --warm, in the guest: first KVM_RUN to its init seeing the command", "ms", false, betweenSteps(stepFirstRun, stepSeen)},

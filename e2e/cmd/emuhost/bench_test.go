@@ -87,6 +87,18 @@ func TestWarmPhases(t *testing.T) {
 	if v, ok := fromStderr(statsKVMExits, 1)(kvm); !ok || v != 5123 {
 		t.Errorf("KVM's exits: %v, %v; want 5123", v, ok)
 	}
+	up := scenario.Result{Stderr: "gokvm: stats: first KVM_RUN 80.0 ms after start; the guest ran 400.0 ms; 72 MMIO exits\ngokvm: stats: start-up, ms after start: checked 20.5, VM created 24.0, state restored 50.0, first KVM_RUN 80.0\n"}
+	for _, c := range []struct {
+		a, b string
+		want float64
+	}{{stepStart, "checked", 20.5}, {"checked", "VM created", 3.5}, {"state restored", stepFirstRun, 30}} {
+		if v, ok := betweenSteps(c.a, c.b)(up); !ok || v != c.want {
+			t.Errorf("start-up %s to %s: %v, %v; want %v", c.a, c.b, v, ok, c.want)
+		}
+	}
+	if _, ok := betweenSteps("checked", "payload loaded")(up); ok {
+		t.Error("a start-up step the line lacks was found")
+	}
 	byDev := scenario.Result{Stderr: "gokvm: stats: MMIO exits by device: sandbox-exit 45, virtio-9p0 (root) 20, uart1 (sandbox stdio) 7\n"}
 	if v, ok := fromStderr(statsExitDev, 1)(byDev); !ok || v != 45 {
 		t.Errorf("the status device's exits: %v, %v; want 45", v, ok)
