@@ -87,8 +87,8 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          problem, panic, reset, timeout, failed test or
                          command), 125 cannot test (bad flags, no KVM, gokvm
                          failed), 255 stopped (docs/ci.md)
-      --stats            print figures to stderr when the guest stops: start-up,
-                         memory, MMIO exits by device, KVM's exits by reason
+      --stats            print figures to stderr when the guest stops: start-up
+                         and its steps, memory, MMIO exits by device, KVM's exits by reason
                          and halts, gokvm's CPU
                          time and context switches, device interrupts, a
                          sandbox init's steps; then how long closing took
