@@ -31,6 +31,8 @@ func TestBootPowerOffWithTwoCPUs(t *testing.T) {
 				t.Errorf("--stats printed no figures")
 			}
 			checkKVMStats(t, r.Stderr)
+			checkStartup(t, r.Stderr, "checked", "VM created", "RAM mapped", "vcpus and GIC made", "devices made",
+				"payload loaded", "system call filter installed", "first KVM_RUN")
 			checkKvmtoolEnd(t, r.Stderr, true)
 		})
 	}
@@ -42,6 +44,36 @@ var (
 	statsCPU  = regexp.MustCompile(`stats: CPU [0-9.]+ s user, [0-9.]+ s system, of which [0-9.]+ s in the guest`)
 	statsMMIO = regexp.MustCompile(`([0-9]+) MMIO exits`)
 )
+
+var statsStartup = regexp.MustCompile(`stats: start-up, ms after start: (.*)`)
+
+// checkStartup: --stats' start-up line names steps, each at its time
+// after start, in order and not earlier than the one before; want are
+// the steps it must have, in that order (others may come between).
+func checkStartup(t *testing.T, stderr string, want ...string) {
+	t.Helper()
+	m := statsStartup.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Errorf("--stats printed no start-up steps:\n%s", stderr)
+		return
+	}
+	last, i := -1.0, 0
+	for _, field := range strings.Split(m[1], ", ") {
+		cut := strings.LastIndexByte(field, ' ')
+		at, err := strconv.ParseFloat(field[cut+1:], 64)
+		if cut < 0 || err != nil || at < last {
+			t.Errorf("start-up step %q is not a name and a time after the one before (%.1f): %s", field, last, m[0])
+			return
+		}
+		last = at
+		if i < len(want) && field[:cut] == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("start-up steps lack %q (in this order: %q): %s", want[i], want, m[0])
+	}
+}
 
 // checkKVMStats: --stats with two vcpus prints what KVM counted for the
 // VM, each vcpu's exits, and gokvm's CPU time. The emulated host's Linux

@@ -85,6 +85,8 @@ func TestSandboxWarm(t *testing.T) {
 			t.Logf("%s: start to first KVM_RUN of the restored machine: %s ms", h, m[1])
 		}
 		checkTimeline(t, r)
+		checkStartup(t, r.Stderr, "warm key made", "saved machine opened", "checked", "VM created", "RAM mapped",
+			"vcpus and GIC made", "devices made", "state restored", "run called", "system call filter installed", "first KVM_RUN")
 		r = sandboxResult(t, h, "sandbox-warm-stdin", 0)
 		saves(r, false)
 		// The first restore recorded its working set; this one
@@ -92,6 +94,10 @@ func TestSandboxWarm(t *testing.T) {
 		if !regexp.MustCompile(`--warm: prefaulted the working set \([1-9][0-9]* pages read, [1-9][0-9]* written\)`).MatchString(r.Stderr) {
 			t.Errorf("the second restore prefaulted no working set:\n%s", r.Stderr)
 		}
+		// The prefault runs beside the restore, and ends before the
+		// first KVM_RUN.
+		checkStartup(t, r.Stderr, "state restored", "run called", "system call filter installed", "first KVM_RUN")
+		checkStartup(t, r.Stderr, "RAM mapped", "working set prefaulted", "first KVM_RUN")
 		if out := r.Output(); !strings.HasPrefix(out, "ready\ngot hello from stdin\n/") {
 			t.Errorf("the restored run with input: output %q", out)
 		}

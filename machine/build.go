@@ -27,6 +27,9 @@ type Options struct {
 	Log *log.Logger
 	// Start is when the caller started, for --stats; now when zero.
 	Start time.Time
+	// StartupSteps are the caller's steps before Build, for --stats'
+	// start-up timeline (vmm.Config.StartupSteps).
+	StartupSteps []vmm.StartupStep
 	// NoRNGSeed leaves the device tree's rng-seed out, so the same spec
 	// gives the same device tree blob byte for byte.
 	NoRNGSeed bool
@@ -189,12 +192,13 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 		VcpuAffinity: r.affinity,
 		Log:          o.Log,
 		Start:        o.Start,
+		StartupSteps: o.StartupSteps,
 		ReadRSS:      o.Stats,
 		KVMStats:     o.Stats,
 	}
 	if o.Restore != nil {
 		h := o.Restore.File.Header.RAM
-		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram}
+		cfg.Restore = &vmm.Restore{State: o.Restore.File, RAM: o.Restore.ram, WorkingSet: o.Restore.WorkingSet}
 		cfg.MemBase, cfg.MemBaseSet = h.Base, true
 	}
 	boardOpts := arm64.Options{IRQChip: r.irqchip, NoRNGSeed: o.NoRNGSeed, Log: o.Log, PCI: r.pci, CPU: arm64.CPUFeatures{

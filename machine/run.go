@@ -15,10 +15,10 @@ import (
 // gives a Recorder the vcpus' backtraces) and the outcome is
 // vmm.OutcomeTimeout.
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
+	m.MarkStartup("run called")
 	if err := m.installSeccomp(); err != nil {
 		return vmm.OutcomeError, err
 	}
-	m.MarkStartup("system call filter installed")
 	if m.timeout <= 0 {
 		return m.Machine.Run(ctx)
 	}

@@ -32,6 +32,7 @@ func (m *Machine) installSeccomp() error {
 	if !in.Listener {
 		m.log.Printf("seccomp: this kernel cannot name a forbidden system call (Linux 5.7 can): one ends gokvm with SIGSYS and a Go traceback")
 	}
+	m.MarkStartup("system call filter installed")
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/gokvm/gokvm/vmm"
+	guestmem "github.com/gokvm/gokvm/vmm/memory"
 	"github.com/gokvm/gokvm/vmm/snapshot"
 )
 
@@ -73,7 +74,10 @@ type Saved struct {
 	File *snapshot.File
 	// Spec is the saved machine's spec.
 	Spec Spec
-	ram  *os.File
+	// WorkingSet, when set, is prefaulted beside the restore
+	// (vmm.Restore.WorkingSet).
+	WorkingSet guestmem.WorkingSet
+	ram        *os.File
 }
 
 // Close closes the RAM file (the restored machine maps it and no longer

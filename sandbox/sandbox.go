@@ -164,6 +164,8 @@ type Sandbox struct {
 	restored bool
 	// ws records a restored machine's working set (workingset.go).
 	ws *wsRecorder
+	// stats: --stats, which logs how a restore's prefault went.
+	stats bool
 }
 
 // Run builds the sandbox, runs the command and returns how it ended. An
@@ -198,6 +200,9 @@ func New(o Options) (*Sandbox, error) {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
+	// The start-up's steps before the machine is built, for --stats.
+	var steps []vmm.StartupStep
+	mark := func(name string) { steps = append(steps, vmm.StartupStep{Name: name, After: time.Since(o.Start)}) }
 	spec := o.Spec
 	var timeout time.Duration
 	if spec.Timeout != "" {
@@ -268,13 +273,16 @@ func New(o Options) (*Sandbox, error) {
 			return nil, vmm.Configf("--warm: the command and its environment take %d bytes; a warm sandbox passes at most %d", n, exitdev.MaxCommand)
 		}
 		s.cmd, cfg = &cmd, guestinit.Config{Modules: cfg.Modules, RootTag: cfg.RootTag, Warm: true, Timings: cfg.Timings}
+		mark("init and modules found")
 		key, err := warmKey(spec, initPath, mods, o.Modules)
 		if err != nil {
 			return nil, &vmm.ConfigError{Err: fmt.Errorf("--warm: %w", err)}
 		}
+		mark("warm key made")
 		if s.warm, err = openWarm(o.Warm, key, true, o.Log); err != nil {
 			return nil, err
 		}
+		mark("saved machine opened")
 		defer func() {
 			if !s.warm.saving() {
 				s.warm.close() // the restored machine has mapped its files
@@ -296,14 +304,17 @@ func New(o Options) (*Sandbox, error) {
 		// reaches the UART.
 		stdout = io.MultiWriter(o.Recorder.CommandOutput(), stdout)
 	}
-	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: s.devices(o, stdout), Stats: o.Stats,
-		Recorder: o.Recorder, Symbols: o.Symbols}
+	devs := s.devices(o, stdout)
+	mark("sandbox devices made")
+	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: devs, Stats: o.Stats,
+		Recorder: o.Recorder, Symbols: o.Symbols, StartupSteps: steps}
 	if s.warm != nil && s.warm.saved != nil {
 		mo.Restore = s.warm.saved
+		s.loadWorkingSet()
 		s.m, err = machine.Build(spec, mo)
 		if err == nil {
-			s.restored = true
-			s.prepareWorkingSet(o.Stats)
+			s.restored, s.stats = true, o.Stats
+			s.prepareWorkingSet()
 			return s, nil
 		}
 		// A machine saved on another host (another GIC), say: boot,
@@ -320,6 +331,8 @@ func New(o Options) (*Sandbox, error) {
 	if mo.Initrd, err = buildInitramfs(initBin, &cfg, mods); err != nil {
 		return nil, err
 	}
+	mark("initramfs built")
+	mo.StartupSteps = steps
 	if s.m, err = machine.Build(spec, mo); err != nil {
 		return nil, err
 	}
@@ -397,6 +410,9 @@ func (s *Sandbox) Run(ctx context.Context) (Result, error) {
 	outcome, err := s.m.Run(ctx)
 	if outcome == vmm.OutcomeStopped && finished() {
 		outcome = vmm.OutcomePowerOff
+	}
+	if s.stats {
+		s.logPrefault()
 	}
 	s.once.Do(func() { close(s.stop) })
 	<-warmDone // a save in progress writes guest RAM: before Close unmaps it

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/gokvm/gokvm/vmm/memory"
 )
@@ -16,7 +15,8 @@ import (
 // page fault and a stage-2 fault. The first restore of a saved machine
 // records which pages those were (KEY.ws: memory.WorkingSet, read from
 // /proc/self/pagemap when the init says the command started); the next
-// restores map them in a few madvise calls before the guest runs. Only
+// restores map them in a few madvise calls, beside the rest of the
+// restore, before the guest runs. Only
 // the way to the exec is recorded, not what the command did, so one
 // command's working set does not burden another's restore. The file goes
 // with the saved machine: saving it again removes it (warmStart.create).
@@ -35,36 +35,35 @@ func (r *wsRecorder) close() {
 	}
 }
 
-// prepareWorkingSet prefaults the pages the saved machine's working set
-// names, or when it has none yet opens what recording one takes (the
-// system call filter opens no file once the machine runs). Failures only
-// cost speed: they are logged with --stats, else silent.
-func (s *Sandbox) prepareWorkingSet(stats bool) {
+// loadWorkingSet reads the working set a run of the saved machine
+// recorded, for the restore to prefault (machine.Saved.WorkingSet: beside
+// the rest of the restore, before the vcpus run). A file cut short or
+// stale is removed, to be recorded again.
+func (s *Sandbox) loadWorkingSet() {
 	path := s.warm.files.workingSet()
-	mem := s.m.Memory()
-	pages := int(mem.Size() / uint64(os.Getpagesize()))
 	f, err := os.Open(path)
-	if err == nil {
-		ws, err := memory.ReadWorkingSet(bufio.NewReader(f), pages)
-		f.Close()
-		if err != nil {
-			// Cut short or stale: record it again.
-			os.Remove(path)
-		} else {
-			t := time.Now()
-			err = mem.Prefault(ws)
-			s.m.MarkStartup("working set prefaulted")
-			if err == nil && stats {
-				r, w := ws.Counts()
-				s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written) in %.1f ms", r, w, float64(time.Since(t).Microseconds())/1000)
-			}
-		}
-		if err != nil && stats {
-			s.log.Printf("--warm: working set: %v", err)
-		}
+	if err != nil {
 		return
 	}
-	if !errors.Is(err, os.ErrNotExist) || os.Getpagesize() != 4096 {
+	defer f.Close()
+	pages := int(s.warm.saved.File.Header.RAM.Size / uint64(os.Getpagesize()))
+	ws, err := memory.ReadWorkingSet(bufio.NewReader(f), pages)
+	if err != nil {
+		os.Remove(path)
+		return
+	}
+	s.warm.saved.WorkingSet = ws
+}
+
+// prepareWorkingSet, for a restore with no working set yet, opens what
+// recording one takes (the system call filter opens no file once the
+// machine runs). Failures only cost speed.
+func (s *Sandbox) prepareWorkingSet() {
+	path := s.warm.files.workingSet()
+	if s.warm.saved.WorkingSet != nil || os.Getpagesize() != 4096 {
+		return
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		return
 	}
 	pm, err := os.Open("/proc/self/pagemap")
@@ -78,6 +77,18 @@ func (s *Sandbox) prepareWorkingSet(stats bool) {
 		return
 	}
 	s.ws = &wsRecorder{pagemap: pm, out: out}
+}
+
+// logPrefault says, with --stats, how the restore's prefault went.
+func (s *Sandbox) logPrefault() {
+	ok, r, w, took, err := s.m.Prefaulted()
+	switch {
+	case !ok:
+	case err != nil:
+		s.log.Printf("--warm: working set: %v", err)
+	default:
+		s.log.Printf("--warm: prefaulted the working set (%d pages read, %d written) in %.1f ms, beside the restore", r, w, float64(took.Microseconds())/1000)
+	}
 }
 
 // recordWorkingSet writes the working set once the command started; it

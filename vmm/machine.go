@@ -45,6 +45,9 @@ type Config struct {
 	// Start is when the caller started, for the time-to-first-KVM_RUN
 	// figure; the call to New when zero.
 	Start time.Time
+	// StartupSteps are the caller's own steps before New, after Start,
+	// which begin the machine's start-up timeline (MarkStartup).
+	StartupSteps []StartupStep
 	// Restore, when set, makes the machine from a saved state instead
 	// of booting Payload (which must be empty): the board must be a
 	// StateBoard, and CPUs, MemBase, MemSize and Devices those of the
@@ -120,6 +123,7 @@ type Machine struct {
 	control  sync.Mutex    // one dump, pause or resume at a time
 	pause    pauseState
 	startup  startupLog
+	prefault *prefaulter // a restore's working set, being prefaulted
 }
 
 // New validates cfg, then builds the VM: KVM handles, RAM, irqchip, vcpus,
@@ -153,6 +157,7 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 	}
 
 	m := &Machine{cfg: cfg, board: board, log: cfg.Log, stopped: make(chan struct{})}
+	m.startup.steps = append(m.startup.steps, cfg.StartupSteps...)
 	defer func() {
 		if err != nil {
 			if cerr := m.Close(); cerr != nil {
@@ -193,6 +198,9 @@ func New(cfg Config, board Board) (_ *Machine, err error) {
 		return nil, err
 	}
 	m.MarkStartup("RAM mapped")
+	if cfg.Restore != nil && cfg.Restore.WorkingSet != nil {
+		m.startPrefault(cfg.Restore.WorkingSet)
+	}
 	if err = board.CreateIRQChip(m.vm, cfg.CPUs); err != nil {
 		return nil, err
 	}
@@ -297,6 +305,7 @@ func (m *Machine) Close() error {
 			errs = multierror.Append(errs, fmt.Errorf("closing the board: %w", err))
 		}
 	}
+	m.awaitPrefault() // it touches RAM until it ends
 	if m.mem != nil {
 		if err := m.mem.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("unmapping guest RAM: %w", err))

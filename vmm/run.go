@@ -43,6 +43,8 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 	m.running.Add(1)
 	m.runMu.Unlock()
 	defer m.running.Done()
+	// The guest finds its working set mapped (a restore's prefault).
+	m.awaitPrefault()
 	devCtx, stopDevices := context.WithCancel(ctx)
 	defer stopDevices()
 	for _, d := range m.devices {

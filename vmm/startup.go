@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,9 +29,20 @@ func (m *Machine) MarkStartup(name string) {
 	if m.Started() {
 		return
 	}
+	m.markStartupAt(name, time.Since(m.cfg.Start))
+}
+
+// markStartupAt records a step that ended after (since Config.Start),
+// in its place by time: a step that ran beside others (a prefault) ends
+// among them.
+func (m *Machine) markStartupAt(name string, after time.Duration) {
 	m.startup.mu.Lock()
 	defer m.startup.mu.Unlock()
-	m.startup.steps = append(m.startup.steps, StartupStep{Name: name, After: time.Since(m.cfg.Start)})
+	i := len(m.startup.steps)
+	for i > 0 && m.startup.steps[i-1].After > after {
+		i--
+	}
+	m.startup.steps = slices.Insert(m.startup.steps, i, StartupStep{Name: name, After: after})
 }
 
 // Startup returns the steps marked so far, in order.

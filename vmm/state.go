@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/vmm/kvm"
+	"github.com/gokvm/gokvm/vmm/memory"
 	"github.com/gokvm/gokvm/vmm/snapshot"
 )
 
@@ -56,6 +57,10 @@ type Restore struct {
 	State *snapshot.File
 	// RAM is the saved RAM file, mapped copy-on-write.
 	RAM *os.File
+	// WorkingSet, when set, are the pages an earlier run of the same
+	// saved machine touched: prefaulted beside the restore, before the
+	// vcpus run (Prefaulted says how it went).
+	WorkingSet memory.WorkingSet
 }
 
 // ErrNotSaveable says the machine has a part that cannot be saved.

@@ -7,12 +7,14 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gokvm/gokvm/arch/arm64"
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/memory"
 	"github.com/gokvm/gokvm/vmm/snapshot"
 )
 
@@ -62,12 +64,18 @@ func saveTiny(t *testing.T, tv *tinyVM, dir string) (*snapshot.File, *os.File) {
 
 // restoreTiny makes a machine from a saved tiny guest, with a test device
 // of its own.
-func restoreTiny(f *snapshot.File, ram *os.File, dev *testDevice, t *testing.T) (*vmm.Machine, error) {
+func restoreTiny(f *snapshot.File, ram *os.File, dev *testDevice, t *testing.T, ws ...memory.PageUse) (*vmm.Machine, error) {
 	cfg := vmm.Config{
 		CPUs: 1, MemSize: f.Header.RAM.Size, MemBase: f.Header.RAM.Base, MemBaseSet: true,
 		Devices: []vmm.DeviceSpec{dev.spec()},
 		Log:     log.New(testLog{t}, "", 0),
 		Restore: &vmm.Restore{State: f, RAM: ram},
+	}
+	if ws != nil {
+		// ws is the first pages' use; the rest untouched.
+		set := make(memory.WorkingSet, f.Header.RAM.Size/4096)
+		copy(set, ws)
+		cfg.Restore.WorkingSet = set
 	}
 	return vmm.New(cfg, arm64.New(arm64.Options{NoRNGSeed: true}))
 }
@@ -85,7 +93,9 @@ func TestTinyGuestSaveRestore(t *testing.T) {
 	expect(t, wait(t, ch, 10*time.Second), vmm.OutcomeStopped)
 
 	dev := &testDevice{}
-	m, err := restoreTiny(f, ram, dev, t)
+	// With a working set, prefaulted beside the restore: 3 pages read,
+	// 2 written.
+	m, err := restoreTiny(f, ram, dev, t, memory.PageRead, memory.PageWritten, memory.PageRead, memory.PageWritten, memory.PageRead)
 	if err != nil {
 		t.Fatalf("restoring: %v", err)
 	}
@@ -100,6 +110,13 @@ func TestTinyGuestSaveRestore(t *testing.T) {
 	_, writes := dev.Writes()
 	if len(writes) == 0 || writes[0].Value != last+1 {
 		t.Fatalf("the restored guest's first store: %+v, want %d (the saved guest's last was %d)", writes, last+1, last)
+	}
+	if ok, r, w, _, err := m.Prefaulted(); !ok || r != 3 || w != 2 || err != nil {
+		t.Errorf("the prefault: ran %v, %d pages read and %d written, %v; want 3 and 2", ok, r, w, err)
+	}
+	steps := m.Stats().Startup
+	if i := slices.IndexFunc(steps, func(s vmm.StartupStep) bool { return s.Name == "working set prefaulted" }); i < 0 {
+		t.Errorf("the start-up steps %+v lack the prefault", steps)
 	}
 
 	other := "gicv2"
