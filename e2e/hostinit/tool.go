@@ -27,7 +27,6 @@ import (
 //	vcpuaffinity SECONDS N print the allowed CPUs of gokvm's vcpu threads once N are seen
 //	rmall DIR, copy SRC DST, touch FILE, cutfiles DIR SUFFIX (files.go)
 //	kvmexits start|print   the host KVM's vcpu exits by kind (kvmexits.go)
-//	settle MILLISECONDS    wait (between a bench's runs)
 func tool(args []string) int {
 	if len(args) < 2 {
 		fmt.Println("tool: usage: mkrand|mksparse|sha|blocks|truncate FILE ...")
@@ -114,8 +113,6 @@ func runTool(args []string) error {
 		return fileTool(args)
 	case "kvmexits": // kvmexits start|print, see kvmexits.go
 		return kvmExitsTool(args)
-	case "settle": // settle MILLISECONDS: let the host's background work after a run finish
-		time.Sleep(time.Duration(num(1)) * time.Millisecond)
 	default:
 		return fmt.Errorf("unknown tool")
 	}
