@@ -90,6 +90,64 @@ func TestWriteRAMOverOldFile(t *testing.T) {
 	}
 }
 
+// saveAndRestore writes m to a file, checks that the file's data lies in
+// the 2 MiB-aligned ranges want (skipping the test where the file system
+// keeps no holes: then hole is not one), and restores RAM from it, which
+// must read back as m.
+func saveAndRestore(t *testing.T, m *GuestMemory, hole int64, want []fileRange) (*GuestMemory, *os.File) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "ram"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := m.WriteRAM(f); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := unix.Seek(int(f.Fd()), hole, unix.SEEK_DATA); err != nil || d == hole {
+		t.Skipf("the file system of %s keeps no holes (SEEK_DATA from %d: %d, %v)", f.Name(), hole, d, err)
+	}
+	runs, err := dataChunks(f, m.Size(), hugePageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(runs, want) {
+		t.Fatalf("data pieces %v, want %v", runs, want)
+	}
+	r, err := NewGuestMemoryFromFile(m.Base(), m.Size(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if !bytes.Equal(r.Bytes(), m.Bytes()) {
+		t.Fatal("the restored RAM differs")
+	}
+	return r, f
+}
+
+// filePieces says, from /proc/self/maps, which 2 MiB pieces of r map the
+// file f.
+func filePieces(t *testing.T, r *GuestMemory, f *os.File) map[uint64]bool {
+	t.Helper()
+	name := f.Name()
+	if real, err := filepath.EvalSymlinks(name); err == nil {
+		name = real // as /proc/self/maps shows it
+	}
+	start, size := r.HostAddr(), uintptr(r.Size())
+	fromFile := map[uint64]bool{}
+	for _, line := range strings.Split(string(must(os.ReadFile("/proc/self/maps"))), "\n") {
+		var lo, hi uintptr
+		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err != nil || hi <= start || lo >= start+size {
+			continue
+		}
+		file := strings.HasSuffix(line, name)
+		for a := max(lo, start); a < min(hi, start+size); a += hugePageSize {
+			fromFile[uint64(a-start)/hugePageSize] = file
+		}
+	}
+	return fromFile
+}
+
 // TestRAMFileHolesAreAnonymous: RAM restored from a file maps from it
 // only the 2 MiB pieces that hold data; the pieces that are all holes are
 // anonymous memory (huge pages, as booted RAM), and all of it reads back
@@ -105,51 +163,11 @@ func TestRAMFileHolesAreAnonymous(t *testing.T) {
 	// last page); 0, 3-6 are holes.
 	m.Write(0x8000_0000+4<<20-100, bytes.Repeat([]byte{0x5a}, 200))
 	m.Write(0x8000_0000+size-8, []byte("the end!"))
-	f, err := os.Create(filepath.Join(t.TempDir(), "ram"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := m.WriteRAM(f); err != nil {
-		t.Fatal(err)
-	}
-	if d, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_DATA); err != nil || d == 0 {
-		t.Skipf("the file system of %s keeps no holes (SEEK_DATA: %d, %v)", f.Name(), d, err)
-	}
-	runs, err := dataChunks(f, size, hugePageSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []fileRange{{2 << 20, 4 << 20}, {14 << 20, 2 << 20}}
-	if !slices.Equal(runs, want) {
-		t.Fatalf("data pieces %v, want %v", runs, want)
-	}
-	r, err := NewGuestMemoryFromFile(0x8000_0000, size, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if !bytes.Equal(r.Bytes(), m.Bytes()) {
-		t.Fatal("the restored RAM differs")
-	}
-	// /proc/self/maps: which parts of RAM map the file.
-	start := uintptr(r.HostAddr())
-	fromFile := map[uint64]bool{}
-	maps := must(os.ReadFile("/proc/self/maps"))
-	for _, line := range strings.Split(string(maps), "\n") {
-		var lo, hi uintptr
-		if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err != nil || hi <= start || lo >= start+size {
-			continue
-		}
-		file := strings.HasSuffix(line, f.Name())
-		for a := max(lo, start); a < min(hi, start+size); a += hugePageSize {
-			fromFile[uint64(a-start)/hugePageSize] = file
-		}
-	}
+	r, f := saveAndRestore(t, m, 0, []fileRange{{2 << 20, 4 << 20}, {14 << 20, 2 << 20}})
+	fromFile := filePieces(t, r, f)
 	for piece := uint64(0); piece < size/hugePageSize; piece++ {
-		wantFile := piece == 1 || piece == 2 || piece == 7
-		if fromFile[piece] != wantFile {
-			t.Errorf("2 MiB piece %d maps the file: %v, want %v\n%s", piece, fromFile[piece], wantFile, maps)
+		if wantFile := piece == 1 || piece == 2 || piece == 7; fromFile[piece] != wantFile {
+			t.Errorf("2 MiB piece %d maps the file: %v, want %v", piece, fromFile[piece], wantFile)
 		}
 	}
 	r.Write(0x8000_0000+5<<20, []byte("hole written"))
@@ -187,31 +205,9 @@ func TestRAMFileShortLastPiece(t *testing.T) {
 	}
 	defer m.Close()
 	m.Write(0x8000_0000+4096, []byte("first piece"))
-	f, err := os.Create(filepath.Join(t.TempDir(), "ram"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := m.WriteRAM(f); err != nil {
-		t.Fatal(err)
-	}
-	runs, err := dataChunks(f, size, hugePageSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d, _ := unix.Seek(int(f.Fd()), 2<<20, unix.SEEK_DATA); d == 2<<20 {
-		t.Skipf("the file system of %s keeps no holes", f.Name())
-	}
-	if want := []fileRange{{0, 2 << 20}, {4 << 20, size - 4<<20}}; !slices.Equal(runs, want) {
-		t.Errorf("data pieces %v, want %v", runs, want)
-	}
-	r, err := NewGuestMemoryFromFile(0x8000_0000, size, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if !bytes.Equal(r.Bytes(), m.Bytes()) {
-		t.Fatal("the restored RAM differs")
+	r, f := saveAndRestore(t, m, 2<<20, []fileRange{{0, 2 << 20}, {4 << 20, size - 4<<20}})
+	if fromFile := filePieces(t, r, f); !fromFile[0] || fromFile[1] || !fromFile[2] {
+		t.Errorf("pieces mapping the file: %v, want 0 and 2", fromFile)
 	}
 	r.Write(0x8000_0000+size-1, []byte{7})
 	last := make([]byte, 1)
