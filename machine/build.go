@@ -210,9 +210,13 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	}
 	vm, err := vmm.New(cfg, m.board)
 	release() // the payload is in guest RAM now, or not needed
-	// Return a decompressed kernel's heap pages to the OS before the
-	// guest runs: gokvm's own footprint stays small.
-	debug.FreeOSMemory()
+	if o.Restore == nil {
+		// Return a decompressed kernel's heap pages to the OS before
+		// the guest runs: gokvm's own footprint stays small. A restore
+		// loaded no payload, and a forced collection would only delay
+		// its first KVM_RUN.
+		debug.FreeOSMemory()
+	}
 	if err != nil {
 		return nil, err
 	}
