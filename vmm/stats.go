@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"io"
 	"os"
 	"time"
 
@@ -90,7 +91,12 @@ func rssWithout(lo, hi uintptr) (total, anon int64, _ error) {
 		return 0, 0, err
 	}
 	defer f.Close()
-	return smaps.Sum(f, func(start, end uint64) bool { return uintptr(start) < hi && uintptr(end) > lo })
+	return smapsWithout(f, lo, hi)
+}
+
+// smapsWithout is rssWithout over an smaps text.
+func smapsWithout(r io.Reader, lo, hi uintptr) (total, anon int64, _ error) {
+	return smaps.Sum(r, func(start, end uint64) bool { return uintptr(start) < hi && uintptr(end) > lo })
 }
 
 // Started reports whether a vcpu has entered the guest.
