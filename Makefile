@@ -93,7 +93,8 @@ test: deps kernels vet build
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
 # beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
 # ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox, warm,
-# disk-pci, net-pci: disk and net over virtio-pci for both VMMs);
+# fault: what a guest's stage-2 fault costs, disk-pci, net-pci: disk and
+# net over virtio-pci for both VMMs);
 # PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE);
 # TRACE_EXITS=1 counts the host KVM's exits by kind in the warm runs.
 bench: deps kernels

@@ -96,7 +96,7 @@ func (d *testDevice) spec() vmm.DeviceSpec {
 }
 
 // needKVM skips a test that needs KVM on an arm64 host, saying why.
-func needKVM(t *testing.T) {
+func needKVM(t testing.TB) {
 	t.Helper()
 	if runtime.GOARCH != "arm64" {
 		t.Skipf("tiny guests run on KVM/arm64 only; this test binary is %s (the e2e run executes them inside the emulated arm64 host)", runtime.GOARCH)
@@ -123,13 +123,13 @@ type tinyVM struct {
 
 // newTinyVM builds a machine with cpus vcpus running a's code as its
 // kernel, and the test device. It is closed when the test ends.
-func newTinyVM(t *testing.T, cpus int, a *tinyguest.Asm) *tinyVM {
+func newTinyVM(t testing.TB, cpus int, a *tinyguest.Asm) *tinyVM {
 	t.Helper()
 	return newTinyVMWith(t, cpus, a, func(*vmm.Config) {})
 }
 
 // newTinyVMWith is newTinyVM with the configuration changed by adjust.
-func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, adjust func(*vmm.Config)) *tinyVM {
+func newTinyVMWith(t testing.TB, cpus int, a *tinyguest.Asm, adjust func(*vmm.Config)) *tinyVM {
 	t.Helper()
 	needKVM(t)
 	code, err := a.Code()
@@ -144,13 +144,13 @@ func newTinyVMWith(t *testing.T, cpus int, a *tinyguest.Asm, adjust func(*vmm.Co
 // newTinyVMPayload builds a machine with cpus vcpus booting p, and the
 // test device, its configuration changed by adjust (when not nil). It is
 // closed when the test ends.
-func newTinyVMPayload(t *testing.T, cpus int, p vmm.Payload, adjust func(*vmm.Config)) *tinyVM {
+func newTinyVMPayload(t testing.TB, cpus int, p vmm.Payload, adjust func(*vmm.Config)) *tinyVM {
 	t.Helper()
 	return newTinyVMBoard(t, cpus, p, arm64.Options{}, adjust)
 }
 
 // newTinyVMBoard is newTinyVMPayload on a board made with opts.
-func newTinyVMBoard(t *testing.T, cpus int, p vmm.Payload, opts arm64.Options, adjust func(*vmm.Config)) *tinyVM {
+func newTinyVMBoard(t testing.TB, cpus int, p vmm.Payload, opts arm64.Options, adjust func(*vmm.Config)) *tinyVM {
 	t.Helper()
 	needKVM(t)
 	opts.NoRNGSeed = true
@@ -218,7 +218,7 @@ func (tv *tinyVM) start(ctx context.Context) <-chan runResult {
 
 // run runs the machine to its end, with a safety deadline that gives
 // OutcomeTimeout should the guest never get where the test expects.
-func (tv *tinyVM) run(t *testing.T) runResult {
+func (tv *tinyVM) run(t testing.TB) runResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -250,7 +250,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 }
 
 // expect fails the test unless the run ended with want and no error.
-func expect(t *testing.T, r runResult, want vmm.Outcome) {
+func expect(t testing.TB, r runResult, want vmm.Outcome) {
 	t.Helper()
 	if r.err != nil || r.outcome != want {
 		t.Fatalf("Run: outcome %q, error %v; want %q", r.outcome, r.err, want)
@@ -258,7 +258,7 @@ func expect(t *testing.T, r runResult, want vmm.Outcome) {
 }
 
 // testLog writes the core's log lines into the test's log.
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))

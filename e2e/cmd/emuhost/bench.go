@@ -661,11 +661,17 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		{"9p", c.ninepWorkload},
 		{"sandbox", c.sandboxWorkload},
 		{"warm", c.warmWorkload},
+		{"fault", c.faultWorkload},
 		{"disk-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().diskWorkload() }},
 		{"net-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().netWorkload(false) }},
 	} {
 		if only != nil && !only.MatchString(mk.name) {
 			continue
+		}
+		if mk.name == "fault" {
+			if err := c.prepareFault(); err != nil {
+				return err
+			}
 		}
 		w, ss := mk.f()
 		all = append(all, built{w, ss})
