@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,21 +58,20 @@ func (s *Sandbox) loadWorkingSet() {
 // recording one takes (the system call filter opens no file once the
 // machine runs). Failures only cost speed.
 func (s *Sandbox) prepareWorkingSet() {
-	path := s.warm.files.workingSet()
 	if s.warm.saved.WorkingSet != nil || os.Getpagesize() != 4096 {
 		return
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+	// O_EXCL: another run restoring at once may be recording (one that
+	// could not be read was removed by loadWorkingSet).
+	path := s.warm.files.workingSet()
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
 		return
 	}
 	pm, err := os.Open("/proc/self/pagemap")
 	if err != nil {
-		return
-	}
-	// O_EXCL: one of several runs restoring at once records.
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		pm.Close()
+		out.Close()
+		os.Remove(path)
 		return
 	}
 	s.ws = &wsRecorder{pagemap: pm, out: out}

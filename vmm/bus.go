@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -102,7 +103,7 @@ func (b *MMIOBus) add(w mmioWindow, background bool) (uint64, error) {
 	w.id = b.nextID
 	w.accesses = new(atomic.Uint64)
 	list = append(slices.Clone(list), w)
-	slices.SortFunc(list, func(x, y mmioWindow) int { return cmpBase(x.base, y.base) })
+	slices.SortFunc(list, func(x, y mmioWindow) int { return cmp.Compare(x.base, y.base) })
 	t := *old
 	if background {
 		t.background = list
@@ -111,16 +112,6 @@ func (b *MMIOBus) add(w mmioWindow, background bool) (uint64, error) {
 	}
 	b.table.Store(&t)
 	return w.id, nil
-}
-
-func cmpBase(x, y uint64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // Unmap takes the window Map returned id for off the bus; an access
@@ -203,10 +194,7 @@ func (b *MMIOBus) Accesses() []WindowAccesses {
 		out = append(out, WindowAccesses{name, n})
 	}
 	slices.SortFunc(out, func(x, y WindowAccesses) int {
-		if x.Accesses != y.Accesses {
-			return cmpBase(y.Accesses, x.Accesses)
-		}
-		return strings.Compare(x.Name, y.Name)
+		return cmp.Or(cmp.Compare(y.Accesses, x.Accesses), strings.Compare(x.Name, y.Name))
 	})
 	return out
 }
