@@ -119,6 +119,8 @@ type tinyVM struct {
 	// stop ends a Run that start began; ran is closed once it returned.
 	stop context.CancelFunc
 	ran  chan struct{}
+	// closed: close has closed the machine.
+	closed bool
 }
 
 // newTinyVM builds a machine with cpus vcpus running a's code as its
@@ -172,28 +174,37 @@ func newTinyVMBoard(t testing.TB, cpus int, p vmm.Payload, opts arm64.Options, a
 	if err != nil {
 		t.Fatalf("vmm.New: %v", err)
 	}
-	t.Cleanup(func() {
-		// A test that failed half-way may leave Run going: stop it
-		// first, since closing the vcpus under a running loop would
-		// crash the whole test binary.
-		if tv.ran != nil {
-			tv.stop()
-			select {
-			case <-tv.ran:
-			case <-time.After(10 * time.Second):
-				t.Errorf("Run did not return within 10s of being stopped; the machine is left open")
-				return
-			}
-		}
-		if err := tv.m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { tv.close(t) })
 	if got := tv.m.Devices()[0].Placement.Base; got != testDevBase {
 		t.Fatalf("the board put the test device at %#x; the tiny guests expect it at %#x", got, uint64(testDevBase))
 	}
 	tv.code = tv.board.Placement().KernelAddr
 	return tv
+}
+
+// close closes the machine once: a test may close it before it ends, as
+// the fault benchmark does with each of its many machines.
+func (tv *tinyVM) close(t testing.TB) {
+	t.Helper()
+	if tv.closed {
+		return
+	}
+	// A test that failed half-way may leave Run going: stop it first,
+	// since closing the vcpus under a running loop would crash the
+	// whole test binary.
+	if tv.ran != nil {
+		tv.stop()
+		select {
+		case <-tv.ran:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return within 10s of being stopped; the machine is left open")
+			return
+		}
+	}
+	tv.closed = true
+	if err := tv.m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 }
 
 // runResult is what Run returned, and when.

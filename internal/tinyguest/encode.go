@@ -113,6 +113,11 @@ func AddImm(rd, rn Reg, imm uint32) uint32 {
 	return 0x91000000 | imm12(imm)<<10 | reg(rn)<<5 | reg(rd)
 }
 
+// AddReg is add xd, xn, xm.
+func AddReg(rd, rn, rm Reg) uint32 {
+	return 0x8b000000 | reg(rm)<<16 | reg(rn)<<5 | reg(rd)
+}
+
 // CmpImm is cmp xn, #imm (subs xzr, xn, #imm).
 func CmpImm(rn Reg, imm uint32) uint32 {
 	return 0xf1000000 | imm12(imm)<<10 | reg(rn)<<5 | uint32(XZR)

@@ -34,6 +34,8 @@ func TestEncodingsMatchAssemblers(t *testing.T) {
 		{"ldp x2, x3, [x1]", Ldp(2, 3, 1), 0xa9400c22},
 		{"add x2, x2, #1", AddImm(2, 2, 1), 0x91000442},
 		{"add x0, x1, #0xfff", AddImm(0, 1, 0xfff), 0x913ffc20},
+		{"add x2, x2, x4", AddReg(2, 2, 4), 0x8b040042},
+		{"add x19, x0, x30", AddReg(19, 0, 30), 0x8b1e0013},
 		{"cmp x4, #3", CmpImm(4, 3), 0xf1000c9f},
 		{"mrs x5, mpidr_el1", MrsMPIDR(5), 0xd53800a5},
 		{"mrs x0, mpidr_el1", MrsMPIDR(0), 0xd53800a0},
