@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,13 +21,7 @@ func init() {
 	extraScenarios = append(extraScenarios, tinyGuestScenarios)
 }
 
-func buildVmmTest(b *harness.Build) error {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return err
-	}
-	return harness.GoTestBuild(root, "./vmm", filepath.Join(b.GuestDir, "vmm.test"))
-}
+func buildVmmTest(b *harness.Build) error { return b.AddTestBinary("./vmm", "vmm.test") }
 
 func tinyGuestScenarios(string) []scenario.Scenario {
 	return []scenario.Scenario{{

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,12 +30,8 @@ func init() {
 const vhostCID = "42"
 
 func buildVhostTests(b *harness.Build) error {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return err
-	}
 	for pkg, out := range map[string]string{"./devices/virtio/vhost": "vhost.test", "./devices/virtio/vsock": "vsock.test"} {
-		if err := harness.GoTestBuild(root, pkg, filepath.Join(b.GuestDir, out)); err != nil {
+		if err := b.AddTestBinary(pkg, out); err != nil {
 			return err
 		}
 	}

@@ -92,6 +92,17 @@ func GoBuild(root, pkg, goarch, out string) error {
 	return nil
 }
 
+// AddTestBinary builds package pkg's test binary (GoTestBuild, pkg
+// relative to the repository) into the guest directory as name, where a
+// scenario runs it as $GUEST/name.
+func (b *Build) AddTestBinary(pkg, name string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	return GoTestBuild(root, pkg, filepath.Join(b.GuestDir, name))
+}
+
 // GoTestBuild cross-compiles a package's test binary (go test -c) for
 // linux/arm64, to run where KVM/arm64 is: in the emulated host, or here.
 func GoTestBuild(root, pkg, out string) error {

@@ -2,23 +2,15 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"time"
 
-	"github.com/gokvm/gokvm/e2e/harness"
 	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
 // prepareFault puts the vmm package's test binary, whose tiny guests the
 // fault workload runs, into the guest directory.
-func (c *benchConfig) prepareFault() error {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return err
-	}
-	return harness.GoTestBuild(root, "./vmm", filepath.Join(c.build.GuestDir, "vmm.test"))
-}
+func (c *benchConfig) prepareFault() error { return c.build.AddTestBinary("./vmm", "vmm.test") }
 
 // faultWorkload times what a guest's first touch of a page costs on this
 // host with small host pages (vmm's BenchmarkTinyGuestStage2Fault): the
