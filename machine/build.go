@@ -1,7 +1,6 @@
 package machine
 
 import (
-	"fmt"
 	"io"
 	"log"
 	"runtime/debug"
@@ -74,7 +73,8 @@ type Machine struct {
 	spec    Spec
 	timeout time.Duration
 	log     *log.Logger
-	nics    []nicStats
+	// deviceStats are the devices with counters of their own.
+	deviceStats []deviceStats
 	// callerCalls are Options.SystemCalls.
 	callerCalls []seccomp.Call
 	// stats is Options.Stats.
@@ -256,11 +256,12 @@ func (m *Machine) closeBackends() error {
 	return errs.ErrorOrNil()
 }
 
-// NICStats describes each NIC's traffic, one line per NIC, for --stats.
-func (m *Machine) NICStats() []string {
+// DeviceStats describes each NIC's traffic and each 9p share's reads and
+// writes, one line per device, for --stats.
+func (m *Machine) DeviceStats() []string {
 	var out []string
-	for _, n := range m.nics {
-		out = append(out, fmt.Sprintf("nic%d: %s", n.index, n.stats()))
+	for _, d := range m.deviceStats {
+		out = append(out, d.name+": "+d.stats())
 	}
 	return out
 }

@@ -11,10 +11,15 @@ import (
 	"github.com/gokvm/gokvm/vmm"
 )
 
-// nicStats reads one NIC's counters.
-type nicStats struct {
-	index int
+// deviceStats reads one device's counters for --stats (NICs' frames,
+// shares' reads and writes), under the name its line starts with.
+type deviceStats struct {
+	name  string
 	stats func() string
+}
+
+func nicStats(index int, stats func() string) deviceStats {
+	return deviceStats{name: fmt.Sprintf("nic%d", index), stats: stats}
 }
 
 // openDisks opens every disk image (so a bad one fails before KVM is
@@ -81,7 +86,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 				return nil, err
 			}
 			m.backends = append(m.backends, dev)
-			m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats})
+			m.deviceStats = append(m.deviceStats, nicStats(n.index, dev.Stats))
 			specs = append(specs, nicSpec(n.index, r.virtioSpec(name, dev)))
 			continue
 		}
@@ -90,7 +95,7 @@ func (m *Machine) openNICs(r *resolved) ([]vmm.DeviceSpec, error) {
 			return nil, err
 		}
 		dev := vnet.New(name, io, n.mac, m.log)
-		m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
+		m.deviceStats = append(m.deviceStats, nicStats(n.index, dev.Stats.String))
 		specs = append(specs, nicSpec(n.index, r.virtioSpec(name, dev)))
 	}
 	return specs, nil
@@ -114,6 +119,7 @@ func (m *Machine) openShares(r *resolved) ([]vmm.DeviceSpec, error) {
 			return nil, err
 		}
 		m.backends = append(m.backends, share)
+		m.deviceStats = append(m.deviceStats, deviceStats{name: "9p " + sh.Tag, stats: func() string { return share.Stats().String() }})
 		name := fmt.Sprintf("virtio-9p%d (%s)", i, sh.Tag)
 		dev, err := ninep.New(name, sh.Tag, share, m.log)
 		if err != nil {

@@ -50,7 +50,7 @@ func (m *Machine) openUserNIC(r *resolved, n resolvedNIC) (vmm.DeviceSpec, error
 	}
 	m.backends = append(m.backends, io)
 	dev := vnet.New(name, io, n.mac, m.log)
-	m.nics = append(m.nics, nicStats{index: n.index, stats: dev.Stats.String})
+	m.deviceStats = append(m.deviceStats, nicStats(n.index, dev.Stats.String))
 	return nicSpec(n.index, r.virtioSpec(name, dev)), nil
 }
 

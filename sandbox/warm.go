@@ -78,8 +78,9 @@ type dirID struct {
 	TargetIno uint64 `json:"target_ino,omitempty"`
 }
 
-// warmDirs are guestinit.WarmDirs (tests key on their own).
-var warmDirs = guestinit.WarmDirs
+// warmDirs and warmCachedFiles are guestinit.WarmDirs and WarmFiles (tests key
+// on their own).
+var warmDirs, warmCachedFiles = guestinit.WarmDirs, guestinit.WarmFiles
 
 func dirIDOf(path string) dirID {
 	id := dirID{Path: path}
@@ -97,20 +98,40 @@ func dirIDOf(path string) dirID {
 	return id
 }
 
+// cachedFileID is one of guestinit.WarmFiles as the host has it: the
+// saved guest holds its contents, so what it resolves to must not have
+// changed (its size and modification time, beside dirID's identities).
+type cachedFileID struct {
+	dirID
+	Size  int64 `json:"size,omitempty"`
+	Mtime int64 `json:"mtime_ns,omitempty"`
+}
+
+func cachedFileIDOf(path string) cachedFileID {
+	id := cachedFileID{dirID: dirIDOf(path)}
+	var st unix.Stat_t
+	if id.Mode != 0 && unix.Stat(path, &st) == nil {
+		id.Size, id.Mtime = st.Size, st.Mtim.Nano()
+	}
+	return id
+}
+
 // warmKey names the saved machine for everything that makes it: gokvm's
 // version, the kernel, the init, each module, the machine's spec (its
 // kernel command line, vcpus, memory, devices and shares) without what a
 // restore may change (the timeout, and which mounts the root share
-// enters: the command's directory decides it), and the host directories
-// whose dentries the saved guest holds (guestinit.WarmDirs).
+// enters: the command's directory decides it), the host directories
+// whose dentries the saved guest holds (guestinit.WarmDirs) and the
+// files whose contents it holds (guestinit.WarmFiles).
 func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir string) (string, error) {
 	type key struct {
-		Version string       `json:"version"`
-		Kernel  fileID       `json:"kernel"`
-		Init    fileID       `json:"init"`
-		Modules []fileID     `json:"modules"`
-		Spec    machine.Spec `json:"spec"`
-		Dirs    []dirID      `json:"dirs"`
+		Version string         `json:"version"`
+		Kernel  fileID         `json:"kernel"`
+		Init    fileID         `json:"init"`
+		Modules []fileID       `json:"modules"`
+		Spec    machine.Spec   `json:"spec"`
+		Dirs    []dirID        `json:"dirs"`
+		Files   []cachedFileID `json:"files"`
 	}
 	k := key{Version: machine.Version}
 	var err error
@@ -136,6 +157,9 @@ func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir strin
 	}
 	for _, d := range warmDirs {
 		k.Dirs = append(k.Dirs, dirIDOf(d))
+	}
+	for _, f := range warmCachedFiles {
+		k.Files = append(k.Files, cachedFileIDOf(f))
 	}
 	spec.Timeout = ""
 	spec.Shares = append([]machine.Share(nil), spec.Shares...)

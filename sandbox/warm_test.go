@@ -41,6 +41,13 @@ func TestWarmKey(t *testing.T) {
 	os.Symlink("usr-bin", link)
 	defer func(d []string) { warmDirs = d }(warmDirs)
 	warmDirs = []string{cached, link, filepath.Join(dir, "absent")}
+	// The files whose contents the saved guest caches: a shell named by
+	// a symlink, as /bin/sh often is, and an absent one.
+	shell := writeFile(t, filepath.Join(cached, "dash"), "#!dash")
+	shLink := filepath.Join(dir, "sh")
+	os.Symlink("usr-bin/dash", shLink)
+	defer func(f []string) { warmCachedFiles = f }(warmCachedFiles)
+	warmCachedFiles = []string{shLink, filepath.Join(dir, "absent-libc")}
 	key := func(s machine.Spec, mods []Module) string {
 		t.Helper()
 		k, err := warmKey(s, init, mods, modDir)
@@ -93,6 +100,22 @@ func TestWarmKey(t *testing.T) {
 			os.Symlink("usr-bin.old", link)
 			return key(spec, mods)
 		},
+		"cached file rewritten": func() string { writeFile(t, shell, "#!dash, patched"); return key(spec, mods) },
+		"cached file touched": func() string {
+			tm := time.Now().Add(2 * time.Hour)
+			os.Chtimes(shell, tm, tm)
+			return key(spec, mods)
+		},
+		"cached file's symlink pointed elsewhere": func() string {
+			writeFile(t, filepath.Join(cached, "bash"), "#!dash")
+			os.Remove(shLink)
+			os.Symlink("usr-bin/bash", shLink)
+			return key(spec, mods)
+		},
+		"absent cached file made": func() string {
+			writeFile(t, filepath.Join(dir, "absent-libc"), "libc")
+			return key(spec, mods)
+		},
 		"absent directory made": func() string {
 			os.Mkdir(filepath.Join(dir, "absent"), 0o755)
 			return key(spec, mods)
@@ -104,7 +127,7 @@ func TestWarmKey(t *testing.T) {
 		},
 	}
 	seen := map[string]string{base: "base"}
-	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "cached directory replaced", "symlink pointed elsewhere", "absent directory made", "version"} {
+	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "cached file rewritten", "cached file touched", "cached file's symlink pointed elsewhere", "absent cached file made", "cached directory replaced", "symlink pointed elsewhere", "absent directory made", "version"} {
 		k := changed[name]()
 		if prev, ok := seen[k]; ok {
 			t.Errorf("%s: the key is the same as for %s", name, prev)

@@ -582,7 +582,7 @@ func runCommand(args []string, env Env) (status int) {
 			logger.Printf("stats: %s", line)
 		}
 		logger.Printf("stats: %s", goMemory())
-		for _, line := range m.NICStats() {
+		for _, line := range m.DeviceStats() {
 			logger.Printf("stats: %s", line)
 		}
 	}

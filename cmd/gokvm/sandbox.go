@@ -224,6 +224,9 @@ func sandboxCommand(args []string, env Env) (status int) {
 		for _, line := range statsLines(s.Machine().Stats()) {
 			logger.Printf("stats: %s", line)
 		}
+		for _, line := range s.Machine().DeviceStats() {
+			logger.Printf("stats: %s", line)
+		}
 		logger.Printf("stats: %s", timelineLine(s.Timeline(), start))
 	}
 	if err != nil {

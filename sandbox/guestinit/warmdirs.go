@@ -20,10 +20,51 @@ var WarmDirs = []string{
 	"/lib/aarch64-linux-gnu", "/lib/arm-linux-gnueabihf",
 }
 
+// WarmFiles are the host files a warm init reads whole before gokvm saves
+// the machine, so that their pages are in the saved guest's page cache:
+// the shell most commands start, and what every dynamically linked
+// command maps (the dynamic loader, the C library, the loader's cache).
+// A restored run's exec then finds them in its RAM instead of reading
+// them over 9p, which was most of a warm run's exec (a static busybox
+// read whole took 60-100 ms in the emulated host; docs/benchmarks.md).
+// cache=loose never asks the host again, so gokvm keys the saved machine
+// on each file's identity, size and modification time, and on the
+// symlink that names it (warmKey): a file changed on the host saves a new
+// machine rather than serve its old contents. Paths missing on a host
+// cost nothing.
+var WarmFiles = []string{
+	"/bin/sh",
+	"/etc/ld.so.cache",
+	"/lib/ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/libc.so.6",
+	"/lib/ld-musl-aarch64.so.1",
+	"/lib/ld-linux-armhf.so.3", "/lib/arm-linux-gnueabihf/libc.so.6",
+	"/lib/ld-musl-armhf.so.1",
+}
+
+// warmFileLimit bounds what one of WarmFiles adds to the saved machine:
+// a file's first pages are the ones an exec maps first.
+const warmFileLimit = 8 << 20
+
 // lookUpWarmDirs looks up WarmDirs (following symlinks) in the command's
-// root, so their dentries are in the saved machine.
+// root, so their dentries are in the saved machine, and reads WarmFiles
+// into its page cache.
 func lookUpWarmDirs() {
 	for _, d := range WarmDirs {
 		os.Stat(d)
+	}
+	buf := make([]byte, 256<<10) // big reads: few 9p round trips
+	for _, p := range WarmFiles {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		for n := 0; n < warmFileLimit; {
+			m, err := f.Read(buf)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
 	}
 }

@@ -41,7 +41,8 @@ type Share struct {
 	mounts    *listedMounts
 	rootMount uint64
 
-	files fileBudget
+	files    fileBudget
+	counters shareCounters
 
 	closeOnce sync.Once
 }
@@ -498,6 +499,7 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n := 0
+	defer func() { f.s.counters.read(n) }()
 	for n < len(p) {
 		m, err := unix.Pread(fd, p[n:], off+int64(n))
 		if err == unix.EINTR {
@@ -524,6 +526,7 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n := 0
+	defer func() { f.s.counters.wrote(n) }()
 	for n < len(p) {
 		m, err := unix.Pwrite(fd, p[n:], off+int64(n))
 		if err == unix.EINTR {

@@ -90,6 +90,12 @@ func TestNinepReadFile(t *testing.T) {
 	}
 	c.ok(tClunk, enc(nil).u32(4))
 	c.fails(tRead, enc(nil).u32(4).u64(0).u32(10), unix.EBADF)
+	// --stats counts the files' reads (the one past the end too), not
+	// the directory's, nor a read refused.
+	want := ShareStats{Reads: 4, ReadBytes: 32 + uint64(len(data)) + 3}
+	if got := c.dev.share.Stats(); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
 }
 
 // TestNinepWrite: create, write, mkdir, rename, unlink, symlink on a rw
@@ -106,6 +112,9 @@ func TestNinepWrite(t *testing.T) {
 	}
 	c.ok(tFsync, enc(nil).u32(2).u32(0))
 	c.ok(tClunk, enc(nil).u32(2))
+	if got, want := c.dev.share.Stats(), (ShareStats{Writes: 1, WroteBytes: 5}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
 	p := filepath.Join(dir, "new.txt")
 	b, err := os.ReadFile(p)
 	if err != nil || string(b) != "hello" {
