@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gokvm/gokvm/sandbox/guestinit"
 	"log"
 	"os"
 	"path/filepath"
 	"syscall"
 
-	"github.com/gokvm/gokvm/machine"
 	"golang.org/x/sys/unix"
+
+	"github.com/gokvm/gokvm/machine"
 )
 
 // A warm sandbox (Options.Warm) keeps a saved machine in a directory:
@@ -41,80 +41,6 @@ func (w warmFiles) state() string   { return filepath.Join(w.dir, w.key+".state"
 func (w warmFiles) ramName() string { return w.key + machine.RAMFileSuffix }
 func (w warmFiles) ram() string     { return filepath.Join(w.dir, w.ramName()) }
 func (w warmFiles) lock() string    { return filepath.Join(w.dir, w.key+".lock") }
-
-// fileID is what tells a file changed: its place, size and modification
-// time. Hashing a kernel and gokvm on every run would cost more than the
-// restore it saves.
-type fileID struct {
-	Path  string `json:"path"`
-	Dev   uint64 `json:"dev"`
-	Ino   uint64 `json:"ino"`
-	Size  int64  `json:"size"`
-	Mtime int64  `json:"mtime_ns"`
-}
-
-func idOf(path string) (fileID, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fileID{}, err
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(abs, &st); err != nil {
-		return fileID{}, &os.PathError{Op: "stat", Path: abs, Err: err}
-	}
-	return fileID{Path: abs, Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: st.Size, Mtime: st.Mtim.Nano()}, nil
-}
-
-// dirID is one of guestinit.WarmDirs as the host has it: what the saved
-// guest's cached dentry stands for. Absent paths are part of the key too.
-type dirID struct {
-	Path   string `json:"path"`
-	Mode   uint32 `json:"mode"` // lstat's file type bits; 0 when absent
-	Dev    uint64 `json:"dev"`
-	Ino    uint64 `json:"ino"`
-	Target string `json:"target,omitempty"` // a symlink's
-	// TargetDev and TargetIno are what the path resolves to.
-	TargetDev uint64 `json:"target_dev,omitempty"`
-	TargetIno uint64 `json:"target_ino,omitempty"`
-}
-
-// warmDirs and warmCachedFiles are guestinit.WarmDirs and WarmFiles (tests key
-// on their own).
-var warmDirs, warmCachedFiles = guestinit.WarmDirs, guestinit.WarmFiles
-
-func dirIDOf(path string) dirID {
-	id := dirID{Path: path}
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil {
-		return id
-	}
-	id.Mode, id.Dev, id.Ino = st.Mode&unix.S_IFMT, uint64(st.Dev), uint64(st.Ino)
-	if id.Mode == unix.S_IFLNK {
-		id.Target, _ = os.Readlink(path)
-		if unix.Stat(path, &st) == nil {
-			id.TargetDev, id.TargetIno = uint64(st.Dev), uint64(st.Ino)
-		}
-	}
-	return id
-}
-
-// cachedFileID is one of guestinit.WarmFiles as the host has it: the
-// saved guest holds its contents, so what it resolves to must not have
-// changed (its size and modification time, beside dirID's identities).
-type cachedFileID struct {
-	dirID
-	Size  int64 `json:"size,omitempty"`
-	Mtime int64 `json:"mtime_ns,omitempty"`
-}
-
-func cachedFileIDOf(path string) cachedFileID {
-	id := cachedFileID{dirID: dirIDOf(path)}
-	var st unix.Stat_t
-	if id.Mode != 0 && unix.Stat(path, &st) == nil {
-		id.Size, id.Mtime = st.Size, st.Mtim.Nano()
-	}
-	return id
-}
 
 // warmKey names the saved machine for everything that makes it: gokvm's
 // version, the kernel, the init, each module, the machine's spec (its
@@ -155,11 +81,22 @@ func warmKey(spec machine.Spec, initPath string, mods []Module, modulesDir strin
 		}
 		k.Modules = append(k.Modules, id)
 	}
+	root := "/"
+	for _, sh := range spec.Shares {
+		if sh.Tag == RootTag {
+			root = sh.Dir
+		}
+	}
+	view, err := openGuestView(root)
+	if err != nil {
+		return "", fmt.Errorf("the root: %w", err)
+	}
+	defer view.close()
 	for _, d := range warmDirs {
-		k.Dirs = append(k.Dirs, dirIDOf(d))
+		k.Dirs = append(k.Dirs, view.dirID(d))
 	}
 	for _, f := range warmCachedFiles {
-		k.Files = append(k.Files, cachedFileIDOf(f))
+		k.Files = append(k.Files, view.cachedFileID(f))
 	}
 	spec.Timeout = ""
 	spec.Shares = append([]machine.Share(nil), spec.Shares...)

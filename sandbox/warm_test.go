@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gokvm/gokvm/machine"
 )
 
@@ -42,12 +44,24 @@ func TestWarmKey(t *testing.T) {
 	defer func(d []string) { warmDirs = d }(warmDirs)
 	warmDirs = []string{cached, link, filepath.Join(dir, "absent")}
 	// The files whose contents the saved guest caches: a shell named by
-	// a symlink, as /bin/sh often is, and an absent one.
+	// a symlink, as /bin/sh often is, a library named by two, and an
+	// absent one.
 	shell := writeFile(t, filepath.Join(cached, "dash"), "#!dash")
 	shLink := filepath.Join(dir, "sh")
 	os.Symlink("usr-bin/dash", shLink)
+	libc := writeFile(t, filepath.Join(cached, "libc-2.36.so"), "libc")
+	os.Symlink("libc-2.36.so", filepath.Join(cached, "libc.so"))
+	libLink := filepath.Join(dir, "libc.so.6")
+	os.Symlink("usr-bin/libc.so", libLink)
 	defer func(f []string) { warmCachedFiles = f }(warmCachedFiles)
-	warmCachedFiles = []string{shLink, filepath.Join(dir, "absent-libc")}
+	warmCachedFiles = []string{shLink, libLink, filepath.Join(dir, "absent-libc")}
+	// sameFile makes p a file of old's contents and times.
+	sameFile := func(p, old string) {
+		b, _ := os.ReadFile(old)
+		writeFile(t, p, string(b))
+		st, _ := os.Stat(old)
+		os.Chtimes(p, st.ModTime(), st.ModTime())
+	}
 	key := func(s machine.Spec, mods []Module) string {
 		t.Helper()
 		k, err := warmKey(s, init, mods, modDir)
@@ -106,10 +120,24 @@ func TestWarmKey(t *testing.T) {
 			os.Chtimes(shell, tm, tm)
 			return key(spec, mods)
 		},
+		"cached file rewritten in place, its size and time put back": func() string {
+			st, _ := os.Stat(shell)
+			time.Sleep(10 * time.Millisecond) // a later ctime
+			writeFile(t, shell, "#!DASH, patched")
+			os.Chtimes(shell, st.ModTime(), st.ModTime())
+			return key(spec, mods)
+		},
 		"cached file's symlink pointed elsewhere": func() string {
-			writeFile(t, filepath.Join(cached, "bash"), "#!dash")
+			// A file like the old one, so only the symlink differs.
+			sameFile(filepath.Join(cached, "bash"), shell)
 			os.Remove(shLink)
 			os.Symlink("usr-bin/bash", shLink)
+			return key(spec, mods)
+		},
+		"cached file's middle symlink pointed elsewhere": func() string {
+			sameFile(filepath.Join(cached, "libc-2.37.so"), libc)
+			os.Remove(filepath.Join(cached, "libc.so"))
+			os.Symlink("libc-2.37.so", filepath.Join(cached, "libc.so"))
 			return key(spec, mods)
 		},
 		"absent cached file made": func() string {
@@ -127,7 +155,7 @@ func TestWarmKey(t *testing.T) {
 		},
 	}
 	seen := map[string]string{base: "base"}
-	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "cached file rewritten", "cached file touched", "cached file's symlink pointed elsewhere", "absent cached file made", "cached directory replaced", "symlink pointed elsewhere", "absent directory made", "version"} {
+	for _, name := range []string{"cmdline", "memory", "share", "modules", "kernel touched", "kernel rewritten", "module rewritten", "init rewritten", "cached file rewritten", "cached file touched", "cached file rewritten in place, its size and time put back", "cached file's symlink pointed elsewhere", "cached file's middle symlink pointed elsewhere", "absent cached file made", "cached directory replaced", "symlink pointed elsewhere", "absent directory made", "version"} {
 		k := changed[name]()
 		if prev, ok := seen[k]; ok {
 			t.Errorf("%s: the key is the same as for %s", name, prev)
@@ -136,6 +164,60 @@ func TestWarmKey(t *testing.T) {
 	}
 	if _, err := warmKey(machine.Spec{Kernel: filepath.Join(dir, "none")}, init, nil, ""); err == nil || !strings.Contains(err.Error(), "none") {
 		t.Errorf("a missing kernel: %v", err)
+	}
+}
+
+// TestWarmKeyRoot: with a root other than the host's (--root), the key
+// is of the files the guest sees there: an absolute symlink resolves
+// under the root, and the host's own files do not count.
+func TestWarmKeyRoot(t *testing.T) {
+	dir := t.TempDir()
+	kernel := writeFile(t, filepath.Join(dir, "Image"), "kernel")
+	init := writeFile(t, filepath.Join(dir, "init"), "init")
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	shell := writeFile(t, filepath.Join(root, "bin", "busybox"), "busybox")
+	os.Symlink("/bin/busybox", filepath.Join(root, "bin", "sh"))
+	hostShell := writeFile(t, filepath.Join(dir, "host-sh"), "the host's")
+	defer func(d, f []string) { warmDirs, warmCachedFiles = d, f }(warmDirs, warmCachedFiles)
+	warmDirs, warmCachedFiles = []string{"/bin"}, []string{"/bin/sh", hostShell}
+	spec := machine.Spec{Kernel: kernel, Shares: []machine.Share{{Dir: root, Tag: RootTag, ReadOnly: true}}}
+	key := func() string {
+		t.Helper()
+		k, err := warmKey(spec, init, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key()
+	writeFile(t, hostShell, "the host's, changed")
+	if key() != base {
+		t.Error("a file outside the root changed the key")
+	}
+	writeFile(t, shell, "busybox, another build")
+	if key() == base {
+		t.Error("the root's shell, named by an absolute symlink, changed and the key did not")
+	}
+	if _, err := warmKey(machine.Spec{Kernel: kernel, Shares: []machine.Share{{Dir: filepath.Join(dir, "none"), Tag: RootTag}}}, init, nil, ""); err == nil {
+		t.Error("a missing root made a key")
+	}
+}
+
+// TestGuestViewWithoutOpenat2: where openat2 is missing, paths are
+// joined to the root, and a relative symlink still resolves there.
+func TestGuestViewWithoutOpenat2(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "bin"), 0o755)
+	writeFile(t, filepath.Join(root, "bin", "dash"), "dash")
+	os.Symlink("dash", filepath.Join(root, "bin", "sh"))
+	v := &guestView{root: root, fd: -1}
+	id := v.cachedFileID("/bin/sh")
+	if id.Mode != unix.S_IFLNK || id.Target != "dash" || id.Size != 4 || id.TargetIno == 0 {
+		t.Errorf("/bin/sh: %+v", id)
+	}
+	if id := v.cachedFileID("/bin/none"); id != (cachedFileID{dirID: dirID{Path: "/bin/none"}}) {
+		t.Errorf("an absent file: %+v", id)
 	}
 }
 

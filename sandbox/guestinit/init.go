@@ -156,7 +156,7 @@ func run(logf func(string, ...any)) (st state, err error) {
 		if err := mountRoot(&cfg); err != nil {
 			return st, err
 		}
-		lookUpWarmDirs()
+		fillWarmCaches()
 		if timings {
 			logf("modules %d in %v; root mounted after %v; waiting for a command", len(cfg.Modules), tModules.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		}

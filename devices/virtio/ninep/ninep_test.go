@@ -91,7 +91,7 @@ func TestNinepReadFile(t *testing.T) {
 	c.ok(tClunk, enc(nil).u32(4))
 	c.fails(tRead, enc(nil).u32(4).u64(0).u32(10), unix.EBADF)
 	// --stats counts the files' reads (the one past the end too), not
-	// the directory's, nor a read refused.
+	// the directory's, nor a read of a fid already clunked.
 	want := ShareStats{Reads: 4, ReadBytes: 32 + uint64(len(data)) + 3}
 	if got := c.dev.share.Stats(); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)

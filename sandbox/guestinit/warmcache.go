@@ -1,6 +1,10 @@
 package guestinit
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // WarmDirs are the host directories a warm init looks up before gokvm
 // saves the machine: where commands, the dynamic loader, the C library
@@ -45,26 +49,42 @@ var WarmFiles = []string{
 // a file's first pages are the ones an exec maps first.
 const warmFileLimit = 8 << 20
 
-// lookUpWarmDirs looks up WarmDirs (following symlinks) in the command's
+// fillWarmCaches looks up WarmDirs (following symlinks) in the command's
 // root, so their dentries are in the saved machine, and reads WarmFiles
 // into its page cache.
-func lookUpWarmDirs() {
+func fillWarmCaches() {
 	for _, d := range WarmDirs {
 		os.Stat(d)
 	}
+	readWarmFiles(WarmFiles, warmFileLimit)
+}
+
+// readWarmFiles reads each regular file of paths, up to limit bytes each,
+// and says how many bytes it read in all. Anything else is skipped
+// unread: a FIFO would block the save, a device could be endless.
+func readWarmFiles(paths []string, limit int) int {
 	buf := make([]byte, 256<<10) // big reads: few 9p round trips
-	for _, p := range WarmFiles {
-		f, err := os.Open(p)
+	total := 0
+	for _, p := range paths {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
-		for n := 0; n < warmFileLimit; {
-			m, err := f.Read(buf)
-			n += m
-			if err != nil {
-				break
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			for n := 0; n < limit; {
+				m, err := unix.Read(fd, buf[:min(len(buf), limit-n)])
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil || m <= 0 {
+					break
+				}
+				n += m
+				total += m
 			}
 		}
-		f.Close()
+		unix.Close(fd)
 	}
+	return total
 }
