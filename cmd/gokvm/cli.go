@@ -540,33 +540,12 @@ func runCommand(args []string, env Env) (status int) {
 		return 0
 	}
 
-	sigs := env.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
+	sigs, release := runSignals(env)
+	defer release()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ctl.running(ctx, m, stop, guestOut, logger)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				if s == syscall.SIGUSR1 {
-					m.DumpVcpus(machine.LogWriter{L: logger})
-					continue
-				}
-				logger.Printf("%v: stopping the guest", s)
-				stop()
-			case <-console.escaped():
-				stop()
-			case <-ctx.Done():
-			}
-			return
-		}
-	}()
+	watchRun(ctx, sigs, console.escaped(), m, logger, func(os.Signal) {}, stop)
 	// A console reader that goes away (gokvm ... | head) must not kill
 	// gokvm before it flushes the guest's disks: the UART drops the bytes.
 	signal.Ignore(syscall.SIGPIPE)
@@ -578,13 +557,7 @@ func runCommand(args []string, env Env) (status int) {
 	restore()
 	outcomeText = outcome.String()
 	if o.stats {
-		for _, line := range statsLines(m.Stats()) {
-			logger.Printf("stats: %s", line)
-		}
-		logger.Printf("stats: %s", goMemory())
-		for _, line := range m.DeviceStats() {
-			logger.Printf("stats: %s", line)
-		}
+		logStats(logger, m, goMemory())
 	}
 	if err != nil {
 		logger.Print(errorLine(err))

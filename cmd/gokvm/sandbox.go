@@ -185,49 +185,23 @@ func sandboxCommand(args []string, env Env) (status int) {
 		}
 	}()
 
-	sigs := env.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
+	sigs, release := runSignals(env)
+	defer release()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stoppedBy := syscall.SIGINT
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				if sig == syscall.SIGUSR1 {
-					s.Machine().DumpVcpus(machine.LogWriter{L: logger})
-					continue
-				}
-				if ss, ok := sig.(syscall.Signal); ok {
-					stoppedBy = ss
-				}
-				logger.Printf("%v: stopping the guest", sig)
-				stop()
-			case <-console.escaped():
-				stop()
-			case <-ctx.Done():
-			}
-			return
+	watchRun(ctx, sigs, console.escaped(), s.Machine(), logger, func(sig os.Signal) {
+		if ss, ok := sig.(syscall.Signal); ok {
+			stoppedBy = ss
 		}
-	}()
+	}, stop)
 	signal.Ignore(syscall.SIGPIPE)
 	restore := console.makeRaw()
 	res, err := s.Run(ctx)
 	end = machine.RunEnd{Outcome: res.Outcome, Err: err}
 	restore()
 	if o.run.stats {
-		for _, line := range statsLines(s.Machine().Stats()) {
-			logger.Printf("stats: %s", line)
-		}
-		for _, line := range s.Machine().DeviceStats() {
-			logger.Printf("stats: %s", line)
-		}
-		logger.Printf("stats: %s", timelineLine(s.Timeline(), start))
+		logStats(logger, s.Machine(), timelineLine(s.Timeline(), start))
 	}
 	if err != nil {
 		logger.Print(errorLine(err))
