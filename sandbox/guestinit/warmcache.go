@@ -22,6 +22,7 @@ var WarmDirs = []string{
 	"/usr/local", "/usr/local/bin", "/usr/local/sbin",
 	"/usr/lib/aarch64-linux-gnu", "/usr/lib/arm-linux-gnueabihf",
 	"/lib/aarch64-linux-gnu", "/lib/arm-linux-gnueabihf",
+	"/lib64", "/usr/lib64", // Fedora, Amazon Linux, openSUSE
 }
 
 // WarmFiles are the host files a warm init reads whole before gokvm saves
@@ -32,14 +33,15 @@ var WarmDirs = []string{
 // them over 9p, which was most of a warm run's exec (a static busybox
 // read whole took 60-100 ms in the emulated host; docs/benchmarks.md).
 // cache=loose never asks the host again, so gokvm keys the saved machine
-// on each file's identity, size and modification time, and on the
-// symlink that names it (warmKey): a file changed on the host saves a new
-// machine rather than serve its old contents. Paths missing on a host
+// on each file's identity, size, modification and change times, and on
+// the symlink that names it (warmKey): a file changed on the host saves a
+// new machine rather than serve its old contents. Paths missing on a host
 // cost nothing.
 var WarmFiles = []string{
 	"/bin/sh",
 	"/etc/ld.so.cache",
 	"/lib/ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/libc.so.6",
+	"/lib64/libc.so.6", // where Fedora's and Amazon Linux's C library is
 	"/lib/ld-musl-aarch64.so.1",
 	"/lib/ld-linux-armhf.so.3", "/lib/arm-linux-gnueabihf/libc.so.6",
 	"/lib/ld-musl-armhf.so.1",
