@@ -76,8 +76,8 @@ var warmDirs, warmCachedFiles = guestinit.WarmDirs, guestinit.WarmFiles
 // guestView looks paths up as the guest sees them: root, the root share's
 // directory, is its /, and a symlink's absolute target is under root
 // (openat2's RESOLVE_IN_ROOT). Where openat2 is missing (Linux before
-// 5.6, or refused) paths are joined to root, which resolves an absolute symlink in
-// the host's /: the same thing when root is /.
+// 5.6) or refused, paths are joined to root, which resolves an absolute
+// symlink in the host's /: the same thing when root is /.
 type guestView struct {
 	root string
 	fd   int // root, O_PATH; -1 without openat2
@@ -151,27 +151,35 @@ func (v *guestView) stat(path string, follow bool) (st unix.Stat_t, target strin
 	return st, target, err
 }
 
-func (v *guestView) dirID(path string) dirID {
+// identify is path's dirID and the stat of what it resolves to (nil when
+// it does not resolve): one lstat, and a stat more for a symlink only.
+func (v *guestView) identify(path string) (dirID, *unix.Stat_t) {
 	id := dirID{Path: path}
 	st, target, err := v.stat(path, false)
 	if err != nil {
-		return id
+		return id, nil
 	}
 	id.Mode, id.Dev, id.Ino, id.Target = st.Mode&unix.S_IFMT, uint64(st.Dev), uint64(st.Ino), target
-	if id.Mode == unix.S_IFLNK {
-		if st, _, err := v.stat(path, true); err == nil {
-			id.TargetDev, id.TargetIno = uint64(st.Dev), uint64(st.Ino)
-		}
+	if id.Mode != unix.S_IFLNK {
+		return id, &st
 	}
+	resolved, _, err := v.stat(path, true)
+	if err != nil {
+		return id, nil
+	}
+	id.TargetDev, id.TargetIno = uint64(resolved.Dev), uint64(resolved.Ino)
+	return id, &resolved
+}
+
+func (v *guestView) dirID(path string) dirID {
+	id, _ := v.identify(path)
 	return id
 }
 
 func (v *guestView) cachedFileID(path string) cachedFileID {
-	id := cachedFileID{dirID: v.dirID(path)}
-	if id.Mode == 0 {
-		return id
-	}
-	if st, _, err := v.stat(path, true); err == nil {
+	dir, st := v.identify(path)
+	id := cachedFileID{dirID: dir}
+	if st != nil {
 		id.Size, id.Mtime, id.Ctime = st.Size, st.Mtim.Nano(), st.Ctim.Nano()
 	}
 	return id
