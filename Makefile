@@ -96,11 +96,12 @@ test: deps kernels vet build
 # fault: what a guest's stage-2 fault costs, disk-pci, net-pci: disk and
 # net over virtio-pci for both VMMs);
 # PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE);
-# TRACE_EXITS=1 counts the host KVM's exits by kind in the warm runs.
+# TRACE_EXITS=1 counts the host KVM's exits by kind in the warm runs;
+# TRACE_SYSCALLS=1 counts each VMM's system calls per request, by kind.
 bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \
 		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)') $(if $(PROFILE),--profile $(PROFILE)) \
-		$(if $(TRACE_EXITS),--trace-exits)
+		$(if $(TRACE_EXITS),--trace-exits) $(if $(TRACE_SYSCALLS),--trace-syscalls)
 
 # kvmtool and gokvm side by side (docs/kvmtool.md): each case (kernels,
 # flat payloads, firmware, a disk, 2 vcpus, a reset) under PEER's `lkvm run`

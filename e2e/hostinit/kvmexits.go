@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/gokvm/gokvm/vmm/kvmstats"
 )
 
 // KVM's binary statistics count a vcpu's exits but on arm64 say little of
@@ -53,45 +53,19 @@ func kvmExitKind(ret, ec uint64) string {
 	return fmt.Sprintf("ec%#x", ec)
 }
 
-// tracingDir finds tracefs, mounting it where the kernel expects it.
-func tracingDir() (string, error) {
-	for _, d := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(filepath.Join(d, "events")); err == nil {
-			return d, nil
-		}
-	}
-	const d = "/sys/kernel/tracing"
-	if err := unix.Mount("tracefs", d, "tracefs", 0, ""); err != nil {
-		return "", fmt.Errorf("mounting tracefs on %s: %w", d, err)
-	}
-	return d, nil
-}
-
 var histLine = regexp.MustCompile(`\{ ret:\s*(-?\d+), esr_ec:\s*(\d+) \} hitcount:\s*(\d+)`)
 
 func kvmExitsTool(args []string) error {
 	if len(args) != 2 || (args[1] != "start" && args[1] != "print") {
 		return errors.New("usage: kvmexits start|print")
 	}
-	dir, err := tracingDir()
+	dir, err := kvmstats.TracingDir()
 	if err != nil {
 		return err
 	}
 	ev := filepath.Join(dir, "events/kvm/kvm_exit")
 	trigger := filepath.Join(ev, "trigger")
-	// Appended, not truncated: opening the trigger file with O_TRUNC
-	// would remove every trigger on the event, not only this one.
-	writeTrigger := func(t string) error {
-		f, err := os.OpenFile(trigger, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			return err
-		}
-		_, err = f.WriteString(t)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
+	writeTrigger := func(t string) error { return kvmstats.AddTrigger(ev, t) }
 	if args[1] == "start" {
 		// An earlier run's histogram, if one is armed (else the kernel
 		// refuses the removal): a new trigger starts at zero.

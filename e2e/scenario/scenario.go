@@ -63,6 +63,10 @@ type Scenario struct {
 	// threads' CPU time and context switches): a benchmark's guest
 	// prints one as a workload begins and one as it ends.
 	SampleOn []string
+	// TraceSyscalls adds, to each sample, the system calls the VMM's
+	// threads made, by kind (kvmstats.SyscallTrace: a histogram trigger
+	// on every system call of the host, armed for the run).
+	TraceSyscalls bool `json:",omitempty"`
 }
 
 // Sample is the VMM's counters as a SampleOn line arrived.
@@ -212,6 +216,14 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		r.Notes = append(r.Notes, "runner: "+err.Error())
 		return r
 	}
+	var trace *kvmstats.SyscallTrace
+	if s.TraceSyscalls {
+		if trace, err = kvmstats.StartSyscallTrace(); err != nil {
+			r.Notes = append(r.Notes, "runner: "+err.Error())
+		} else {
+			defer trace.Stop()
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		r.Notes = append(r.Notes, "runner: "+err.Error())
@@ -227,7 +239,7 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		text := strings.TrimRight(sc.Text(), "\r")
 		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: text})
 		if sampleOn(s.SampleOn, text) {
-			r.Samples = append(r.Samples, sample(cmd.Process.Pid, text, start))
+			r.Samples = append(r.Samples, sample(cmd.Process.Pid, text, start, trace))
 		}
 		if stdin != nil && strings.Contains(text, s.StdinAfter) {
 			io.WriteString(stdin, s.Stdin)
@@ -279,9 +291,16 @@ func sampleOn(marks []string, line string) bool {
 // sample reads the VMM's counters now, while the guest waits after
 // printing line: reading them takes milliseconds, and the console is
 // read on once they are in.
-func sample(pid int, line string, start time.Time) Sample {
+func sample(pid int, line string, start time.Time, trace *kvmstats.SyscallTrace) Sample {
 	t := time.Now()
 	c, err := kvmstats.Sample(pid)
+	if trace != nil {
+		sys, serr := trace.Read("/proc", pid)
+		if serr != nil {
+			err = errors.Join(err, fmt.Errorf("system calls: %w", serr))
+		}
+		c.Add(sys)
+	}
 	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), TookMS: time.Since(t).Milliseconds(), Counters: c}
 	if err != nil {
 		s.Err = err.Error()

@@ -41,13 +41,28 @@ var Figures = []Figure{
 	{"guest's other interrupts: IPIs, console", true, get("guest.irq_other")},
 	{"host CPU us outside the guest, all threads", true, minus2(sum("host.user_us", "host.system_us"), get("host.guest_us"))},
 	{"  vcpu threads", true, minus2(sum("host.vcpu_user_us", "host.vcpu_system_us"), get("host.vcpu_guest_us"))},
+	{"    of it in user space (the VMM's code)", true, minus("host.vcpu_user_us", "host.vcpu_guest_us")},
+	{"    of it in the host kernel (KVM)", true, get("host.vcpu_system_us")},
 	{"  other threads", true, minus2(sum("host.user_us", "host.system_us"), sum("host.vcpu_user_us", "host.vcpu_system_us"))},
+	{"    of it in user space", true, minus("host.user_us", "host.vcpu_user_us")},
+	{"    of it in the host kernel", true, minus("host.system_us", "host.vcpu_system_us")},
 	{"  vhost workers (kernel threads)", true, get("host.vhost_us")},
 	{"CPU us in the guest", true, get("host.guest_us")},
 	{"context switches, voluntary (a thread slept)", true, get("host.voluntary_switches")},
 	{"  of vcpu threads", true, get("host.vcpu_voluntary_switches")},
 	{"context switches, involuntary (preempted)", true, get("host.involuntary_switches")},
 	{"vhost workers' context switches", true, get("host.vhost_switches")},
+	// With `make bench TRACE_SYSCALLS=1` (SyscallTrace):
+	{"system calls, all threads", true, get("sys.total")},
+	{"  made by vcpu threads", true, get("sys.vcpu")},
+	{"  ioctl (KVM_RUN and other KVM calls)", true, get("sys.ioctl")},
+	{"  read, write, readv, writev, preadv, pwritev, fsync", true, get("sys.io")},
+	{"  futex (a thread parked or woken)", true, get("sys.futex")},
+	{"  epoll_pwait, epoll_ctl, ppoll, pselect6 (waiting on descriptors)", true, get("sys.poll")},
+	{"  nanosleep, sched_yield (idle threads spinning)", true, get("sys.idle")},
+	{"  tgkill, rt_sigreturn, rt_sigprocmask, sigaltstack", true, get("sys.signal")},
+	{"  mmap, munmap, madvise, mprotect", true, get("sys.memory")},
+	{"  other", true, get("sys.other")},
 }
 
 // Of is the figure for counters d, per request when it is a per-request

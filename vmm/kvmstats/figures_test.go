@@ -47,7 +47,11 @@ func TestFigures(t *testing.T) {
 		{"us halted, polling (halt_poll_success_ns + halt_poll_fail_ns)", 0.5},
 		{"host CPU us outside the guest, all threads", (70_000 - 40_000) / 10.0},
 		{"  vcpu threads", (55_000 - 40_000) / 10.0},
+		{"    of it in user space (the VMM's code)", (45_000 - 40_000) / 10.0},
+		{"    of it in the host kernel (KVM)", 10_000 / 10.0},
 		{"  other threads", (70_000 - 55_000) / 10.0},
+		{"    of it in user space", (50_000 - 45_000) / 10.0},
+		{"    of it in the host kernel", (20_000 - 10_000) / 10.0},
 	} {
 		v, ok := figure(t, tc.name).Of(d)
 		if !ok || math.Abs(v-tc.want) > 1e-9 {

@@ -48,6 +48,10 @@ type benchConfig struct {
 	// workload's runs (hostinit's kvmexits: a histogram trigger on the
 	// kvm:kvm_exit tracepoint, which costs every exit a little).
 	traceExits bool
+	// traceSyscalls adds, to each I/O workload's per-request table, the
+	// system calls each VMM's threads made (scenario.TraceSyscalls: a
+	// histogram trigger that costs every system call a little).
+	traceSyscalls bool
 }
 
 // Workload sizes.
@@ -74,7 +78,7 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 		// kvmtool's arm64 default, with MSI-X; both VMMs alike.
 		common = append(common, "--virtio-transport", "pci", "--irqchip", harness.MSIIRQChip(c.host.GIC))
 	}
-	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks}
+	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks, TraceSyscalls: c.traceSyscalls}
 	if !v.peer {
 		s.Args = append(append(common, "--stats"), devices...)
 		if c.profile != "" {
@@ -625,9 +629,9 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 
 // runBench runs every workload in one emulated host (or directly) and
 // prints the tables. peer is the path of kvmtool's lkvm, or "".
-func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits bool, only *regexp.Regexp) error {
+func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits, traceSyscalls bool, only *regexp.Regexp) error {
 	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll,
-		traceExits: traceExits}
+		traceExits: traceExits, traceSyscalls: traceSyscalls}
 	if harness.Direct() {
 		c.tool = b.HostInit // hostinit is the helper tool when it is not pid 1
 	}
