@@ -88,10 +88,12 @@ Flags of gokvm run (kvmtool's lkvm run spellings):
                          command), 125 cannot test (bad flags, no KVM, gokvm
                          failed), 255 stopped (docs/ci.md)
       --stats            print figures to stderr when the guest stops: start-up
-                         and its steps, memory, MMIO exits by device, KVM's exits by reason
-                         and halts, gokvm's CPU
-                         time and context switches, device interrupts, a
-                         sandbox init's steps; then how long closing took
+                         and its steps, memory, MMIO exits by device, KVM's
+                         exits by reason and halts, gokvm's CPU time and
+                         context switches, device interrupts, each NIC's
+                         frames, bytes and drops, each 9p share's reads and
+                         writes, a sandbox init's steps; then how long
+                         closing took
       --kvm-device PATH  the KVM device (default /dev/kvm); kvmtool's --dev PATH
       --loglevel LEVEL   kvmtool's error, warning, info (default) or debug: at
                          error and warning, the kvmtool line "Info: KVM
