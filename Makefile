@@ -93,8 +93,9 @@ test: deps kernels vet build
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
 # beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
 # ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox, warm,
-# fault: what a guest's stage-2 fault costs, disk-pci, net-pci: disk and
-# net over virtio-pci for both VMMs);
+# fault: what a guest's stage-2 fault costs, exits: what an MMIO exit to
+# each VMM costs, disk-pci, net-pci: disk and net over virtio-pci for both
+# VMMs);
 # PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE);
 # TRACE_EXITS=1 counts the host KVM's exits by kind in the warm runs;
 # TRACE_SYSCALLS=1 counts each VMM's system calls per request, by kind.

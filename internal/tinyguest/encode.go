@@ -89,6 +89,11 @@ func LdrW(rt, rn Reg, off uint32) uint32 {
 	return 0xb9400000 | scaled(off, 4)<<10 | reg(rn)<<5 | reg(rt)
 }
 
+// LdrB is ldrb wt, [xn, #off]: a 1-byte load, zero-extended.
+func LdrB(rt, rn Reg, off uint32) uint32 {
+	return 0x39400000 | scaled(off, 1)<<10 | reg(rn)<<5 | reg(rt)
+}
+
 // LdrX is ldr xt, [xn, #off]: an 8-byte load.
 func LdrX(rt, rn Reg, off uint32) uint32 {
 	return 0xf9400000 | scaled(off, 8)<<10 | reg(rn)<<5 | reg(rt)
@@ -111,6 +116,11 @@ func imm12(imm uint32) uint32 {
 // AddImm is add xd, xn, #imm.
 func AddImm(rd, rn Reg, imm uint32) uint32 {
 	return 0x91000000 | imm12(imm)<<10 | reg(rn)<<5 | reg(rd)
+}
+
+// SubImm is sub xd, xn, #imm.
+func SubImm(rd, rn Reg, imm uint32) uint32 {
+	return 0xd1000000 | imm12(imm)<<10 | reg(rn)<<5 | reg(rd)
 }
 
 // AddReg is add xd, xn, xm.

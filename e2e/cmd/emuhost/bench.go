@@ -666,14 +666,16 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		{"sandbox", c.sandboxWorkload},
 		{"warm", c.warmWorkload},
 		{"fault", c.faultWorkload},
+		{"exits", c.exitsWorkload},
 		{"disk-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().diskWorkload() }},
 		{"net-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().netWorkload(false) }},
 	} {
 		if only != nil && !only.MatchString(mk.name) {
 			continue
 		}
-		if mk.name == "fault" {
-			if err := c.prepareFault(); err != nil {
+		prepare := map[string]func() error{"fault": c.prepareFault, "exits": c.prepareExits}[mk.name]
+		if prepare != nil {
+			if err := prepare(); err != nil {
 				return err
 			}
 		}

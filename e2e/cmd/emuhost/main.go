@@ -33,7 +33,7 @@ func main() {
 	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
 	traceExits := flag.Bool("trace-exits", false, "with --bench: count the host KVM's vcpu exits by kind in the warm sandbox runs (a kvm:kvm_exit histogram; it slows every exit a little)")
 	traceSyscalls := flag.Bool("trace-syscalls", false, "with --bench: count the system calls of each VMM's threads per request, by kind (a raw_syscalls:sys_enter histogram; it slows every system call a little)")
-	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox, warm, fault, disk-pci, net-pci)")
+	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox, warm, fault, exits, disk-pci, net-pci)")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
 	repeat := flag.Int("repeat", 0, "boot the guest this many times in one emulated host and report each run")
