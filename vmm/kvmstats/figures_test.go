@@ -48,7 +48,7 @@ func TestFigures(t *testing.T) {
 		{"host CPU us outside the guest, all threads", (70_000 - 40_000) / 10.0},
 		{"  vcpu threads", (55_000 - 40_000) / 10.0},
 		{"    of it in user space (the VMM's code)", (45_000 - 40_000) / 10.0},
-		{"    of it in the host kernel (KVM)", 10_000 / 10.0},
+		{"    of it in the host kernel (mostly KVM)", 10_000 / 10.0},
 		{"  other threads", (70_000 - 55_000) / 10.0},
 		{"    of it in user space", (50_000 - 45_000) / 10.0},
 		{"    of it in the host kernel", (20_000 - 10_000) / 10.0},

@@ -20,8 +20,9 @@ import (
 // kernel, with a histogram trigger on the raw_syscalls:sys_enter
 // tracepoint (CONFIG_HIST_TRIGGERS), and Read sums the counts of one
 // process's threads by kind. The trigger slows every system call of the
-// host a little, the same for both VMMs; threads that ended before a
-// reading are not in it.
+// host a little, by the same amount a call under any VMM (so more in all
+// for one that makes more calls); threads that ended before a reading are
+// not in it.
 
 // syscallHist is the trigger; the same text with a leading "!" removes it.
 const syscallHist = "hist:keys=common_pid,id:size=16384"
@@ -33,26 +34,37 @@ var SyscallGroups = []string{"ioctl", "io", "futex", "poll", "idle", "signal", "
 
 // syscallGroup is the kind of system call nr.
 func syscallGroup(nr uint64) string {
-	switch nr {
-	case unix.SYS_IOCTL:
-		return "ioctl"
-	case unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV,
-		unix.SYS_PREAD64, unix.SYS_PWRITE64, unix.SYS_PREADV, unix.SYS_PWRITEV,
-		unix.SYS_PREADV2, unix.SYS_PWRITEV2, unix.SYS_FSYNC, unix.SYS_FDATASYNC:
-		return "io"
-	case unix.SYS_FUTEX:
-		return "futex"
-	case unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_PPOLL, unix.SYS_PSELECT6:
-		return "poll"
-	case unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_SCHED_YIELD:
-		return "idle"
-	case unix.SYS_TGKILL, unix.SYS_RT_SIGRETURN, unix.SYS_RT_SIGPROCMASK, unix.SYS_SIGALTSTACK, unix.SYS_GETPID, unix.SYS_GETTID:
-		return "signal"
-	case sysMmap, unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MPROTECT:
-		return "memory"
+	if g, ok := syscallGroupOf[nr]; ok {
+		return g
 	}
 	return "other"
 }
+
+// syscallGroupOf sorts the calls a VMM makes often into SyscallGroups;
+// archSyscallGroups adds the calls only some architectures have (32-bit
+// ARM's mmap2 and 64-bit-time calls).
+var syscallGroupOf = func() map[uint64]string {
+	m := map[uint64]string{}
+	for g, nrs := range map[string][]uint64{
+		"ioctl": {unix.SYS_IOCTL},
+		"io": {unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV,
+			unix.SYS_PREAD64, unix.SYS_PWRITE64, unix.SYS_PREADV, unix.SYS_PWRITEV,
+			unix.SYS_PREADV2, unix.SYS_PWRITEV2, unix.SYS_FSYNC, unix.SYS_FDATASYNC},
+		"futex":  {unix.SYS_FUTEX},
+		"poll":   {unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_PPOLL, unix.SYS_PSELECT6},
+		"idle":   {unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_SCHED_YIELD},
+		"signal": {unix.SYS_TGKILL, unix.SYS_RT_SIGRETURN, unix.SYS_RT_SIGPROCMASK, unix.SYS_SIGALTSTACK, unix.SYS_GETPID, unix.SYS_GETTID},
+		"memory": {unix.SYS_MUNMAP, unix.SYS_MADVISE, unix.SYS_MPROTECT},
+	} {
+		for _, nr := range nrs {
+			m[nr] = g
+		}
+	}
+	for nr, g := range archSyscallGroups {
+		m[nr] = g
+	}
+	return m
+}()
 
 // SyscallTrace is an armed histogram of the host's system calls.
 type SyscallTrace struct {
@@ -99,7 +111,7 @@ func (t *SyscallTrace) Stop() error { return t.trigger("!" + syscallHist) }
 // Read sums the histogram's counts for the threads process pid has now
 // (under procDir, /proc), by kind.
 func (t *SyscallTrace) Read(procDir string, pid int) (Counters, error) {
-	hist, err := readFile(filepath.Join(t.event, "hist"))
+	hist, err := os.ReadFile(filepath.Join(t.event, "hist"))
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +133,23 @@ func (t *SyscallTrace) Read(procDir string, pid int) (Counters, error) {
 }
 
 var (
-	syscallHistLine   = regexp.MustCompile(`\{ common_pid:\s*(?:\S*-)?(\d+)\s*, id:\s*(\d+)\s*\} hitcount:\s*(\d+)`)
-	syscallHistTotals = regexp.MustCompile(`(?m)^Totals:`)
+	syscallHistLine    = regexp.MustCompile(`\{ common_pid:\s*(?:\S*-)?(\d+)\s*, id:\s*(\d+)\s*\} hitcount:\s*(\d+)`)
+	syscallHistTrigger = regexp.MustCompile(`(?m)^# trigger info: hist:keys=common_pid,id:`)
+	syscallHistDropped = regexp.MustCompile(`(?m)^\s*Dropped:\s*(\d+)`)
 )
 
 // syscallCounters sums a histogram's lines for the threads in vcpu (a
-// thread id to whether it is a vcpu thread). A text that is not an armed
-// histogram is an error.
+// thread id to whether it is a vcpu thread). A text that is not this
+// histogram (another trigger's, or none armed), and one that dropped
+// counts because its table was full, are errors.
 func syscallCounters(hist string, vcpu map[int]bool) (Counters, error) {
-	if !syscallHistTotals.MatchString(hist) {
+	if !syscallHistTrigger.MatchString(hist) {
 		return nil, errors.New("no system call histogram armed")
+	}
+	if m := syscallHistDropped.FindStringSubmatch(hist); m == nil {
+		return nil, errors.New("the system call histogram has no totals")
+	} else if m[1] != "0" {
+		return nil, fmt.Errorf("the system call histogram is full: %s counts dropped", m[1])
 	}
 	c := Counters{"sys.total": 0, "sys.vcpu": 0}
 	for _, g := range SyscallGroups {

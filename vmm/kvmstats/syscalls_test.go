@@ -2,6 +2,7 @@ package kvmstats
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -40,8 +41,15 @@ Totals:
 	if len(c) != len(want) {
 		t.Errorf("counters %v, want exactly %v", c, want)
 	}
-	if _, err := syscallCounters("# event histogram\n", nil); err == nil {
-		t.Error("a histogram without totals (not armed) was read as counts")
+	for name, bad := range map[string]string{
+		"nothing armed":   "# event histogram\n",
+		"another trigger": strings.Replace(hist, "keys=common_pid,id:", "keys=id:", 1),
+		"a full table":    strings.Replace(hist, "Dropped: 0", "Dropped: 12", 1),
+		"no totals":       hist[:strings.Index(hist, "Totals:")],
+	} {
+		if _, err := syscallCounters(bad, map[int]bool{100: true}); err == nil {
+			t.Errorf("%s: read as counts", name)
+		}
 	}
 }
 

@@ -657,25 +657,27 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 	for _, mk := range []struct {
 		name string
 		f    func() (*workload, []scenario.Scenario)
+		// prepare puts what the workload needs into the guest
+		// directory first.
+		prepare func() error
 	}{
-		{"boot", c.bootWorkload},
-		{"disk", c.diskWorkload},
-		{"net", func() (*workload, []scenario.Scenario) { return c.netWorkload(false) }},
-		{"vhostnet", func() (*workload, []scenario.Scenario) { return c.netWorkload(true) }},
-		{"9p", c.ninepWorkload},
-		{"sandbox", c.sandboxWorkload},
-		{"warm", c.warmWorkload},
-		{"fault", c.faultWorkload},
-		{"exits", c.exitsWorkload},
-		{"disk-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().diskWorkload() }},
-		{"net-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().netWorkload(false) }},
+		{"boot", c.bootWorkload, nil},
+		{"disk", c.diskWorkload, nil},
+		{"net", func() (*workload, []scenario.Scenario) { return c.netWorkload(false) }, nil},
+		{"vhostnet", func() (*workload, []scenario.Scenario) { return c.netWorkload(true) }, nil},
+		{"9p", c.ninepWorkload, nil},
+		{"sandbox", c.sandboxWorkload, nil},
+		{"warm", c.warmWorkload, nil},
+		{"fault", c.faultWorkload, c.prepareFault},
+		{"exits", c.exitsWorkload, c.prepareExits},
+		{"disk-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().diskWorkload() }, nil},
+		{"net-pci", func() (*workload, []scenario.Scenario) { return c.overPCI().netWorkload(false) }, nil},
 	} {
 		if only != nil && !only.MatchString(mk.name) {
 			continue
 		}
-		prepare := map[string]func() error{"fault": c.prepareFault, "exits": c.prepareExits}[mk.name]
-		if prepare != nil {
-			if err := prepare(); err != nil {
+		if mk.prepare != nil {
+			if err := mk.prepare(); err != nil {
 				return err
 			}
 		}
