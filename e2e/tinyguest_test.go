@@ -66,10 +66,6 @@ var tinyGuestTests = []string{
 
 var testVerdict = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): (TestTinyGuest\w+) \(`)
 
-// faultBenchmarks are BenchmarkTinyGuestStage2Fault's results, one a
-// variant: an iteration, and the figures.
-var faultBenchmarks = regexp.MustCompile(`(?m)^BenchmarkTinyGuestStage2Fault/(host-page-\w+)\S*\s+1\s.*\s(-?[0-9.]+) ns/fault`)
-
 func TestTinyGuests(t *testing.T) {
 	for _, h := range hosts() {
 		t.Run(h, func(t *testing.T) {
@@ -97,7 +93,7 @@ func TestTinyGuests(t *testing.T) {
 					t.Errorf("no \"--- PASS: %s\" in the output", name)
 				}
 			}
-			if got := faultBenchmarks.FindAllStringSubmatch(out, -1); len(got) != 2 {
+			if got := harness.FaultBenchResults.FindAllStringSubmatch(out, -1); len(got) != 2 {
 				t.Errorf("BenchmarkTinyGuestStage2Fault: %d results, want 2 (host page absent and present)", len(got))
 			} else {
 				t.Logf("a stage-2 fault:\n%s\n%s", got[0][0], got[1][0])

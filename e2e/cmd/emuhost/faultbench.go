@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 
+	"github.com/gokvm/gokvm/e2e/harness"
 	"github.com/gokvm/gokvm/e2e/scenario"
 )
 
@@ -20,9 +20,8 @@ func (c *benchConfig) prepareFault() error { return c.build.AddTestBinary("./vmm
 func (c *benchConfig) faultWorkload() (*workload, []scenario.Scenario) {
 	const col = "gokvm"
 	perFault := func(variant string) func(scenario.Result) (float64, bool) {
-		rx := regexp.MustCompile(`(?m)^BenchmarkTinyGuestStage2Fault/` + variant + `\S*\s+1\s.*\s(-?[0-9.]+) ns/fault`)
 		return func(r scenario.Result) (float64, bool) {
-			v, ok := grepFloat(rx, r.Output())
+			v, ok := harness.FaultBenchNS(r.Output(), variant)
 			return v / 1000, ok && r.Exit == 0
 		}
 	}
