@@ -4,6 +4,11 @@ package kvmstats
 
 import "golang.org/x/sys/unix"
 
-// archSyscallGroups are the calls of 64-bit architectures that 32-bit
-// ARM names otherwise.
-var archSyscallGroups = map[uint64]string{unix.SYS_MMAP: "memory"}
+// archSyscallGroup sorts the calls of 64-bit architectures that 32-bit ARM
+// names otherwise (mmap). Any other call is "other".
+func archSyscallGroup(nr uint64) string {
+	if nr == unix.SYS_MMAP {
+		return "memory"
+	}
+	return "other"
+}
