@@ -33,6 +33,7 @@ func FuzzPCIRegisters(f *testing.F) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, ops, ram []byte, msix bool) {
 		d, m := virtiotest.NewPCI(t, blk.New(fuzzDisk(t, dir), nil), msix)
+		m.GuestMovesBARs()
 		// The rings' part of RAM (the driver's layout puts them in
 		// the first 256 KiB).
 		d.Mem.Write(virtiotest.RAMBase, repeated(ram, 256<<10))
