@@ -17,3 +17,7 @@ func KickOn(n vmm.Notification, kernel bool) *Kick {
 // Notify is what the transport does with a notification that arrived as
 // an MMIO write.
 func (k *Kick) Notify() { k.notify() }
+
+// RaiseUsed raises a used-buffer interrupt for queue, as the device's
+// ActivateEnv.Interrupt does.
+func (t *MMIO) RaiseUsed(queue int) { t.interrupt(queue) }

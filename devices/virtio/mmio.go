@@ -51,9 +51,9 @@ func NewMMIO(name string, version TransportVersion, dev Device, mem *memory.Gues
 
 // interruptLocked implements layout: the driver reads why in
 // InterruptStatus.
-func (t *MMIO) interruptLocked(cause uint32, queue int) {
+func (t *MMIO) interruptLocked(cause uint32, queue int) (edge func()) {
 	t.intStatus |= cause
-	t.pulse()
+	return t.pulse
 }
 
 // resetLocked implements layout: the transport holds every register.

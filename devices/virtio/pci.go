@@ -270,12 +270,12 @@ func (t *PCI) watchDoorbell(w vmm.Window) error {
 }
 
 // interruptLocked implements layout.
-func (t *PCI) interruptLocked(cause uint32, queue int) {
+func (t *PCI) interruptLocked(cause uint32, queue int) (edge func()) {
 	if t.msix != nil && t.msix.Enabled() {
 		vector := t.configVector
 		if cause == InterruptUsedBuffer {
 			if queue < 0 || queue >= len(t.queueVectors) {
-				return
+				return nil
 			}
 			vector = t.queueVectors[queue]
 		} else {
@@ -284,10 +284,11 @@ func (t *PCI) interruptLocked(cause uint32, queue int) {
 		if vector != NoVector {
 			t.msix.Signal(int(vector))
 		}
-		return
+		return nil
 	}
 	t.intStatus |= cause
 	t.SetINTx(true)
+	return nil
 }
 
 // resetLocked implements layout: no vectors, each queue at its largest

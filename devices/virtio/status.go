@@ -171,7 +171,9 @@ func (t *transport) breakLocked() {
 	t.gate.Shut()
 	if t.version == Modern {
 		t.status |= StatusDeviceNeedsReset
-		t.layout.interruptLocked(InterruptConfigChange, -1)
+		if edge := t.layout.interruptLocked(InterruptConfigChange, -1); edge != nil {
+			edge()
+		}
 	}
 }
 

@@ -68,8 +68,9 @@ type layout interface {
 	// interruptLocked tells the driver of used buffers in queue (cause
 	// InterruptUsedBuffer) or of a configuration change (cause
 	// InterruptConfigChange, queue -1), and sets in intStatus what the
-	// driver reads of it.
-	interruptLocked(cause uint32, queue int)
+	// driver reads of it. It returns the edge to raise once mu is
+	// released, or nil when it raised what it had to itself.
+	interruptLocked(cause uint32, queue int) (edge func())
 	// resetLocked returns the layout's own registers to their initial
 	// values: the driver reset the device (or it was just made).
 	resetLocked()
@@ -127,8 +128,11 @@ func (t *transport) NumQueues() int { return len(t.queues) }
 // ActivateEnv.Interrupt).
 func (t *transport) interrupt(queue int) {
 	t.mu.Lock()
-	t.layout.interruptLocked(InterruptUsedBuffer, queue)
+	edge := t.layout.interruptLocked(InterruptUsedBuffer, queue)
 	t.mu.Unlock()
+	if edge != nil {
+		edge()
+	}
 }
 
 // deviceFeatures is the 32 bits of the offered features that the device
