@@ -21,3 +21,12 @@ func (k *Kick) Notify() { k.notify() }
 // RaiseUsed raises a used-buffer interrupt for queue, as the device's
 // ActivateEnv.Interrupt does.
 func (t *MMIO) RaiseUsed(queue int) { t.interrupt(queue) }
+
+// Locked reports whether some goroutine holds the transport's lock.
+func (t *MMIO) Locked() bool {
+	if t.mu.TryLock() {
+		t.mu.Unlock()
+		return false
+	}
+	return true
+}

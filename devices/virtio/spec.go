@@ -19,8 +19,8 @@ func MMIOSpecs(version TransportVersion) SpecFunc {
 }
 
 // Describe writes a virtio-mmio window's device-tree node. Its interrupt
-// is an edge: each used-buffer notification is one irqfd write, as in
-// kvmtool.
+// is an edge, as in kvmtool: each used-buffer notification is one irqfd
+// write (kvmtool pulses the line with KVM_IRQ_LINE).
 func Describe(dt vmm.DeviceTree, p vmm.Placement) {
 	n := dt.AddDevice("virtio", p, vmm.TriggerEdge)
 	n.Strings("compatible", "virtio,mmio")

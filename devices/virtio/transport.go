@@ -68,8 +68,11 @@ type layout interface {
 	// interruptLocked tells the driver of used buffers in queue (cause
 	// InterruptUsedBuffer) or of a configuration change (cause
 	// InterruptConfigChange, queue -1), and sets in intStatus what the
-	// driver reads of it. It returns the edge to raise once mu is
-	// released, or nil when it raised what it had to itself.
+	// driver reads of it. It returns the edge for the caller to raise
+	// once mu is released, so that the guest's handler, reading
+	// InterruptStatus as the edge arrives, does not wait on mu (a caller
+	// on a rare path, breakLocked, raises it under mu); nil when the
+	// layout raised what it had to itself.
 	interruptLocked(cause uint32, queue int) (edge func())
 	// resetLocked returns the layout's own registers to their initial
 	// values: the driver reset the device (or it was just made).
