@@ -23,7 +23,12 @@ func (k *Kick) Notify() { k.notify() }
 func (t *MMIO) RaiseUsed(queue int) { t.interrupt(queue) }
 
 // Locked reports whether some goroutine holds the transport's lock.
-func (t *MMIO) Locked() bool {
+func (t *MMIO) Locked() bool { return t.transport.locked() }
+
+// Locked reports whether some goroutine holds the transport's lock.
+func (t *PCI) Locked() bool { return t.transport.locked() }
+
+func (t *transport) locked() bool {
 	if t.mu.TryLock() {
 		t.mu.Unlock()
 		return false

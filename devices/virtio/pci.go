@@ -92,6 +92,10 @@ type PCI struct {
 	transport
 	*pci.Function
 	msix *pci.MSIX // nil on a machine without an MSI controller
+	// signalVector[v] signals MSI-X vector v: made once, so that
+	// interruptLocked hands the edge to its caller, to raise outside
+	// mu, without allocating.
+	signalVector []func()
 
 	configVector uint16
 	queueVectors []uint16
@@ -170,6 +174,10 @@ func (t *PCI) setUp(env vmm.DeviceEnv) error {
 		return fmt.Errorf("MSI-X: %w", err)
 	default:
 		t.msix = m
+		t.signalVector = make([]func(), m.Vectors())
+		for v := range t.signalVector {
+			t.signalVector[v] = func() { m.Signal(v) }
+		}
 	}
 	for _, c := range []struct {
 		typ      uint8
@@ -281,11 +289,18 @@ func (t *PCI) interruptLocked(cause uint32, queue int) (edge func()) {
 		} else {
 			t.intStatus |= cause // the configuration bit, whatever the vector (4.1.4.5)
 		}
-		if vector != NoVector {
-			t.msix.Signal(int(vector))
+		if int(vector) < len(t.signalVector) {
+			// Outside mu: MSIX.Signal checks the mask and MSI-X
+			// enable under its own lock, so a vector masked or
+			// disabled meanwhile holds the message pending or
+			// drops it, as it would have a moment later.
+			return t.signalVector[vector]
 		}
 		return nil
 	}
+	// INTx goes up under mu: raised after it, the line could go up
+	// after a concurrent ISR read cleared the status and lowered it,
+	// and stay up with nothing to read.
 	t.intStatus |= cause
 	t.SetINTx(true)
 	return nil

@@ -36,6 +36,10 @@ type PCIMachine struct {
 	// the messages refused.
 	Routes, Unroutable atomic.Int64
 
+	// OnMSI, when set before the driver runs, is called with each MSI
+	// sent, as it is sent (a test looks at the function then).
+	OnMSI func(data uint32)
+
 	// hostile is set when the test drives configuration space behind
 	// the driver's back (GuestMovesBARs).
 	hostile atomic.Bool
@@ -202,6 +206,9 @@ func (v *testMSI) Signal() error {
 	v.mu.Unlock()
 	if !routed {
 		return errors.New("an MSI signalled without a route")
+	}
+	if v.m.OnMSI != nil {
+		v.m.OnMSI(data)
 	}
 	v.m.mu.Lock()
 	v.m.signals[data]++
