@@ -18,11 +18,12 @@ func (m *Machine) addDevice(spec DeviceSpec) error {
 	if err != nil {
 		return fmt.Errorf("placing %s: %w", spec.Name, err)
 	}
-	setLevel, pulse := m.interrupts(spec.Name, p)
+	setLevel, pulse, pulseFD := m.interrupts(spec.Name, p)
 	env := DeviceEnv{
 		Name: spec.Name, Mem: m.mem, Placement: p, Log: m.log,
 		SetLevel: setLevel,
 		Pulse:    pulse,
+		PulseFD:  pulseFD,
 		WatchWrite: func(off uint64, value uint32) (Notification, error) {
 			efd, err := kvm.NewEventFD()
 			if err != nil {
@@ -83,12 +84,13 @@ func (m *Machine) addBoardDevices() error {
 	return nil
 }
 
-// interrupts are a device's SetLevel and Pulse for its placement: the
-// interrupt line through KVM_IRQ_LINE, an edge through an irqfd where the
-// host has them; nothing for a placement without an interrupt.
-func (m *Machine) interrupts(name string, p Placement) (setLevel func(bool), pulse func()) {
+// interrupts are a device's SetLevel, Pulse and PulseFD for its
+// placement: the interrupt line through KVM_IRQ_LINE, an edge through an
+// irqfd where the host has them (PulseFD nil otherwise); nothing for a
+// placement without an interrupt.
+func (m *Machine) interrupts(name string, p Placement) (setLevel func(bool), pulse func(), pulseFD func(int) (func() error, error)) {
 	if p.IRQ == NoIRQ {
-		return func(bool) {}, func() {}
+		return func(bool) {}, func() {}, nil
 	}
 	line := m.board.IRQLine(p.IRQ)
 	setLevel = func(level bool) {
@@ -106,11 +108,18 @@ func (m *Machine) interrupts(name string, p Placement) (setLevel func(bool), pul
 					m.log.Printf("%s: irqfd: %v", name, err)
 				}
 			}
+			vm := m.vm // Close clears m.vm after the devices are closed
+			pulseFD = func(fd int) (func() error, error) {
+				if err := vm.IRQFD(p.IRQ, fd); err != nil {
+					return nil, err
+				}
+				return func() error { return vm.DeassignIRQFD(p.IRQ, fd) }, nil
+			}
 		} else {
 			efd.Close()
 		}
 	}
-	return setLevel, pulse
+	return setLevel, pulse, pulseFD
 }
 
 // readOnlyWindow is a device's MapReadOnly and UnmapReadOnly for its

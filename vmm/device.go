@@ -45,6 +45,13 @@ type DeviceEnv struct {
 	// Pulse raises one edge-triggered interrupt: through an irqfd where
 	// the host has them, so it costs no ioctl.
 	Pulse func()
+	// PulseFD makes each write to eventfd fd raise the device's
+	// edge-triggered interrupt in the host kernel (a KVM irqfd on its
+	// line), with no thread of gokvm's in between: a host kernel driver
+	// (vhost) signals it for used buffers. release undoes it, before fd
+	// is given again or closed. Nil where the host has no irqfds.
+	// Interrupts raised this way are not in Stats.Interrupts.
+	PulseFD func(fd int) (release func() error, err error)
 	// WatchWrite asks the host to signal the returned Notification,
 	// without an exit, when the guest writes the 32-bit value at offset
 	// in the device's window. It fails with ErrUnsupported where the host

@@ -51,6 +51,18 @@ type ActivateEnv struct {
 	// index of Queues): a transport may have an interrupt per queue
 	// (virtio-pci's MSI-X vectors).
 	Interrupt func(i int)
+	// InterruptFD, where the transport has it, makes each write to
+	// eventfd fd raise queue i's used-buffer interrupt in the host
+	// kernel, with no goroutine of gokvm's in between: for a host kernel
+	// driver that signals fd itself (vhost's call eventfd). The
+	// transport then tells the driver of the queue's used buffers from
+	// the ring (its used index moved since the driver last acknowledged
+	// them), not from Interrupt. Call it from Activate only; release
+	// undoes it, and must be called before the device's Reset returns
+	// and before fd is closed. Such interrupts are not held by Gate: a
+	// device that uses it stops the kernel signalling in its Pause. Nil
+	// where the transport cannot (virtio-pci, a host without irqfds).
+	InterruptFD func(i, fd int) (release func() error, err error)
 	// Fail marks the device broken (DEVICE_NEEDS_RESET) after the driver
 	// broke a queue; the device stops using its queues, and the transport
 	// shuts Gate so that its other goroutines stop too.

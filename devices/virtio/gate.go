@@ -47,10 +47,7 @@ func (g *Gate) Enter(stop <-chan struct{}) bool {
 			g.mu.Unlock()
 			return true
 		}
-		if g.shutC == nil {
-			g.shutC = make(chan struct{})
-		}
-		shut := g.shutC
+		shut := g.shutChanLocked()
 		g.mu.Unlock()
 		select {
 		case <-resume:
@@ -135,6 +132,37 @@ func (g *Gate) Shut() {
 		}
 	}
 	g.mu.Unlock()
+}
+
+// WaitShut waits until the gate is shut (true) or stop is closed
+// (false), for a device whose work is done outside gokvm and which must
+// stop it once the transport breaks the device. A nil Gate never shuts.
+func (g *Gate) WaitShut(stop <-chan struct{}) bool {
+	if g == nil {
+		<-stop
+		return false
+	}
+	g.mu.Lock()
+	if g.shut {
+		g.mu.Unlock()
+		return true
+	}
+	shut := g.shutChanLocked()
+	g.mu.Unlock()
+	select {
+	case <-shut:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// shutChanLocked is the channel Shut closes; g.mu is held.
+func (g *Gate) shutChanLocked() chan struct{} {
+	if g.shutC == nil {
+		g.shutC = make(chan struct{})
+	}
+	return g.shutC
 }
 
 // Reopen undoes Shut; a paused gate stays paused.

@@ -41,6 +41,13 @@ type MMIO struct {
 	pulse func()
 }
 
+// SetPulseFD gives the transport the machine's vmm.DeviceEnv.PulseFD
+// before the guest runs, so that a device whose used-buffer interrupts a
+// host kernel driver raises (vhost) has them raised with no goroutine of
+// gokvm's in between (ActivateEnv.InterruptFD): the driver reads
+// USED_BUFFER in InterruptStatus from the rings then.
+func (t *MMIO) SetPulseFD(f func(fd int) (func() error, error)) { t.setPulseFD(f) }
+
 // NewMMIO wraps dev in a transport. pulse raises the device's (edge)
 // interrupt.
 func NewMMIO(name string, version TransportVersion, dev Device, mem *memory.GuestMemory, pulse func(), logger *log.Logger) *MMIO {
@@ -106,7 +113,7 @@ func (t *MMIO) readReg(off uint64) uint32 {
 		}
 		return q.pfn
 	case RegInterruptStatus:
-		return t.intStatus
+		return t.intStatus | t.kernelUsedLocked()
 	case RegStatus:
 		return t.status
 	case RegConfigGeneration:
@@ -159,6 +166,9 @@ func (t *MMIO) writeReg(off uint64, v uint32) {
 		t.queueSel = v
 	case RegInterruptACK:
 		t.intStatus &^= v
+		if v&InterruptUsedBuffer != 0 {
+			t.ackKernelUsedLocked()
+		}
 	default:
 		if r, ok := mmioQueueRegs[t.version][off]; ok {
 			t.writeQueue(r.field, r.name, v)

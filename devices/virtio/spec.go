@@ -43,6 +43,9 @@ func Spec(name string, version TransportVersion, dev Device) vmm.DeviceSpec {
 		New: func(env vmm.DeviceEnv) (vmm.MMIODevice, error) {
 			t := NewMMIO(name, version, dev, env.Mem, env.Pulse, env.Log)
 			t.OnFault(env.Fault)
+			if env.PulseFD != nil {
+				t.SetPulseFD(env.PulseFD)
+			}
 			a := &attached{MMIO: t, dev: dev}
 			byFD := fdNotifiedQueues(dev)
 			for i := 0; i < t.NumQueues(); i++ {

@@ -87,18 +87,20 @@ func (t *transport) activate(rings []*RingState) error {
 		}
 		queues[i], kicks[i] = q, t.kicks[i]
 	}
+	t.kernelUsed = t.kernelUsed[:0]
 	err := t.dev.Activate(ActivateEnv{
-		Mem:       t.mem,
-		Features:  features,
-		Offered:   t.offered,
-		Queues:    queues,
-		Kicks:     kicks,
-		NotifyFDs: t.notifyFDs(),
-		Interrupt: t.interrupt,
-		Fail:      t.fail,
-		Fault:     t.fault,
-		Gate:      &t.gate,
-		Restored:  rings != nil,
+		Mem:         t.mem,
+		Features:    features,
+		Offered:     t.offered,
+		Queues:      queues,
+		Kicks:       kicks,
+		NotifyFDs:   t.notifyFDs(),
+		Interrupt:   t.interrupt,
+		InterruptFD: t.interruptFD(queues),
+		Fail:        t.fail,
+		Fault:       t.fault,
+		Gate:        &t.gate,
+		Restored:    rings != nil,
 	})
 	if err != nil {
 		return err
@@ -217,6 +219,7 @@ func (t *transport) clearLocked() {
 		t.kicks[i].clear()
 	}
 	t.status, t.intStatus, t.driverFeat = 0, 0, 0
+	t.kernelUsed = t.kernelUsed[:0]
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
 	t.pageSize = 4096
 	t.running = nil

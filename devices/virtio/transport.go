@@ -39,6 +39,11 @@ type transport struct {
 	drvFeatSel uint32
 	queueSel   uint32
 	status     uint32
+	// pulseFD is the machine's vmm.DeviceEnv.PulseFD, for a layout whose
+	// interrupts a kernel driver may raise (setPulseFD); kernelUsed are
+	// the running queues it raises them for (kernelinterrupts.go).
+	pulseFD    func(fd int) (func() error, error)
+	kernelUsed []kernelUsed
 	// intStatus is what the driver reads of the interrupts raised
 	// (virtio-mmio's InterruptStatus, virtio-pci's ISR status).
 	intStatus uint32

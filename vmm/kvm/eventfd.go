@@ -28,11 +28,28 @@ func (vm *VM) IRQFD(gsi uint32, efd int) error {
 	if vm.CheckExtension(CapIRQFD) <= 0 {
 		return ErrUnsupported
 	}
-	a := irqfdArgs{fd: uint32(efd), gsi: gsi}
+	return vm.irqfd(gsi, efd, 0)
+}
+
+// irqfdFlagDeassign is KVM_IRQFD_FLAG_DEASSIGN.
+const irqfdFlagDeassign = 1 << 0
+
+// DeassignIRQFD undoes IRQFD: writes to efd inject nothing from then on,
+// and efd may be given to IRQFD again.
+func (vm *VM) DeassignIRQFD(gsi uint32, efd int) error {
+	return vm.irqfd(gsi, efd, irqfdFlagDeassign)
+}
+
+func (vm *VM) irqfd(gsi uint32, efd int, flags uint32) error {
+	a := irqfdArgs{fd: uint32(efd), gsi: gsi, flags: flags}
 	_, err := ioctl(vm.fd, kvmIRQFD, uintptr(unsafe.Pointer(&a)))
 	runtime.KeepAlive(&a)
 	if err != nil {
-		return fmt.Errorf("KVM_IRQFD gsi %d: %w", gsi, err)
+		what := "KVM_IRQFD"
+		if flags&irqfdFlagDeassign != 0 {
+			what += " (deassign)"
+		}
+		return fmt.Errorf("%s gsi %d: %w", what, gsi, err)
 	}
 	return nil
 }

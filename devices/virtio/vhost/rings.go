@@ -25,19 +25,23 @@ type Backend interface {
 // Activate, Reset, Pause, Resume and Close call its own. Vring i of the
 // vhost device is the device's queue Queues[i].
 //
-// Interrupts: vhost signals a call eventfd per ring for used buffers. It
-// could be a KVM irqfd and inject the interrupt directly, but a
-// virtio-mmio driver reads InterruptStatus in its handler and ignores
-// the interrupt unless USED_BUFFER is set there, so a goroutine waits on
-// each call eventfd and raises the transport's interrupt, which sets the
-// bit and then pulses the line (kvmtool does the same for virtio-mmio).
-// The goroutine does so inside the transport's Gate, so none is raised
-// while the machine is paused; once the transport breaks the device
-// (DEVICE_NEEDS_RESET), the goroutine finds the gate shut at the kernel's
-// next signal and detaches the backend until the driver resets the
-// device. vhost translates every descriptor through the memory table
-// itself, so a broken device's rings can reach nothing but guest RAM
-// meanwhile.
+// Interrupts: vhost signals a call eventfd per ring for used buffers.
+// Where the transport can (virtio-mmio on a host with irqfds,
+// ActivateEnv.InterruptFD), each is a KVM irqfd on the device's line, so
+// the kernel raises the interrupt with no goroutine of gokvm's in
+// between, and the transport reads USED_BUFFER for the driver from the
+// rings themselves (kvmtool relays them through a thread of its own over
+// virtio-mmio). Such interrupts are not held by the transport's Gate:
+// the backend, detached in Pause, stops signalling them instead (one
+// signalled just before lands in the paused GIC, which a saved state
+// keeps). Once the transport breaks the device (DEVICE_NEEDS_RESET), a
+// goroutine waiting for the gate to shut detaches the backend until the
+// driver resets the device. Elsewhere a goroutine waits on each call
+// eventfd and raises the transport's interrupt inside the Gate, so none
+// is raised while the machine is paused, and detaches a broken device's
+// backend when it finds the gate shut. vhost translates every
+// descriptor through the memory table itself, so a broken device's rings
+// can reach nothing but guest RAM meanwhile.
 //
 // Notifications: where KVM has ioeventfds, the kernel waits on the
 // queue's ioeventfd itself (ActivateEnv.NotifyFDs); elsewhere a goroutine
@@ -60,7 +64,11 @@ type Rings struct {
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
-	kickFDs  []int       // the rings' kick descriptors while active
+	kickFDs  []int // the rings' kick descriptors while active
+	// releases undo the irqfds the calls were made while active
+	// (ActivateEnv.InterruptFD); none where a goroutine per ring relays
+	// them instead.
+	releases []func() error
 	fault    func(error) // the activation's ActivateEnv.Fault
 	// env is the activation's: the queues the rings are, and guest RAM,
 	// where a saved state reads their used index (ringstate.go).
@@ -161,9 +169,11 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 			}
 		}
 	}
+	r.releases = r.directInterrupts(env)
 	if !r.paused {
 		if err := r.backend.Attach(r.dev); err != nil {
 			r.backend.Detach(r.dev)
+			r.releaseInterrupts()
 			return err
 		}
 		r.attached = true
@@ -177,8 +187,14 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 			// interrupt too many costs the driver a look at its ring.
 			r.calls[i].signal()
 		}
+		if r.releases == nil {
+			r.wg.Add(1)
+			go r.interrupts(env, r.queues[i], r.calls[i], stop)
+		}
+	}
+	if r.releases != nil {
 		r.wg.Add(1)
-		go r.interrupts(env, r.queues[i], r.calls[i], stop)
+		go r.watchBroken(env.Gate, stop)
 	}
 	if env.Restored && r.attached {
 		// The driver's notifications to the saved kernel after it was
@@ -211,6 +227,53 @@ func (r *Rings) interrupts(env virtio.ActivateEnv, queue int, call *eventFD, sto
 		}
 		env.Interrupt(queue)
 		pass.Leave()
+	}
+}
+
+// directInterrupts makes each ring's call eventfd raise its queue's
+// interrupt in the kernel (env.InterruptFD: a KVM irqfd), so that no
+// goroutine of gokvm's stands between vhost and the guest, and returns
+// what undoes it; nil where the transport cannot, or could not for every
+// ring (then none is: a goroutine per ring relays them all).
+func (r *Rings) directInterrupts(env virtio.ActivateEnv) []func() error {
+	if env.InterruptFD == nil {
+		return nil
+	}
+	var releases []func() error
+	for i, qi := range r.queues {
+		release, err := env.InterruptFD(qi, r.calls[i].fd)
+		if err != nil {
+			for _, rel := range releases {
+				rel()
+			}
+			return nil
+		}
+		releases = append(releases, release)
+	}
+	return releases
+}
+
+// releaseInterrupts undoes directInterrupts: the kernel's signals of the
+// calls raise nothing from then on.
+func (r *Rings) releaseInterrupts() error {
+	var errs *multierror.Error
+	for _, rel := range r.releases {
+		if err := rel(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	r.releases = nil
+	return errs.ErrorOrNil()
+}
+
+// watchBroken is what the interrupt goroutines do of the gate where the
+// kernel raises the interrupts itself: once the transport breaks the
+// device (the gate shut), the backend is detached until the driver
+// resets the device.
+func (r *Rings) watchBroken(g *virtio.Gate, stop <-chan struct{}) {
+	defer r.wg.Done()
+	if g.WaitShut(stop) {
+		go r.detachBroken(stop)
 	}
 }
 
@@ -272,6 +335,9 @@ func (r *Rings) resetLocked() {
 			errs = multierror.Append(errs, err)
 		}
 	}
+	if err := r.releaseInterrupts(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	close(r.stop)
 	for _, c := range r.calls {
 		c.signal() // wakes its goroutine, which sees the stop
@@ -285,8 +351,9 @@ func (r *Rings) resetLocked() {
 	}
 }
 
-// Pause detaches the backend, so the kernel touches no guest memory until
-// Resume. The transport has already held the interrupt goroutines.
+// Pause detaches the backend, so the kernel touches no guest memory and
+// signals no interrupt until Resume. The transport has already held the
+// interrupt goroutines, where there are any.
 func (r *Rings) Pause() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

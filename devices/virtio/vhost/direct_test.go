@@ -1,0 +1,117 @@
+package vhost
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gokvm/gokvm/devices/virtio"
+	"github.com/gokvm/gokvm/devices/virtio/virtiotest"
+)
+
+// pulseFDs is a machine's vmm.DeviceEnv.PulseFD in a test: it records
+// the eventfds made to raise the device's interrupt, and their release.
+type pulseFDs struct {
+	mu       sync.Mutex
+	fds      map[int]bool // taken and not released
+	taken    int
+	released int
+}
+
+func (p *pulseFDs) pulseFD(fd int) (func() error, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fds[fd] = true
+	p.taken++
+	return func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.fds, fd)
+		p.released++
+		return nil
+	}, nil
+}
+
+func (p *pulseFDs) counts() (taken, released, held int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.taken, p.released, len(p.fds)
+}
+
+// txUsedIdx is where the transmit queue's used index is in the driver's
+// RAM (virtiotest's ring layout, as TestRingsSaveRestore has it).
+const txUsedIdx = virtiotest.RAMBase + 0x10000 + 0x8000 + 2
+
+// TestRingsDirectInterrupts: over virtio-mmio on a host with irqfds, the
+// kernel's call eventfds raise the device's interrupt themselves (no
+// goroutine of gokvm's relays them), and the transport reports
+// USED_BUFFER from the rings: from the hand-over until the driver's first
+// acknowledgement, then whenever a ring's used index moved since the last
+// one. A reset gives the eventfds back; a broken device's backend is
+// detached.
+func TestRingsDirectInterrupts(t *testing.T) {
+	k := NewFakeKernel(1 << virtio.FeatureVersion1)
+	dev := newSavingDevice(t, k)
+	d := virtiotest.New(t, virtio.Modern, dev)
+	p := &pulseFDs{fds: map[int]bool{}}
+	d.Dev.(*virtio.MMIO).SetPulseFD(p.pulseFD)
+	d.Setup(16, 0)
+
+	p.mu.Lock()
+	for i, c := range dev.rings.calls {
+		if !p.fds[c.fd] {
+			t.Errorf("ring %d's call eventfd %d is not an irqfd (%v)", i, c.fd, p.fds)
+		}
+	}
+	p.mu.Unlock()
+
+	// The kernel signals a call: nothing of gokvm's relays it.
+	dev.rings.calls[1].signal()
+	select {
+	case <-d.IRQs:
+		t.Error("a goroutine relayed the kernel's call as the transport's interrupt")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
+		t.Errorf("InterruptStatus %#x just after the hand-over: USED_BUFFER must be set until acknowledged", st)
+	}
+	d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
+	if st := d.Read32(virtio.RegInterruptStatus); st != 0 {
+		t.Errorf("InterruptStatus %#x after the acknowledgement, with no ring moved", st)
+	}
+	// The kernel uses 3 transmit chains.
+	if err := d.Mem.StoreU16(txUsedIdx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
+		t.Errorf("InterruptStatus %#x after the kernel used chains", st)
+	}
+	d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
+	if st := d.Read32(virtio.RegInterruptStatus); st != 0 {
+		t.Errorf("InterruptStatus %#x after acknowledging them", st)
+	}
+
+	// A reset gives both eventfds back.
+	d.Write32(virtio.RegStatus, 0)
+	if taken, released, held := p.counts(); taken != 2 || released != 2 || held != 0 {
+		t.Errorf("after a reset: %d irqfds taken, %d released, %d held", taken, released, held)
+	}
+
+	// Set up again, then the driver breaks the device: the backend is
+	// detached although no interrupt goroutine runs to see the gate shut.
+	d.Setup(16, 0)
+	before := len(k.Calls())
+	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge) // clears DRIVER_OK without a reset
+	deadline := time.Now().Add(10 * time.Second)
+	for index(k.Calls(), before, "VHOST_NET_SET_BACKEND", 1, detachOf) < 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broken device's backend was not detached: %v", k.Calls()[before:])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.Write32(virtio.RegStatus, 0)
+	if taken, released, held := p.counts(); taken != 4 || released != 4 || held != 0 {
+		t.Errorf("after the second reset: %d irqfds taken, %d released, %d held", taken, released, held)
+	}
+}
