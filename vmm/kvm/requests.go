@@ -10,6 +10,9 @@ const (
 	RequestCheckExtension uint32 = kvmCheckExtension
 	RequestGetOneReg      uint32 = kvmGetOneReg
 	RequestGetMPState     uint32 = kvmGetMPState
+	// A vhost ring's call eventfd is made an irqfd when the driver sets
+	// DRIVER_OK, and undone on its reset.
+	RequestIRQFD uint32 = kvmIRQFD
 	// A PCI function's MSI-X vector is routed when the guest programs
 	// its message.
 	RequestSetGSIRouting uint32 = kvmSetGSIRouting

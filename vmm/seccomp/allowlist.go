@@ -47,7 +47,8 @@ type Value struct {
 // teardown. Build-time requests (KVM_CREATE_VM, KVM_CREATE_VCPU,
 // KVM_SET_USER_MEMORY_REGION, KVM_ARM_VCPU_INIT, KVM_SET_ONE_REG,
 // KVM_IRQFD, KVM_CREATE_DEVICE, TUNSETIFF, SIOCSIFFLAGS, ...) are not
-// here: they are all made before the filter is installed.
+// here: they are all made before the filter is installed (a machine with
+// a vhost device adds KVM_IRQFD, vhost.Ioctls).
 var Ioctls = append([]Value{
 	{kvm.RequestRun, "KVM_RUN", "each vcpu's run loop enters the guest"},
 	{kvm.RequestIRQLine, "KVM_IRQ_LINE", "level-triggered device interrupts (the UART), and edge ones where the host has no irqfd"},
