@@ -58,7 +58,7 @@ func statsLines(s vmm.Stats) []string {
 			sec(h["host.user_us"]), sec(h["host.system_us"]), sec(guest), sec(total-guest),
 			h["host.voluntary_switches"], h["host.involuntary_switches"]))
 	}
-	return append(lines, fmt.Sprintf("gokvm's devices raised %d interrupts (irqfd writes; vhost's, raised in the kernel, are not counted) and woke %d times for guest notifications (ioeventfds)", s.Interrupts, s.Wakeups))
+	return append(lines, fmt.Sprintf("gokvm's devices raised %d interrupts (irqfd writes; not those vhost raises in the kernel) and woke %d times for guest notifications (ioeventfds)", s.Interrupts, s.Wakeups))
 }
 
 // timelineLine is the --stats line of a sandbox run: when each step of

@@ -55,9 +55,9 @@ type ActivateEnv struct {
 	// eventfd fd raise queue i's used-buffer interrupt in the host
 	// kernel, with no goroutine of gokvm's in between: for a host kernel
 	// driver that signals fd itself (vhost's call eventfd). The
-	// transport then tells the driver of the queue's used buffers from
-	// the ring (its used index moved since the driver last acknowledged
-	// them), not from Interrupt. Call it from Activate only; release
+	// transport then reports used buffers in every interrupt while the
+	// device runs (virtio-mmio's USED_BUFFER), since it cannot tell
+	// which are the kernel's. Call it from Activate only; release
 	// undoes it, and must be called before the device's Reset returns
 	// and before fd is closed. Such interrupts are not held by Gate: a
 	// device that uses it stops the kernel signalling in its Pause. Nil

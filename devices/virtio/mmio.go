@@ -44,8 +44,8 @@ type MMIO struct {
 // SetPulseFD gives the transport the machine's vmm.DeviceEnv.PulseFD
 // before the guest runs, so that a device whose used-buffer interrupts a
 // host kernel driver raises (vhost) has them raised with no goroutine of
-// gokvm's in between (ActivateEnv.InterruptFD): the driver reads
-// USED_BUFFER in InterruptStatus from the rings then.
+// gokvm's in between (ActivateEnv.InterruptFD): InterruptStatus has
+// USED_BUFFER whenever such queues run.
 func (t *MMIO) SetPulseFD(f func(fd int) (func() error, error)) { t.setPulseFD(f) }
 
 // NewMMIO wraps dev in a transport. pulse raises the device's (edge)
@@ -166,9 +166,6 @@ func (t *MMIO) writeReg(off uint64, v uint32) {
 		t.queueSel = v
 	case RegInterruptACK:
 		t.intStatus &^= v
-		if v&InterruptUsedBuffer != 0 {
-			t.ackKernelUsedLocked()
-		}
 	default:
 		if r, ok := mmioQueueRegs[t.version][off]; ok {
 			t.writeQueue(r.field, r.name, v)

@@ -126,11 +126,6 @@ func (q *Queue) loadU16(gpa uint64) (uint16, error) {
 	return v, nil
 }
 
-// ringUsedIdx is the used ring's index as guest memory has it: how far
-// whoever serves the queue (a kernel driver, for one gokvm does not
-// serve itself) has published used entries.
-func (q *Queue) ringUsedIdx() (uint16, error) { return q.loadU16(q.Used + 2) }
-
 // storeU16 writes a ring field with release ordering.
 func (q *Queue) storeU16(gpa uint64, v uint16) error {
 	if !q.active() {

@@ -87,7 +87,7 @@ func (t *transport) activate(rings []*RingState) error {
 		}
 		queues[i], kicks[i] = q, t.kicks[i]
 	}
-	t.kernelUsed = t.kernelUsed[:0]
+	t.kernelQueues = 0
 	err := t.dev.Activate(ActivateEnv{
 		Mem:         t.mem,
 		Features:    features,
@@ -103,6 +103,7 @@ func (t *transport) activate(rings []*RingState) error {
 		Restored:    rings != nil,
 	})
 	if err != nil {
+		t.kernelQueues = 0 // a device that failed released what it took
 		return err
 	}
 	for i := range t.queues {
@@ -219,7 +220,7 @@ func (t *transport) clearLocked() {
 		t.kicks[i].clear()
 	}
 	t.status, t.intStatus, t.driverFeat = 0, 0, 0
-	t.kernelUsed = t.kernelUsed[:0]
+	t.kernelQueues = 0
 	t.devFeatSel, t.drvFeatSel, t.queueSel = 0, 0, 0
 	t.pageSize = 4096
 	t.running = nil

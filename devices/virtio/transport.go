@@ -40,10 +40,10 @@ type transport struct {
 	queueSel   uint32
 	status     uint32
 	// pulseFD is the machine's vmm.DeviceEnv.PulseFD, for a layout whose
-	// interrupts a kernel driver may raise (setPulseFD); kernelUsed are
-	// the running queues it raises them for (kernelinterrupts.go).
-	pulseFD    func(fd int) (func() error, error)
-	kernelUsed []kernelUsed
+	// interrupts a kernel driver may raise (setPulseFD); kernelQueues
+	// counts the running queues it raises them for (kernelinterrupts.go).
+	pulseFD      func(fd int) (func() error, error)
+	kernelQueues int
 	// intStatus is what the driver reads of the interrupts raised
 	// (virtio-mmio's InterruptStatus, virtio-pci's ISR status).
 	intStatus uint32

@@ -45,10 +45,8 @@ const txUsedIdx = virtiotest.RAMBase + 0x10000 + 0x8000 + 2
 // TestRingsDirectInterrupts: over virtio-mmio on a host with irqfds, the
 // kernel's call eventfds raise the device's interrupt themselves (no
 // goroutine of gokvm's relays them), and the transport reports
-// USED_BUFFER from the rings: from the hand-over until the driver's first
-// acknowledgement, then whenever a ring's used index moved since the last
-// one. A reset gives the eventfds back; a broken device's backend is
-// detached.
+// USED_BUFFER in every interrupt while they run. A reset gives the
+// eventfds back; a broken device's backend is detached.
 func TestRingsDirectInterrupts(t *testing.T) {
 	k := NewFakeKernel(1 << virtio.FeatureVersion1)
 	dev := newSavingDevice(t, k)
@@ -73,29 +71,29 @@ func TestRingsDirectInterrupts(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 
-	if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
-		t.Errorf("InterruptStatus %#x just after the hand-over: USED_BUFFER must be set until acknowledged", st)
-	}
-	d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
-	if st := d.Read32(virtio.RegInterruptStatus); st != 0 {
-		t.Errorf("InterruptStatus %#x after the acknowledgement, with no ring moved", st)
-	}
-	// The kernel uses 3 transmit chains.
-	if err := d.Mem.StoreU16(txUsedIdx, 3); err != nil {
-		t.Fatal(err)
-	}
-	if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
-		t.Errorf("InterruptStatus %#x after the kernel used chains", st)
-	}
-	d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
-	if st := d.Read32(virtio.RegInterruptStatus); st != 0 {
-		t.Errorf("InterruptStatus %#x after acknowledging them", st)
+	// Whatever the rings hold, and after the driver's acknowledgement,
+	// the driver's handler is told to look at them.
+	for _, step := range []string{"the hand-over", "an acknowledgement", "the kernel used chains"} {
+		switch step {
+		case "an acknowledgement":
+			d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
+		case "the kernel used chains":
+			if err := d.Mem.StoreU16(txUsedIdx, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
+			t.Errorf("InterruptStatus %#x after %s: USED_BUFFER must be set while the kernel raises the interrupts", st, step)
+		}
 	}
 
 	// A reset gives both eventfds back.
 	d.Write32(virtio.RegStatus, 0)
 	if taken, released, held := p.counts(); taken != 2 || released != 2 || held != 0 {
 		t.Errorf("after a reset: %d irqfds taken, %d released, %d held", taken, released, held)
+	}
+	if st := d.Read32(virtio.RegInterruptStatus); st != 0 {
+		t.Errorf("InterruptStatus %#x after a reset", st)
 	}
 
 	// Set up again, then the driver breaks the device: the backend is
@@ -113,5 +111,37 @@ func TestRingsDirectInterrupts(t *testing.T) {
 	d.Write32(virtio.RegStatus, 0)
 	if taken, released, held := p.counts(); taken != 4 || released != 4 || held != 0 {
 		t.Errorf("after the second reset: %d irqfds taken, %d released, %d held", taken, released, held)
+	}
+}
+
+// TestRingsDirectBrokenWhilePaused: a device the transport breaks while
+// the machine is paused (its backend detached by Pause already) stays
+// detached when the machine resumes, until the driver resets it.
+func TestRingsDirectBrokenWhilePaused(t *testing.T) {
+	k := NewFakeKernel(1 << virtio.FeatureVersion1)
+	dev := newSavingDevice(t, k)
+	d := virtiotest.New(t, virtio.Modern, dev)
+	p := &pulseFDs{fds: map[int]bool{}}
+	d.Dev.(*virtio.MMIO).SetPulseFD(p.pulseFD)
+	d.Setup(16, 0)
+	d.Pause()
+	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge) // clears DRIVER_OK without a reset
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dev.rings.mu.Lock()
+		broken := dev.rings.broken
+		dev.rings.mu.Unlock()
+		if broken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the device broken while paused was not marked broken")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := len(k.Calls())
+	d.Resume()
+	if i := index(k.Calls(), before, "VHOST_NET_SET_BACKEND", 1, attachOf); i >= 0 {
+		t.Errorf("resuming attached a broken device's backend: %v", k.Calls()[before:])
 	}
 }

@@ -29,14 +29,15 @@ type Backend interface {
 // Where the transport can (virtio-mmio on a host with irqfds,
 // ActivateEnv.InterruptFD), each is a KVM irqfd on the device's line, so
 // the kernel raises the interrupt with no goroutine of gokvm's in
-// between, and the transport reads USED_BUFFER for the driver from the
-// rings themselves (kvmtool relays them through a thread of its own over
-// virtio-mmio). Such interrupts are not held by the transport's Gate:
-// the backend, detached in Pause, stops signalling them instead (one
-// signalled just before lands in the paused GIC, which a saved state
-// keeps). Once the transport breaks the device (DEVICE_NEEDS_RESET), a
-// goroutine waiting for the gate to shut detaches the backend until the
-// driver resets the device. Elsewhere a goroutine waits on each call
+// between, and the transport reports USED_BUFFER in every interrupt
+// while the rings run (kvmtool relays them through a thread of its own
+// over virtio-mmio). Such interrupts are not held by the transport's
+// Gate: the backend, detached in Pause, stops signalling them instead (one
+// signalled just before lands in the paused GIC, or after it was saved;
+// a restored device raises one per ring for that). Once the transport
+// breaks the device (DEVICE_NEEDS_RESET), even while paused, a goroutine
+// waiting for the gate to shut detaches the backend until the driver
+// resets the device. Elsewhere a goroutine waits on each call
 // eventfd and raises the transport's interrupt inside the Gate, so none
 // is raised while the machine is paused, and detaches a broken device's
 // backend when it finds the gate shut. vhost translates every
@@ -65,8 +66,8 @@ type Rings struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	kickFDs  []int // the rings' kick descriptors while active
-	// releases undo the irqfds the calls were made while active
-	// (ActivateEnv.InterruptFD); none where a goroutine per ring relays
+	// releases undo, while active, what made the calls KVM irqfds
+	// (ActivateEnv.InterruptFD); nil where a goroutine per ring relays
 	// them instead.
 	releases []func() error
 	fault    func(error) // the activation's ActivateEnv.Fault
@@ -179,12 +180,14 @@ func (r *Rings) Activate(env virtio.ActivateEnv, features uint64) (err error) {
 		r.attached = true
 	}
 	r.stop, r.fault, r.active, r.broken, r.env = stop, env.Fault, true, false, env
+	r.env.InterruptFD = nil // Activate's only
 	for i := range r.queues {
 		if env.Restored {
 			// The saved kernel may have used chains and signalled
-			// their interrupt while the machine paused, the signal
-			// held at the gate and lost with the saved process; an
-			// interrupt too many costs the driver a look at its ring.
+			// their interrupt while the machine paused (the signal
+			// held at the gate, or not yet injected when the GIC was
+			// saved) and lost with the saved process; an interrupt
+			// too many costs the driver a look at its ring.
 			r.calls[i].signal()
 		}
 		if r.releases == nil {
@@ -284,15 +287,21 @@ func (r *Rings) watchBroken(g *virtio.Gate, stop <-chan struct{}) {
 func (r *Rings) detachBroken(stop <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if (<-chan struct{})(r.stop) != stop || !r.active || !r.attached {
-		return // reset, closed, or paused meanwhile
+	if (<-chan struct{})(r.stop) != stop || !r.active {
+		return // reset or closed meanwhile
 	}
 	select {
 	case <-stop:
 		return
 	default:
 	}
-	r.attached, r.broken = false, true
+	// Broken even while paused (the backend detached already): Resume
+	// must not attach it again until the driver resets the device.
+	r.broken = true
+	if !r.attached {
+		return
+	}
+	r.attached = false
 	if err := r.backend.Detach(r.dev); err != nil && r.fault != nil {
 		r.fault(fmt.Errorf("%s: stopping a broken device: %w", r.name, err))
 	}
