@@ -42,18 +42,27 @@ func (p *pulseFDs) counts() (taken, released, held int) {
 // RAM (virtiotest's ring layout, as TestRingsSaveRestore has it).
 const txUsedIdx = virtiotest.RAMBase + 0x10000 + 0x8000 + 2
 
-// TestRingsDirectInterrupts: over virtio-mmio on a host with irqfds, the
-// kernel's call eventfds raise the device's interrupt themselves (no
-// goroutine of gokvm's relays them), and the transport reports
-// USED_BUFFER in every interrupt while they run. A reset gives the
-// eventfds back; a broken device's backend is detached.
-func TestRingsDirectInterrupts(t *testing.T) {
+// newDirectRings is a vhost device over virtio-mmio on a machine whose
+// eventfds can raise the device's interrupt (PulseFD), set up by the
+// driver.
+func newDirectRings(t *testing.T) (*FakeKernel, savingDevice, *virtiotest.Driver, *pulseFDs) {
+	t.Helper()
 	k := NewFakeKernel(1 << virtio.FeatureVersion1)
 	dev := newSavingDevice(t, k)
 	d := virtiotest.New(t, virtio.Modern, dev)
 	p := &pulseFDs{fds: map[int]bool{}}
 	d.Dev.(*virtio.MMIO).SetPulseFD(p.pulseFD)
 	d.Setup(16, 0)
+	return k, dev, d, p
+}
+
+// TestRingsDirectInterrupts: over virtio-mmio on a host with irqfds, the
+// kernel's call eventfds raise the device's interrupt themselves (no
+// goroutine of gokvm's relays them), and the transport reports
+// USED_BUFFER in every interrupt while they run. A reset gives the
+// eventfds back; a broken device's backend is detached.
+func TestRingsDirectInterrupts(t *testing.T) {
+	k, dev, d, p := newDirectRings(t)
 
 	p.mu.Lock()
 	for i, c := range dev.rings.calls {
@@ -118,12 +127,7 @@ func TestRingsDirectInterrupts(t *testing.T) {
 // the machine is paused (its backend detached by Pause already) stays
 // detached when the machine resumes, until the driver resets it.
 func TestRingsDirectBrokenWhilePaused(t *testing.T) {
-	k := NewFakeKernel(1 << virtio.FeatureVersion1)
-	dev := newSavingDevice(t, k)
-	d := virtiotest.New(t, virtio.Modern, dev)
-	p := &pulseFDs{fds: map[int]bool{}}
-	d.Dev.(*virtio.MMIO).SetPulseFD(p.pulseFD)
-	d.Setup(16, 0)
+	k, dev, d, _ := newDirectRings(t)
 	d.Pause()
 	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge) // clears DRIVER_OK without a reset
 	deadline := time.Now().Add(10 * time.Second)

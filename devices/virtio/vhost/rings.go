@@ -246,6 +246,9 @@ func (r *Rings) directInterrupts(env virtio.ActivateEnv) []func() error {
 	for i, qi := range r.queues {
 		release, err := env.InterruptFD(qi, r.calls[i].fd)
 		if err != nil {
+			// The transport goes on reporting USED_BUFFER for the
+			// rings it handed over until a reset: an extra look at
+			// the rings per interrupt, no more.
 			for _, rel := range releases {
 				rel()
 			}
