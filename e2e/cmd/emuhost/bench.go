@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -260,12 +261,19 @@ func fromConsoleLog(re string) func(scenario.Result) (float64, bool) {
 	}
 }
 
-// alternate makes n rounds of one scenario per VMM, VMMs taking turns.
+// alternate makes n rounds of one scenario per VMM, VMMs taking turns:
+// every other round in the opposite order (gokvm, kvmtool, kvmtool,
+// gokvm, ...), so that neither VMM always runs first in a round, just
+// after the other one's run or a boot of the emulated host.
 func (c *benchConfig) alternate(n int, w *workload, mk func(v vmmUnderTest, i int) scenario.Scenario) []scenario.Scenario {
 	var ss []scenario.Scenario
 	w.runs = map[string][]string{}
 	for i := 0; i < n; i++ {
-		for _, v := range c.vmms {
+		order := slices.Clone(c.vmms)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, v := range order {
 			s := mk(v, i)
 			ss = append(ss, s)
 			w.runs[v.label] = append(w.runs[v.label], s.Name)
@@ -564,7 +572,7 @@ func (w *workload) print(columns []string, res map[string]scenario.Result) {
 		fmt.Printf(" %-30s |", c)
 	}
 	if len(columns) == 2 {
-		fmt.Printf(" %s/%s |", columns[0], columns[1])
+		fmt.Printf(" %s/%s | %-22s |", columns[0], columns[1], pairedHeader)
 	}
 	fmt.Println()
 	fmt.Printf("|%s|", strings.Repeat("-", 46))
@@ -572,7 +580,7 @@ func (w *workload) print(columns []string, res map[string]scenario.Result) {
 		fmt.Printf("%s|", strings.Repeat("-", 32))
 	}
 	if len(columns) == 2 {
-		fmt.Printf("%s|", strings.Repeat("-", len(columns[0])+len(columns[1])+3))
+		fmt.Printf("%s|%s|", strings.Repeat("-", len(columns[0])+len(columns[1])+3), strings.Repeat("-", 24))
 	}
 	fmt.Println()
 	for _, f := range w.figs {
@@ -597,12 +605,44 @@ func (w *workload) print(columns []string, res map[string]scenario.Result) {
 				}
 				ratio = fmt.Sprintf("%.2f", r)
 			}
-			fmt.Printf(" %*s |", len(columns[0])+len(columns[1])+1, ratio)
+			paired := "-"
+			if rs := w.pairedRatios(f, columns, res); len(rs) > 0 {
+				paired = fmt.Sprintf("%.2f (%.2f-%.2f, %d)", median(rs), rs[0], rs[len(rs)-1], len(rs))
+			}
+			fmt.Printf(" %*s | %-22s |", len(columns[0])+len(columns[1])+1, ratio, paired)
 		}
 		fmt.Println()
 	}
 	fmt.Println()
 	w.reportMissing(columns, res)
+}
+
+// pairedHeader heads the column of pairedRatios.
+const pairedHeader = "rounds' ratios"
+
+// pairedRatios are a figure's ratios round by round, the two columns'
+// runs of one round taken together (sorted; a round where either run
+// lacks the figure has none). The two runs of a round come one after the
+// other, so the host's speed, which drifts by up to 2x over minutes in
+// the emulated host, changes less between them than between rounds: the
+// median of these is steadier than the ratio of the two medians.
+func (w *workload) pairedRatios(f figure, columns []string, res map[string]scenario.Result) []float64 {
+	a, b := w.runs[columns[0]], w.runs[columns[1]]
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		va, oka := f.get(res[a[i]])
+		vb, okb := f.get(res[b[i]])
+		if !oka || !okb || va <= 0 || vb <= 0 {
+			continue
+		}
+		r := va / vb
+		if !f.higher && !w.cost {
+			r = vb / va
+		}
+		rs = append(rs, r)
+	}
+	sort.Float64s(rs)
+	return rs
 }
 
 // reportMissing shows, on stderr, each run a figure could not be read off

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,54 @@ func TestWarmPhases(t *testing.T) {
 	}
 	if _, ok := betweenSteps(stepSeen, stepReady)(scenario.Result{Stderr: "gokvm: stats: first KVM_RUN 20.5 ms after start"}); ok {
 		t.Error("a figure from a run without a timeline line")
+	}
+}
+
+// TestAlternateSwapsOrder: the VMMs take turns, and every other round
+// the one that ran second runs first.
+func TestAlternateSwapsOrder(t *testing.T) {
+	c := &benchConfig{vmms: []vmmUnderTest{{label: "gokvm"}, {label: "kvmtool", peer: true}}}
+	w := &workload{}
+	ss := c.alternate(4, w, func(v vmmUnderTest, i int) scenario.Scenario {
+		return scenario.Scenario{Name: fmt.Sprintf("%s-%d", v.label, i)}
+	})
+	var got []string
+	for _, s := range ss {
+		got = append(got, s.Name)
+	}
+	want := []string{"gokvm-0", "kvmtool-0", "kvmtool-1", "gokvm-1", "gokvm-2", "kvmtool-2", "kvmtool-3", "gokvm-3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+	if g := w.runs["gokvm"]; !slices.Equal(g, []string{"gokvm-0", "gokvm-1", "gokvm-2", "gokvm-3"}) {
+		t.Errorf("gokvm's runs %v", g)
+	}
+}
+
+// TestPairedRatios: each round's two runs make one ratio, speeds as the
+// first over the second and times the other way round; a round where a
+// run lacks the figure is left out.
+func TestPairedRatios(t *testing.T) {
+	value := map[string]float64{"g0": 10, "k0": 20, "g1": 30, "k1": 20, "g2": 5, "g3": 8, "k3": 8}
+	res := map[string]scenario.Result{}
+	for n := range value {
+		res[n] = scenario.Result{Name: n}
+	}
+	res["k2"] = scenario.Result{Name: "k2"} // failed: no value
+	get := func(r scenario.Result) (float64, bool) { v, ok := value[r.Name]; return v, ok }
+	w := &workload{runs: map[string][]string{"gokvm": {"g0", "g1", "g2", "g3"}, "kvmtool": {"k0", "k1", "k2", "k3"}}}
+	cols := []string{"gokvm", "kvmtool"}
+
+	speed := figure{name: "speed", higher: true, get: get}
+	if got, want := w.pairedRatios(speed, cols, res), []float64{0.5, 1, 1.5}; !slices.Equal(got, want) {
+		t.Errorf("speed ratios %v, want %v", got, want)
+	}
+	time := figure{name: "time", get: get}
+	if got, want := w.pairedRatios(time, cols, res), []float64{2.0 / 3, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("time ratios %v, want %v", got, want)
+	}
+	w.cost = true // what the first costs: its time over the second's
+	if got, want := w.pairedRatios(time, cols, res), []float64{0.5, 1, 1.5}; !slices.Equal(got, want) {
+		t.Errorf("cost ratios %v, want %v", got, want)
 	}
 }
