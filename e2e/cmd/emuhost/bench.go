@@ -261,19 +261,25 @@ func fromConsoleLog(re string) func(scenario.Result) (float64, bool) {
 	}
 }
 
-// alternate makes n rounds of one scenario per VMM, VMMs taking turns:
-// every other round in the opposite order (gokvm, kvmtool, kvmtool,
-// gokvm, ...), so that neither VMM always runs first in a round, just
-// after the other one's run or a boot of the emulated host.
+// roundOrder is the VMMs in round i's order: every other round the other
+// way round (gokvm, kvmtool, kvmtool, gokvm, ...), so that neither VMM
+// always runs first in a round, just after the other one's run or a boot
+// of the emulated host.
+func (c *benchConfig) roundOrder(i int) []vmmUnderTest {
+	order := slices.Clone(c.vmms)
+	if i%2 == 1 {
+		slices.Reverse(order)
+	}
+	return order
+}
+
+// alternate makes n rounds of one scenario per VMM, VMMs taking turns in
+// roundOrder.
 func (c *benchConfig) alternate(n int, w *workload, mk func(v vmmUnderTest, i int) scenario.Scenario) []scenario.Scenario {
 	var ss []scenario.Scenario
 	w.runs = map[string][]string{}
 	for i := 0; i < n; i++ {
-		order := slices.Clone(c.vmms)
-		if i%2 == 1 {
-			slices.Reverse(order)
-		}
-		for _, v := range order {
+		for _, v := range c.roundOrder(i) {
 			s := mk(v, i)
 			ss = append(ss, s)
 			w.runs[v.label] = append(w.runs[v.label], s.Name)
@@ -554,17 +560,25 @@ func (f figure) values(names []string, res map[string]scenario.Result) []float64
 	return vals
 }
 
+// median is the middle value, or the mean of the two middle ones for an
+// even count (the upper one alone would favour whichever VMM it is).
 func median(vals []float64) float64 {
 	if len(vals) == 0 {
 		return 0
 	}
 	sort.Float64s(vals)
-	return vals[len(vals)/2]
+	mid := len(vals) / 2
+	if len(vals)%2 == 0 {
+		return (vals[mid-1] + vals[mid]) / 2
+	}
+	return vals[mid]
 }
 
 // print shows each figure's median (min-max) per column, and with two
-// columns the ratio: the first column's speed over the second's (above
-// 1 the first is faster, whichever way the unit counts).
+// columns the ratio of the medians, the first column's speed over the
+// second's (above 1 the first is faster, whichever way the unit counts),
+// and the same ratio round by round (pairedRatios): median (min-max,
+// rounds).
 func (w *workload) print(columns []string, res map[string]scenario.Result) {
 	fmt.Printf("%s\n\n", w.title)
 	fmt.Printf("| %-44s |", "figure")
@@ -599,11 +613,7 @@ func (w *workload) print(columns []string, res map[string]scenario.Result) {
 		if len(columns) == 2 {
 			ratio := "-"
 			if meds[0] > 0 && meds[1] > 0 {
-				r := meds[0] / meds[1]
-				if !f.higher && !w.cost {
-					r = meds[1] / meds[0]
-				}
-				ratio = fmt.Sprintf("%.2f", r)
+				ratio = fmt.Sprintf("%.2f", w.ratio(f, meds[0], meds[1]))
 			}
 			paired := "-"
 			if rs := w.pairedRatios(f, columns, res); len(rs) > 0 {
@@ -620,12 +630,22 @@ func (w *workload) print(columns []string, res map[string]scenario.Result) {
 // pairedHeader heads the column of pairedRatios.
 const pairedHeader = "rounds' ratios"
 
+// ratio is the first column's speed over the second's for a figure's
+// values a and b: above 1 the first is faster, whichever way the unit
+// counts; for a cost workload, what the first costs over the second.
+func (w *workload) ratio(f figure, a, b float64) float64 {
+	if !f.higher && !w.cost {
+		return b / a
+	}
+	return a / b
+}
+
 // pairedRatios are a figure's ratios round by round, the two columns'
 // runs of one round taken together (sorted; a round where either run
 // lacks the figure has none). The two runs of a round come one after the
 // other, so the host's speed, which drifts by up to 2x over minutes in
-// the emulated host, changes less between them than between rounds: the
-// median of these is steadier than the ratio of the two medians.
+// the emulated host, should change less between them than between
+// rounds; the ratio of the two medians mixes fast and slow minutes.
 func (w *workload) pairedRatios(f figure, columns []string, res map[string]scenario.Result) []float64 {
 	a, b := w.runs[columns[0]], w.runs[columns[1]]
 	var rs []float64
@@ -635,11 +655,7 @@ func (w *workload) pairedRatios(f figure, columns []string, res map[string]scena
 		if !oka || !okb || va <= 0 || vb <= 0 {
 			continue
 		}
-		r := va / vb
-		if !f.higher && !w.cost {
-			r = vb / va
-		}
-		rs = append(rs, r)
+		rs = append(rs, w.ratio(f, va, vb))
 	}
 	sort.Float64s(rs)
 	return rs

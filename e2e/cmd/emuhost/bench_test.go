@@ -141,6 +141,12 @@ func TestAlternateSwapsOrder(t *testing.T) {
 	if g := w.runs["gokvm"]; !slices.Equal(g, []string{"gokvm-0", "gokvm-1", "gokvm-2", "gokvm-3"}) {
 		t.Errorf("gokvm's runs %v", g)
 	}
+	if k := w.runs["kvmtool"]; !slices.Equal(k, []string{"kvmtool-0", "kvmtool-1", "kvmtool-2", "kvmtool-3"}) {
+		t.Errorf("kvmtool's runs %v", k)
+	}
+	if c.vmms[0].label != "gokvm" {
+		t.Errorf("alternate reordered the configuration's VMMs: %v", c.vmms)
+	}
 }
 
 // TestPairedRatios: each round's two runs make one ratio, speeds as the
@@ -153,8 +159,10 @@ func TestPairedRatios(t *testing.T) {
 		res[n] = scenario.Result{Name: n}
 	}
 	res["k2"] = scenario.Result{Name: "k2"} // failed: no value
+	value["g4"], value["k4"] = 0, 10        // a zero is no figure either
+	res["g4"], res["k4"] = scenario.Result{Name: "g4"}, scenario.Result{Name: "k4"}
 	get := func(r scenario.Result) (float64, bool) { v, ok := value[r.Name]; return v, ok }
-	w := &workload{runs: map[string][]string{"gokvm": {"g0", "g1", "g2", "g3"}, "kvmtool": {"k0", "k1", "k2", "k3"}}}
+	w := &workload{runs: map[string][]string{"gokvm": {"g0", "g1", "g2", "g3", "g4"}, "kvmtool": {"k0", "k1", "k2", "k3", "k4"}}}
 	cols := []string{"gokvm", "kvmtool"}
 
 	speed := figure{name: "speed", higher: true, get: get}
@@ -168,5 +176,23 @@ func TestPairedRatios(t *testing.T) {
 	w.cost = true // what the first costs: its time over the second's
 	if got, want := w.pairedRatios(time, cols, res), []float64{0.5, 1, 1.5}; !slices.Equal(got, want) {
 		t.Errorf("cost ratios %v, want %v", got, want)
+	}
+}
+
+// TestMedian: the middle value, or the mean of the two middle ones.
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		vals []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1}, 2.5},
+		{[]float64{1, 9, 2, 3}, 2.5},
+	} {
+		if got := median(c.vals); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.vals, got, c.want)
+		}
 	}
 }

@@ -69,7 +69,7 @@ func (c *benchConfig) exitsWorkload() (*workload, []scenario.Scenario) {
 	const unfiltered = "gokvm --seccomp off"
 	var ss []scenario.Scenario
 	for i := 0; i < c.rounds; i++ {
-		for _, v := range c.vmms {
+		for _, v := range c.roundOrder(i) {
 			args := []string{"run", "-k", "$GUEST/" + exitLoopFile, "-m", "256", "-c", "1"}
 			s := scenario.Scenario{Name: fmt.Sprintf("%s-exits-%d", v.label, i), Timeout: 5 * time.Minute}
 			if v.peer {
