@@ -82,19 +82,19 @@ func TestRingsDirectInterrupts(t *testing.T) {
 
 	// Whatever the rings hold, and after the driver's acknowledgement,
 	// the driver's handler is told to look at them.
-	for _, step := range []string{"the hand-over", "an acknowledgement", "the kernel used chains"} {
-		switch step {
-		case "an acknowledgement":
-			d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
-		case "the kernel used chains":
-			if err := d.Mem.StoreU16(txUsedIdx, 3); err != nil {
-				t.Fatal(err)
-			}
-		}
+	wantUsed := func(after string) {
+		t.Helper()
 		if st := d.Read32(virtio.RegInterruptStatus); st&virtio.InterruptUsedBuffer == 0 {
-			t.Errorf("InterruptStatus %#x after %s: USED_BUFFER must be set while the kernel raises the interrupts", st, step)
+			t.Errorf("InterruptStatus %#x after %s: USED_BUFFER must be set while the kernel raises the interrupts", st, after)
 		}
 	}
+	wantUsed("the hand-over")
+	d.Write32(virtio.RegInterruptACK, virtio.InterruptUsedBuffer)
+	wantUsed("an acknowledgement")
+	if err := d.Mem.StoreU16(txUsedIdx, 3); err != nil {
+		t.Fatal(err)
+	}
+	wantUsed("the kernel used chains")
 
 	// A reset gives both eventfds back.
 	d.Write32(virtio.RegStatus, 0)
@@ -110,12 +110,8 @@ func TestRingsDirectInterrupts(t *testing.T) {
 	d.Setup(16, 0)
 	before := len(k.Calls())
 	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge) // clears DRIVER_OK without a reset
-	deadline := time.Now().Add(10 * time.Second)
-	for index(k.Calls(), before, "VHOST_NET_SET_BACKEND", 1, detachOf) < 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broken device's backend was not detached: %v", k.Calls()[before:])
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waitFor(func() bool { return index(k.Calls(), before, "VHOST_NET_SET_BACKEND", 1, detachOf) >= 0 }) {
+		t.Fatalf("the broken device's backend was not detached: %v", k.Calls()[before:])
 	}
 	d.Write32(virtio.RegStatus, 0)
 	if taken, released, held := p.counts(); taken != 4 || released != 4 || held != 0 {
@@ -130,22 +126,27 @@ func TestRingsDirectBrokenWhilePaused(t *testing.T) {
 	k, dev, d, _ := newDirectRings(t)
 	d.Pause()
 	d.Write32(virtio.RegStatus, virtio.StatusAcknowledge) // clears DRIVER_OK without a reset
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !waitFor(func() bool {
 		dev.rings.mu.Lock()
-		broken := dev.rings.broken
-		dev.rings.mu.Unlock()
-		if broken {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the device broken while paused was not marked broken")
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer dev.rings.mu.Unlock()
+		return dev.rings.broken
+	}) {
+		t.Fatal("the device broken while paused was not marked broken")
 	}
 	before := len(k.Calls())
 	d.Resume()
 	if i := index(k.Calls(), before, "VHOST_NET_SET_BACKEND", 1, attachOf); i >= 0 {
 		t.Errorf("resuming attached a broken device's backend: %v", k.Calls()[before:])
 	}
+}
+
+// waitFor polls cond for up to 10 s, for what a goroutine of the device
+// does on its own time, and reports whether it came true.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
