@@ -98,11 +98,13 @@ test: deps kernels vet build
 # VMMs);
 # PROFILE=DIR keeps a CPU profile of each gokvm run (GOKVM_CPUPROFILE);
 # TRACE_EXITS=1 counts the host KVM's exits by kind in the warm runs;
-# TRACE_SYSCALLS=1 counts each VMM's system calls per request, by kind.
+# TRACE_SYSCALLS=1 counts each VMM's system calls per request, by kind;
+# KERNEL_PROFILE=1 samples where the host kernel spends each VMM's time per
+# request (with PROFILE=DIR, its folded stacks are kept there too).
 bench: deps kernels
 	GOKVM_KERNELS=$(KERNELS) $(GO) run ./e2e/cmd/emuhost --gic $(GIC) --bench --rounds $(ROUNDS) \
 		$(if $(PEER),--peer $(PEER)) $(if $(ONLY),--only '$(ONLY)') $(if $(PROFILE),--profile $(PROFILE)) \
-		$(if $(TRACE_EXITS),--trace-exits) $(if $(TRACE_SYSCALLS),--trace-syscalls)
+		$(if $(TRACE_EXITS),--trace-exits) $(if $(TRACE_SYSCALLS),--trace-syscalls) $(if $(KERNEL_PROFILE),--kernel-profile)
 
 # kvmtool and gokvm side by side (docs/kvmtool.md): each case (kernels,
 # flat payloads, firmware, a disk, 2 vcpus, a reset) under PEER's `lkvm run`

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gokvm/gokvm/e2e/kprofile"
 	"github.com/gokvm/gokvm/vmm/kvmstats"
 )
 
@@ -67,6 +68,10 @@ type Scenario struct {
 	// threads made, by kind (kvmstats.SyscallTrace: a histogram trigger
 	// on every system call of the host, armed for the run).
 	TraceSyscalls bool `json:",omitempty"`
+	// KernelProfile adds, to each sample, where the host kernel spent
+	// the VMM's threads' time since the previous sample (kprofile: a
+	// cpu-clock perf event on every CPU, sampling for the run).
+	KernelProfile bool `json:",omitempty"`
 }
 
 // Sample is the VMM's counters as a SampleOn line arrived.
@@ -75,6 +80,12 @@ type Sample struct {
 	MS       int64  // when they were read, milliseconds after the VMM started
 	TookMS   int64  // how long reading them took
 	Counters kvmstats.Counters
+	// KernelStacks are the kernel's folded stacks of the VMM's threads
+	// since the previous sample (Scenario.KernelProfile), each sample
+	// kprofile.Period of CPU time; KernelLost counts samples lost to a
+	// full buffer.
+	KernelStacks kprofile.Stacks `json:",omitempty"`
+	KernelLost   uint64          `json:",omitempty"`
 	// Err says what could not be read (debugfs not mounted, not root):
 	// Counters has the rest.
 	Err string `json:",omitempty"`
@@ -229,6 +240,14 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 			}()
 		}
 	}
+	var prof *kprofile.Profiler
+	if s.KernelProfile {
+		if prof, err = kprofile.Start(); err != nil {
+			r.Notes = append(r.Notes, "runner: "+err.Error())
+		} else {
+			defer prof.Close()
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		r.Notes = append(r.Notes, "runner: "+err.Error())
@@ -244,7 +263,7 @@ func Run(gokvm, guestDir, workDir string, s Scenario) (r Result) {
 		text := strings.TrimRight(sc.Text(), "\r")
 		r.Lines = append(r.Lines, Line{MS: time.Since(start).Milliseconds(), Text: text})
 		if sampleOn(s.SampleOn, text) {
-			r.Samples = append(r.Samples, sample(cmd.Process.Pid, text, start, trace))
+			r.Samples = append(r.Samples, sample(cmd.Process.Pid, text, start, trace, prof))
 		}
 		if stdin != nil && strings.Contains(text, s.StdinAfter) {
 			io.WriteString(stdin, s.Stdin)
@@ -296,7 +315,7 @@ func sampleOn(marks []string, line string) bool {
 // sample reads the VMM's counters now, while the guest waits after
 // printing line: reading them takes milliseconds, and the console is
 // read on once they are in.
-func sample(pid int, line string, start time.Time, trace *kvmstats.SyscallTrace) Sample {
+func sample(pid int, line string, start time.Time, trace *kvmstats.SyscallTrace, prof *kprofile.Profiler) Sample {
 	t := time.Now()
 	c, err := kvmstats.Sample(pid)
 	if trace != nil {
@@ -306,7 +325,15 @@ func sample(pid int, line string, start time.Time, trace *kvmstats.SyscallTrace)
 		}
 		c.Add(sys)
 	}
-	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), TookMS: time.Since(t).Milliseconds(), Counters: c}
+	var stacks kprofile.Stacks
+	var lost uint64
+	if prof != nil {
+		var perr error
+		if stacks, lost, perr = prof.Drain(pid); perr != nil {
+			err = errors.Join(err, fmt.Errorf("kernel profile: %w", perr))
+		}
+	}
+	s := Sample{Line: line, MS: time.Since(start).Milliseconds(), TookMS: time.Since(t).Milliseconds(), Counters: c, KernelStacks: stacks, KernelLost: lost}
 	if err != nil {
 		s.Err = err.Error()
 	}

@@ -80,10 +80,10 @@ func ParseSwitches(status string) (voluntary, involuntary uint64, _ error) {
 	return voluntary, involuntary, nil
 }
 
-// threadKind sorts a VMM's threads by name: vcpu threads (gokvm-vcpuN,
+// ThreadKind sorts a VMM's threads by name: vcpu threads (gokvm-vcpuN,
 // kvmtool's kvm-vcpu-N), the host kernel's vhost workers for the process
 // (vhost-PID), and the rest.
-func threadKind(comm string, pid int) string {
+func ThreadKind(comm string, pid int) string {
 	switch {
 	case comm == "vhost-"+strconv.Itoa(pid):
 		return "vhost"
@@ -132,7 +132,7 @@ func ReadProcess(procDir string, pid int) (Counters, error) {
 		}
 		c["host.voluntary_switches"] += th.voluntary
 		c["host.involuntary_switches"] += th.involuntary
-		switch threadKind(th.Comm, pid) {
+		switch ThreadKind(th.Comm, pid) {
 		case "vcpu":
 			c["host.vcpu_user_us"] += th.User * tickUS
 			c["host.vcpu_system_us"] += th.System * tickUS
@@ -192,7 +192,7 @@ func readKernelVhost(c Counters, procDir string, pid int) error {
 		}
 		dir := filepath.Join(procDir, e.Name())
 		comm, err := readFile(filepath.Join(dir, "comm"))
-		if err != nil || threadKind(strings.TrimSpace(string(comm)), pid) != "vhost" {
+		if err != nil || ThreadKind(strings.TrimSpace(string(comm)), pid) != "vhost" {
 			continue
 		}
 		if th, err := readThread(dir); err == nil {

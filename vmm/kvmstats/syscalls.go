@@ -118,7 +118,7 @@ func (t *SyscallTrace) Read(procDir string, pid int) (Counters, error) {
 			continue
 		}
 		comm, _ := readFile(filepath.Join(base, e.Name(), "comm"))
-		vcpu[tid] = threadKind(strings.TrimSpace(string(comm)), pid) == "vcpu"
+		vcpu[tid] = ThreadKind(strings.TrimSpace(string(comm)), pid) == "vcpu"
 	}
 	return syscallCounters(string(hist), vcpu)
 }

@@ -53,6 +53,9 @@ type benchConfig struct {
 	// system calls each VMM's threads made (scenario.TraceSyscalls: a
 	// histogram trigger that costs every system call a little).
 	traceSyscalls bool
+	// kernelProfile adds, to each I/O workload, where the host kernel
+	// spent each VMM's time per request (kstacks.go).
+	kernelProfile bool
 }
 
 // Workload sizes.
@@ -79,7 +82,7 @@ func (c *benchConfig) scenario(v vmmUnderTest, name string, mem int, actions str
 		// kvmtool's arm64 default, with MSI-X; both VMMs alike.
 		common = append(common, "--virtio-transport", "pci", "--irqchip", harness.MSIIRQChip(c.host.GIC))
 	}
-	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks, TraceSyscalls: c.traceSyscalls}
+	s := scenario.Scenario{Name: v.label + "-" + name, Timeout: 5 * time.Minute, SampleOn: phaseMarks, TraceSyscalls: c.traceSyscalls, KernelProfile: c.kernelProfile}
 	if !v.peer {
 		s.Args = append(append(common, "--stats"), devices...)
 		if c.profile != "" {
@@ -685,9 +688,9 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 
 // runBench runs every workload in one emulated host (or directly) and
 // prints the tables. peer is the path of kvmtool's lkvm, or "".
-func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits, traceSyscalls bool, only *regexp.Regexp) error {
+func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits, traceSyscalls, kernelProfile bool, only *regexp.Regexp) error {
 	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll,
-		traceExits: traceExits, traceSyscalls: traceSyscalls}
+		traceExits: traceExits, traceSyscalls: traceSyscalls, kernelProfile: kernelProfile}
 	if harness.Direct() {
 		c.tool = b.HostInit // hostinit is the helper tool when it is not pid 1
 	}
@@ -757,6 +760,11 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		if err := saveProfiles(profile, b.Gokvm, res); err != nil {
 			return err
 		}
+		if kernelProfile {
+			if err := saveKernelStacks(profile, res); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Printf("gokvm benchmarks %s, %s; medians with (min-max, runs with the figure/runs)\n\n", where, time.Now().Format("2006-01-02"))
 	var columns []string
@@ -770,6 +778,9 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		}
 		x.w.print(cols, res)
 		x.w.printCosts(cols, res)
+		if kernelProfile {
+			x.w.printKernelProfile(cols, res)
+		}
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ func main() {
 	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
 	traceExits := flag.Bool("trace-exits", false, "with --bench: count the host KVM's vcpu exits by kind in the warm sandbox runs (a kvm:kvm_exit histogram; it slows every exit a little)")
 	traceSyscalls := flag.Bool("trace-syscalls", false, "with --bench: count the system calls of each VMM's threads per request, by kind (a raw_syscalls:sys_enter histogram; it slows every system call a little)")
+	kernelProfile := flag.Bool("kernel-profile", false, "with --bench: sample where the host kernel spends each VMM's threads' time, and print the costliest kernel functions per request (a cpu-clock perf event on every CPU; with --profile, the folded stacks are written there too)")
 	only := flag.String("only", "", "with --bench: a regexp choosing workloads (boot, disk, net, vhostnet, 9p, sandbox, warm, fault, exits, disk-pci, net-pci)")
 	aarch32 := flag.Bool("aarch32", false, "boot the 32-bit (armhf) guest kernel instead")
 	cpu := flag.String("cpu", "", "QEMU CPU model of the emulated host (default max,pauth=off)")
@@ -80,7 +81,7 @@ func main() {
 				fatal(err)
 			}
 		}
-		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, *traceExits, *traceSyscalls, re); err != nil {
+		if err := runBench(b, host, *runs, *rounds, *peer, *profile, *haltPoll, *traceExits, *traceSyscalls, *kernelProfile, re); err != nil {
 			fatal(err)
 		}
 		return

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gokvm/gokvm/e2e/kprofile"
+	"github.com/gokvm/gokvm/e2e/scenario"
+)
+
+// TestPhaseStacks: a phase's stacks are those of the sample on its end
+// marker; an end marker without a begin is no phase.
+func TestPhaseStacks(t *testing.T) {
+	r := scenario.Result{Samples: []scenario.Sample{
+		{Line: "GUEST-PHASE-END", KernelStacks: kprofile.Stacks{"vcpu;x": 9}},
+		{Line: "GUEST-PHASE-BEGIN to-host", KernelStacks: kprofile.Stacks{"vcpu;before": 5}},
+		{Line: "GUEST-PHASE-END", KernelStacks: kprofile.Stacks{"vcpu;a;b": 2}},
+	}}
+	got := phaseStacks(r)
+	if len(got) != 1 || len(got["to-host"]) != 1 || got["to-host"]["vcpu;a;b"] != 2 {
+		t.Errorf("phaseStacks = %v, want to-host: vcpu;a;b 2", got)
+	}
+}
+
+// TestKernelCostAdd: inclusive counts a function once per stack even when
+// it recurs, self only the leaf; stacks of other kinds are left out.
+func TestKernelCostAdd(t *testing.T) {
+	k := &kernelCost{requests: 4, inclusive: map[string]uint64{}, self: map[string]uint64{}}
+	k.add(kprofile.Stacks{
+		"vcpu;el0_svc;f;g;f": 3,
+		"vcpu;el0_svc;g":     1,
+		"other;el0_svc;h":    100,
+		"vhost;h":            7,
+	}, "vcpu", "vhost")
+	if k.total != 11 {
+		t.Errorf("total %d, want 11", k.total)
+	}
+	for f, want := range map[string]uint64{"el0_svc": 4, "f": 3, "g": 4, "h": 7} {
+		if k.inclusive[f] != want {
+			t.Errorf("inclusive %s = %d, want %d", f, k.inclusive[f], want)
+		}
+	}
+	for f, want := range map[string]uint64{"f": 3, "g": 1, "h": 7, "el0_svc": 0} {
+		if k.self[f] != want {
+			t.Errorf("self %s = %d, want %d", f, k.self[f], want)
+		}
+	}
+	if got, want := k.perRequest(k.inclusive["g"]), float64(kprofile.Period.Microseconds()); got != want {
+		t.Errorf("perRequest = %v µs, want %v", got, want)
+	}
+	if got := (&kernelCost{}).perRequest(5); got != 0 {
+		t.Errorf("perRequest with no requests = %v, want 0", got)
+	}
+}
