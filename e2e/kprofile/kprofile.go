@@ -38,8 +38,12 @@ const Period = time.Millisecond
 // of seconds of one busy CPU, longer than a benchmark phase.
 const ringPages = 2048
 
-// maxFrames is how many frames nearest the leaf a folded stack keeps.
-const maxFrames = 14
+// maxFrames is how many kernel frames nearest the leaf a folded stack
+// keeps, and maxUserFrames how many user frames nearest the system call.
+const (
+	maxFrames     = 14
+	maxUserFrames = 6
+)
 
 // Stacks are folded stacks and how many samples each had. A stack is the
 // thread's kind (kvmstats.ThreadKind: "vcpu", "vhost", or "other"), then
@@ -58,6 +62,10 @@ func (s Stacks) Add(o Stacks) {
 type Profiler struct {
 	rings []*ring
 	syms  *symbols.Table
+	// user names user-space addresses of the process being drained
+	// (userSymbols), loaded on its first Drain.
+	user    func(uint64) (string, bool)
+	userPID int
 }
 
 // ring is one CPU's event and its mapped buffer: a control page, then the
@@ -95,8 +103,10 @@ func openRing(cpu int) (*ring, error) {
 		Sample:      uint64(Period.Nanoseconds()),
 		Sample_type: unix.PERF_SAMPLE_IP | unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_CALLCHAIN,
 		// Kernel mode only: user space is the VMM's own profile's
-		// business (GOKVM_CPUPROFILE). The idle task is no one's.
-		Bits: unix.PerfBitExcludeUser | unix.PerfBitExcludeCallchainUser | unix.PerfBitExcludeIdle,
+		// business (GOKVM_CPUPROFILE). The chain goes on into user
+		// space, though, to say which of the VMM's code made the
+		// system call. The idle task is no one's.
+		Bits: unix.PerfBitExcludeUser | unix.PerfBitExcludeIdle,
 	}
 	attr.Size = uint32(unsafe.Sizeof(attr))
 	fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
@@ -180,6 +190,9 @@ func (p *Profiler) Drain(pid int) (Stacks, uint64, error) {
 		}
 		return k
 	}
+	if p.userPID != pid {
+		p.user, p.userPID = userSymbols(pid), pid
+	}
 	stacks := Stacks{}
 	var lost uint64
 	var errs []error
@@ -211,12 +224,24 @@ func (p *Profiler) fold(kind string, s sample) string {
 	if s.guest {
 		return fmt.Sprintf("%s;%s;%#x", kind, GuestFrame, s.chain[0])
 	}
-	chain := s.chain
+	chain, user := s.chain, s.user
 	if len(chain) > maxFrames {
 		chain = chain[:maxFrames]
 	}
-	parts := make([]string, 0, len(chain)+1)
+	if len(user) > maxUserFrames {
+		user = user[:maxUserFrames]
+	}
+	parts := make([]string, 0, len(user)+len(chain)+1)
 	parts = append(parts, kind)
+	for i := len(user) - 1; i >= 0; i-- {
+		name := fmt.Sprintf("%#x", user[i])
+		if p.user != nil {
+			if n, ok := p.user(user[i]); ok {
+				name = n
+			}
+		}
+		parts = append(parts, name)
+	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		name := fmt.Sprintf("%#x", chain[i])
 		if sym, ok := p.syms.Lookup(chain[i]); ok {
@@ -232,6 +257,9 @@ func (p *Profiler) fold(kind string, s sample) string {
 type sample struct {
 	pid, tid uint32
 	chain    []uint64
+	// user is the user-space call chain, innermost first (the system
+	// call's caller), as the kernel unwound it by frame pointers.
+	user []uint64
 	// guest says the sample was taken while the thread ran a guest:
 	// chain is then the guest's pc alone (arm64 does not unwind a
 	// guest's stack).
@@ -240,11 +268,16 @@ type sample struct {
 
 // perfContextMax: call chain entries at or above it mark a context
 // (kernel, user, guest), not an address.
-const perfContextMax = ^uint64(4095 - 1) // (u64)-4095
+// perfContextUser starts the user-space part.
+const (
+	perfContextMax  = ^uint64(4095 - 1) // (u64)-4095
+	perfContextUser = ^uint64(512 - 1)  // (u64)-512
+)
 
 // parse reads the records of a ring buffer's bytes: samples laid out as
 // the event's sample type asks (ip, pid and tid, then the call chain:
-// nr, nr addresses), and lost records (id, count). Other records are
+// nr, nr addresses, kernel then user, each part after a context
+// marker), and lost records (id, count). Other records are
 // skipped. A record that runs past the bytes, or claims fewer than its
 // header, ends the parse with an error.
 func parse(b []byte) ([]sample, uint64, error) {
@@ -276,8 +309,14 @@ func parse(b []byte) ([]sample, uint64, error) {
 			if nr > uint64(len(body)-24)/8 {
 				return out, lost, fmt.Errorf("a sample's call chain of %d entries is longer than its record", nr)
 			}
+			inUser := false
 			for i := uint64(0); i < nr; i++ {
-				if ip := le.Uint64(body[24+8*i:]); ip < perfContextMax {
+				switch ip := le.Uint64(body[24+8*i:]); {
+				case ip >= perfContextMax:
+					inUser = ip == perfContextUser
+				case inUser:
+					s.user = append(s.user, ip)
+				default:
 					s.chain = append(s.chain, ip)
 				}
 			}

@@ -51,6 +51,8 @@ var Figures = []Figure{
 	{"context switches, voluntary (a thread slept)", true, get("host.voluntary_switches")},
 	{"  of vcpu threads", true, get("host.vcpu_voluntary_switches")},
 	{"context switches, involuntary (preempted)", true, get("host.involuntary_switches")},
+	{"  of vcpu threads", true, get("host.vcpu_involuntary_switches")},
+	{"vcpu threads' moves to another host CPU", true, get("host.vcpu_migrations")},
 	{"vhost workers' context switches", true, get("host.vhost_switches")},
 	// With `make bench TRACE_SYSCALLS=1` (SyscallTrace):
 	{"system calls, all threads", true, get("sys.total")},

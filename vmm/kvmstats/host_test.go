@@ -168,6 +168,7 @@ func TestReadProcess(t *testing.T) {
 		"host.vcpu_user_us": 3_200_000, "host.vcpu_system_us": 650_000, "host.vcpu_guest_us": 3_000_000,
 		"host.voluntary_switches": 210 + 1480 + 95 + 2210, "host.involuntary_switches": 9 + 31 + 2 + 47,
 		"host.vcpu_voluntary_switches": 2210, "host.vcpu_involuntary_switches": 47,
+		"host.vcpu_migrations": 37,
 	}
 	if !equalCounters(gokvm, want) {
 		t.Errorf("gokvm: %v\nwant %v", gokvm, want)

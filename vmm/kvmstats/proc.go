@@ -104,6 +104,8 @@ func ThreadKind(comm string, pid int) string {
 //	host.involuntary_switches                   over its threads (ended ones are lost)
 //	host.vcpu_voluntary_switches,
 //	host.vcpu_involuntary_switches              its vcpu threads
+//	host.vcpu_migrations                        times its vcpu threads moved to another CPU
+//	                                             (/proc's sched file, CONFIG_SCHED_DEBUG)
 //	host.vhost_us, host.vhost_switches          the vhost workers serving it (vhost-PID):
 //	                                             kernel threads up to Linux 6.3, outside the
 //	                                             process; its own threads from 6.4
@@ -139,6 +141,12 @@ func ReadProcess(procDir string, pid int) (Counters, error) {
 			c["host.vcpu_guest_us"] += th.Guest * tickUS
 			c["host.vcpu_voluntary_switches"] += th.voluntary
 			c["host.vcpu_involuntary_switches"] += th.involuntary
+			// KVM flushes a vcpu's TLB entries when it moves to a
+			// CPU another vcpu ran on since; a kernel without
+			// the sched file gives no figure.
+			if n, ok := readMigrations(filepath.Join(base, "task", t.Name(), "sched")); ok {
+				c["host.vcpu_migrations"] += n
+			}
 		case "vhost":
 			th.addVhost(c)
 		}
@@ -147,6 +155,21 @@ func ReadProcess(procDir string, pid int) (Counters, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// readMigrations reads se.nr_migrations from a thread's sched file.
+func readMigrations(path string) (uint64, bool) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if name, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(name) == "se.nr_migrations" {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // thread is one thread's CPU times and context switches.
