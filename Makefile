@@ -91,7 +91,8 @@ test: deps kernels vet build
 
 # Boot, disk, network, 9p and sandbox figures in one emulated host (or
 # directly on an arm64 host). PEER=path/to/lkvm-static measures kvmtool
-# beside gokvm, alternating, ROUNDS runs each, and prints the ratios;
+# beside gokvm (PEER=self: gokvm again, an A/A run), alternating, ROUNDS
+# runs each, and prints the ratios;
 # ONLY=regexp picks workloads (boot, disk, net, vhostnet, 9p, sandbox, warm,
 # fault: what a guest's stage-2 fault costs, exits: what an MMIO exit to
 # each VMM costs, disk-pci, net-pci: disk and net over virtio-pci for both

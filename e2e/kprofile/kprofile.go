@@ -4,20 +4,21 @@
 // say that a VMM's threads spend more host kernel time per request than
 // its peer's; this says in which kernel functions.
 //
-// It opens one perf event per CPU (the software cpu-clock, every period,
-// kernel mode only, with the kernel call chain) and reads each event's
-// ring buffer when asked, keeping the samples of the process's threads as
-// folded stacks ("vcpu;el0_svc;...;leaf" with a count, as flame graph
-// tools read them). It needs root (perf_event_open on every CPU) and
-// /proc/kallsyms with addresses.
+// It opens one perf event per CPU (the software cpu-clock, every Period,
+// kernel mode only, with the call chain through the kernel and on into
+// user space) and reads each event's ring buffer when asked, keeping the
+// samples of the process's threads as folded stacks ("vcpu;main.f;
+// el0_svc;...;leaf" with a count, as flame graph tools read them: the
+// VMM's frames that made the system call, then the kernel's). It needs
+// root (perf_event_open on every CPU) and /proc/kallsyms with addresses.
 package kprofile
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,32 +31,37 @@ import (
 )
 
 // Period is the sampling period: each sample stands for this much CPU
-// time. The emulated host's own tick is 4 ms (HZ=250); sampling every
-// 1 ms slowed gokvm's tap workload to 0.61-0.65 of kvmtool's in three
-// runs, as if the extra interrupts were themselves a workload.
+// time. It is the emulated host's own tick (HZ=250), so the profile adds
+// at most as many interrupts as the host already takes. Most profiled
+// runs gave gokvm lower tap ratios than unprofiled ones the same hour
+// (docs/benchmarks.md): read a profiled run's throughput with care.
 const Period = 4 * time.Millisecond
 
-// maxStack bounds each sample's call chain, kernel and user frames
-// together: enough for KVM's deepest paths and the VMM's frames that made
-// the system call.
-const maxStack = 64
+// maxStack bounds each sample's call chain, kernel and user frames and
+// context markers together: the kernel's own bound
+// (kernel.perf_event_max_stack), enough for the deepest kernel paths (a
+// tap write runs the host's whole TCP receive) and the VMM's frames.
+const maxStack = 127
 
-// ringPages is each CPU's ring buffer (a power of two, in pages): at one
-// sample per Period, at most maxStack addresses each, 4 MiB holds a
-// minute of one busy CPU, longer than a benchmark phase.
-const ringPages = 1024
+// ringBytes is each CPU's ring buffer: at one sample per Period, at most
+// 24+8*maxStack bytes each, 4 MiB holds 16 s of one busy CPU at the
+// deepest stacks, and a benchmark phase is a few seconds.
+const ringBytes = 4 << 20
 
 // maxFrames is how many kernel frames nearest the leaf a folded stack
-// keeps, and maxUserFrames how many user frames nearest the system call.
+// keeps (all of any real stack: the system call's entry stays in it),
+// and maxUserFrames how many user frames nearest the system call.
 const (
-	maxFrames     = 14
+	maxFrames     = 96
 	maxUserFrames = 6
 )
 
 // Stacks are folded stacks and how many samples each had. A stack is the
 // thread's kind (kvmstats.ThreadKind: "vcpu", "vhost", or "other"), then
-// the kernel functions from the outermost kept to the leaf, joined by
-// ";".
+// the VMM's frames from the outermost kept to the one that made the
+// system call, then the kernel's to the leaf, joined by ";"; or, for a
+// sample taken while the thread ran a guest, the kind, GuestFrame and the
+// guest's pc.
 type Stacks map[string]uint64
 
 // Add adds o into s.
@@ -69,10 +75,14 @@ func (s Stacks) Add(o Stacks) {
 type Profiler struct {
 	rings []*ring
 	syms  *symbols.Table
+	// procDir is /proc, where Drain reads which threads are whose.
+	procDir string
 	// user names user-space addresses of the process being drained
-	// (userSymbols), loaded on its first Drain.
-	user    func(uint64) (string, bool)
-	userPID int
+	// (userSymbols), loaded on its first Drain; userFile is what it
+	// keeps open.
+	user     func(uint64) (string, bool)
+	userFile io.Closer
+	userPID  int
 }
 
 // ring is one CPU's event and its mapped buffer: a control page, then the
@@ -91,8 +101,12 @@ func Start() (*Profiler, error) {
 	if _, ok := syms.Find("kvm_arch_vcpu_ioctl_run"); !ok {
 		return nil, errors.New("kernel profile: /proc/kallsyms has no kvm_arch_vcpu_ioctl_run (addresses hidden by kptr_restrict, or no KVM)")
 	}
-	p := &Profiler{syms: syms}
-	for cpu := 0; cpu < runtime.NumCPU(); cpu++ {
+	cpus, err := onlineCPUs()
+	if err != nil {
+		return nil, fmt.Errorf("kernel profile: %w", err)
+	}
+	p := &Profiler{syms: syms, procDir: "/proc"}
+	for _, cpu := range cpus {
 		r, err := openRing(cpu)
 		if err != nil {
 			p.Close()
@@ -121,12 +135,53 @@ func openRing(cpu int) (*ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("perf_event_open: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, (1+ringPages)*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, 0, (1+ringPages())*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("mapping the ring buffer: %w", err)
 	}
 	return &ring{fd: fd, mem: mem}, nil
+}
+
+// ringPages is ringBytes in pages, a power of two as the kernel wants
+// (at least one).
+func ringPages() int {
+	n := 1
+	for n*2*os.Getpagesize() <= ringBytes {
+		n *= 2
+	}
+	return n
+}
+
+// onlineCPUs lists the host's online CPUs: all of them, not only those
+// this process may run on (runtime.NumCPU), since the VMM's threads may
+// run anywhere.
+func onlineCPUs() ([]int, error) {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return nil, err
+	}
+	return parseCPUList(strings.TrimSpace(string(b)))
+}
+
+// parseCPUList parses the kernel's CPU list format: "0-3,5,7-8".
+func parseCPUList(s string) ([]int, error) {
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= 1<<16 {
+			return nil, fmt.Errorf("a CPU list %q the kernel would not write", s)
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
 }
 
 // Close stops sampling.
@@ -136,6 +191,10 @@ func (p *Profiler) Close() error {
 		errs = append(errs, unix.Munmap(r.mem), unix.Close(r.fd))
 	}
 	p.rings = nil
+	if p.userFile != nil {
+		errs = append(errs, p.userFile.Close())
+		p.userFile = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -185,21 +244,17 @@ func (p *Profiler) Drain(pid int) (Stacks, uint64, error) {
 	kind := func(tgid, tid uint32) string {
 		k, ok := kinds[tid]
 		if !ok {
-			comm, _ := os.ReadFile("/proc/" + strconv.Itoa(int(tid)) + "/comm")
-			k = kvmstats.ThreadKind(strings.TrimSpace(string(comm)), pid)
-			switch {
-			case k == "vhost":
-			case int(tgid) != pid:
-				k = ""
-			case k == "":
-				k = "other"
-			}
+			k = threadKind(p.procDir, pid, tgid, tid)
 			kinds[tid] = k
 		}
 		return k
 	}
 	if p.userPID != pid {
-		p.user, p.userPID = userSymbols(pid), pid
+		if p.userFile != nil {
+			p.userFile.Close()
+		}
+		p.user, p.userFile = userSymbols(pid)
+		p.userPID = pid
 	}
 	stacks := Stacks{}
 	var lost uint64
@@ -224,6 +279,25 @@ func (p *Profiler) Drain(pid int) (Stacks, uint64, error) {
 // interrupts masked around guest entry and exit: the timer interrupt
 // that takes the sample waits until the guest has exited.
 const GuestFrame = "[guest]"
+
+// threadKind is what thread tid of process tgid is to process pid: its
+// kvmstats.ThreadKind ("vcpu", "vhost": a vhost worker serving pid,
+// which is a kernel thread of its own up to Linux 6.3) or "other" for
+// another of pid's threads, "" for none of pid's. A thread that has ended
+// is named by its process alone.
+func threadKind(procDir string, pid int, tgid, tid uint32) string {
+	comm, _ := os.ReadFile(procDir + "/" + strconv.Itoa(int(tid)) + "/comm")
+	k := kvmstats.ThreadKind(strings.TrimSpace(string(comm)), pid)
+	switch {
+	case k == "vhost":
+		return k
+	case int(tgid) != pid:
+		return ""
+	case k == "":
+		return "other"
+	}
+	return k
+}
 
 // fold names the frames of s's chain (leaf first), keeping the maxFrames
 // nearest the leaf, outermost first after the kind. A guest's pc is
@@ -264,7 +338,8 @@ func (p *Profiler) fold(kind string, s sample) string {
 // leaf first.
 type sample struct {
 	pid, tid uint32
-	chain    []uint64
+	// chain is the kernel's call chain, leaf first.
+	chain []uint64
 	// user is the user-space call chain, innermost first (the system
 	// call's caller), as the kernel unwound it by frame pointers.
 	user []uint64
@@ -282,6 +357,14 @@ const (
 	perfContextUser = ^uint64(512 - 1)  // (u64)-512
 )
 
+// The sample header's cpumode (misc & 7) for a sample taken in a guest
+// (PERF_RECORD_MISC_GUEST_KERNEL, _GUEST_USER).
+const (
+	miscCPUModeMask = 7
+	miscGuestKernel = 4
+	miscGuestUser   = 5
+)
+
 // parse reads the records of a ring buffer's bytes: samples laid out as
 // the event's sample type asks (ip, pid and tid, then the call chain:
 // nr, nr addresses, kernel then user, each part after a context
@@ -296,7 +379,7 @@ func parse(b []byte) ([]sample, uint64, error) {
 		if len(b) < 8 {
 			return out, lost, fmt.Errorf("a record header cut short (%d bytes)", len(b))
 		}
-		typ, size := le.Uint32(b), int(le.Uint16(b[6:]))
+		typ, misc, size := le.Uint32(b), le.Uint16(b[4:]), int(le.Uint16(b[6:]))
 		if size < 8 || size > len(b) {
 			return out, lost, fmt.Errorf("a record of type %d claims %d bytes of %d", typ, size, len(b))
 		}
@@ -328,10 +411,16 @@ func parse(b []byte) ([]sample, uint64, error) {
 					s.chain = append(s.chain, ip)
 				}
 			}
-			if len(s.chain) == 0 {
-				// A kernel-mode sample always has the interrupted
-				// pc in its chain; one without is the guest's.
-				s.chain, s.guest = []uint64{le.Uint64(body)}, true
+			switch misc & miscCPUModeMask {
+			case miscGuestKernel, miscGuestUser:
+				// The sampled ip is the guest's pc; the host
+				// has no chain for it (arm64 unwinds no guest).
+				s.chain, s.user, s.guest = []uint64{le.Uint64(body)}, nil, true
+			default:
+				if len(s.chain) == 0 {
+					// The kernel could not record a chain.
+					s.chain = []uint64{le.Uint64(body)}
+				}
 			}
 			out = append(out, s)
 		}

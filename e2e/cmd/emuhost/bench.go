@@ -686,8 +686,14 @@ func (w *workload) reportMissing(columns []string, res map[string]scenario.Resul
 	}
 }
 
+// peerSelf as the peer runs gokvm itself in the peer's column, with
+// kvmtool's command line (which gokvm takes): an A/A run, whose ratios
+// say how far two runs of one VMM differ on this host.
+const peerSelf = "self"
+
 // runBench runs every workload in one emulated host (or directly) and
-// prints the tables. peer is the path of kvmtool's lkvm, or "".
+// prints the tables. peer is the path of kvmtool's lkvm, peerSelf, or
+// "".
 func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, profile, haltPoll string, traceExits, traceSyscalls, kernelProfile bool, only *regexp.Regexp) error {
 	c := &benchConfig{build: b, host: host, boots: boots, rounds: rounds, tool: "/init", vmms: []vmmUnderTest{{label: "gokvm"}}, profile: profile, haltPoll: haltPoll,
 		traceExits: traceExits, traceSyscalls: traceSyscalls, kernelProfile: kernelProfile}
@@ -699,7 +705,11 @@ func runBench(b *harness.Build, host harness.Host, boots, rounds int, peer, prof
 		return err
 	}
 	if peer != "" {
-		c.vmms = append(c.vmms, vmmUnderTest{label: "kvmtool", peer: true})
+		label := "kvmtool"
+		if peer == peerSelf {
+			peer, label = b.Gokvm, "gokvm-as-peer"
+		}
+		c.vmms = append(c.vmms, vmmUnderTest{label: label, peer: true})
 		c.peerBin = peer
 		if !harness.Direct() {
 			if b.HostFiles == nil {

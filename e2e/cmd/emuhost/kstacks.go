@@ -20,10 +20,18 @@ import (
 // kernelTopFunctions is how many functions each table shows.
 const kernelTopFunctions = 14
 
-// phaseStacks are a run's kernel stacks per phase: those of the sample
-// taken on the phase's end marker (the time since its begin marker).
-func phaseStacks(r scenario.Result) map[string]kprofile.Stacks {
-	out := map[string]kprofile.Stacks{}
+// phaseProfile is a run's kernel profile of one phase: the stacks of the
+// sample taken on the phase's end marker (the time since its begin
+// marker) and the samples lost meanwhile (of any process: the kernel
+// counts them per CPU).
+type phaseProfile struct {
+	stacks kprofile.Stacks
+	lost   uint64
+}
+
+// phaseStacks are a run's kernel profiles by phase.
+func phaseStacks(r scenario.Result) map[string]phaseProfile {
+	out := map[string]phaseProfile{}
 	name := ""
 	for _, s := range r.Samples {
 		if _, rest, ok := strings.Cut(s.Line, "GUEST-PHASE-BEGIN "); ok && len(strings.Fields(rest)) > 0 {
@@ -31,7 +39,7 @@ func phaseStacks(r scenario.Result) map[string]kprofile.Stacks {
 			continue
 		}
 		if strings.Contains(s.Line, "GUEST-PHASE-END") && name != "" {
-			out[name] = s.KernelStacks
+			out[name] = phaseProfile{s.KernelStacks, s.KernelLost}
 			name = ""
 		}
 	}
@@ -43,6 +51,7 @@ func phaseStacks(r scenario.Result) map[string]kprofile.Stacks {
 type kernelCost struct {
 	requests uint64
 	total    uint64
+	lost     uint64
 	// inclusive counts the samples with the function anywhere in the
 	// stack, self those with it as the leaf.
 	inclusive, self map[string]uint64
@@ -105,26 +114,28 @@ func (w *workload) printKernelProfile(columns []string, res map[string]scenario.
 		}
 		for _, g := range groups {
 			costs := map[string]*kernelCost{}
-			var lost uint64
 			for _, c := range columns {
 				k := &kernelCost{inclusive: map[string]uint64{}, self: map[string]uint64{}}
 				for _, n := range w.runs[c] {
 					r := res[n]
 					pc, _ := phaseCosts(r)
 					k.requests += pc[p.name]["guest.requests"]
-					k.add(phaseStacks(r)[p.name], g.kinds...)
-					for _, s := range r.Samples {
-						lost += s.KernelLost
-					}
+					prof := phaseStacks(r)[p.name]
+					k.add(prof.stacks, g.kinds...)
+					k.lost += prof.lost
 				}
 				costs[c] = k
 			}
-			printKernelTable(fmt.Sprintf("%s, %s", p.name, g.title), columns, costs, lost)
+			printKernelTable(fmt.Sprintf("%s, %s", p.name, g.title), columns, costs)
 		}
 	}
 }
 
-func printKernelTable(title string, columns []string, costs map[string]*kernelCost, lost uint64) {
+// ownPrefix is left out of the tables' function names: gokvm's own
+// packages are known by the rest.
+const ownPrefix = "github.com/gokvm/gokvm/"
+
+func printKernelTable(title string, columns []string, costs map[string]*kernelCost) {
 	// The functions costing most per request under any VMM. Bare
 	// addresses (a guest's pcs, a symbol kallsyms lacks) are in the
 	// folded stacks, not here.
@@ -149,25 +160,27 @@ func printKernelTable(title string, columns []string, costs map[string]*kernelCo
 	if len(funcs) > kernelTopFunctions {
 		funcs = funcs[:kernelTopFunctions]
 	}
-	fmt.Printf("Host kernel time per request, %s (µs, inclusive / self; one sample per %v of CPU", title, kprofile.Period)
-	if lost > 0 {
-		fmt.Printf("; %d samples lost", lost)
+	fmt.Printf("Time per request by function, %s (kernel profile, µs, inclusive / self; one sample per %v of CPU", title, kprofile.Period)
+	for _, c := range columns {
+		if costs[c].lost > 0 {
+			fmt.Printf("; %s: %d samples lost", c, costs[c].lost)
+		}
 	}
-	fmt.Printf(")\n\n| %-40s |", "kernel function")
+	fmt.Printf("; %s is the vcpu's time in the guest, user functions the VMM's that made a system call)\n\n| %-56s |", kprofile.GuestFrame, "function")
 	for _, c := range columns {
 		fmt.Printf(" %15s |", c)
 	}
-	fmt.Printf("\n|%s|", strings.Repeat("-", 42))
+	fmt.Printf("\n|%s|", strings.Repeat("-", 58))
 	for range columns {
 		fmt.Printf("%s|", strings.Repeat("-", 17))
 	}
-	fmt.Printf("\n| %-40s |", "all (samples)")
+	fmt.Printf("\n| %-56s |", "all (samples)")
 	for _, c := range columns {
 		fmt.Printf(" %15s |", fmt.Sprintf("%s (%d)", formatCost(costs[c].perRequest(costs[c].total)), costs[c].total))
 	}
 	fmt.Println()
 	for _, f := range funcs {
-		fmt.Printf("| %-40.40s |", f)
+		fmt.Printf("| %-56.56s |", strings.TrimPrefix(f, ownPrefix))
 		for _, c := range columns {
 			k := costs[c]
 			fmt.Printf(" %15s |", formatCost(k.perRequest(k.inclusive[f]))+" / "+formatCost(k.perRequest(k.self[f])))
@@ -184,9 +197,9 @@ func saveKernelStacks(dir string, res map[string]scenario.Result) error {
 		return err
 	}
 	for name, r := range res {
-		for phase, st := range phaseStacks(r) {
+		for phase, prof := range phaseStacks(r) {
 			var b strings.Builder
-			for stack, n := range st {
+			for stack, n := range prof.stacks {
 				fmt.Fprintf(&b, "%s %d\n", stack, n)
 			}
 			if err := os.WriteFile(filepath.Join(dir, name+"-"+phase+".folded"), []byte(b.String()), 0o644); err != nil {

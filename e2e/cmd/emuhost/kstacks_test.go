@@ -13,11 +13,11 @@ func TestPhaseStacks(t *testing.T) {
 	r := scenario.Result{Samples: []scenario.Sample{
 		{Line: "GUEST-PHASE-END", KernelStacks: kprofile.Stacks{"vcpu;x": 9}},
 		{Line: "GUEST-PHASE-BEGIN to-host", KernelStacks: kprofile.Stacks{"vcpu;before": 5}},
-		{Line: "GUEST-PHASE-END", KernelStacks: kprofile.Stacks{"vcpu;a;b": 2}},
+		{Line: "GUEST-PHASE-END", KernelStacks: kprofile.Stacks{"vcpu;a;b": 2}, KernelLost: 3},
 	}}
 	got := phaseStacks(r)
-	if len(got) != 1 || len(got["to-host"]) != 1 || got["to-host"]["vcpu;a;b"] != 2 {
-		t.Errorf("phaseStacks = %v, want to-host: vcpu;a;b 2", got)
+	if p := got["to-host"]; len(got) != 1 || len(p.stacks) != 1 || p.stacks["vcpu;a;b"] != 2 || p.lost != 3 {
+		t.Errorf("phaseStacks = %v, want to-host: vcpu;a;b 2, 3 lost", got)
 	}
 }
 

@@ -28,7 +28,7 @@ func main() {
 	compatTimeout := flag.Duration("compat-timeout", 3*time.Minute, "with --compat: kill a run still going after this; it fails")
 	runs := flag.Int("runs", 5, "boots per VMM for the boot figures with --bench")
 	rounds := flag.Int("rounds", 3, "runs per VMM of each I/O workload with --bench")
-	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm; with --compat: the kvmtool to compare with")
+	peer := flag.String("peer", "", "with --bench: kvmtool's static arm64 lkvm, measured beside gokvm (\"self\": gokvm again, with kvmtool's command line, for an A/A run); with --compat: the kvmtool to compare with")
 	profile := flag.String("profile", "", "with --bench: write a CPU profile of each gokvm run (GOKVM_CPUPROFILE) into this directory")
 	haltPoll := flag.String("halt-poll-ns", "", "with --bench: set the host KVM's halt_poll_ns (/sys/module/kvm/parameters) before each run")
 	traceExits := flag.Bool("trace-exits", false, "with --bench: count the host KVM's vcpu exits by kind in the warm sandbox runs (a kvm:kvm_exit histogram; it slows every exit a little)")
@@ -41,7 +41,10 @@ func main() {
 	params := flag.String("params", "", "the guest's command line (default: a boot that reports what it sees and powers off; quiet with --repeat)")
 	flag.Parse()
 	var err error
-	if *peer != "" {
+	if *peer == peerSelf && *compat {
+		fatal(fmt.Errorf("--compat compares gokvm with kvmtool: --peer %s is for --bench", peerSelf))
+	}
+	if *peer != "" && *peer != peerSelf {
 		if *peer, err = filepath.Abs(*peer); err == nil {
 			_, err = os.Stat(*peer)
 		}
