@@ -131,18 +131,33 @@ func (w *workload) printKernelProfile(columns []string, res map[string]scenario.
 	}
 }
 
+// passThrough are the frames on the way into every system call or
+// exception from user space (arm64's entry code), a Go program's system
+// call wrappers and a thread's start, which say nothing of where the time
+// goes.
+var passThrough = map[string]bool{
+	"el0t_64_sync": true, "el0t_64_sync_handler": true, "el0_svc": true,
+	"do_el0_svc": true, "el0_svc_common.constprop.0": true, "invoke_syscall": true,
+	"el0t_64_irq": true, "el0t_64_irq_handler": true, "el0_interrupt": true,
+	"internal/runtime/syscall/linux.Syscall6": true, "syscall.Syscall": true,
+	"syscall.Syscall6": true, "syscall.RawSyscall": true, "syscall.RawSyscall6": true,
+	"runtime.goexit": true, "runtime.mstart": true, "runtime.mstart0": true, "runtime.mstart1": true,
+	"start_thread": true, "thread_start": true,
+}
+
 // ownPrefix is left out of the tables' function names: gokvm's own
 // packages are known by the rest.
 const ownPrefix = "github.com/gokvm/gokvm/"
 
 func printKernelTable(title string, columns []string, costs map[string]*kernelCost) {
 	// The functions costing most per request under any VMM. Bare
-	// addresses (a guest's pcs, a symbol kallsyms lacks) are in the
-	// folded stacks, not here.
+	// addresses (a guest's pcs, a symbol kallsyms lacks) and the frames
+	// every system call or thread passes through are in the folded
+	// stacks, not here: they would fill the table's top rows.
 	worst := map[string]float64{}
 	for _, c := range columns {
 		for f, n := range costs[c].inclusive {
-			if !strings.HasPrefix(f, "0x") {
+			if !strings.HasPrefix(f, "0x") && !passThrough[f] {
 				worst[f] = max(worst[f], costs[c].perRequest(n))
 			}
 		}

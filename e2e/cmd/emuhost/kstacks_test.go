@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/gokvm/gokvm/e2e/kprofile"
@@ -50,4 +53,49 @@ func TestKernelCostAdd(t *testing.T) {
 	if got := (&kernelCost{}).perRequest(5); got != 0 {
 		t.Errorf("perRequest with no requests = %v, want 0", got)
 	}
+}
+
+// TestPrintKernelTableRanks: the table ranks functions by their worst cost
+// per request under either VMM, leaving out bare addresses and the frames
+// every system call passes through.
+func TestPrintKernelTableRanks(t *testing.T) {
+	k := func(requests uint64, st kprofile.Stacks) *kernelCost {
+		c := &kernelCost{requests: requests, inclusive: map[string]uint64{}, self: map[string]uint64{}}
+		c.add(st, "other")
+		return c
+	}
+	costs := map[string]*kernelCost{
+		"gokvm":   k(10, kprofile.Stacks{"other;el0_svc;invoke_syscall;__arm64_sys_nanosleep": 50, "other;el0_svc;__arm64_sys_writev;0x1234": 20}),
+		"kvmtool": k(10, kprofile.Stacks{"other;el0_svc;__arm64_sys_writev": 30}),
+	}
+	out := captureStdout(t, func() { printKernelTable("to-host", []string{"gokvm", "kvmtool"}, costs) })
+	rows := []string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(strings.Trim(l, "| ")); len(f) > 0 && strings.HasPrefix(l, "| ") && f[0] != "function" && f[0] != "all" {
+			rows = append(rows, f[0])
+		}
+	}
+	if want := []string{"__arm64_sys_nanosleep", "__arm64_sys_writev"}; strings.Join(rows, ",") != strings.Join(want, ",") {
+		t.Errorf("rows %q, want %q\n%s", rows, want, out)
+	}
+	if !strings.Contains(out, "20000 / 20000") { // 50 samples of 4 ms over 10 requests
+		t.Errorf("nanosleep's cost not 20000 µs a request:\n%s", out)
+	}
+}
+
+// captureStdout returns what f printed.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	f()
+	os.Stdout = old
+	w.Close()
+	return string(<-done)
 }
