@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,7 +62,7 @@ type kernelCost struct {
 func (k *kernelCost) add(st kprofile.Stacks, kinds ...string) {
 	for stack, n := range st {
 		frames := strings.Split(stack, ";")
-		if !contains(kinds, frames[0]) {
+		if !slices.Contains(kinds, frames[0]) {
 			continue
 		}
 		k.total += n
@@ -76,15 +77,6 @@ func (k *kernelCost) add(st kprofile.Stacks, kinds ...string) {
 			k.self[frames[len(frames)-1]] += n
 		}
 	}
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // perRequest is n samples in µs per request.
