@@ -16,6 +16,10 @@ import (
 // vmm.OutcomeTimeout.
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	m.MarkStartup("run called")
+	// Before the filter, which lets a thread change only its own policy.
+	if err := vmm.BatchHelperThreads(); err != nil {
+		m.log.Printf("helper threads stay on SCHED_OTHER, where they can preempt the vcpus: %v", err)
+	}
 	if err := m.installSeccomp(); err != nil {
 		return vmm.OutcomeError, err
 	}

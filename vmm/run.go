@@ -161,9 +161,13 @@ func (m *Machine) runVcpu(v *vcpu) vcpuResult {
 	// it rather than reuse a thread renamed and pinned for this vcpu.
 	runtime.LockOSThread()
 	defer v.starting.Store(false) // also when the loop fails before tid is set
-	// Pinned before named: a thread that shows as gokvm-vcpuN already
-	// has its final affinity, for whoever watches /proc.
+	// Pinned and scheduled before named: a thread that shows as
+	// gokvm-vcpuN already has its final affinity and policy, for whoever
+	// watches /proc.
 	if err := pinThread(m.cfg.VcpuAffinity); err != nil {
+		return vcpuResult{err: fmt.Errorf("vcpu %d: %w", v.ID, err)}
+	}
+	if err := vcpuThreadPolicy(); err != nil {
 		return vcpuResult{err: fmt.Errorf("vcpu %d: %w", v.ID, err)}
 	}
 	nameThread(fmt.Sprintf("gokvm-vcpu%d", v.ID))

@@ -29,3 +29,27 @@ func pinThread(cpus []int) error {
 	}
 	return nil
 }
+
+// schedParam is struct sched_param: the static priority, 0 for every
+// policy but the real-time ones.
+type schedParam struct{ priority int32 }
+
+// setSchedPolicy sets thread tid's (0: the calling thread's) scheduling
+// policy, a non-real-time one, keeping its niceness.
+func setSchedPolicy(tid, policy int) error {
+	var p schedParam
+	if _, _, errno := unix.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(policy), uintptr(unsafe.Pointer(&p))); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// schedPolicy is thread tid's (0: the calling thread's) scheduling
+// policy.
+func schedPolicy(tid int) (int, error) {
+	r, _, errno := unix.RawSyscall(unix.SYS_SCHED_GETSCHEDULER, uintptr(tid), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}

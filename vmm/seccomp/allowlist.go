@@ -156,6 +156,8 @@ var Allowed = []Call{
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
 	{Name: "sched_setaffinity", Why: "each vcpu thread pins itself to the host CPUs chosen for vcpus as its loop starts; only the calling thread (pid 0)",
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
+	{Name: "sched_setscheduler", Why: "each vcpu thread takes SCHED_OTHER back from the helper threads' SCHED_BATCH (vmm.BatchHelperThreads) as its loop starts; only the calling thread (pid 0)",
+		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
 	{Name: "exit", Why: "a thread ends (a vcpu thread stays locked to its loop and ends with it)"},
 	{Name: "exit_group", Why: "gokvm exits"},
 }

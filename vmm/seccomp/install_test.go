@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gokvm/gokvm/vmm/kvmstats"
 	"golang.org/x/sys/unix"
@@ -159,6 +160,11 @@ func work() {
 	}
 	wg.Wait()
 	runtime.GC()
+	// As each vcpu thread takes SCHED_OTHER back (vmm.BatchHelperThreads).
+	var prio [4]byte
+	if _, _, errno := unix.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, 0, 0, uintptr(unsafe.Pointer(&prio[0]))); errno != 0 {
+		panic(fmt.Sprintf("sched_setscheduler on the calling thread: %v", errno))
+	}
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		panic(err)

@@ -181,6 +181,7 @@ func TestFilterForbids(t *testing.T) {
 		{"prctl PR_SET_SECCOMP", "prctl", []uint64{unix.PR_SET_SECCOMP}},
 		{"prctl PR_SET_DUMPABLE", "prctl", []uint64{unix.PR_SET_DUMPABLE}},
 		{"sched_setaffinity on another thread", "sched_setaffinity", []uint64{1}},
+		{"sched_setscheduler on another thread", "sched_setscheduler", []uint64{1, 3}},
 		{"openat read-only (only --stats and 9p shares open files)", "openat", []uint64{uint64(0xffffff9c), 0, unix.O_RDONLY | unix.O_CLOEXEC}},
 		{"openat2", "openat2", nil},
 		{"tgkill to another process", "tgkill", []uint64{uint64(pid) + 1, uint64(pid) + 1, uint64(unix.SIGURG)}},
