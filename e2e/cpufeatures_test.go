@@ -102,6 +102,15 @@ func TestVcpuAffinity(t *testing.T) {
 			if !strings.Contains(notes, "HOST-AFFINITY "+v+" 1\n") {
 				t.Errorf("%s is not pinned to CPU 1:\n%s", v, notes)
 			}
+			// vmm.BatchHelperThreads: the vcpus on SCHED_OTHER, every
+			// other thread on SCHED_BATCH.
+			if !strings.Contains(notes, "HOST-SCHED "+v+" 0\n") {
+				t.Errorf("%s is not on SCHED_OTHER:\n%s", v, notes)
+			}
+		}
+		helpers := regexp.MustCompile(`HOST-SCHED helpers (\d+) (\d+)`).FindAllStringSubmatch(notes, -1)
+		if len(helpers) != 1 || helpers[0][1] != "3" {
+			t.Errorf("gokvm's helper threads are not all on SCHED_BATCH (3):\n%s", notes)
 		}
 	})
 }

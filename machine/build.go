@@ -51,6 +51,12 @@ type Options struct {
 	// /proc/self/smaps (--stats), and the seccomp filter let it be
 	// opened, for reading; without it those figures are -1.
 	Stats bool
+	// BatchHelperThreads puts the process's threads on SCHED_BATCH as
+	// Run starts, but for the vcpus' (vmm.BatchHelperThreads): the
+	// helpers then never preempt a vcpu when they wake. It changes the
+	// whole process for good, and what it starts later: for a process
+	// that runs virtual machines, as gokvm run and gokvm sandbox do.
+	BatchHelperThreads bool
 	// Recorder, when set, reads the guest's console (beside Stdout)
 	// into a results document and gets each vcpu's backtrace when the
 	// spec's timeout passes (--results, --bisect-status); the caller
@@ -79,6 +85,8 @@ type Machine struct {
 	callerCalls []seccomp.Call
 	// stats is Options.Stats.
 	stats bool
+	// batchHelpers is Options.BatchHelperThreads.
+	batchHelpers bool
 	// console is the console UART, for SysRq.
 	console vmm.MMIODevice
 	// backends are what the builder opened for devices; they are closed
@@ -112,7 +120,7 @@ func Build(s Spec, o Options) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls, stats: o.Stats, rec: o.Recorder}
+	m := &Machine{spec: r.spec, timeout: r.timeout, log: o.Log, callerCalls: o.SystemCalls, stats: o.Stats, rec: o.Recorder, batchHelpers: o.BatchHelperThreads}
 	defer func() {
 		if err != nil {
 			if cerr := m.closeBackends(); cerr != nil {

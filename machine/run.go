@@ -17,8 +17,10 @@ import (
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	m.MarkStartup("run called")
 	// Before the filter, which lets a thread change only its own policy.
-	if err := vmm.BatchHelperThreads(); err != nil {
-		m.log.Printf("helper threads stay on SCHED_OTHER, where they can preempt the vcpus: %v", err)
+	if m.batchHelpers {
+		if err := vmm.BatchHelperThreads(); err != nil {
+			m.log.Printf("not every helper thread is on SCHED_BATCH; those on SCHED_OTHER can preempt the vcpus: %v", err)
+		}
 	}
 	if err := m.installSeccomp(); err != nil {
 		return vmm.OutcomeError, err

@@ -105,6 +105,10 @@ type Options struct {
 	// Stats makes the machine's Stats read gokvm's resident memory
 	// (machine.Options.Stats, --stats).
 	Stats bool
+	// BatchHelperThreads puts the process's helper threads on
+	// SCHED_BATCH (machine.Options.BatchHelperThreads): for a process
+	// that runs virtual machines, as gokvm sandbox does.
+	BatchHelperThreads bool
 	// Warm is a directory of saved machines (--warm, warm.go): the run
 	// restores the one made for this kernel, init, modules and machine,
 	// booted and waiting for a command, instead of booting; or boots,
@@ -307,7 +311,7 @@ func New(o Options) (*Sandbox, error) {
 	devs := s.devices(o, stdout)
 	mark("sandbox devices made")
 	mo := machine.Options{Stdout: console, Log: o.Log, Start: o.Start, Devices: devs, Stats: o.Stats,
-		Recorder: o.Recorder, Symbols: o.Symbols, StartupSteps: steps}
+		BatchHelperThreads: o.BatchHelperThreads, Recorder: o.Recorder, Symbols: o.Symbols, StartupSteps: steps}
 	if s.warm != nil && s.warm.saved != nil {
 		mo.Restore = s.warm.saved
 		s.loadWorkingSet()

@@ -10,56 +10,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Scheduling policies (linux/sched.h).
-const (
-	schedOther = 0
-	schedBatch = 3
-)
-
-// helperPolicy is the process-wide state of BatchHelperThreads: whether
-// the helper threads were put on SCHED_BATCH, so that Run's vcpu threads
-// take SCHED_OTHER back.
+// helperPolicy is the process-wide state of BatchHelperThreads, which
+// acts once: whether it has, what it found, and whether the vcpu threads
+// Run starts must take SCHED_OTHER back.
 var helperPolicy struct {
 	mu      sync.Mutex
+	decided bool
 	batched bool
+	err     error
 }
 
-// BatchHelperThreads puts every thread of the process on SCHED_BATCH,
-// after which the vcpu threads Run starts go back to SCHED_OTHER. It
-// changes nothing when the process is not on SCHED_OTHER: whoever chose
-// another policy (chrt) keeps it, vcpus included.
+// BatchHelperThreads puts the process's threads on SCHED_BATCH, after
+// which the vcpu threads Run starts go back to SCHED_OTHER. Only threads
+// on plain SCHED_OTHER change: a policy someone chose (chrt, a thread of
+// the caller's own) stays, and when the calling thread is not on plain
+// SCHED_OTHER nothing changes at all.
 //
-// Why: a helper thread (a device's queue worker, the Go runtime's poller
-// and sysmon) that wakes on a vcpu's CPU preempts the vcpu under
-// SCHED_OTHER, and the guest stops until the helper sleeps again; gokvm's
-// helpers did so several times per disk or network request where
-// kvmtool's threads did far less (docs/benchmarks.md). A SCHED_BATCH
-// thread does not preempt on wake-up; it runs on an idle CPU, or when the
-// vcpu blocks or its time slice ends. Niceness and CPU shares are those
-// of SCHED_OTHER, so the helpers get the same CPU time, only later.
+// Why: a helper thread (a device's queue worker, the Go runtime's sysmon,
+// an idle thread woken from the network poller) that wakes on a vcpu's
+// CPU preempts the vcpu under SCHED_OTHER, and the guest stops until the
+// helper sleeps again; gokvm's helpers did so several times per disk or
+// network request where kvmtool's threads did far less
+// (docs/benchmarks.md). A SCHED_BATCH thread does not preempt on
+// wake-up; it runs on an idle CPU, or when the vcpu blocks or its time
+// slice ends. Niceness and CPU shares are those of SCHED_OTHER, so the
+// helpers get the same CPU time, only later.
 //
-// Threads made afterwards take SCHED_BATCH from the thread that makes
-// them (the Go runtime makes them from an unlocked thread, or from its
-// template thread, never from a vcpu's locked one). Call it before a
-// system call filter that allows sched_setscheduler only on the calling
-// thread, as gokvm's does: it changes other threads. It may be called
-// again, by each machine a process runs.
+// It changes the whole process for good, and the policy passes on to
+// the processes it starts: for a process that runs virtual machines, as
+// gokvm does, not a library's caller by surprise (machine.Options and
+// sandbox.Options ask for it). Threads made afterwards take SCHED_BATCH
+// from the thread that makes them: the Go runtime makes a thread from an
+// unlocked one, or from its template thread when the caller is locked to
+// its thread (runtime.newm), never from a vcpu's. So only the first call
+// acts; later ones return what it returned, and make no system call,
+// which matters under a system call filter: call it before one that lets
+// a thread change only its own policy, as gokvm's does.
 func BatchHelperThreads() error {
 	helperPolicy.mu.Lock()
 	defer helperPolicy.mu.Unlock()
-	if !helperPolicy.batched {
-		policy, err := schedPolicy(0)
-		if err != nil {
-			return fmt.Errorf("reading gokvm's scheduling policy: %w", err)
-		}
-		if policy != schedOther {
-			return nil
-		}
+	if helperPolicy.decided {
+		return helperPolicy.err
 	}
-	changed, err := setEveryThreadPolicy(schedBatch)
+	helperPolicy.decided = true
+	policy, err := schedPolicy(0)
+	if err != nil {
+		helperPolicy.err = fmt.Errorf("reading gokvm's scheduling policy: %w", err)
+		return helperPolicy.err
+	}
+	if policy != unix.SCHED_NORMAL {
+		return nil
+	}
+	changed, err := batchNormalThreads()
 	// Once one thread is on SCHED_BATCH, the vcpu threads made from it
 	// must take SCHED_OTHER back, whatever became of the others.
-	helperPolicy.batched = helperPolicy.batched || changed > 0
+	helperPolicy.batched = changed > 0
+	helperPolicy.err = err
 	return err
 }
 
@@ -72,47 +78,51 @@ func vcpuThreadPolicy() error {
 	if !batched {
 		return nil
 	}
-	if err := setSchedPolicy(0, schedOther); err != nil {
+	if err := setSchedPolicy(0, unix.SCHED_NORMAL); err != nil {
 		return fmt.Errorf("returning to SCHED_OTHER from the helpers' SCHED_BATCH: %w", err)
 	}
 	return nil
 }
 
-// maxTaskPasses bounds setEveryThreadPolicy's passes over
-// /proc/self/task: threads the runtime makes during a pass come from
-// threads not changed yet, so it walks the list again until a pass finds
-// nothing new.
+// maxTaskPasses bounds batchNormalThreads' passes over /proc/self/task:
+// threads the runtime makes during a pass come from threads not changed
+// yet, so it walks the list again until a pass finds nothing new.
 const maxTaskPasses = 8
 
-// setEveryThreadPolicy gives every thread of the process policy, and
-// says how many threads it changed.
-func setEveryThreadPolicy(policy int) (changed int, err error) {
-	done := map[int]bool{}
+// batchNormalThreads puts every thread of the process that is on plain
+// SCHED_OTHER (no reset-on-fork flag either) on SCHED_BATCH, and says how
+// many it changed.
+func batchNormalThreads() (changed int, err error) {
+	seen := map[int]bool{}
 	for range maxTaskPasses {
-		tids, err := processThreads()
-		if err != nil {
-			return changed, err
+		tids, listErr := processThreads()
+		if listErr != nil {
+			return changed, listErr
 		}
 		fresh := 0
 		for _, tid := range tids {
-			if done[tid] {
+			if seen[tid] {
 				continue
 			}
 			fresh++
-			done[tid] = true
-			switch err := setSchedPolicy(tid, policy); {
-			case err == nil:
-				changed++
-			case errors.Is(err, unix.ESRCH): // it ended since the list was read
-			default:
-				return changed, fmt.Errorf("setting thread %d's scheduling policy: %w", tid, err)
+			seen[tid] = true
+			policy, getErr := schedPolicy(tid)
+			if getErr == nil && policy == unix.SCHED_NORMAL {
+				getErr = setSchedPolicy(tid, unix.SCHED_BATCH)
+				if getErr == nil {
+					changed++
+				}
+			}
+			// A thread that ended since the list was read is no error.
+			if getErr != nil && !errors.Is(getErr, unix.ESRCH) {
+				return changed, fmt.Errorf("putting thread %d on SCHED_BATCH: %w", tid, getErr)
 			}
 		}
 		if fresh == 0 {
 			return changed, nil
 		}
 	}
-	return changed, fmt.Errorf("setting every thread's scheduling policy: threads were still being made after %d passes over /proc/self/task", maxTaskPasses)
+	return changed, fmt.Errorf("putting gokvm's threads on SCHED_BATCH: threads were still being made after %d passes over /proc/self/task", maxTaskPasses)
 }
 
 // processThreads lists the process's thread ids.

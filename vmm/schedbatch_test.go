@@ -1,146 +1,232 @@
 package vmm
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
+	"log"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gokvm/gokvm/vmm/seccomp"
+	"golang.org/x/sys/unix"
 )
 
-// schedChildEnv makes the test binary a child that runs one of the
-// scheduling scenarios (schedChild) in a process of its own: the policies
-// are process-wide state the other tests must not see.
-const schedChildEnv = "GOKVM_VMM_SCHED_CHILD"
-
-func TestMain(m *testing.M) {
-	if what := os.Getenv(schedChildEnv); what != "" {
-		if err := schedChild(what); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Println("ok")
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+func init() {
+	children["sched-from-other"] = schedFromOther
+	children["sched-from-batch"] = schedFromBatch
+	children["sched-under-filter"] = schedUnderFilter
 }
 
+// TestBatchHelperThreads runs each scenario in a child process of its
+// own: BatchHelperThreads acts once per process.
 func TestBatchHelperThreads(t *testing.T) {
-	for _, what := range []string{"from-other", "from-batch"} {
-		t.Run(what, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), schedChildEnv+"="+what)
-			out, err := cmd.CombinedOutput()
-			if err != nil || strings.TrimSpace(string(out)) != "ok" {
-				t.Fatalf("child %s: %v\n%s", what, err, out)
-			}
-		})
+	for _, what := range []string{"sched-from-other", "sched-from-batch", "sched-under-filter"} {
+		t.Run(what, func(t *testing.T) { runChild(t, what) })
 	}
 }
 
-// schedChild runs one scenario: "from-other", a process on SCHED_OTHER,
-// whose helpers go to SCHED_BATCH and vcpus come back; "from-batch", a
-// process a user put on SCHED_BATCH (chrt -b), which keeps it everywhere.
-func schedChild(what string) error {
-	// Threads that exist before the call, parked in a system call.
-	park := make(chan struct{})
-	defer close(park)
-	var started sync.WaitGroup
-	for range 4 {
-		started.Add(1)
-		go func() {
-			runtime.LockOSThread()
-			started.Done()
-			<-park
-		}()
+// schedFromOther: a process on SCHED_OTHER, one of whose threads its
+// owner put on SCHED_IDLE. The helpers go to SCHED_BATCH, that thread
+// keeps its policy, a vcpu thread takes SCHED_OTHER back and keeps it
+// through a second call, and threads made while it runs are helpers.
+func schedFromOther() error {
+	if _, err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil { // whatever the test runs under
+		return err
 	}
-	started.Wait()
+	stopParked := parkThreads(4)
+	defer stopParked()
+	idle := startThread()
+	defer idle.stop()
+	if err := idle.do(func() error { return setSchedPolicy(0, unix.SCHED_IDLE) }); err != nil {
+		return fmt.Errorf("putting a thread on SCHED_IDLE: %w", err)
+	}
+	if err := BatchHelperThreads(); err != nil {
+		return err
+	}
+	own := map[int]int{idle.tid: unix.SCHED_IDLE}
+	if err := everyThreadOn(unix.SCHED_BATCH, own); err != nil {
+		return err
+	}
+	vcpu := startThread()
+	defer vcpu.stop()
+	if err := vcpu.do(vcpuThreadPolicy); err != nil {
+		return err
+	}
+	own[vcpu.tid] = unix.SCHED_NORMAL
+	if err := vcpu.do(func() error { return threadsMadeOn(unix.SCHED_BATCH) }); err != nil {
+		return err
+	}
+	// As a second machine's Run: nothing changes, the vcpu's included.
+	if err := BatchHelperThreads(); err != nil {
+		return fmt.Errorf("second call: %w", err)
+	}
+	return everyThreadOn(unix.SCHED_BATCH, own)
+}
 
-	helperWant, vcpuWant := schedBatch, schedOther
-	switch what {
-	case "from-other":
-	case "from-batch":
-		if _, err := setEveryThreadPolicy(schedBatch); err != nil {
-			return fmt.Errorf("putting the process on SCHED_BATCH: %w", err)
-		}
-		vcpuWant = schedBatch
-	default:
-		return fmt.Errorf("unknown scenario %q", what)
+// schedFromBatch: a process its user put on SCHED_BATCH (chrt -b) keeps
+// it everywhere, the vcpu thread's included.
+func schedFromBatch() error {
+	if _, err := setEveryThreadPolicy(unix.SCHED_BATCH); err != nil {
+		return err
 	}
-	// Twice, as a process running two machines calls it.
-	for call := 1; call <= 2; call++ {
-		if err := BatchHelperThreads(); err != nil {
-			return fmt.Errorf("call %d: %w", call, err)
-		}
-		if err := everyThreadOn(helperWant); err != nil {
-			return fmt.Errorf("after call %d: %w", call, err)
-		}
-		if err := onVcpuThread(vcpuWant, helperWant); err != nil {
-			return fmt.Errorf("after call %d: %w", call, err)
-		}
+	if err := BatchHelperThreads(); err != nil {
+		return err
+	}
+	vcpu := startThread()
+	defer vcpu.stop()
+	if err := vcpu.do(vcpuThreadPolicy); err != nil {
+		return err
+	}
+	return everyThreadOn(unix.SCHED_BATCH, nil)
+}
+
+// schedUnderFilter: the first call before gokvm's system call filter,
+// the second, from another machine's Run, under it (where listing or
+// changing other threads ends the process), and a vcpu thread that takes
+// SCHED_OTHER back under it.
+func schedUnderFilter() error {
+	if _, err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil {
+		return err
+	}
+	if err := BatchHelperThreads(); err != nil {
+		return err
+	}
+	vcpu := startThread() // a helper until its loop would start
+	defer vcpu.stop()
+	// The test reads the vcpu thread's policy, and no other: a second
+	// call that read or changed any policy would end the process.
+	extra := []seccomp.Call{{Name: "sched_getscheduler", Why: "test: reads the vcpu thread's policy",
+		Args: &seccomp.ArgRule{Index: 0, Values: []seccomp.Value{{V: uint32(vcpu.tid), Name: "the vcpu thread", Why: "test"}}}}}
+	if _, err := seccomp.Install(seccomp.Options{Mode: seccomp.On, Prefix: "child: ", ExitStatus: 9, Extra: extra}); errors.Is(err, seccomp.ErrCgo) {
+		return childSkip("the test binary links cgo (-race?), whose libc threads the filter forbids (Install refuses)")
+	} else if err != nil {
+		return err
+	}
+	if err := BatchHelperThreads(); err != nil {
+		return fmt.Errorf("second call, under the filter: %w", err)
+	}
+	if err := vcpu.do(vcpuThreadPolicy); err != nil {
+		return err
+	}
+	if got, err := schedPolicy(vcpu.tid); err != nil || got != unix.SCHED_NORMAL {
+		return fmt.Errorf("the vcpu thread has policy %d (%v) under the filter, want SCHED_OTHER", got, err)
 	}
 	return nil
 }
 
-// everyThreadOn checks every thread but the vcpus' has policy.
-func everyThreadOn(policy int) error {
+// setEveryThreadPolicy gives every thread of the process policy, as
+// chrt would give a process at its start.
+func setEveryThreadPolicy(policy int) (int, error) {
+	tids, err := processThreads()
+	if err != nil {
+		return 0, err
+	}
+	for _, tid := range tids {
+		if err := setSchedPolicy(tid, policy); err != nil && !errors.Is(err, unix.ESRCH) {
+			return 0, fmt.Errorf("thread %d to policy %d: %w", tid, policy, err)
+		}
+	}
+	return len(tids), nil
+}
+
+// lockedThread is a goroutine locked to its OS thread, which runs what
+// it is given there until stopped; the thread is retired with it.
+type lockedThread struct {
+	tid  int
+	work chan func()
+}
+
+func startThread() *lockedThread {
+	l := &lockedThread{work: make(chan func())}
+	tid := make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		tid <- unix.Gettid()
+		for fn := range l.work {
+			fn()
+		}
+	}()
+	l.tid = <-tid
+	return l
+}
+
+func (l *lockedThread) do(fn func() error) error {
+	errc := make(chan error, 1)
+	l.work <- func() { errc <- fn() }
+	return <-errc
+}
+
+func (l *lockedThread) stop() { close(l.work) }
+
+// parkThreads makes n threads, each parked by a locked goroutine, until
+// the returned function is called.
+func parkThreads(n int) (release func()) {
+	var ts []*lockedThread
+	for range n {
+		ts = append(ts, startThread())
+	}
+	return func() {
+		for _, t := range ts {
+			t.stop()
+		}
+	}
+}
+
+// everyThreadOn checks every thread has policy, but those in own, which
+// must have theirs.
+func everyThreadOn(policy int, own map[int]int) error {
 	tids, err := processThreads()
 	if err != nil {
 		return err
 	}
 	for _, tid := range tids {
+		want, ok := own[tid]
+		if !ok {
+			want = policy
+		}
 		got, err := schedPolicy(tid)
+		if errors.Is(err, unix.ESRCH) { // a retired thread, gone since the list was read
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("thread %d: %w", tid, err)
 		}
-		if got != policy {
-			return fmt.Errorf("thread %d of %d has policy %d, want %d", tid, len(tids), got, policy)
+		if got != want {
+			return fmt.Errorf("thread %d of %d has policy %d, want %d", tid, len(tids), got, want)
 		}
 	}
 	return nil
 }
 
-// onVcpuThread does what a vcpu thread does as its loop starts, checks
-// the thread then has vcpuPolicy, and that threads the runtime makes
-// while it runs (new Ms for goroutines that lock theirs) have
-// helperPolicy, not the vcpu's.
-func onVcpuThread(vcpuPolicy, helperPolicy int) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // retired with the goroutine, as a vcpu's
-		if err := vcpuThreadPolicy(); err != nil {
-			errc <- err
-			return
-		}
-		if got, err := schedPolicy(0); err != nil || got != vcpuPolicy {
-			errc <- fmt.Errorf("the vcpu thread has policy %d (%v), want %d", got, err, vcpuPolicy)
-			return
-		}
-		park := make(chan struct{})
-		policies := make(chan int, 8)
-		var wg sync.WaitGroup
-		for range cap(policies) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				runtime.LockOSThread() // a thread of its own
-				got, _ := schedPolicy(0)
-				policies <- got
-				<-park
-			}()
-		}
-		for range cap(policies) {
-			if got := <-policies; got != helperPolicy {
-				errc <- fmt.Errorf("a thread made while the vcpu runs has policy %d, want %d", got, helperPolicy)
-				close(park)
-				return
+// threadsMadeOn checks that threads the runtime makes while the caller
+// (a vcpu thread, locked) runs, for goroutines that lock theirs, have
+// policy.
+func threadsMadeOn(policy int) error {
+	const n = 8
+	park := make(chan struct{})
+	defer close(park)
+	policies := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			runtime.LockOSThread() // a thread of its own
+			got, err := schedPolicy(0)
+			if err != nil {
+				log.Print(err)
+				got = -1
 			}
+			policies <- got
+			wg.Done()
+			<-park
+		}()
+	}
+	wg.Wait()
+	for range n {
+		if got := <-policies; got != policy {
+			return fmt.Errorf("a thread made while the vcpu runs has policy %d, want %d", got, policy)
 		}
-		close(park)
-		wg.Wait()
-		errc <- nil
-	}()
-	return <-errc
+	}
+	return nil
 }

@@ -35,7 +35,8 @@ func pinThread(cpus []int) error {
 type schedParam struct{ priority int32 }
 
 // setSchedPolicy sets thread tid's (0: the calling thread's) scheduling
-// policy, a non-real-time one, keeping its niceness.
+// policy, a non-real-time one, keeping its niceness (the kernel takes it
+// from the thread).
 func setSchedPolicy(tid, policy int) error {
 	var p schedParam
 	if _, _, errno := unix.RawSyscall(unix.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(policy), uintptr(unsafe.Pointer(&p))); errno != 0 {

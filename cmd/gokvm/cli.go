@@ -513,8 +513,10 @@ func runCommand(args []string, env Env) (status int) {
 		SystemCalls: append(profileCalls, ctl.systemCalls()...),
 		Stats:       o.stats,
 		Restore:     saved,
-		Recorder:    rec,
-		Symbols:     o.symbols,
+		// gokvm's threads are all the VM's.
+		BatchHelperThreads: true,
+		Recorder:           rec,
+		Symbols:            o.symbols,
 	})
 	if err != nil {
 		end.Err = err

@@ -154,6 +154,8 @@ func sandboxCommand(args []string, env Env) (status int) {
 		Stats:    o.run.stats,
 		Recorder: rec,
 		Symbols:  o.run.symbols,
+		// gokvm's threads are all the VM's.
+		BatchHelperThreads: true,
 	}
 	if console.tty >= 0 {
 		if ws, err := unix.IoctlGetWinsize(console.tty, unix.TIOCGWINSZ); err == nil {

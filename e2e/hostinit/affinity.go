@@ -11,7 +11,8 @@ import (
 
 // vcpuAffinity waits (up to limit) until want vcpu threads (named
 // gokvm-vcpuN) exist in processes started after it, and prints each
-// one's allowed CPUs as /proc says: HOST-AFFINITY gokvm-vcpu0 1. The
+// one's allowed CPUs as /proc says: HOST-AFFINITY gokvm-vcpu0 1; then
+// the scheduling policies of that gokvm's threads (threadPolicies). The
 // scenario's gokvm starts after its background commands; a gokvm that
 // was already running (another scenario's, still exiting) is not the
 // one to check, and is named in a HOST-AFFINITY-IGNORED line instead.
@@ -24,6 +25,7 @@ func vcpuAffinity(limit time.Duration, want int) error {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		comms, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/comm")
 		var lines []string
+		var gokvm string // /proc/PID of the scenario's gokvm
 		for _, c := range comms {
 			b, err := os.ReadFile(c)
 			name := strings.TrimSpace(string(b))
@@ -40,6 +42,7 @@ func vcpuAffinity(limit time.Duration, want int) error {
 				}
 				continue
 			}
+			gokvm = proc
 			status, err := os.ReadFile(filepath.Join(filepath.Dir(c), "status"))
 			if err != nil {
 				continue
@@ -52,6 +55,7 @@ func vcpuAffinity(limit time.Duration, want int) error {
 		}
 		if len(lines) >= want {
 			fmt.Print(strings.Join(lines, ""))
+			threadPolicies(gokvm)
 			return nil
 		}
 	}
@@ -61,7 +65,19 @@ func vcpuAffinity(limit time.Duration, want int) error {
 // startTime is when the process at proc (/proc/PID) started, in clock
 // ticks after boot (field 22 of its stat).
 func startTime(proc string) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(proc, "stat"))
+	return statField(filepath.Join(proc, "stat"), 22)
+}
+
+// schedPolicy is the scheduling policy of the thread at task
+// (/proc/PID/task/TID): field 41 of its stat, 0 for SCHED_OTHER and 3 for
+// SCHED_BATCH.
+func schedPolicy(task string) (uint64, error) {
+	return statField(filepath.Join(task, "stat"), 41)
+}
+
+// statField is field n (from 1) of a /proc stat file, a number.
+func statField(path string, n int) (uint64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -69,11 +85,34 @@ func startTime(proc string) (uint64, error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%s/stat: no command name", proc)
+		return 0, fmt.Errorf("%s: no command name", path)
 	}
 	f := strings.Fields(s[i+1:]) // from field 3
-	if len(f) < 20 {
-		return 0, fmt.Errorf("%s/stat: %d fields", proc, len(f)+2)
+	if len(f) < n-2 {
+		return 0, fmt.Errorf("%s: %d fields", path, len(f)+2)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return strconv.ParseUint(f[n-3], 10, 64)
+}
+
+// threadPolicies prints the scheduling policy of each thread of the
+// process at proc: HOST-SCHED gokvm-vcpu0 0 for each vcpu thread, and
+// HOST-SCHED helpers 3 12 (policy, count) for the other threads.
+func threadPolicies(proc string) {
+	tasks, _ := filepath.Glob(filepath.Join(proc, "task", "[0-9]*"))
+	helpers := map[uint64]int{}
+	for _, task := range tasks {
+		policy, err := schedPolicy(task)
+		if err != nil {
+			continue // ended since the list was read
+		}
+		b, _ := os.ReadFile(filepath.Join(task, "comm"))
+		if name := strings.TrimSpace(string(b)); strings.HasPrefix(name, "gokvm-vcpu") {
+			fmt.Printf("HOST-SCHED %s %d\n", name, policy)
+		} else {
+			helpers[policy]++
+		}
+	}
+	for policy, n := range helpers {
+		fmt.Printf("HOST-SCHED helpers %d %d\n", policy, n)
+	}
 }

@@ -28,11 +28,13 @@ type Call struct {
 }
 
 // ArgRule allows a call only when the low 32 bits of argument Index,
-// masked with Mask (all bits when Mask is 0), equal one of Values.
+// masked with Mask (all bits when Mask is 0), equal one of Values, and
+// the call meets And too when it is not nil (a rule on another argument).
 type ArgRule struct {
 	Index  int
 	Mask   uint32
 	Values []Value
+	And    *ArgRule
 }
 
 // Value is one allowed argument value, named, and why it is needed.
@@ -156,8 +158,9 @@ var Allowed = []Call{
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
 	{Name: "sched_setaffinity", Why: "each vcpu thread pins itself to the host CPUs chosen for vcpus as its loop starts; only the calling thread (pid 0)",
 		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
-	{Name: "sched_setscheduler", Why: "each vcpu thread takes SCHED_OTHER back from the helper threads' SCHED_BATCH (vmm.BatchHelperThreads) as its loop starts; only the calling thread (pid 0)",
-		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}}}},
+	{Name: "sched_setscheduler", Why: "each vcpu thread takes SCHED_OTHER back from the helper threads' SCHED_BATCH (vmm.BatchHelperThreads) as its loop starts; only the calling thread (pid 0), and only to SCHED_OTHER",
+		Args: &ArgRule{Index: 0, Values: []Value{{0, "the calling thread", "no other thread or process"}},
+			And: &ArgRule{Index: 1, Values: []Value{{unix.SCHED_NORMAL, "SCHED_OTHER", "never a real-time policy, which could take a host CPU for good"}}}}},
 	{Name: "exit", Why: "a thread ends (a vcpu thread stays locked to its loop and ends with it)"},
 	{Name: "exit_group", Why: "gokvm exits"},
 }

@@ -202,7 +202,7 @@ func work() {
 	time.Sleep(1500 * time.Millisecond)
 }
 
-var violation = regexp.MustCompile(`child: seccomp: forbidden system call (\S+) \(nr \d+(, argument \d = 0x[0-9a-f]+)?, thread \d+\); stopping`)
+var violation = regexp.MustCompile(`child: seccomp: forbidden system call (\S+) \(nr \d+(, argument \d = 0x[0-9a-f]+)*, thread \d+\); stopping`)
 
 // runChild runs the test binary as a child doing what.
 func runChild(t *testing.T, what string) (stdout, stderr string, status int) {

@@ -84,9 +84,12 @@ func program(t target, calls []Call, deny uint32) ([]bpf.Instruction, error) {
 				bpf.RetConstant{Val: c.action()})
 			continue
 		}
-		block, err := argBlock(c, deny)
+		block, err := argBlock(c.Name, c.Args, deny, c.action())
 		if err != nil {
 			return nil, err
+		}
+		if len(block) > 255 {
+			return nil, fmt.Errorf("seccomp: %s: its argument rules take %d instructions, more than a jump can skip", c.Name, len(block))
 		}
 		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: uint8(len(block))})
 		prog = append(prog, block...)
@@ -122,12 +125,12 @@ func (c Call) action() uint32 {
 	return unix.SECCOMP_RET_ALLOW
 }
 
-// argBlock checks one argument of a call whose number is matched: it
-// returns the call's action for a listed value and deny for any other.
-func argBlock(c Call, deny uint32) ([]bpf.Instruction, error) {
-	r := c.Args
+// argBlock checks one argument of a call whose number is matched, and
+// the arguments of the rules r.And chains: it returns action when every
+// rule's argument has a listed value and deny when one does not.
+func argBlock(name string, r *ArgRule, deny, action uint32) ([]bpf.Instruction, error) {
 	if r.Index < 0 || r.Index > 5 || len(r.Values) == 0 {
-		return nil, fmt.Errorf("seccomp: %s: bad argument rule %+v", c.Name, *r)
+		return nil, fmt.Errorf("seccomp: %s: bad argument rule %+v", name, *r)
 	}
 	block := []bpf.Instruction{bpf.LoadAbsolute{Off: uint32(offArgs + 8*r.Index), Size: 4}}
 	if r.Mask != 0 {
@@ -135,16 +138,25 @@ func argBlock(c Call, deny uint32) ([]bpf.Instruction, error) {
 	}
 	n := len(r.Values)
 	if n > 250 {
-		return nil, fmt.Errorf("seccomp: %s: %d values are too many for one block", c.Name, n)
+		return nil, fmt.Errorf("seccomp: %s: %d values are too many for one block", name, n)
 	}
 	for i, v := range r.Values {
 		if r.Mask != 0 && v.V&^r.Mask != 0 {
-			return nil, fmt.Errorf("seccomp: %s: value %s (%#x) has bits outside the mask %#x", c.Name, v.Name, v.V, r.Mask)
+			return nil, fmt.Errorf("seccomp: %s: value %s (%#x) has bits outside the mask %#x", name, v.Name, v.V, r.Mask)
 		}
 		// On a match, skip the other compares and the deny.
 		block = append(block, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v.V, SkipTrue: uint8(n - i)})
 	}
-	return append(block, bpf.RetConstant{Val: deny}, bpf.RetConstant{Val: c.action()}), nil
+	block = append(block, bpf.RetConstant{Val: deny})
+	if r.And == nil {
+		return append(block, bpf.RetConstant{Val: action}), nil
+	}
+	// A match lands on the next rule's load instead of the action.
+	next, err := argBlock(name, r.And, deny, action)
+	if err != nil {
+		return nil, err
+	}
+	return append(block, next...), nil
 }
 
 // assemble turns a program into what seccomp(2) takes.

@@ -103,8 +103,8 @@ func TestAllowListIsExplained(t *testing.T) {
 				t.Errorf("%s: unknown architecture %q", c.Name, a)
 			}
 		}
-		if c.Args != nil {
-			for _, v := range c.Args.Values {
+		for r := c.Args; r != nil; r = r.And {
+			for _, v := range r.Values {
 				if v.Name == "" || strings.TrimSpace(v.Why) == "" {
 					t.Errorf("%s: value %#x lacks a name or a reason", c.Name, v.V)
 				}
@@ -134,15 +134,30 @@ func TestFilterAllowsTheList(t *testing.T) {
 			}
 			continue
 		}
-		for _, v := range c.Args.Values {
-			args := make([]uint64, 6)
-			// Bits outside the mask and in the upper half do not matter.
-			args[c.Args.Index] = uint64(v.V) | 0xdead_0000_0000
-			if c.Args.Mask != 0 {
-				args[c.Args.Index] |= uint64(^c.Args.Mask)
-			}
-			if got := run(t, vm, seccompData(tg.audit, n, args...)); got != unix.SECCOMP_RET_ALLOW {
-				t.Errorf("%s with %s: action %#x, want allow", c.Name, v.Name, got)
+		// Each value of each rule, the other rules' arguments at their
+		// first value.
+		var rules []*ArgRule
+		for r := c.Args; r != nil; r = r.And {
+			rules = append(rules, r)
+		}
+		for i, r := range rules {
+			for _, v := range r.Values {
+				args := make([]uint64, 6)
+				for j, o := range rules {
+					ov := o.Values[0]
+					if j == i {
+						ov = v
+					}
+					// Bits outside the mask and in the upper half do not
+					// matter.
+					args[o.Index] = uint64(ov.V) | 0xdead_0000_0000
+					if o.Mask != 0 {
+						args[o.Index] |= uint64(^o.Mask)
+					}
+				}
+				if got := run(t, vm, seccompData(tg.audit, n, args...)); got != unix.SECCOMP_RET_ALLOW {
+					t.Errorf("%s with %s: action %#x, want allow", c.Name, v.Name, got)
+				}
 			}
 		}
 	}
@@ -181,7 +196,10 @@ func TestFilterForbids(t *testing.T) {
 		{"prctl PR_SET_SECCOMP", "prctl", []uint64{unix.PR_SET_SECCOMP}},
 		{"prctl PR_SET_DUMPABLE", "prctl", []uint64{unix.PR_SET_DUMPABLE}},
 		{"sched_setaffinity on another thread", "sched_setaffinity", []uint64{1}},
-		{"sched_setscheduler on another thread", "sched_setscheduler", []uint64{1, 3}},
+		{"sched_setscheduler on another thread", "sched_setscheduler", []uint64{1, unix.SCHED_NORMAL}},
+		{"sched_setscheduler to SCHED_FIFO", "sched_setscheduler", []uint64{0, unix.SCHED_FIFO}},
+		{"sched_setscheduler to SCHED_BATCH", "sched_setscheduler", []uint64{0, unix.SCHED_BATCH}},
+		{"sched_setscheduler to SCHED_OTHER with reset-on-fork", "sched_setscheduler", []uint64{0, unix.SCHED_NORMAL | unix.SCHED_RESET_ON_FORK}},
 		{"openat read-only (only --stats and 9p shares open files)", "openat", []uint64{uint64(0xffffff9c), 0, unix.O_RDONLY | unix.O_CLOEXEC}},
 		{"openat2", "openat2", nil},
 		{"tgkill to another process", "tgkill", []uint64{uint64(pid) + 1, uint64(pid) + 1, uint64(unix.SIGURG)}},

@@ -94,6 +94,9 @@ var (
 	noListener bool
 )
 
+// ErrCgo says Install refused a binary that links cgo.
+var ErrCgo = errors.New("seccomp: this binary links cgo (built natively with CGO_ENABLED=1, or with -race), so its threads are started by libc with system calls the filter forbids: build it with CGO_ENABLED=0, as make build does")
+
 // Install puts the filter on every thread of the process. A filter cannot
 // be taken off: a second Install with the same mode does nothing, and
 // with another mode fails. Mode Off installs nothing.
@@ -116,7 +119,7 @@ func Install(o Options) (Installed, error) {
 		return *installed, nil
 	}
 	if iscgo {
-		return Installed{}, errors.New("seccomp: this binary links cgo (built natively with CGO_ENABLED=1, or with -race), so its threads are started by libc with system calls the filter forbids: build it with CGO_ENABLED=0, as make build does")
+		return Installed{}, ErrCgo
 	}
 	t, err := nativeTarget()
 	if err != nil {
@@ -222,7 +225,7 @@ type listener struct {
 	fd    int
 	opts  Options
 	names map[uintptr]string
-	seen  map[[2]uint64]bool // log mode: calls already reported
+	seen  map[string]bool // log mode: calls already reported, by number and checked arguments
 }
 
 // run waits for forbidden calls. It keeps to one thread and makes only
@@ -256,12 +259,9 @@ func (l *listener) run() {
 // report names a call let through in log mode, once per call and
 // checked argument.
 func (l *listener) report(n *seccompNotif) {
-	key := [2]uint64{uint64(uint32(n.nr)), 0}
-	if c := l.call(n.nr); c != nil && c.Args != nil {
-		key[1] = n.args[c.Args.Index]&0xffffffff | 1<<32
-	}
+	key := strconv.Itoa(int(n.nr)) + l.checkedArgs(n)
 	if l.seen == nil {
-		l.seen = map[[2]uint64]bool{}
+		l.seen = map[string]bool{}
 	}
 	if l.seen[key] {
 		return
@@ -271,17 +271,28 @@ func (l *listener) report(n *seccompNotif) {
 }
 
 // describe names a call: "socket (nr 41, thread 1234)", with the checked
-// argument for a call that is allowed only with some values.
+// arguments for a call that is allowed only with some values.
 func (l *listener) describe(n *seccompNotif) string {
 	name, ok := l.names[uintptr(n.nr)]
 	if !ok {
 		name = "unknown"
 	}
-	s := name + " (nr " + strconv.Itoa(int(n.nr))
-	if c := l.call(n.nr); c != nil && c.Args != nil {
-		s += ", argument " + strconv.Itoa(c.Args.Index) + " = 0x" + strconv.FormatUint(n.args[c.Args.Index], 16)
+	return name + " (nr " + strconv.Itoa(int(n.nr)) + l.checkedArgs(n) + ", thread " + strconv.FormatUint(uint64(n.pid), 10) + ")"
+}
+
+// checkedArgs is ", argument I = 0xV" for each argument the allow-list
+// checks for the call, empty for a call it allows or forbids whatever
+// the arguments.
+func (l *listener) checkedArgs(n *seccompNotif) string {
+	c := l.call(n.nr)
+	if c == nil {
+		return ""
 	}
-	return s + ", thread " + strconv.FormatUint(uint64(n.pid), 10) + ")"
+	s := ""
+	for r := c.Args; r != nil; r = r.And {
+		s += ", argument " + strconv.Itoa(r.Index) + " = 0x" + strconv.FormatUint(n.args[r.Index], 16)
+	}
+	return s
 }
 
 // call finds the allow-list entry for a number.
