@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gokvm/gokvm/vmm"
+	"github.com/gokvm/gokvm/vmm/seccomp"
 )
 
 // Run runs the guest until it powers off or resets, ctx ends, or the
@@ -17,7 +18,10 @@ import (
 func (m *Machine) Run(ctx context.Context) (vmm.Outcome, error) {
 	m.MarkStartup("run called")
 	// Before the filter, which lets a thread change only its own policy.
-	if m.batchHelpers {
+	// A filter an earlier machine of this process installed is in place
+	// already: then only a first call made before it stands (the vcpus
+	// follow it, made or not); another would be stopped by the filter.
+	if m.batchHelpers && !seccomp.Active() {
 		if err := vmm.BatchHelperThreads(); err != nil {
 			m.log.Printf("not every helper thread is on SCHED_BATCH; those on SCHED_OTHER can preempt the vcpus: %v", err)
 		}

@@ -1,12 +1,14 @@
 package vmm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // childEnv makes the test binary a child that runs one of the scenarios
@@ -50,7 +52,9 @@ func (s childSkip) Error() string { return "skipped: " + string(s) }
 // skip: and a reason.
 func runChild(t *testing.T, what string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+what)
 	out, err := cmd.CombinedOutput()
 	got := strings.TrimSpace(string(out))

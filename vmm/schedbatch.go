@@ -92,37 +92,53 @@ const maxTaskPasses = 8
 // batchNormalThreads puts every thread of the process that is on plain
 // SCHED_OTHER (no reset-on-fork flag either) on SCHED_BATCH, and says how
 // many it changed.
-func batchNormalThreads() (changed int, err error) {
+func batchNormalThreads() (int, error) {
 	seen := map[int]bool{}
+	changed := 0
 	for range maxTaskPasses {
-		tids, listErr := processThreads()
-		if listErr != nil {
-			return changed, listErr
+		tids, err := processThreads()
+		if err != nil {
+			return changed, err
 		}
-		fresh := 0
+		var fresh []int
 		for _, tid := range tids {
-			if seen[tid] {
-				continue
-			}
-			fresh++
-			seen[tid] = true
-			policy, getErr := schedPolicy(tid)
-			if getErr == nil && policy == unix.SCHED_NORMAL {
-				getErr = setSchedPolicy(tid, unix.SCHED_BATCH)
-				if getErr == nil {
-					changed++
-				}
-			}
-			// A thread that ended since the list was read is no error.
-			if getErr != nil && !errors.Is(getErr, unix.ESRCH) {
-				return changed, fmt.Errorf("putting thread %d on SCHED_BATCH: %w", tid, getErr)
+			if !seen[tid] {
+				seen[tid] = true
+				fresh = append(fresh, tid)
 			}
 		}
-		if fresh == 0 {
-			return changed, nil
+		if len(fresh) == 0 {
+			// A thread being made as its maker changed policy may have
+			// taken the old one and appeared in the list only after
+			// that: one last look at every thread.
+			n, err := batchListed(tids)
+			return changed + n, err
+		}
+		n, err := batchListed(fresh)
+		changed += n
+		if err != nil {
+			return changed, err
 		}
 	}
 	return changed, fmt.Errorf("putting gokvm's threads on SCHED_BATCH: threads were still being made after %d passes over /proc/self/task", maxTaskPasses)
+}
+
+// batchListed puts those of tids on plain SCHED_OTHER on SCHED_BATCH,
+// and says how many it changed. A thread that ended since the list was
+// read is no error.
+func batchListed(tids []int) (changed int, err error) {
+	for _, tid := range tids {
+		policy, err := schedPolicy(tid)
+		if err == nil && policy == unix.SCHED_NORMAL {
+			if err = setSchedPolicy(tid, unix.SCHED_BATCH); err == nil {
+				changed++
+			}
+		}
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return changed, fmt.Errorf("putting thread %d on SCHED_BATCH: %w", tid, err)
+		}
+	}
+	return changed, nil
 }
 
 // processThreads lists the process's thread ids.

@@ -31,7 +31,7 @@ func TestBatchHelperThreads(t *testing.T) {
 // keeps its policy, a vcpu thread takes SCHED_OTHER back and keeps it
 // through a second call, and threads made while it runs are helpers.
 func schedFromOther() error {
-	if _, err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil { // whatever the test runs under
+	if err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil { // whatever the test runs under
 		return err
 	}
 	stopParked := parkThreads(4)
@@ -67,7 +67,7 @@ func schedFromOther() error {
 // schedFromBatch: a process its user put on SCHED_BATCH (chrt -b) keeps
 // it everywhere, the vcpu thread's included.
 func schedFromBatch() error {
-	if _, err := setEveryThreadPolicy(unix.SCHED_BATCH); err != nil {
+	if err := setEveryThreadPolicy(unix.SCHED_BATCH); err != nil {
 		return err
 	}
 	if err := BatchHelperThreads(); err != nil {
@@ -86,7 +86,7 @@ func schedFromBatch() error {
 // changing other threads ends the process), and a vcpu thread that takes
 // SCHED_OTHER back under it.
 func schedUnderFilter() error {
-	if _, err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil {
+	if err := setEveryThreadPolicy(unix.SCHED_NORMAL); err != nil {
 		return err
 	}
 	if err := BatchHelperThreads(); err != nil {
@@ -116,18 +116,31 @@ func schedUnderFilter() error {
 }
 
 // setEveryThreadPolicy gives every thread of the process policy, as
-// chrt would give a process at its start.
-func setEveryThreadPolicy(policy int) (int, error) {
-	tids, err := processThreads()
-	if err != nil {
-		return 0, err
-	}
-	for _, tid := range tids {
-		if err := setSchedPolicy(tid, policy); err != nil && !errors.Is(err, unix.ESRCH) {
-			return 0, fmt.Errorf("thread %d to policy %d: %w", tid, policy, err)
+// chrt would give a process at its start: over and over until a pass
+// over the list finds no thread it has not seen, since the runtime may
+// make a thread from one not changed yet.
+func setEveryThreadPolicy(policy int) error {
+	seen := map[int]bool{}
+	for range maxTaskPasses {
+		tids, err := processThreads()
+		if err != nil {
+			return err
+		}
+		fresh := 0
+		for _, tid := range tids {
+			if !seen[tid] {
+				seen[tid] = true
+				fresh++
+			}
+			if err := setSchedPolicy(tid, policy); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("thread %d to policy %d: %w", tid, policy, err)
+			}
+		}
+		if fresh == 0 {
+			return nil
 		}
 	}
-	return len(tids), nil
+	return fmt.Errorf("threads were still being made after %d passes", maxTaskPasses)
 }
 
 // lockedThread is a goroutine locked to its OS thread, which runs what

@@ -71,9 +71,17 @@ func child(what string) {
 	if action == "work" { // with --stats, as the work reads smaps and gokvm's CPU time
 		extra = []Call{ReadOnlyOpenat("test: --stats"), {Name: "getrusage", Why: "test: --stats"}}
 	}
+	if Active() {
+		fmt.Fprintln(os.Stderr, "a filter is active before Install")
+		os.Exit(3)
+	}
 	in, err := Install(Options{Mode: Mode(mode), Prefix: "child: ", ExitStatus: childStatus, Extra: extra})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "install:", err)
+		os.Exit(3)
+	}
+	if !Active() {
+		fmt.Fprintln(os.Stderr, "no filter is active after Install")
 		os.Exit(3)
 	}
 	fmt.Printf("installed: mode %s, listener %v\n", in.Mode, in.Listener)

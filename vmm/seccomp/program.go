@@ -129,8 +129,19 @@ func (c Call) action() uint32 {
 // the arguments of the rules r.And chains: it returns action when every
 // rule's argument has a listed value and deny when one does not.
 func argBlock(name string, r *ArgRule, deny, action uint32) ([]bpf.Instruction, error) {
+	return argBlockDepth(name, r, deny, action, 0)
+}
+
+// maxArgRules bounds a chain of rules (And): a system call has six
+// arguments, and a chain that loops must not recurse for ever.
+const maxArgRules = 6
+
+func argBlockDepth(name string, r *ArgRule, deny, action uint32, depth int) ([]bpf.Instruction, error) {
+	if depth >= maxArgRules {
+		return nil, fmt.Errorf("seccomp: %s: more than %d argument rules in a chain", name, maxArgRules)
+	}
 	if r.Index < 0 || r.Index > 5 || len(r.Values) == 0 {
-		return nil, fmt.Errorf("seccomp: %s: bad argument rule %+v", name, *r)
+		return nil, fmt.Errorf("seccomp: %s: bad argument rule on argument %d with %d values", name, r.Index, len(r.Values))
 	}
 	block := []bpf.Instruction{bpf.LoadAbsolute{Off: uint32(offArgs + 8*r.Index), Size: 4}}
 	if r.Mask != 0 {
@@ -152,7 +163,7 @@ func argBlock(name string, r *ArgRule, deny, action uint32) ([]bpf.Instruction, 
 		return append(block, bpf.RetConstant{Val: action}), nil
 	}
 	// A match lands on the next rule's load instead of the action.
-	next, err := argBlock(name, r.And, deny, action)
+	next, err := argBlockDepth(name, r.And, deny, action, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -180,11 +191,13 @@ const bpfMaxInsns = 4096
 
 // merge adds extra calls to base: a call base does not have is appended,
 // one it has replaces its entry (no argument rule: allowed whatever the
-// arguments) or widens its rule (the same argument, more values). A call
-// that fails (Fail) never widens another entry: it is added only where
-// nothing names the call yet, and an entry that allows the call takes
-// its place. Extra calls that t's architecture lacks are skipped.
-func merge(t target, base, extra []Call) []Call {
+// arguments) or widens its rule (more values for the same argument, with
+// the same mask and the same further conditions, And); rules that differ
+// otherwise do not combine into one, and are an error. A call that fails
+// (Fail) never widens another entry: it is added only where nothing names
+// the call yet, and an entry that allows the call takes its place. Extra
+// calls that t's architecture lacks are skipped.
+func merge(t target, base, extra []Call) ([]Call, error) {
 	out := append([]Call(nil), base...)
 	for _, e := range extra {
 		if _, ok := t.nr[e.Name]; !ok || !e.applies(t) {
@@ -199,11 +212,43 @@ func merge(t target, base, extra []Call) []Call {
 			out[i] = e
 		case e.Args == nil || out[i].Args == nil:
 			out[i] = Call{Name: e.Name, Why: out[i].Why + "; " + e.Why, Only: out[i].Only}
+		case !sameShape(e.Args, out[i].Args):
+			return nil, fmt.Errorf("seccomp: %s: the extra rule (%s) checks other arguments than the allow-list's (%s), and the two do not combine into one rule", e.Name, e.Args.shape(), out[i].Args.shape())
 		default:
 			rule := *out[i].Args
 			rule.Values = append(append([]Value(nil), rule.Values...), e.Args.Values...)
 			out[i] = Call{Name: e.Name, Why: out[i].Why + "; " + e.Why, Only: out[i].Only, Args: &rule}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// sameShape reports whether two rules check the same argument with the
+// same mask, and have the same further conditions (And, values and all),
+// so that the union of their first values is the union of what they
+// allow.
+func sameShape(a, b *ArgRule) bool {
+	if a.Index != b.Index || a.Mask != b.Mask {
+		return false
+	}
+	if a.And == nil || b.And == nil {
+		return a.And == nil && b.And == nil
+	}
+	return sameShape(a.And, b.And) && slices.EqualFunc(a.And.Values, b.And.Values, func(x, y Value) bool { return x.V == y.V })
+}
+
+// shape names the arguments a rule checks: "argument 1 & 0x3, then
+// argument 0".
+func (r *ArgRule) shape() string {
+	s := ""
+	for ; r != nil; r = r.And {
+		if s != "" {
+			s += ", then "
+		}
+		s += fmt.Sprintf("argument %d", r.Index)
+		if r.Mask != 0 {
+			s += fmt.Sprintf(" & %#x", r.Mask)
+		}
+	}
+	return s
 }

@@ -38,7 +38,11 @@ func filterVMWith(t *testing.T, deny uint32, extra []Call) (*bpf.VM, target) {
 	if err != nil {
 		t.Skip(err)
 	}
-	filter, err := build(tg, merge(tg, Allowed, extra), deny)
+	calls, err := merge(tg, Allowed, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter, err := build(tg, calls, deny)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +279,13 @@ func TestProgramErrors(t *testing.T) {
 		{{Name: "read", Why: "x"}, {Name: "read", Why: "y"}},
 		{{Name: "clone", Why: "x", Args: &ArgRule{Index: 0, Mask: 1, Values: []Value{{2, "two", "x"}}}}},
 		{{Name: "ioctl", Why: "x", Args: &ArgRule{Index: 6, Values: []Value{{2, "two", "x"}}}}},
+		// A second rule with a bad argument, and one with no values.
+		{{Name: "ioctl", Why: "x", Args: &ArgRule{Index: 0, Values: []Value{{2, "two", "x"}}, And: &ArgRule{Index: 7, Values: []Value{{1, "one", "x"}}}}}},
+		{{Name: "ioctl", Why: "x", Args: &ArgRule{Index: 0, Values: []Value{{2, "two", "x"}}, And: &ArgRule{Index: 1}}}},
+		// Two chained rules that together jump further than 255.
+		{{Name: "ioctl", Why: "x", Args: &ArgRule{Index: 0, Values: manyValues(200), And: &ArgRule{Index: 1, Values: manyValues(200)}}}},
+		// A chain that loops.
+		{{Name: "ioctl", Why: "x", Args: loopingRule()}},
 	} {
 		if _, err := program(tg, calls, unix.SECCOMP_RET_TRAP); err == nil {
 			t.Errorf("%+v: no error", calls)
@@ -411,5 +422,55 @@ func TestFailAction(t *testing.T) {
 	}
 	if _, err := program(tg, []Call{{Name: "openat2", Why: "x", Fail: 1 << 16}}, deny); err == nil {
 		t.Errorf("an error beyond SECCOMP_RET_DATA was accepted")
+	}
+}
+
+// manyValues are n distinct values.
+func manyValues(n int) []Value {
+	var vs []Value
+	for i := range n {
+		vs = append(vs, Value{uint32(i), "v", "x"})
+	}
+	return vs
+}
+
+// loopingRule is a rule whose And chain comes back to itself.
+func loopingRule() *ArgRule {
+	r := &ArgRule{Index: 0, Values: []Value{{1, "one", "x"}}}
+	r.And = &ArgRule{Index: 1, Values: []Value{{1, "one", "x"}}, And: r}
+	return r
+}
+
+// TestMergeKeepsRulesApart: an extra call widens a rule only when both
+// check the same argument the same way, with the same further
+// conditions; otherwise merging fails rather than drop a condition or
+// put values on the wrong argument.
+func TestMergeKeepsRulesApart(t *testing.T) {
+	tg, err := nativeTarget()
+	if err != nil {
+		t.Skip(err)
+	}
+	self := Value{0, "the calling thread", "x"}
+	normal := Value{unix.SCHED_NORMAL, "SCHED_OTHER", "x"}
+	for _, c := range []struct {
+		name  string
+		extra *ArgRule
+		ok    bool
+	}{
+		{"the same argument and condition", &ArgRule{Index: 0, Values: []Value{{77, "tid", "x"}}, And: &ArgRule{Index: 1, Values: []Value{normal}}}, true},
+		{"no second condition", &ArgRule{Index: 0, Values: []Value{{77, "tid", "x"}}}, false},
+		{"another second condition", &ArgRule{Index: 0, Values: []Value{{77, "tid", "x"}}, And: &ArgRule{Index: 1, Values: []Value{{unix.SCHED_FIFO, "SCHED_FIFO", "x"}}}}, false},
+		{"another argument", &ArgRule{Index: 1, Values: []Value{{unix.SCHED_FIFO, "SCHED_FIFO", "x"}}, And: &ArgRule{Index: 1, Values: []Value{normal}}}, false},
+		{"a mask", &ArgRule{Index: 0, Mask: 0xff, Values: []Value{{77, "tid", "x"}}, And: &ArgRule{Index: 1, Values: []Value{normal}}}, false},
+	} {
+		base := []Call{{Name: "sched_setscheduler", Why: "x", Args: &ArgRule{Index: 0, Values: []Value{self}, And: &ArgRule{Index: 1, Values: []Value{normal}}}}}
+		out, err := merge(tg, base, []Call{{Name: "sched_setscheduler", Why: "y", Args: c.extra}})
+		if (err == nil) != c.ok {
+			t.Errorf("%s: merge error %v, want error: %v", c.name, err, !c.ok)
+			continue
+		}
+		if c.ok && (len(out) != 1 || len(out[0].Args.Values) != 2 || out[0].Args.And == nil || base[0].Args.Values[0] != self || len(base[0].Args.Values) != 1) {
+			t.Errorf("%s: merged into %+v (base now %+v)", c.name, out, base[0].Args)
+		}
 	}
 }

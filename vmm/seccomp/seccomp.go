@@ -94,6 +94,13 @@ var (
 	noListener bool
 )
 
+// Active reports whether Install has put a filter on the process.
+func Active() bool {
+	installMu.Lock()
+	defer installMu.Unlock()
+	return installed != nil
+}
+
 // ErrCgo says Install refused a binary that links cgo.
 var ErrCgo = errors.New("seccomp: this binary links cgo (built natively with CGO_ENABLED=1, or with -race), so its threads are started by libc with system calls the filter forbids: build it with CGO_ENABLED=0, as make build does")
 
@@ -130,7 +137,10 @@ func Install(o Options) (Installed, error) {
 	// asked), which may come after the filter: load it now, while files
 	// may still be opened.
 	_ = time.Local.String()
-	calls := merge(t, Allowed, o.Extra)
+	calls, err := merge(t, Allowed, o.Extra)
+	if err != nil {
+		return Installed{}, err
+	}
 	notify, err := build(t, calls, unix.SECCOMP_RET_USER_NOTIF)
 	if err != nil {
 		return Installed{}, err
@@ -289,7 +299,10 @@ func (l *listener) checkedArgs(n *seccompNotif) string {
 		return ""
 	}
 	s := ""
-	for r := c.Args; r != nil; r = r.And {
+	for r, depth := c.Args, 0; r != nil && depth < maxArgRules; r, depth = r.And, depth+1 {
+		if r.Index < 0 || r.Index >= len(n.args) {
+			continue
+		}
 		s += ", argument " + strconv.Itoa(r.Index) + " = 0x" + strconv.FormatUint(n.args[r.Index], 16)
 	}
 	return s
