@@ -86,37 +86,22 @@ func vcpuThreadPolicy() error {
 
 // maxTaskPasses bounds batchNormalThreads' passes over /proc/self/task:
 // threads the runtime makes during a pass come from threads not changed
-// yet, so it walks the list again until a pass finds nothing new.
+// yet, so it walks the list again until a pass changes nothing.
 const maxTaskPasses = 8
 
 // batchNormalThreads puts every thread of the process that is on plain
 // SCHED_OTHER (no reset-on-fork flag either) on SCHED_BATCH, and says how
 // many it changed.
 func batchNormalThreads() (int, error) {
-	seen := map[int]bool{}
 	changed := 0
 	for range maxTaskPasses {
 		tids, err := processThreads()
 		if err != nil {
 			return changed, err
 		}
-		var fresh []int
-		for _, tid := range tids {
-			if !seen[tid] {
-				seen[tid] = true
-				fresh = append(fresh, tid)
-			}
-		}
-		if len(fresh) == 0 {
-			// A thread being made as its maker changed policy may have
-			// taken the old one and appeared in the list only after
-			// that: one last look at every thread.
-			n, err := batchListed(tids)
-			return changed + n, err
-		}
-		n, err := batchListed(fresh)
+		n, err := batchListed(tids)
 		changed += n
-		if err != nil {
+		if err != nil || n == 0 {
 			return changed, err
 		}
 	}
